@@ -1,0 +1,5 @@
+// commands.h: one entry point per subcommand; argv[0] is the subcommand name.
+#pragma once
+
+int cmd_info(int argc, char** argv);
+int cmd_bench(int argc, char** argv);

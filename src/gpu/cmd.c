@@ -1,0 +1,211 @@
+// cmd.c: recording, hazard-tracked barriers, segments and submission.
+#include "gpu/cmd.h"
+
+#include <string.h>
+
+#include "util/check.h"
+
+static VkCommandBuffer new_segment(Cmd* c) {
+    if (c->nseg == CMD_MAX_SEGMENTS) die("command recording exceeds %d segments", CMD_MAX_SEGMENTS);
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = c->gpu->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = 1};
+    VkCommandBuffer cb;
+    VK_CHECK(vkAllocateCommandBuffers(c->gpu->device, &ai, &cb));
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VK_CHECK(vkBeginCommandBuffer(cb, &bi));
+    c->seg[c->nseg++] = cb;
+    c->dispatches_in_seg = 0;
+    return cb;
+}
+
+static VkCommandBuffer current(Cmd* c) {
+    if (c->ended) die("command recording is already ended");
+    if (c->dispatches_in_seg >= c->max_per_seg) {
+        VK_CHECK(vkEndCommandBuffer(c->seg[c->nseg - 1]));
+        new_segment(c);
+    }
+    return c->seg[c->nseg - 1];
+}
+
+void cmd_begin(Cmd* c, GpuContext* g) {
+    memset(c, 0, sizeof *c);
+    c->gpu = g;
+    // Bounded work per command buffer: one huge buffer can outrun a GPU driver's
+    // lockup timeout (llama.cpp #21724). All segments still go in one submit.
+    c->max_per_seg = 100;
+    new_segment(c);
+    // Order this recording after whatever ran before it, including the previous
+    // replay of itself and host writes to mapped memory.
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    vkCmdPipelineBarrier(c->seg[0], VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+// ---------------------------------------------------------------------------
+// Hazard tracking
+
+static bool overlaps(const Range* a, const Range* b) { return a->buf == b->buf && a->lo < b->hi && b->lo < a->hi; }
+
+static bool overlaps_any(const Range* r, const Range* list, int n) {
+    for (int i = 0; i < n; i++)
+        if (overlaps(r, &list[i])) return true;
+    return false;
+}
+
+void cmd_barrier(Cmd* c) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(current(c), st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+    c->nw = c->nr = 0;
+    c->nbarrier++;
+}
+
+static Range range_of(const Tensor* t) {
+    return (Range){t->buf->buf, t->offset, t->offset + tensor_bytes(t)};
+}
+
+// Emits a barrier when any access conflicts with unsynchronized earlier work,
+// then records the accesses.
+static void track(Cmd* c, const Range* r, const bool* write, int n) {
+    bool conflict = false;
+    for (int i = 0; i < n && !conflict; i++)
+        conflict = overlaps_any(&r[i], c->unsynced_w, c->nw) || (write[i] && overlaps_any(&r[i], c->unsynced_r, c->nr));
+    int need_w = 0, need_r = 0;
+    for (int i = 0; i < n; i++) write[i] ? need_w++ : need_r++;
+    if (conflict || c->nw + need_w > CMD_MAX_HAZARDS || c->nr + need_r > CMD_MAX_HAZARDS) cmd_barrier(c);
+    for (int i = 0; i < n; i++) {
+        if (write[i]) c->unsynced_w[c->nw++] = r[i];
+        else c->unsynced_r[c->nr++] = r[i];
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+static VkBufferView texel_view(Cmd* c, const Tensor* t, int components) {
+    GpuContext* g = c->gpu;
+    VkDeviceSize texel = (VkDeviceSize)components * sizeof(float);
+    if (t->offset % g->props.limits.minTexelBufferOffsetAlignment)
+        die("%s: texel view at offset %llu is not aligned to %llu", c->label ? c->label : "dispatch",
+            (unsigned long long)t->offset, (unsigned long long)g->props.limits.minTexelBufferOffsetAlignment);
+    // Arena sizes are rounded to 16 bytes, so rounding the range up stays inside the allocation.
+    VkDeviceSize range = (tensor_bytes(t) + texel - 1) / texel * texel;
+    if (t->offset + range > t->buf->size) range = (t->buf->size - t->offset) / texel * texel;
+    if (range / texel > g->props.limits.maxTexelBufferElements)
+        die("%s: %llu texels exceed the device's maxTexelBufferElements (%u)", c->label ? c->label : "dispatch",
+            (unsigned long long)(range / texel), g->props.limits.maxTexelBufferElements);
+    VkBufferViewCreateInfo vi = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->buf->buf,
+                                 .format = components == 4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
+                                 .offset = t->offset, .range = range};
+    VkBufferView v;
+    VK_CHECK(vkCreateBufferView(g->device, &vi, NULL, &v));
+    if (c->nviews == c->cap_views) {
+        c->cap_views = c->cap_views ? 2 * c->cap_views : 64;
+        c->views = xrealloc(c->views, (size_t)c->cap_views * sizeof *c->views);
+    }
+    c->views[c->nviews++] = v;
+    return v;
+}
+
+void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, uint32_t gx, uint32_t gy,
+                  uint32_t gz) {
+    const char* name = g_shaders[p->shader].name;
+    if (nb != p->nbindings) die("dispatch of %s: %u bindings given, the pipeline has %u", name, nb, p->nbindings);
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    if (gx == 0 || gy == 0 || gz == 0) die("dispatch of %s: empty grid %ux%ux%u", name, gx, gy, gz);
+    if (gx > L->maxComputeWorkGroupCount[0] || gy > L->maxComputeWorkGroupCount[1] || gz > L->maxComputeWorkGroupCount[2])
+        die("dispatch of %s: grid %ux%ux%u exceeds the device limit %ux%ux%u", name, gx, gy, gz,
+            L->maxComputeWorkGroupCount[0], L->maxComputeWorkGroupCount[1], L->maxComputeWorkGroupCount[2]);
+
+    Range r[PIPELINE_MAX_BINDINGS];
+    bool w[PIPELINE_MAX_BINDINGS];
+    VkWriteDescriptorSet wr[PIPELINE_MAX_BINDINGS];
+    VkDescriptorBufferInfo bi[PIPELINE_MAX_BINDINGS];
+    VkBufferView views[PIPELINE_MAX_BINDINGS];
+    for (uint32_t i = 0; i < nb; i++) {
+        bool texel = p->kinds[i] == 't';
+        if (texel != (b[i].texel_components != 0))
+            die("dispatch of %s: binding %u is a %s buffer in the shader", name, i, texel ? "texel" : "storage");
+        if (texel && b[i].write) die("dispatch of %s: texel binding %u cannot be written", name, i);
+        r[i] = range_of(b[i].t);
+        w[i] = b[i].write;
+        wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = i,
+                                       .descriptorCount = 1};
+        if (texel) {
+            views[i] = texel_view(c, b[i].t, b[i].texel_components);
+            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            wr[i].pTexelBufferView = &views[i];
+        } else {
+            bi[i] = (VkDescriptorBufferInfo){b[i].t->buf->buf, b[i].t->offset, tensor_bytes(b[i].t)};
+            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            wr[i].pBufferInfo = &bi[i];
+        }
+    }
+    track(c, r, w, (int)nb);
+    VkCommandBuffer cb = current(c);
+    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+    c->gpu->push_descriptor(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, nb, wr);
+    if (p->push_size) vkCmdPushConstants(cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, push);
+    vkCmdDispatch(cb, gx, gy, gz);
+    c->dispatches_in_seg++;
+    c->ndispatch++;
+}
+
+void cmd_fill(Cmd* c, const Tensor* t, float value) {
+    Range r = range_of(t);
+    bool w = true;
+    track(c, &r, &w, 1);
+    uint32_t bits;
+    memcpy(&bits, &value, sizeof bits);
+    vkCmdFillBuffer(current(c), t->buf->buf, t->offset, tensor_bytes(t), bits);
+    c->dispatches_in_seg++;
+}
+
+void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
+    if (tensor_numel(dst) != tensor_numel(src)) die("cmd_copy: %lld elements into %lld", (long long)tensor_numel(src),
+                                                    (long long)tensor_numel(dst));
+    Range r[2] = {range_of(src), range_of(dst)};
+    bool w[2] = {false, true};
+    track(c, r, w, 2);
+    VkBufferCopy region = {.srcOffset = src->offset, .dstOffset = dst->offset, .size = tensor_bytes(src)};
+    vkCmdCopyBuffer(current(c), src->buf->buf, dst->buf->buf, 1, &region);
+    c->dispatches_in_seg++;
+}
+
+void cmd_end(Cmd* c) {
+    // Make every write visible to the host (readback through mapped memory) and
+    // to the next replay of this recording.
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT};
+    vkCmdPipelineBarrier(current(c), VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    VK_CHECK(vkEndCommandBuffer(c->seg[c->nseg - 1]));
+    c->ended = true;
+}
+
+void cmd_submit(Cmd* c) {
+    if (!c->ended) cmd_end(c);
+    GpuContext* g = c->gpu;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)c->nseg,
+                       .pCommandBuffers = c->seg};
+    VK_CHECK(vkQueueSubmit(g->queue, 1, &si, g->fence));
+    VK_CHECK(vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, UINT64_MAX));
+    VK_CHECK(vkResetFences(g->device, 1, &g->fence));
+    c->nsubmit++;
+}
+
+void cmd_free(Cmd* c) {
+    GpuContext* g = c->gpu;
+    if (!g) return;
+    if (c->nseg) vkFreeCommandBuffers(g->device, g->pool, (uint32_t)c->nseg, c->seg);
+    for (int i = 0; i < c->nviews; i++) vkDestroyBufferView(g->device, c->views[i], NULL);
+    free(c->views);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,67 @@
+// cmd.h: the command recorder. Many dispatches go into a few command buffers
+// ("segments") that are submitted together in one vkQueueSubmit; a recording can
+// be replayed any number of times (record once, replay every step).
+//
+// Barriers come from hazard tracking on byte ranges: a dispatch that reads a
+// range written since the last barrier, or writes a range read or written since
+// then, gets one global compute->compute memory barrier first. So a forgotten
+// barrier is impossible and independent dispatches run without one.
+#pragma once
+#include "gpu/memory.h"
+#include "gpu/pipeline.h"
+
+#define CMD_MAX_SEGMENTS 256
+#define CMD_MAX_HAZARDS 64
+
+typedef struct Range {
+    VkBuffer buf;
+    VkDeviceSize lo, hi;  // [lo, hi)
+} Range;
+
+// One descriptor binding of a dispatch. texel_components is 0 for a storage
+// buffer, 1 (R32F) or 4 (RGBA32F) for a uniform texel buffer view.
+typedef struct Bind {
+    const Tensor* t;
+    bool write;
+    int texel_components;
+} Bind;
+
+static inline Bind bind_r(const Tensor* t) { return (Bind){t, false, 0}; }
+static inline Bind bind_w(const Tensor* t) { return (Bind){t, true, 0}; }
+static inline Bind bind_tex(const Tensor* t, int components) { return (Bind){t, false, components}; }
+
+typedef struct Cmd {
+    GpuContext* gpu;
+    VkCommandBuffer seg[CMD_MAX_SEGMENTS];
+    int nseg, dispatches_in_seg, max_per_seg;
+    Range unsynced_w[CMD_MAX_HAZARDS], unsynced_r[CMD_MAX_HAZARDS];
+    int nw, nr;
+    VkBufferView* views;  // texel views created while recording, freed with the Cmd
+    int nviews, cap_views;
+    bool ended;
+    int ndispatch, nbarrier, nsubmit;  // statistics for `vkpref bench`
+    const char* label;                 // op being recorded, for error messages
+} Cmd;
+
+void cmd_begin(Cmd* c, GpuContext* g);
+void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, uint32_t gx, uint32_t gy,
+                  uint32_t gz);
+void cmd_fill(Cmd* c, const Tensor* t, float value);             // vkCmdFillBuffer
+void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src);     // same element count
+void cmd_barrier(Cmd* c);
+void cmd_end(Cmd* c);
+// Submits every segment in one vkQueueSubmit and waits for the fence. Replayable.
+void cmd_submit(Cmd* c);
+void cmd_free(Cmd* c);
+
+// Number of workgroups covering n items with groups of size `per_group`.
+static inline uint32_t div_up(int64_t n, int64_t per_group) { return (uint32_t)((n + per_group - 1) / per_group); }
+
+// Grid for a 1-D dispatch of n items in workgroups of wg: x is capped at 65535
+// (the Vulkan minimum maxComputeWorkGroupCount) and y takes the rest; shaders
+// use flat_index() from common.glsl and check the bound.
+static inline void grid_1d(int64_t n, uint32_t wg, uint32_t* gx, uint32_t* gy) {
+    uint32_t groups = div_up(n, wg);
+    *gx = groups < 65535 ? groups : 65535;
+    *gy = div_up(groups, *gx);
+}

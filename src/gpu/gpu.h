@@ -1,0 +1,58 @@
+// gpu.h: the Vulkan context: instance, device selection, queue, limits and
+// features, the validation-layer messenger, and the pipeline cache.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <vulkan/vulkan.h>
+
+struct Pipeline;
+
+typedef struct GpuOptions {
+    int device;        // index into vkEnumeratePhysicalDevices; -1: $VKPREF_DEVICE, else best
+    bool validation;   // Khronos validation layer; also on when $VKPREF_VALIDATION=1
+    bool quiet;        // do not print the chosen device
+} GpuOptions;
+#define GPU_DEFAULTS ((GpuOptions){.device = -1, .validation = false, .quiet = true})
+
+// Per-device kernel choices (tile shapes, staging); filled from device facts in
+// gpu_init so that every op wrapper picks its variant from one place.
+typedef struct GpuTuning {
+    uint32_t wg_size;        // invocations of 1-D elementwise workgroups
+    bool use_shared_memory;  // stage GEMM/conv tiles through shared memory (GPUs: yes; lavapipe: no)
+} GpuTuning;
+
+typedef struct GpuContext {
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice phys;
+    int device_index;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memprops;
+    VkPhysicalDeviceDriverProperties driver;
+    uint32_t subgroup_size;  // never assume 32: lavapipe reports 8
+    bool has_fp16, has_coopmat;
+    bool force_staging;      // tests: use the staging path even where memory is mappable
+    int validation_messages; // warnings + errors from the validation layer; tests assert 0
+    VkCommandPool pool;
+    VkFence fence;
+    PFN_vkCmdPushDescriptorSetKHR push_descriptor;
+    struct Pipeline** pipes; // pipeline cache, created on first use
+    int npipes, cap_pipes;
+    GpuTuning tune;
+} GpuContext;
+
+// 0 on success; -1 when no usable Vulkan device exists; -2 when validation was
+// requested but the layer is not installed. Other failures are fatal.
+int gpu_init(GpuContext* g, const GpuOptions* opt);
+void gpu_free(GpuContext* g);
+
+// Writes every Vulkan device with its properties, marking the one gpu_init picks.
+int gpu_print_devices(FILE* out, int forced_device);
+
+// One-shot command buffer for transfers outside a recorded step.
+VkCommandBuffer gpu_begin_oneshot(GpuContext* g);
+void gpu_end_oneshot(GpuContext* g, VkCommandBuffer cb);

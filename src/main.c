@@ -1,0 +1,35 @@
+// main.c: subcommand dispatch only.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+
+typedef struct Command {
+    const char* name;
+    int (*run)(int argc, char** argv);
+    const char* help;
+} Command;
+
+static const Command COMMANDS[] = {
+    {"info", cmd_info, "list Vulkan devices and the one that would be used"},
+    {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},
+};
+
+static void usage(FILE* out) {
+    fprintf(out, "usage: vkpref <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        fprintf(out, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(out, "\n`vkpref <command> --help` describes a command's options.\n");
+}
+
+int main(int argc, char** argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
+        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "vkpref: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

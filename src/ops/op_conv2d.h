@@ -1,0 +1,3 @@
+// op_conv2d.h: see ops.h for conventions.
+#pragma once
+#include "gpu/cmd.h"

@@ -1,0 +1,3 @@
+// op_layout.h: see ops.h for conventions.
+#pragma once
+#include "gpu/cmd.h"

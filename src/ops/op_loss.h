@@ -1,0 +1,3 @@
+// op_loss.h: see ops.h for conventions.
+#pragma once
+#include "gpu/cmd.h"

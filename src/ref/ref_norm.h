@@ -1,0 +1,4 @@
+// ref_norm.h: double-precision references; see ref.h.
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>

@@ -1,0 +1,152 @@
+// test_util.c: see test_util.h.
+#include "test_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/check.h"
+
+GpuContext tgpu;
+Arena tarena;
+bool tgpu_ok;
+
+void gpu_setup(void) {
+    GpuOptions o = GPU_DEFAULTS;
+    o.validation = true;  // every GPU test runs under the Khronos validation layer
+    int r = gpu_init(&tgpu, &o);
+    if (r == -2) cr_assert_fail("the Khronos validation layer is required for tests (apt-get install vulkan-validationlayers)");
+    tgpu_ok = r == 0;
+    if (tgpu_ok) arena_init(&tarena, &tgpu, "test", 16 << 20, false);
+}
+
+void gpu_teardown(void) {
+    if (!tgpu_ok) return;
+    arena_free(&tarena);
+    gpu_free(&tgpu);
+    tgpu_ok = false;
+}
+
+void require_gpu(void) {
+    if (tgpu_ok) return;
+    const char* req = getenv("VKPREF_REQUIRE_GPU");
+    if (req && strcmp(req, "1") == 0) cr_assert_fail("no Vulkan device, and VKPREF_REQUIRE_GPU=1");
+    cr_skip_test("no Vulkan device found (install mesa-vulkan-drivers for the CPU driver lavapipe)");
+}
+
+// ---------------------------------------------------------------------------
+
+TestRng rng_seed(uint64_t seed) { return (TestRng){seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull}; }
+
+static uint64_t rng_next(TestRng* r) {
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return r->s * 0x2545F4914F6CDD1Dull;
+}
+
+double rng_uniform(TestRng* r, double lo, double hi) { return lo + (hi - lo) * ((rng_next(r) >> 11) * 0x1.0p-53); }
+
+double rng_normal(TestRng* r) {
+    double u1 = rng_uniform(r, 1e-12, 1.0), u2 = rng_uniform(r, 0.0, 1.0);
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+double* rand_array(TestRng* r, int64_t n, double lo, double hi) {
+    double* a = xmalloc((size_t)n * sizeof *a);
+    for (int64_t i = 0; i < n; i++) a[i] = (float)rng_uniform(r, lo, hi);
+    return a;
+}
+
+double* copy_array(const double* a, int64_t n) { return memcpy(xmalloc((size_t)n * sizeof *a), a, (size_t)n * sizeof *a); }
+
+// ---------------------------------------------------------------------------
+
+Tensor t_upload(int ndim, const int64_t* shape, const double* data) {
+    Tensor t = arena_tensor(&tarena, ndim, shape);
+    int64_t n = tensor_numel(&t);
+    float* f = xmalloc((size_t)n * sizeof *f);
+    for (int64_t i = 0; i < n; i++) f[i] = (float)data[i];
+    tensor_upload(&tgpu, &t, f);
+    free(f);
+    return t;
+}
+
+void t_download(const Tensor* t, double* out) {
+    int64_t n = tensor_numel(t);
+    float* f = xmalloc((size_t)n * sizeof *f);
+    tensor_download(&tgpu, t, f);
+    for (int64_t i = 0; i < n; i++) out[i] = f[i];
+    free(f);
+}
+
+double* t_download_new(const Tensor* t) {
+    double* d = xmalloc((size_t)tensor_numel(t) * sizeof *d);
+    t_download(t, d);
+    return d;
+}
+
+// ---------------------------------------------------------------------------
+
+bool check_close(const char* label, const double* got, const double* want, int64_t n, Tol tol) {
+    double num = 0, den = 0, maxref = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) {
+            fprintf(stderr, "%s: element %lld is %g (want %.9g)\n", label, (long long)i, got[i], want[i]);
+            return false;
+        }
+        num += (got[i] - want[i]) * (got[i] - want[i]);
+        den += want[i] * want[i];
+        if (fabs(want[i]) > maxref) maxref = fabs(want[i]);
+    }
+    double nmse = den > 0 ? num / den : num;
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double lim = tol.atol * maxref + tol.rtol * fabs(want[i]);
+        if (fabs(got[i] - want[i]) > lim) {
+            if (bad < 5)
+                fprintf(stderr, "%s: [%lld] got %.9g want %.9g (|diff| %.3g > %.3g)\n", label, (long long)i, got[i],
+                        want[i], fabs(got[i] - want[i]), lim);
+            bad++;
+        }
+    }
+    if (nmse > tol.nmse) fprintf(stderr, "%s: NMSE %.3g > %.3g over %lld elements\n", label, nmse, tol.nmse, (long long)n);
+    if (bad) fprintf(stderr, "%s: %d of %lld elements out of tolerance\n", label, bad, (long long)n);
+    return bad == 0 && nmse <= tol.nmse;
+}
+
+static double projected(FdForward f, void* ctx, double* out, int64_t nout, const double* r, double* scale) {
+    f(ctx, out);
+    double L = 0, s = 0;
+    for (int64_t i = 0; i < nout; i++) L += r[i] * out[i], s += fabs(r[i] * out[i]);
+    if (scale) *scale = s;
+    return L;
+}
+
+bool fd_check(const char* label, FdForward forward, void* ctx, int64_t nout, const double* r, double* x, int64_t nx,
+              const double* analytic, int max_coords) {
+    double* out = xmalloc((size_t)nout * sizeof *out);
+    double scale;
+    projected(forward, ctx, out, nout, r, &scale);
+    TestRng rng = rng_seed(0xFD + (uint64_t)nx);
+    int checks = nx < max_coords ? (int)nx : max_coords, bad = 0;
+    for (int k = 0; k < checks; k++) {
+        int64_t j = nx <= max_coords ? k : (int64_t)(rng_uniform(&rng, 0, 1) * (double)nx) % nx;
+        double xj = x[j], eps = 1e-6 * fmax(1.0, fabs(xj));
+        x[j] = xj + eps;
+        double lp = projected(forward, ctx, out, nout, r, NULL);
+        x[j] = xj - eps;
+        double lm = projected(forward, ctx, out, nout, r, NULL);
+        x[j] = xj;
+        double num = (lp - lm) / (2 * eps), a = analytic[j];
+        double lim = 1e-6 * fmax(fabs(a), fabs(num)) + 1e-9 * (1 + scale);
+        if (fabs(a - num) > lim) {
+            if (bad < 5) fprintf(stderr, "%s: d/dx[%lld] analytic %.12g numeric %.12g\n", label, (long long)j, a, num);
+            bad++;
+        }
+    }
+    free(out);
+    if (bad) fprintf(stderr, "%s: %d of %d coordinates differ from finite differences\n", label, bad, checks);
+    return bad == 0;
+}

@@ -168,3 +168,5 @@ static void transfer(GpuContext* g, const Tensor* t, void* host, bool upload) {
 
 void tensor_upload(GpuContext* g, const Tensor* t, const float* host) { transfer(g, t, (void*)host, true); }
 void tensor_download(GpuContext* g, const Tensor* t, float* host) { transfer(g, t, host, false); }
+void tensor_upload_raw(GpuContext* g, const Tensor* t, const void* host) { transfer(g, t, (void*)host, true); }
+void tensor_download_raw(GpuContext* g, const Tensor* t, void* host) { transfer(g, t, host, false); }

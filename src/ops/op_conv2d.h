@@ -1,3 +1,18 @@
-// op_conv2d.h: see ops.h for conventions.
+// op_conv2d.h: 2-D convolution, NCHW (torch.nn.Conv2d, groups = 1, dilation 1); see ops.h.
 #pragma once
 #include "gpu/cmd.h"
+
+typedef struct Conv2dDims {
+    int N, C, H, W;      // input x [N, C, H, W]
+    int K, KH, KW;       // weight w [K, C, KH, KW], bias [K]
+    int stride, pad;     // output y [N, K, OH, OW], OH = (H + 2 pad - KH) / stride + 1
+} Conv2dDims;
+int conv2d_out_h(Conv2dDims d);
+int conv2d_out_w(Conv2dDims d);
+
+// y = conv(x, w) + b (b may be NULL)
+void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b, Conv2dDims d);
+// dx += conv_transpose(dy, w); dw += correlation of x and dy; db += sum over N, OH, OW of dy.
+// dx and db may be NULL.
+void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,
+                        const Tensor* x, const Tensor* w, Conv2dDims d);

@@ -10,7 +10,7 @@
 // Shape letters, used in every shape comment:
 //   N batch, C input channels, K output channels, H, W spatial, G groups,
 //   T tokens (query length), S key/value length, D width, NH heads, HD head width,
-//   M, KD (inner), P: matrix sizes of C[M,P] = A[M,KD] B[KD,P].
+//   R rows (all leading dims flattened); matmul uses its own M, N, K (op_matmul.h).
 #pragma once
 #include "gpu/cmd.h"
 

@@ -10,6 +10,7 @@ double ref_act(Activation act, double x) {
     case ACT_SILU: return x * sigmoid(x);
     case ACT_GELU: return 0.5 * x * (1.0 + erf(x / sqrt(2.0)));
     case ACT_QUICK_GELU: return x * sigmoid(1.702 * x);
+    case ACT_NONE: return x;
     }
     return 0;
 }
@@ -19,6 +20,7 @@ double ref_act_derivative(Activation act, double x) {
     case ACT_SILU: { double s = sigmoid(x); return s * (1.0 + x * (1.0 - s)); }
     case ACT_GELU: return 0.5 * (1.0 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2.0 * M_PI);
     case ACT_QUICK_GELU: { double s = sigmoid(1.702 * x); return s * (1.0 + 1.702 * x * (1.0 - s)); }
+    case ACT_NONE: return 1;
     }
     return 0;
 }

@@ -1,0 +1,249 @@
+// unet.c: see unet.h. Forward follows diffusers' UNet2DConditionModel.forward;
+// backward walks the same stages in reverse. Every tensor on the down path is a
+// skip connection, so the gradient of each down-path output is one buffer
+// (dskip[k]) that both its consumer on the down path and the up-block
+// concatenation accumulate into.
+#include "model/unet.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/check.h"
+
+void unet_init(UNet* u, const UNetConfig* cfg, ParamStore* ps) {
+    memset(u, 0, sizeof *u);
+    u->cfg = *cfg;
+    const UNetConfig* c = cfg;
+    if (c->layers_per_block > UNET_MAX_LAYERS) die("layers_per_block %d exceeds %d", c->layers_per_block, UNET_MAX_LAYERS);
+    int C0 = c->block_out_channels[0], temb = unet_time_embed_dim(c), G = c->norm_num_groups;
+    float eps = c->norm_eps;
+    char p[PARAM_NAME_MAX];
+    conv2d_init(&u->conv_in, ps, "conv_in", c->in_channels, C0, 3, 1, 1);
+    linear_init(&u->time_linear_1, ps, "time_embedding.linear_1", C0, temb, true);
+    linear_init(&u->time_linear_2, ps, "time_embedding.linear_2", temb, temb, true);
+
+    int out_ch = C0;
+    for (int i = 0; i < c->nblocks; i++) {
+        UNetDownBlock* b = &u->down[i];
+        int in_ch = out_ch;
+        out_ch = c->block_out_channels[i];
+        b->nlayers = c->layers_per_block;
+        b->has_attn = c->down[i] == BLOCK_CROSS_ATTN;
+        b->has_down = i < c->nblocks - 1;
+        for (int j = 0; j < b->nlayers; j++) {
+            snprintf(p, sizeof p, "down_blocks.%d.resnets.%d", i, j);
+            resnet_init(&b->res[j], ps, p, j == 0 ? in_ch : out_ch, out_ch, temb, G, eps);
+            if (b->has_attn) {
+                snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, j);
+                transformer2d_init(&b->attn[j], ps, p, out_ch, c->heads[i], c->cross_attention_dim, G,
+                                   c->use_linear_projection);
+            }
+        }
+        if (b->has_down) {
+            snprintf(p, sizeof p, "down_blocks.%d.downsamplers.0.conv", i);
+            conv2d_init(&b->down, ps, p, out_ch, out_ch, 3, 2, 1);
+        }
+    }
+
+    int Cm = c->block_out_channels[c->nblocks - 1];
+    resnet_init(&u->mid_res[0], ps, "mid_block.resnets.0", Cm, Cm, temb, G, eps);
+    transformer2d_init(&u->mid_attn, ps, "mid_block.attentions.0", Cm, c->heads[c->nblocks - 1],
+                       c->cross_attention_dim, G, c->use_linear_projection);
+    resnet_init(&u->mid_res[1], ps, "mid_block.resnets.1", Cm, Cm, temb, G, eps);
+
+    int prev_out = Cm;
+    for (int i = 0; i < c->nblocks; i++) {
+        UNetUpBlock* b = &u->up[i];
+        int ri = c->nblocks - 1 - i;  // reversed block index
+        int o = c->block_out_channels[ri];
+        int in_ch = c->block_out_channels[ri > 0 ? ri - 1 : 0];
+        b->nlayers = c->layers_per_block + 1;
+        b->has_attn = c->up[i] == BLOCK_CROSS_ATTN;
+        b->has_up = i < c->nblocks - 1;
+        for (int j = 0; j < b->nlayers; j++) {
+            int skip_ch = j == b->nlayers - 1 ? in_ch : o;
+            int res_in = j == 0 ? prev_out : o;
+            snprintf(p, sizeof p, "up_blocks.%d.resnets.%d", i, j);
+            resnet_init(&b->res[j], ps, p, res_in + skip_ch, o, temb, G, eps);
+            if (b->has_attn) {
+                snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, j);
+                transformer2d_init(&b->attn[j], ps, p, o, c->heads[ri], c->cross_attention_dim, G,
+                                   c->use_linear_projection);
+            }
+        }
+        if (b->has_up) {
+            snprintf(p, sizeof p, "up_blocks.%d.upsamplers.0.conv", i);
+            conv2d_init(&b->up, ps, p, o, o, 3, 1, 1);
+        }
+        prev_out = o;
+    }
+    groupnorm_init(&u->conv_norm_out, ps, "conv_norm_out", C0, G, eps);
+    conv2d_init(&u->conv_out, ps, "conv_out", C0, c->out_channels, 3, 1, 1);
+}
+
+// ---------------------------------------------------------------------------
+
+static void check_inputs(const UNet* u, const Tensor* x, const Tensor* ts, const Tensor* ehs) {
+    const UNetConfig* c = &u->cfg;
+    if (x->ndim != 4 || x->shape[1] != c->in_channels)
+        die("unet: sample must be [N, %d, H, W], got %d dims with %lld channels", c->in_channels, x->ndim,
+            (long long)x->shape[1]);
+    int64_t f = (int64_t)1 << (c->nblocks - 1);
+    if (x->shape[2] % f || x->shape[3] % f) die("unet: sample size %lldx%lld is not divisible by %lld", (long long)x->shape[2], (long long)x->shape[3], (long long)f);
+    if (tensor_numel(ts) != x->shape[0]) die("unet: %lld timesteps for a batch of %lld", (long long)tensor_numel(ts), (long long)x->shape[0]);
+    if (ehs->ndim != 3 || ehs->shape[0] != x->shape[0] || ehs->shape[2] != c->cross_attention_dim)
+        die("unet: encoder_hidden_states must be [%lld, L, %d]", (long long)x->shape[0], c->cross_attention_dim);
+}
+
+Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps, const Tensor* ehs) {
+    check_inputs(u, x, timesteps, ehs);
+    const UNetConfig* c = &u->cfg;
+    int64_t N = x->shape[0];
+    int C0 = c->block_out_channels[0], temb = unet_time_embed_dim(c);
+    u->x = *x, u->timesteps = *timesteps, u->ehs = *ehs;
+
+    // time embedding: sinusoid -> linear_1 -> SiLU -> linear_2; every resnet uses SiLU(emb)
+    u->tsin = graph_act(g, 2, (int64_t[]){N, C0});
+    TimestepEmbedDims td = {.N = (int)N, .D = C0, .flip_sin_to_cos = c->flip_sin_to_cos, .freq_shift = c->freq_shift,
+                            .max_period = 10000.0f};
+    op_timestep_embedding_forward(g->cmd, &u->tsin, timesteps, td);
+    u->t1 = graph_act(g, 2, (int64_t[]){N, temb});
+    linear_forward_to(g, &u->time_linear_1, &u->t1, &u->tsin);
+    u->t1act = graph_act(g, 2, u->t1.shape);
+    op_act_forward(g->cmd, &u->t1act, &u->t1, ACT_SILU);
+    u->emb = graph_act(g, 2, u->t1.shape);
+    linear_forward_to(g, &u->time_linear_2, &u->emb, &u->t1act);
+    u->temb_act = graph_act(g, 2, u->t1.shape);
+    op_act_forward(g->cmd, &u->temb_act, &u->emb, ACT_SILU);
+
+    u->nskips = 0;
+    Tensor h = graph_act(g, 4, (int64_t[]){N, C0, x->shape[2], x->shape[3]});
+    conv2d_forward_to(g, &u->conv_in, &h, x);
+    u->skips[u->nskips++] = h;
+    for (int i = 0; i < c->nblocks; i++) {
+        UNetDownBlock* b = &u->down[i];
+        for (int j = 0; j < b->nlayers; j++) {
+            graph_tmp_reset(g);
+            h = resnet_forward(g, &b->res[j], &h, &u->temb_act);
+            b->res_out[j] = h;
+            if (b->has_attn) graph_tmp_reset(g), h = transformer2d_forward(g, &b->attn[j], &h, ehs);
+            u->skips[u->nskips++] = h;
+        }
+        if (b->has_down) {
+            graph_tmp_reset(g);
+            Tensor d = graph_act(g, 4, (int64_t[]){N, h.shape[1], conv2d_out_size(&b->down, h.shape[2]),
+                                                   conv2d_out_size(&b->down, h.shape[3])});
+            conv2d_forward_to(g, &b->down, &d, &h);
+            h = d;
+            u->skips[u->nskips++] = h;
+        }
+    }
+
+    graph_tmp_reset(g);
+    u->mid_r0 = resnet_forward(g, &u->mid_res[0], &h, &u->temb_act);
+    graph_tmp_reset(g);
+    u->mid_a = transformer2d_forward(g, &u->mid_attn, &u->mid_r0, ehs);
+    graph_tmp_reset(g);
+    u->mid_out = h = resnet_forward(g, &u->mid_res[1], &u->mid_a, &u->temb_act);
+
+    int k = u->nskips;
+    for (int i = 0; i < c->nblocks; i++) {
+        UNetUpBlock* b = &u->up[i];
+        for (int j = 0; j < b->nlayers; j++) {
+            graph_tmp_reset(g);
+            const Tensor* skip = &u->skips[--k];
+            b->skip_index[j] = k;
+            b->h_in[j] = h;
+            b->cat[j] = graph_tmp(g, 4, (int64_t[]){N, h.shape[1] + skip->shape[1], h.shape[2], h.shape[3]});
+            op_concat_channels_forward(g->cmd, &b->cat[j], &h, skip);
+            h = resnet_forward(g, &b->res[j], &b->cat[j], &u->temb_act);
+            b->res_out[j] = h;
+            if (b->has_attn) graph_tmp_reset(g), h = transformer2d_forward(g, &b->attn[j], &h, ehs);
+        }
+        if (b->has_up) {
+            graph_tmp_reset(g);
+            b->pre_up = h;
+            b->upsampled = graph_tmp(g, 4, (int64_t[]){N, h.shape[1], 2 * h.shape[2], 2 * h.shape[3]});
+            op_upsample2x_forward(g->cmd, &b->upsampled, &h);
+            h = graph_act(g, 4, b->upsampled.shape);
+            conv2d_forward_to(g, &b->up, &h, &b->upsampled);
+        }
+    }
+    graph_tmp_reset(g);
+    u->final_h = h;
+    u->final_n = groupnorm_forward(g, &u->conv_norm_out, &u->s_out, &h, ACT_SILU);
+    Tensor out = graph_act(g, 4, (int64_t[]){N, c->out_channels, h.shape[2], h.shape[3]});
+    conv2d_forward_to(g, &u->conv_out, &out, &u->final_n);
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+
+void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
+    if (!g->training) die("unet_backward needs a forward recorded with training = true");
+    const UNetConfig* c = &u->cfg;
+    Tensor dskip[UNET_MAX_SKIPS];
+    for (int k = 0; k < u->nskips; k++) dskip[k] = graph_grad_like(g, &u->skips[k]);
+    Tensor dtemb = graph_grad_like(g, &u->temb_act);
+
+    Tensor dn = graph_grad_like(g, &u->final_n);
+    conv2d_backward(g, &u->conv_out, &dn, dout, &u->final_n);
+    Tensor dh = graph_grad_like(g, &u->final_h);
+    groupnorm_backward(g, &u->conv_norm_out, &u->s_out, &dh, &dn, &u->final_h, ACT_SILU);
+
+    for (int i = c->nblocks - 1; i >= 0; i--) {
+        UNetUpBlock* b = &u->up[i];
+        if (b->has_up) {
+            Tensor du = graph_grad_like(g, &b->upsampled);
+            conv2d_backward(g, &b->up, &du, &dh, &b->upsampled);
+            Tensor dpre = graph_grad_like(g, &b->pre_up);
+            op_upsample2x_backward(g->cmd, &dpre, &du);
+            dh = dpre;
+        }
+        for (int j = b->nlayers - 1; j >= 0; j--) {
+            if (b->has_attn) {
+                Tensor dr = graph_grad_like(g, &b->res_out[j]);
+                transformer2d_backward(g, &b->attn[j], &dr, dehs, &dh);
+                dh = dr;
+            }
+            Tensor dcat = graph_grad_like(g, &b->cat[j]);
+            resnet_backward(g, &b->res[j], &dcat, &dtemb, &dh);
+            // the mid block's output feeds up block 0, resnet 0: its gradient continues into the mid block
+            Tensor dprev = graph_grad_like(g, &b->h_in[j]);
+            op_concat_channels_backward(g->cmd, &dprev, &dskip[b->skip_index[j]], &dcat);
+            dh = dprev;
+        }
+    }
+
+    Tensor da = graph_grad_like(g, &u->mid_a), dr0 = graph_grad_like(g, &u->mid_r0);
+    resnet_backward(g, &u->mid_res[1], &da, &dtemb, &dh);
+    transformer2d_backward(g, &u->mid_attn, &dr0, dehs, &da);
+    int k = u->nskips - 1;  // the mid block's input is the last skip
+    resnet_backward(g, &u->mid_res[0], &dskip[k], &dtemb, &dr0);
+
+    for (int i = c->nblocks - 1; i >= 0; i--) {
+        UNetDownBlock* b = &u->down[i];
+        if (b->has_down) {
+            conv2d_backward(g, &b->down, &dskip[k - 1], &dskip[k], &u->skips[k - 1]);
+            k--;
+        }
+        for (int j = b->nlayers - 1; j >= 0; j--) {
+            const Tensor* dres = &dskip[k];
+            Tensor dr;
+            if (b->has_attn) {
+                dr = graph_grad_like(g, &b->res_out[j]);
+                transformer2d_backward(g, &b->attn[j], &dr, dehs, &dskip[k]);
+                dres = &dr;
+            }
+            resnet_backward(g, &b->res[j], &dskip[k - 1], &dtemb, dres);
+            k--;
+        }
+    }
+    conv2d_backward(g, &u->conv_in, NULL, &dskip[0], &u->x);
+
+    Tensor demb = graph_grad_like(g, &u->emb), dt1act = graph_grad_like(g, &u->t1act), dt1 = graph_grad_like(g, &u->t1);
+    op_act_backward(g->cmd, &demb, &dtemb, &u->emb, ACT_SILU);
+    linear_backward(g, &u->time_linear_2, &dt1act, &demb, &u->t1act);
+    op_act_backward(g->cmd, &dt1, &dt1act, &u->t1, ACT_SILU);
+    linear_backward(g, &u->time_linear_1, NULL, &dt1, &u->tsin);
+}

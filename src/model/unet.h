@@ -1,0 +1,54 @@
+// unet.h: UNet2DConditionModel (diffusers) built from a UNetConfig: explicit
+// forward and backward over the blocks in unet_blocks.h, parameters under their
+// exact diffusers names.
+#pragma once
+#include "model/unet_blocks.h"
+#include "model/unet_config.h"
+
+#define UNET_MAX_LAYERS 4
+#define UNET_MAX_SKIPS (1 + UNET_MAX_BLOCKS * (UNET_MAX_LAYERS + 1))
+
+typedef struct UNetDownBlock {  // DownBlock2D / CrossAttnDownBlock2D
+    int nlayers;
+    bool has_attn, has_down;
+    ResnetBlock2D res[UNET_MAX_LAYERS];
+    Transformer2DModel attn[UNET_MAX_LAYERS];
+    Conv2d down;                // downsamplers.0.conv
+    Tensor res_out[UNET_MAX_LAYERS];
+} UNetDownBlock;
+
+typedef struct UNetUpBlock {    // UpBlock2D / CrossAttnUpBlock2D: layers_per_block + 1 resnets on concatenated skips
+    int nlayers;
+    bool has_attn, has_up;
+    ResnetBlock2D res[UNET_MAX_LAYERS + 1];
+    Transformer2DModel attn[UNET_MAX_LAYERS + 1];
+    Conv2d up;                  // upsamplers.0.conv after nearest 2x
+    Tensor h_in[UNET_MAX_LAYERS + 1], cat[UNET_MAX_LAYERS + 1], res_out[UNET_MAX_LAYERS + 1];
+    int skip_index[UNET_MAX_LAYERS + 1];
+    Tensor pre_up, upsampled;
+} UNetUpBlock;
+
+typedef struct UNet {
+    UNetConfig cfg;
+    Linear time_linear_1, time_linear_2;
+    Conv2d conv_in, conv_out;
+    GroupNorm conv_norm_out;
+    UNetDownBlock down[UNET_MAX_BLOCKS];
+    ResnetBlock2D mid_res[2];
+    Transformer2DModel mid_attn;
+    UNetUpBlock up[UNET_MAX_BLOCKS];
+    // saved by forward
+    Tensor x, timesteps, tsin, t1, t1act, emb, temb_act, ehs;
+    Tensor skips[UNET_MAX_SKIPS];
+    int nskips;
+    Tensor mid_r0, mid_a, mid_out, final_h, final_n;
+    NormSaved s_out;
+} UNet;
+
+// Registers every parameter of cfg's model in ps (nothing is allocated yet).
+void unet_init(UNet* u, const UNetConfig* cfg, ParamStore* ps);
+// x [N, in_channels, S, S]; timesteps [N] (float); ehs [N, L, cross_attention_dim].
+// Returns the prediction [N, out_channels, S, S] (kept in g->act).
+Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps, const Tensor* ehs);
+// Accumulates every parameter gradient and, when dehs is not NULL, dL/d ehs.
+void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs);

@@ -1,0 +1,83 @@
+// json_fields.c: see json_fields.h.
+#include "util/json_fields.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util/check.h"
+
+cJSON* json_parse_object(const char* text, const char* source, char* err, size_t errlen) {
+    cJSON* root = cJSON_Parse(text);
+    if (!root || !cJSON_IsObject(root)) {
+        const char* near = cJSON_GetErrorPtr();
+        snprintf(err, errlen, "%s: not a JSON object%s%.40s", source, near ? " (near: " : "", near ? near : "");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+char* json_read_file(const char* path, char* err, size_t errlen) {
+    FILE* f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open", path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char* text = xmalloc((size_t)(n > 0 ? n : 0) + 1);
+    size_t got = fread(text, 1, (size_t)(n > 0 ? n : 0), f);
+    fclose(f);
+    text[got] = 0;
+    return text;
+}
+
+void json_fail(JsonFields* f, const char* key, const char* fmt, ...) {
+    if (f->failed++) return;
+    int n = snprintf(f->err, f->errlen, "%s: key \"%s\": ", f->source, key);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < f->errlen) vsnprintf(f->err + n, f->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+static const cJSON* field(JsonFields* f, const char* key) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(f->root, key);
+    return v && !cJSON_IsNull(v) ? v : NULL;
+}
+
+int json_int(JsonFields* f, const char* key, int def, bool required) {
+    const cJSON* v = field(f, key);
+    if (!v) {
+        if (required) json_fail(f, key, "missing");
+        return def;
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble) json_fail(f, key, "expected an integer");
+    return v->valueint;
+}
+
+double json_num(JsonFields* f, const char* key, double def) {
+    const cJSON* v = field(f, key);
+    if (!v) return def;
+    if (!cJSON_IsNumber(v)) json_fail(f, key, "expected a number");
+    return v->valuedouble;
+}
+
+bool json_bool(JsonFields* f, const char* key, bool def) {
+    const cJSON* v = field(f, key);
+    if (!v) return def;
+    if (!cJSON_IsBool(v)) json_fail(f, key, "expected true or false");
+    return cJSON_IsTrue(v);
+}
+
+const char* json_str(JsonFields* f, const char* key, const char* def) {
+    const cJSON* v = field(f, key);
+    if (!v) return def;
+    if (!cJSON_IsString(v)) {
+        json_fail(f, key, "expected a string");
+        return def;
+    }
+    return v->valuestring;
+}

@@ -1,0 +1,25 @@
+// json_fields.h: typed access to the fields of a JSON config object, with
+// errors that name the source file and the key (the first error is kept).
+#pragma once
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct JsonFields {
+    const cJSON* root;
+    const char* source;  // file name for messages
+    char* err;
+    size_t errlen;
+    int failed;
+} JsonFields;
+
+// Parses text; on failure writes "source: not a JSON object" to err and returns NULL.
+cJSON* json_parse_object(const char* text, const char* source, char* err, size_t errlen);
+// Reads a whole file into a malloc'ed string (NULL + err when it cannot be read).
+char* json_read_file(const char* path, char* err, size_t errlen);
+
+void json_fail(JsonFields* f, const char* key, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+int json_int(JsonFields* f, const char* key, int def, bool required);
+double json_num(JsonFields* f, const char* key, double def);
+bool json_bool(JsonFields* f, const char* key, bool def);
+const char* json_str(JsonFields* f, const char* key, const char* def);

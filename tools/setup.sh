@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# setup.sh: install the Debian packages vkpref needs (when run as root; otherwise
+# print the command to run), then configure and build into ./build.
+# Usage: tools/setup.sh [extra cmake arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(gcc make cmake pkg-config glslc spirv-tools libvulkan-dev mesa-vulkan-drivers
+          vulkan-validationlayers libpng-dev libstb-dev libcjson-dev libcriterion-dev
+          zlib1g-dev dataset-fashion-mnist)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build build -j"$(nproc)"

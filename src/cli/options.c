@@ -1,0 +1,172 @@
+// options.c: see options.h.
+#include "cli/options.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/check.h"
+#include "util/json_fields.h"
+
+static const OptSpec* find(const OptTable* t, const char* name) {
+    for (int i = 0; i < t->n; i++)
+        if (!strcmp(t->specs[i].name, name)) return &t->specs[i];
+    return NULL;
+}
+
+int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
+             size_t errlen) {
+    const OptSpec* s = find(t, name);
+    if (!s) {
+        snprintf(err, errlen, "%s: unknown option \"%s\" for `vkpref %s` (see --help)", source, name, t->command);
+        return -1;
+    }
+    char* field = (char*)cfg + s->offset;
+    char* end;
+    errno = 0;
+    switch (s->type) {
+    case OPT_INT: {
+        long v = strtol(value, &end, 10);
+        if (*value == 0 || *end || errno || v < -2147483647L || v > 2147483647L) goto bad;
+        *(int*)field = (int)v;
+        break;
+    }
+    case OPT_FLOAT: {
+        double v = strtod(value, &end);
+        if (*value == 0 || *end || errno || !isfinite(v)) goto bad;
+        *(double*)field = v;
+        break;
+    }
+    case OPT_BOOL:
+        if (!strcmp(value, "true") || !strcmp(value, "1")) *(bool*)field = true;
+        else if (!strcmp(value, "false") || !strcmp(value, "0")) *(bool*)field = false;
+        else goto bad;
+        break;
+    case OPT_STRING:
+        if (strlen(value) >= OPT_STR_MAX) {
+            snprintf(err, errlen, "%s: \"%s\" is longer than %d characters", source, name, OPT_STR_MAX - 1);
+            return -1;
+        }
+        strcpy(field, value);
+        break;
+    }
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: \"%s\" expects %s, got \"%s\"", source, name,
+             s->type == OPT_INT ? "an integer" : s->type == OPT_FLOAT ? "a number" : "true or false", value);
+    return -1;
+}
+
+void opts_set_defaults(const OptTable* t, void* cfg) {
+    char err[256];
+    for (int i = 0; i < t->n; i++)
+        if (opts_set(t, cfg, t->specs[i].name, t->specs[i].def, "defaults", err, sizeof err))
+            die("internal: bad default: %s", err);
+}
+
+int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, size_t errlen) {
+    char* text = json_read_file(path, err, errlen);
+    if (!text) return -1;
+    cJSON* root = json_parse_object(text, path, err, errlen);
+    free(text);
+    if (!root) return -1;
+    int r = 0;
+    for (const cJSON* it = root->child; it && r == 0; it = it->next) {
+        char buf[64];
+        const char* v;
+        if (cJSON_IsString(it)) v = it->valuestring;
+        else if (cJSON_IsBool(it)) v = cJSON_IsTrue(it) ? "true" : "false";
+        else if (cJSON_IsNumber(it)) {
+            snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
+            v = buf;
+        } else {
+            snprintf(err, errlen, "%s: key \"%s\": expected a string, number or boolean", path, it->string);
+            r = -1;
+            break;
+        }
+        r = opts_set(t, cfg, it->string, v, path, err, errlen);
+    }
+    cJSON_Delete(root);
+    return r;
+}
+
+void opts_print_help(const OptTable* t, FILE* out) {
+    fprintf(out, "usage: vkpref %s [--config FILE.json] [--option value ...]\n%s\n\noptions (also config keys):\n",
+            t->command, t->summary);
+    for (int i = 0; i < t->n; i++) {
+        const OptSpec* s = &t->specs[i];
+        const char* ty = s->type == OPT_INT ? "N" : s->type == OPT_FLOAT ? "X" : s->type == OPT_BOOL ? "[true|false]" : "S";
+        fprintf(out, "  --%s %s\n      %s (default: %s)\n", s->name, ty, s->help, *s->def ? s->def : "\"\"");
+    }
+    fprintf(out, "  --config FILE.json\n      flat JSON object of the options above\n"
+                 "  --print-config\n      print the resolved config as JSON and exit\n");
+}
+
+char* opts_to_json(const OptTable* t, const void* cfg) {
+    cJSON* o = cJSON_CreateObject();
+    for (int i = 0; i < t->n; i++) {
+        const OptSpec* s = &t->specs[i];
+        const char* field = (const char*)cfg + s->offset;
+        switch (s->type) {
+        case OPT_INT: cJSON_AddNumberToObject(o, s->name, *(const int*)field); break;
+        case OPT_FLOAT: cJSON_AddNumberToObject(o, s->name, *(const double*)field); break;
+        case OPT_BOOL: cJSON_AddBoolToObject(o, s->name, *(const bool*)field); break;
+        case OPT_STRING: cJSON_AddStringToObject(o, s->name, field); break;
+        }
+    }
+    char* text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+int opts_parse(const OptTable* t, void* cfg, int argc, char** argv) {
+    char err[1024];
+    opts_set_defaults(t, cfg);
+    bool print = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            opts_print_help(t, stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) return fprintf(stderr, "vkpref %s: --config needs a file\n", t->command), -1;
+            if (opts_load_json(t, cfg, argv[++i], err, sizeof err)) return fprintf(stderr, "vkpref %s: %s\n", t->command, err), -1;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char* a = argv[i];
+        if (!strcmp(a, "--config")) { i++; continue; }
+        if (!strcmp(a, "--print-config")) { print = true; continue; }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "vkpref %s: unexpected argument \"%s\" (options start with --)\n", t->command, a);
+            return -1;
+        }
+        char name[128];
+        const char* eq = strchr(a + 2, '=');
+        size_t len = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (len >= sizeof name) len = sizeof name - 1;
+        memcpy(name, a + 2, len);
+        name[len] = 0;
+        const OptSpec* s = find(t, name);
+        const char* value;
+        if (eq) value = eq + 1;
+        else if (s && s->type == OPT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
+                                               (strcmp(argv[i + 1], "true") && strcmp(argv[i + 1], "false"))))
+            value = "true";  // a bare boolean flag
+        else if (i + 1 < argc) value = argv[++i];
+        else return fprintf(stderr, "vkpref %s: --%s needs a value\n", t->command, name), -1;
+        if (opts_set(t, cfg, name, value, "command line", err, sizeof err)) {
+            fprintf(stderr, "vkpref %s: %s\n", t->command, err);
+            return -1;
+        }
+    }
+    if (print) {
+        char* j = opts_to_json(t, cfg);
+        printf("%s\n", j);
+        free(j);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,40 @@
+// options.h: one table per command drives defaults, config files, command-line
+// flags, --help and the saved resolved config. Config files are flat JSON
+// objects whose keys are the flag names; precedence: defaults < --config file <
+// flags. An unknown key or flag is an error that names it.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+typedef enum OptType { OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_STRING } OptType;
+
+typedef struct OptSpec {
+    const char* name;  // flag without "--", and config key
+    OptType type;
+    size_t offset;     // offsetof(the config struct, field): int, double, bool or char[OPT_STR_MAX]
+    const char* def;   // default as text ("" for an empty string)
+    const char* help;
+} OptSpec;
+
+#define OPT_STR_MAX 512
+
+typedef struct OptTable {
+    const char* command;  // for messages and --help, e.g. "train"
+    const char* summary;
+    const OptSpec* specs;
+    int n;
+} OptTable;
+
+void opts_set_defaults(const OptTable* t, void* cfg);
+// Sets one option from text; err names the source (file or "command line").
+int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
+             size_t errlen);
+int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, size_t errlen);
+// Parses argv (argv[0] is the command): defaults, then --config FILE (wherever it
+// appears), then every other --flag value / --flag=value / --bool-flag.
+// Returns 0 to run, 1 when --help or --print-config was handled, -1 on error.
+int opts_parse(const OptTable* t, void* cfg, int argc, char** argv);
+// The resolved config as a JSON object text (malloc'ed).
+char* opts_to_json(const OptTable* t, const void* cfg);
+void opts_print_help(const OptTable* t, FILE* out);

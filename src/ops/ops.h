@@ -22,3 +22,4 @@
 #include "ops/op_layout.h"
 #include "ops/op_loss.h"
 #include "ops/op_optim.h"
+#include "ops/op_sample.h"

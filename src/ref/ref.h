@@ -14,3 +14,4 @@
 #include "ref/ref_layout.h"
 #include "ref/ref_loss.h"
 #include "ref/ref_optim.h"
+#include "ref/ref_sample.h"

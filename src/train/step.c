@@ -1,0 +1,115 @@
+// step.c: see step.h.
+#include "train/step.h"
+
+#include <string.h>
+
+#include "util/check.h"
+
+float* step_ptr(const Tensor* t) {
+    if (!t->buf->mapped) die("step tensor is not host-visible");
+    return (float*)((char*)t->buf->mapped + t->offset);
+}
+
+// One micro-batch: text encoder, UNet, per-sample MSE, and the backward of
+// sum_n coef[n] * mse[n] into every trainable parameter.
+static void record_forward_backward(TrainStep* s, Cmd* c) {
+    const TrainStepConfig* k = &s->cfg;
+    arena_reset(&s->act), arena_reset(&s->tmp), arena_reset(&s->grad);
+    Graph gt = {.cmd = c, .ps = s->text_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad,
+                .training = k->train_text_encoder};
+    Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true};
+    Tensor ehs = clip_forward(&gt, &s->clip, &s->ids, k->batch, k->text_len);
+    Tensor pred = unet_forward(&gu, &s->unet, &s->x_t, &s->timesteps, &ehs);
+    op_mse_per_sample_forward(c, &s->mse, &pred, &s->target);
+    Tensor dpred = graph_grad_like(&gu, &pred);
+    op_mse_per_sample_backward(c, &dpred, &s->coef, &pred, &s->target);
+    if (k->train_text_encoder) {
+        Tensor dehs = graph_grad_like(&gu, &ehs);
+        unet_backward(&gu, &s->unet, &dpred, &dehs);
+        clip_backward(&gt, &s->clip, &dehs);
+    } else {
+        unet_backward(&gu, &s->unet, &dpred, NULL);
+    }
+}
+
+static int trainable_stores(TrainStep* s, ParamStore** out) {
+    int n = 0;
+    out[n++] = s->unet_ps;
+    if (s->cfg.train_text_encoder) out[n++] = s->text_ps;
+    return n;
+}
+
+// Clip, AdamW, EMA, then zero the gradients for the next step: one dispatch per
+// arena chunk (chunks of values, grads and moments line up; params.h).
+static void record_update(TrainStep* s, Cmd* c) {
+    ParamStore* stores[2];
+    int ns = trainable_stores(s, stores);
+    Tensor grads[64];
+    int ng = 0;
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < param_chunks(stores[i]); k++) {
+            if (ng == 64) die("too many parameter chunks");
+            grads[ng++] = param_chunk(stores[i], &stores[i]->grad, k);
+        }
+    op_grad_norm(c, &s->stats, &s->norm_scratch, grads, ng, s->cfg.max_grad_norm);
+    for (int i = 0; i < ns; i++) {
+        ParamStore* ps = stores[i];
+        for (int k = 0; k < param_chunks(ps); k++) {
+            Tensor p = param_chunk(ps, &ps->value, k), g = param_chunk(ps, &ps->grad, k);
+            Tensor m = param_chunk(ps, &ps->m, k), v = param_chunk(ps, &ps->v, k);
+            op_adamw_step(c, &p, &g, &m, &v, &s->scalars, &s->stats, s->cfg.adam);
+            if (s->cfg.ema) {
+                Tensor e = param_chunk(ps, &ps->ema, k);
+                op_ema_update(c, &e, &p, &s->scalars);
+            }
+            cmd_fill(c, &g, 0.0f);
+        }
+    }
+}
+
+void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* unet_ps, const ClipTextModel* clip,
+                     ParamStore* text_ps, TrainStepConfig cfg) {
+    memset(s, 0, sizeof *s);
+    s->gpu = g;
+    s->cfg = cfg;
+    s->unet = *unet;
+    s->clip = *clip;
+    s->unet_ps = unet_ps;
+    s->text_ps = text_ps;
+    int B = cfg.batch, C = unet->cfg.in_channels, S = unet->cfg.sample_size;
+    arena_init(&s->io, g, "step io", 0, true);
+    arena_init(&s->act, g, "activations", 0, false);
+    arena_init(&s->tmp, g, "temporaries", 0, false);
+    arena_init(&s->grad, g, "activation grads", 0, false);
+    s->x_t = arena_tensor4(&s->io, B, C, S, S);
+    s->target = arena_tensor4(&s->io, B, unet->cfg.out_channels, S, S);
+    s->timesteps = arena_tensor1(&s->io, B);
+    s->ids = arena_tensor1(&s->io, (int64_t)B * cfg.text_len);
+    s->coef = arena_tensor1(&s->io, B);
+    s->scalars = arena_tensor1(&s->io, STEP_SCALARS_COUNT);
+    s->mse = arena_tensor1(&s->io, B);
+    s->stats = arena_tensor1(&s->io, 2);
+
+    ParamStore* stores[2];
+    int ns = trainable_stores(s, stores);
+    Tensor grads[64];
+    int ng = 0;
+    for (int i = 0; i < ns; i++)
+        for (int k = 0; k < param_chunks(stores[i]); k++) grads[ng++] = param_chunk(stores[i], &stores[i]->grad, k);
+    s->norm_scratch = arena_tensor1(&s->io, op_grad_norm_scratch_numel(grads, ng));
+
+    // Both recordings share the activation arenas: they never run concurrently.
+    cmd_begin(&s->accumulate, g);
+    record_forward_backward(s, &s->accumulate);
+    cmd_end(&s->accumulate);
+    cmd_begin(&s->update, g);
+    record_forward_backward(s, &s->update);
+    record_update(s, &s->update);
+    cmd_end(&s->update);
+}
+
+void train_step_free(TrainStep* s) {
+    cmd_free(&s->accumulate);
+    cmd_free(&s->update);
+    arena_free(&s->io), arena_free(&s->act), arena_free(&s->tmp), arena_free(&s->grad);
+}

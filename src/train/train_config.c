@@ -1,0 +1,48 @@
+// train_config.c: the option table of `vkpref train`.
+#include "train/train_config.h"
+
+#include <stddef.h>
+
+#define O(name, type, def, help) {#name, type, offsetof(TrainConfig, name), def, help}
+
+static const OptSpec SPECS[] = {
+    O(pretrained_model_name_or_path, OPT_STRING, "", "pipeline folder to start from (empty: train from scratch)"),
+    O(model_config, OPT_STRING, "configs/models/fmnist-small.json", "architecture for training from scratch"),
+    O(dataset, OPT_STRING, "fmnist", "\"fmnist\" (Debian's Fashion-MNIST) or a Pick-a-Pic-style JSONL manifest"),
+    O(output_dir, OPT_STRING, "out/train", "where checkpoints, logs, grids and the final pipeline go"),
+    O(resume_from_checkpoint, OPT_STRING, "", "\"latest\" or a checkpoint-<step> folder"),
+    O(objective, OPT_STRING, "sft", "training objective: sft"),
+    O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
+    O(train_batch_size, OPT_INT, "32", "images per micro-batch"),
+    O(gradient_accumulation_steps, OPT_INT, "1", "micro-batches per optimizer step"),
+    O(seed, OPT_INT, "0", "seed of every random choice (batches, noise, timesteps, dropout)"),
+    O(learning_rate, OPT_FLOAT, "1e-3", "peak learning rate"),
+    O(lr_scheduler, OPT_STRING, "constant_with_warmup", "constant, constant_with_warmup, linear or cosine"),
+    O(lr_warmup_steps, OPT_INT, "100", "linear warm-up steps"),
+    O(adam_beta1, OPT_FLOAT, "0.9", "AdamW beta1"),
+    O(adam_beta2, OPT_FLOAT, "0.999", "AdamW beta2"),
+    O(adam_epsilon, OPT_FLOAT, "1e-8", "AdamW epsilon"),
+    O(adam_weight_decay, OPT_FLOAT, "1e-2", "AdamW decoupled weight decay"),
+    O(max_grad_norm, OPT_FLOAT, "1.0", "clip the global gradient norm to this (0: off)"),
+    O(use_ema, OPT_BOOL, "true", "keep an exponential moving average of the weights (saved as the model)"),
+    O(ema_decay, OPT_FLOAT, "0.999", "EMA decay"),
+    O(ema_warmup_steps, OPT_INT, "0", "(unused when 0) steps over which the EMA decay ramps up"),
+    O(proportion_empty_prompts, OPT_FLOAT, "0.1", "probability of training on the empty caption (for guidance)"),
+    O(train_text_encoder, OPT_BOOL, "true", "train the text encoder too (pre-training)"),
+    O(caption_attributes, OPT_BOOL, "false", "fmnist: add measured attribute words to captions"),
+    O(checkpointing_steps, OPT_INT, "500", "save checkpoint-<step> every N steps"),
+    O(checkpoints_total_limit, OPT_INT, "3", "keep the last N checkpoints"),
+    O(validation_steps, OPT_INT, "500", "validation loss and grid every N steps"),
+    O(validation_images, OPT_INT, "256", "held-out images for the deterministic validation loss"),
+    O(validation_prompts, OPT_STRING, "", "prompt file for validation grids (default: the class captions)"),
+    O(validation_inference_steps, OPT_INT, "25", "sampler steps for validation grids"),
+    O(validation_guidance_scale, OPT_FLOAT, "3.0", "classifier-free guidance for validation grids"),
+    O(log_every, OPT_INT, "10", "CSV log every N steps"),
+    O(save_f16, OPT_BOOL, "false", "write the final weights as F16"),
+    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+};
+
+static const OptTable TABLE = {"train", "Train a diffusion model (pre-training: sft on Fashion-MNIST).", SPECS,
+                               sizeof SPECS / sizeof *SPECS};
+
+const OptTable* train_options(void) { return &TABLE; }

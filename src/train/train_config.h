@@ -1,0 +1,38 @@
+// train_config.h: every option of `vkpref train`, named as diffusers' training
+// scripts name them where one exists. The table in train_config.c drives
+// defaults, config files, flags, --help and the saved train_config.json.
+#pragma once
+#include <stdbool.h>
+
+#include "cli/options.h"
+
+typedef struct TrainConfig {
+    char pretrained_model_name_or_path[OPT_STR_MAX];  // pipeline folder; empty: from scratch (model_config)
+    char model_config[OPT_STR_MAX];    // from scratch: a JSON with "unet", "text_encoder", "scheduler" objects
+    char dataset[OPT_STR_MAX];         // "fmnist" or a Pick-a-Pic-style manifest
+    char output_dir[OPT_STR_MAX];
+    char resume_from_checkpoint[OPT_STR_MAX];  // "", "latest" or a checkpoint folder
+    char objective[OPT_STR_MAX];       // sft (this issue); dpo, mapo, kto, tdpo, tkto later
+    int max_train_steps, train_batch_size, gradient_accumulation_steps, seed;
+    double learning_rate;
+    char lr_scheduler[OPT_STR_MAX];    // constant, constant_with_warmup, linear, cosine
+    int lr_warmup_steps;
+    double adam_beta1, adam_beta2, adam_epsilon, adam_weight_decay, max_grad_norm;
+    bool use_ema;
+    double ema_decay;
+    int ema_warmup_steps;              // decay ramps as min(ema_decay, (1 + s) / (10 + s)) until then
+    double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
+    bool train_text_encoder;
+    bool caption_attributes;           // fmnist: measured attribute words in captions
+    int checkpointing_steps, checkpoints_total_limit;
+    int validation_steps;              // grids + held-out loss every N steps (0: only at the end)
+    int validation_images;             // held-out images for the validation loss
+    char validation_prompts[OPT_STR_MAX];  // file, one prompt a line; empty: the class captions
+    int validation_inference_steps;
+    double validation_guidance_scale;
+    int log_every;                     // CSV/progress granularity in steps
+    bool save_f16;                     // store the final model's weights as F16
+    int device;
+} TrainConfig;
+
+const OptTable* train_options(void);

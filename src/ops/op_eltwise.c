@@ -1,29 +1,196 @@
-// op_eltwise.c: elementwise activations (SiLU, exact GELU, quick_gelu).
+// op_eltwise.c: elementwise ops: activations (SiLU, exact GELU, quick_gelu),
+// GEGLU, add, accumulate, scale (shaders/act_*.comp, geglu_*.comp, add.comp,
+// scale.comp, sharing shaders/include/layout.glsl).
+//
+// Every kernel is memory-bound: one invocation per item of 4 floats where every
+// operand starts on a 4-float boundary and the sizes allow (inputs through RGBA32F
+// texel views, vec4 stores: PERFORMANCE.md lessons 1 and 3), else per float;
+// 1-D grids through grid_1d()/flat_index(), so any size up to 2^32 items works.
+#include <stdint.h>
+
 #include "ops/ops.h"
 #include "util/check.h"
 
-static void check_same(const char* op, const Tensor* a, const Tensor* b) {
-    if (tensor_numel(a) != tensor_numel(b))
-        die("%s: tensors of %lld and %lld elements", op, (long long)tensor_numel(a), (long long)tensor_numel(b));
+// ---------------------------------------------------------------------------
+// Bindings. Views must start at the device's offset alignment, but a tensor (a
+// slice, say) may not: bind from the aligned offset at or below it and pass the
+// distance in elements to the shader.
+
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+static Operand operand(Cmd* c, const Tensor* t, bool texel) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
+    Operand o = {.view = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.view.offset = lo;
+    o.view.ndim = 1;
+    o.view.shape[0] = tensor_numel(t) + o.off;
+    return o;
+}
+
+static bool overlap(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
+}
+
+static bool same(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset == b->offset && tensor_numel(a) == tensor_numel(b);
+}
+
+// The output may be an input (every kernel reads an item before writing it) but
+// must not overlap one partially: another invocation would read what this one wrote.
+static void check_alias(const char* op, const Tensor* out, const Tensor* in) {
+    if (overlap(out, in) && !same(out, in)) die("%s: output partially overlaps an input", op);
+}
+
+static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
+    if (!t) die("%s: %s is NULL", op, what);
+    if (tensor_numel(t) != n)
+        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+}
+
+// ---------------------------------------------------------------------------
+// Flat kernels: `nin` inputs (texel views, bindings 0..nin-1) and one output
+// (storage, binding nin), `items` items of VEC floats. Push constants are
+// FLAT_PUSH of layout.glsl; `spec` are the kernel's own constants from id 4 on.
+
+typedef struct FlatPush {
+    uint32_t n, off_in0, off_in1, off_out;
+    float alpha;
+} FlatPush;
+
+// 4 floats per item when every operand starts on a 4-float boundary and `unit`
+// (the size an item must not straddle: the element count, or a row) allows.
+static uint32_t flat_vec(Cmd* c, const Tensor* const* in, int nin, const Tensor* out, int64_t unit) {
+    if (unit % 4 || tensor_numel(out) % 4) return 1;
+    for (int i = 0; i < nin; i++)
+        if (tensor_numel(in[i]) % 4 || operand(c, in[i], true).off % 4) return 1;
+    return operand(c, out, false).off % 4 ? 1 : 4;
+}
+
+static void flat_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* const* in, int nin, const Tensor* out,
+                          int64_t items, uint32_t vec, const uint32_t* spec, int nspec, float alpha) {
+    Operand o[3];
+    for (int i = 0; i < nin; i++) o[i] = operand(c, in[i], true);
+    o[nin] = operand(c, out, false);
+    for (int i = 0; i <= nin; i++)
+        if (o[i].view.shape[0] + 16 > (int64_t)UINT32_MAX) die("%s: tensors of 2^32 elements need 64-bit indices", op);
+
+    uint32_t wg = c->gpu->tune.wg_size, sp[8] = {wg, 1, 1, vec};
+    for (int i = 0; i < nspec; i++) sp[4 + i] = spec[i];
+    char kinds[4] = {0};
+    for (int i = 0; i < nin; i++) kinds[i] = 't';
+    kinds[nin] = 's';
+    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof(FlatPush), sp, 4 + (uint32_t)nspec);
+    Bind b[3];
+    for (int i = 0; i < nin; i++) b[i] = bind_tex(&o[i].view, (int)vec);
+    b[nin] = bind_w(&o[nin].view);
+    FlatPush push = {.n = (uint32_t)items, .off_in0 = nin > 0 ? o[0].off : 0, .off_in1 = nin > 1 ? o[1].off : 0,
+                     .off_out = o[nin].off, .alpha = alpha};
+    uint32_t gx, gy;
+    grid_1d(items, wg, &gx, &gy);
+    c->label = op;
+    cmd_dispatch(c, p, b, (uint32_t)nin + 1, &push, gx, gy, 1);
+}
+
+// One item per VEC elements of the output.
+static void flat_elementwise(Cmd* c, const char* op, ShaderId id, const Tensor* const* in, int nin, const Tensor* out,
+                             const uint32_t* spec, int nspec, float alpha) {
+    int64_t n = tensor_numel(out);
+    uint32_t vec = flat_vec(c, in, nin, out, n);
+    flat_dispatch(c, op, id, in, nin, out, n / vec, vec, spec, nspec, alpha);
+}
+
+// ---------------------------------------------------------------------------
+// Activations
+
+static void check_act(const char* op, Activation act) {
+    if ((unsigned)act > ACT_NONE) die("%s: unknown activation %d", op, (int)act);
 }
 
 void op_act_forward(Cmd* c, const Tensor* y, const Tensor* x, Activation act) {
-    check_same("op_act_forward", y, x);
-    uint32_t wg = c->gpu->tune.wg_size, gx, gy;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_ACT_FWD, "ss", 4, (uint32_t[]){wg, 1, 1, act}, 4);
-    Bind b[] = {bind_r(x), bind_w(y)};
-    uint32_t n = (uint32_t)tensor_numel(x);
-    grid_1d(n, wg, &gx, &gy);
-    cmd_dispatch(c, p, b, 2, &n, gx, gy, 1);
+    const char* op = "op_act_forward";
+    check_act(op, act);
+    int64_t n = tensor_numel(x);
+    check_numel(op, "y", y, n);
+    check_alias(op, y, x);
+    flat_elementwise(c, op, SHADER_ACT_FWD, (const Tensor*[]){x}, 1, y, (uint32_t[]){act}, 1, 0.0f);
 }
 
 void op_act_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* x, Activation act) {
-    check_same("op_act_backward", dx, x);
-    check_same("op_act_backward", dy, x);
-    uint32_t wg = c->gpu->tune.wg_size, gx, gy;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_ACT_BWD, "sss", 4, (uint32_t[]){wg, 1, 1, act}, 4);
-    Bind b[] = {bind_r(x), bind_r(dy), bind_w(dx)};
-    uint32_t n = (uint32_t)tensor_numel(x);
-    grid_1d(n, wg, &gx, &gy);
-    cmd_dispatch(c, p, b, 3, &n, gx, gy, 1);
+    const char* op = "op_act_backward";
+    check_act(op, act);
+    int64_t n = tensor_numel(x);
+    check_numel(op, "dy", dy, n);
+    check_numel(op, "dx", dx, n);
+    if (overlap(dx, x) || overlap(dx, dy)) die("%s: dx overlaps x or dy", op);
+    flat_elementwise(c, op, SHADER_ACT_BWD, (const Tensor*[]){x, dy}, 2, dx, (uint32_t[]){act}, 1, 0.0f);
+}
+
+// ---------------------------------------------------------------------------
+// GEGLU: x [R, 2D] -> y [R, D]. The kernels get DT = D / VEC as a spec constant
+// (the row of an item is a division by a constant); VEC = 4 needs D % 4 == 0.
+
+static int64_t geglu_D(const char* op, const Tensor* x, const Tensor* y) {
+    if (x->ndim < 1 || y->ndim < 1) die("%s: x and y need a last dimension", op);
+    int64_t D2 = x->shape[x->ndim - 1], D = y->shape[y->ndim - 1];
+    if (D2 != 2 * D) die("%s: x's last dimension %lld is not twice y's %lld", op, (long long)D2, (long long)D);
+    if (D < 1 || tensor_numel(x) != 2 * tensor_numel(y))
+        die("%s: x has %lld elements, y %lld: x must be [R, 2D] for y [R, D]", op, (long long)tensor_numel(x),
+            (long long)tensor_numel(y));
+    return D;
+}
+
+// items: the count of y (forward) or dy (backward) items, one invocation each.
+static void geglu_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* const* in, int nin, const Tensor* out,
+                           int64_t ny, int64_t D) {
+    uint32_t vec = flat_vec(c, in, nin, out, D), dt = (uint32_t)(D / vec);
+    flat_dispatch(c, op, id, in, nin, out, ny / vec, vec, &dt, 1, 0.0f);
+}
+
+void op_geglu_forward(Cmd* c, const Tensor* y, const Tensor* x) {
+    const char* op = "op_geglu_forward";
+    int64_t D = geglu_D(op, x, y);
+    if (overlap(y, x)) die("%s: y overlaps x", op);
+    geglu_dispatch(c, op, SHADER_GEGLU_FWD, (const Tensor*[]){x}, 1, y, tensor_numel(y), D);
+}
+
+void op_geglu_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* x) {
+    const char* op = "op_geglu_backward";
+    int64_t D = geglu_D(op, x, dy);
+    check_numel(op, "dx", dx, tensor_numel(x));
+    if (overlap(dx, x) || overlap(dx, dy)) die("%s: dx overlaps x or dy", op);
+    // One invocation per item of dy, writing two items of dx: the item count is dy's.
+    geglu_dispatch(c, op, SHADER_GEGLU_BWD, (const Tensor*[]){x, dy}, 2, dx, tensor_numel(dy), D);
+}
+
+// ---------------------------------------------------------------------------
+// Sums and scaling
+
+void op_add(Cmd* c, const Tensor* y, const Tensor* a, const Tensor* b) {
+    const char* op = "op_add";
+    int64_t n = tensor_numel(y);
+    check_numel(op, "a", a, n);
+    check_numel(op, "b", b, n);
+    check_alias(op, y, a);
+    check_alias(op, y, b);
+    flat_elementwise(c, op, SHADER_ADD, (const Tensor*[]){a, b}, 2, y, NULL, 0, 0.0f);
+}
+
+void op_accumulate(Cmd* c, const Tensor* dst, const Tensor* src, float alpha) {
+    const char* op = "op_accumulate";
+    check_numel(op, "src", src, tensor_numel(dst));
+    if (overlap(dst, src)) die("%s: dst overlaps src", op);
+    flat_elementwise(c, op, SHADER_SCALE, (const Tensor*[]){src}, 1, dst, (uint32_t[]){1}, 1, alpha);
+}
+
+void op_scale(Cmd* c, const Tensor* y, const Tensor* x, float alpha) {
+    const char* op = "op_scale";
+    check_numel(op, "x", x, tensor_numel(y));
+    check_alias(op, y, x);
+    flat_elementwise(c, op, SHADER_SCALE, (const Tensor*[]){x}, 1, y, (uint32_t[]){0}, 1, alpha);
 }

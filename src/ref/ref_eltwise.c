@@ -1,4 +1,4 @@
-// ref_eltwise.c: activations in double precision (libm erf is exact to double).
+// ref_eltwise.c: activations, GEGLU and sums in double precision (libm erf is exact to double).
 #include <math.h>
 
 #include "ref/ref.h"
@@ -31,4 +31,30 @@ void ref_act_forward(double* y, const double* x, int64_t n, Activation act) {
 
 void ref_act_backward(double* dx, const double* dy, const double* x, int64_t n, Activation act) {
     for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * ref_act_derivative(act, x[i]);
+}
+
+void ref_geglu_forward(double* y, const double* x, int64_t R, int64_t D) {
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t d = 0; d < D; d++) y[r * D + d] = x[r * 2 * D + d] * ref_act(ACT_GELU, x[r * 2 * D + D + d]);
+}
+
+void ref_geglu_backward(double* dx, const double* dy, const double* x, int64_t R, int64_t D) {
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t d = 0; d < D; d++) {
+            double h = x[r * 2 * D + d], g = x[r * 2 * D + D + d], gy = dy[r * D + d];
+            dx[r * 2 * D + d] += gy * ref_act(ACT_GELU, g);
+            dx[r * 2 * D + D + d] += gy * h * ref_act_derivative(ACT_GELU, g);
+        }
+}
+
+void ref_add(double* y, const double* a, const double* b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+}
+
+void ref_accumulate(double* dst, const double* src, int64_t n, double alpha) {
+    for (int64_t i = 0; i < n; i++) dst[i] += alpha * src[i];
+}
+
+void ref_scale(double* y, const double* x, int64_t n, double alpha) {
+    for (int64_t i = 0; i < n; i++) y[i] = alpha * x[i];
 }

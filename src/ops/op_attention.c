@@ -1,0 +1,220 @@
+// op_attention.c: row softmax (shaders/softmax_{fwd,bwd}.comp) and flash-attention
+// style multi-head attention (shaders/attention_{fwd,bwd_dq,bwd_dkv}.comp): the
+// forward saves only lse [N, NH, T]; the backward recomputes the probabilities,
+// one kernel parallel over query rows (dq) and one over key rows (dk, dv), so every
+// gradient element has a single writer (deterministic, no atomics).
+#include <math.h>
+#include <stdint.h>
+
+#include "ops/ops.h"
+#include "util/check.h"
+
+// ---------------------------------------------------------------------------
+// Softmax over the last dimension: one invocation per row.
+
+typedef struct SoftmaxPush {
+    uint32_t R, S;
+} SoftmaxPush;
+
+static SoftmaxPush softmax_push(const char* op, const Tensor* y, const Tensor* other, const char* other_name) {
+    if (y->ndim < 1) die("%s: y has no dimensions", op);
+    int64_t S = y->shape[y->ndim - 1], R = tensor_numel(y) / (S > 0 ? S : 1);
+    if (S < 1 || R < 1) die("%s: empty tensor", op);
+    if (tensor_numel(other) != tensor_numel(y))
+        die("%s: %s has %lld elements, y has %lld", op, other_name, (long long)tensor_numel(other),
+            (long long)tensor_numel(y));
+    if (tensor_numel(y) > (int64_t)UINT32_MAX) die("%s: %lld elements need 64-bit indices", op, (long long)tensor_numel(y));
+    return (SoftmaxPush){(uint32_t)R, (uint32_t)S};
+}
+
+static void softmax_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind* b, uint32_t nb, SoftmaxPush push) {
+    uint32_t wg = c->gpu->tune.wg_size, gx, gy;
+    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof push, (uint32_t[]){wg, 1, 1}, 3);
+    grid_1d(push.R, wg, &gx, &gy);
+    cmd_dispatch(c, p, b, nb, &push, gx, gy, 1);
+}
+
+static bool overlap(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
+}
+
+void op_softmax_forward(Cmd* c, const Tensor* y, const Tensor* x) {
+    const char* op = "op_softmax_forward";
+    c->label = op;
+    SoftmaxPush push = softmax_push(op, y, x, "x");
+    if (overlap(y, x)) die("%s: y overlaps x", op);
+    Bind b[] = {bind_r(x), bind_w(y)};
+    softmax_dispatch(c, SHADER_SOFTMAX_FWD, "ss", b, 2, push);
+}
+
+void op_softmax_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* y) {
+    const char* op = "op_softmax_backward";
+    c->label = op;
+    SoftmaxPush push = softmax_push(op, y, dy, "dy");
+    softmax_push(op, y, dx, "dx");
+    if (overlap(dx, y) || overlap(dx, dy)) die("%s: dx overlaps y or dy", op);
+    Bind b[] = {bind_r(y), bind_r(dy), bind_w(dx)};
+    softmax_dispatch(c, SHADER_SOFTMAX_BWD, "sss", b, 3, push);
+}
+
+// ---------------------------------------------------------------------------
+// Attention. Bindings: texel and storage views must start at the device's
+// offset alignment, a tensor (a slice, say) need not: each binding starts at the
+// aligned offset at or below its tensor and the shader gets the distance in
+// elements (AttnPush.off_*).
+
+typedef struct AttnPush {
+    uint32_t N, T, S, NH;
+    float scale;
+    uint32_t off_q, off_k, off_v, off_o, off_lse, off_dout, off_dq, off_dk, off_dv;
+} AttnPush;
+
+typedef struct AttnView {
+    Tensor t;      // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} AttnView;
+
+static AttnView attn_view(const Tensor* t, VkDeviceSize align) {
+    AttnView v = {.t = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    v.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    v.t.offset = lo;
+    v.t.ndim = 1;
+    v.t.shape[0] = tensor_numel(t) + v.off;
+    return v;
+}
+
+// Every tensor of the op, checked and viewed. Inputs are texel views, outputs
+// (written or accumulated) storage views.
+typedef struct AttnArgs {
+    AttnView q, k, v, o, lse, dout, dq, dk, dv;
+    bool vec4;  // every q/k/v/o/dout head row starts on an RGBA32F texel
+} AttnArgs;
+
+static void check_numel(const char* op, const char* what, const Tensor* t, int64_t want) {
+    if (!t) die("%s: %s is NULL", op, what);
+    if (tensor_numel(t) != want)
+        die("%s: %s has %lld elements, the dims need %lld", op, what, (long long)tensor_numel(t), (long long)want);
+}
+
+static void check_dims(const char* op, AttnDims d) {
+    if (d.N < 1 || d.T < 1 || d.S < 1 || d.NH < 1 || d.HD < 1)
+        die("%s: empty dims N %d, T %d, S %d, NH %d, HD %d", op, d.N, d.T, d.S, d.NH, d.HD);
+    if (d.causal && d.T != d.S) die("%s: causal attention needs T == S (T %d, S %d)", op, d.T, d.S);
+    int64_t big = (int64_t)d.N * (d.T > d.S ? d.T : d.S) * d.NH * d.HD;
+    if (big + 16 > (int64_t)UINT32_MAX) die("%s: %lld elements need 64-bit indices", op, (long long)big);
+}
+
+static AttnArgs attn_args(Cmd* c, const char* op, AttnDims d, const Tensor* q, const Tensor* k, const Tensor* v,
+                          const Tensor* o, const Tensor* lse, const Tensor* dout) {
+    check_dims(op, d);
+    int64_t D = (int64_t)d.NH * d.HD;
+    check_numel(op, "q", q, (int64_t)d.N * d.T * D);
+    check_numel(op, "k", k, (int64_t)d.N * d.S * D);
+    check_numel(op, "v", v, (int64_t)d.N * d.S * D);
+    check_numel(op, "o", o, (int64_t)d.N * d.T * D);
+    check_numel(op, "lse", lse, (int64_t)d.N * d.NH * d.T);
+    if (dout) check_numel(op, "dout", dout, (int64_t)d.N * d.T * D);
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    AttnArgs a = {.q = attn_view(q, L->minTexelBufferOffsetAlignment), .k = attn_view(k, L->minTexelBufferOffsetAlignment),
+                  .v = attn_view(v, L->minTexelBufferOffsetAlignment)};
+    a.vec4 = d.HD % 4 == 0 && a.q.off % 4 == 0 && a.k.off % 4 == 0 && a.v.off % 4 == 0;
+    if (dout) {  // backward: o and dout are read
+        a.o = attn_view(o, L->minTexelBufferOffsetAlignment);
+        a.dout = attn_view(dout, L->minTexelBufferOffsetAlignment);
+        a.lse = attn_view(lse, L->minTexelBufferOffsetAlignment);
+        a.vec4 = a.vec4 && a.o.off % 4 == 0 && a.dout.off % 4 == 0;
+    } else {  // forward: o and lse are written
+        a.o = attn_view(o, L->minStorageBufferOffsetAlignment);
+        a.lse = attn_view(lse, L->minStorageBufferOffsetAlignment);
+    }
+    return a;
+}
+
+static AttnPush attn_push(AttnDims d, const AttnArgs* a) {
+    return (AttnPush){.N = (uint32_t)d.N, .T = (uint32_t)d.T, .S = (uint32_t)d.S, .NH = (uint32_t)d.NH,
+                      .scale = (float)(1.0 / sqrt((double)d.HD)), .off_q = a->q.off, .off_k = a->k.off,
+                      .off_v = a->v.off, .off_o = a->o.off, .off_lse = a->lse.off, .off_dout = a->dout.off,
+                      .off_dq = a->dq.off, .off_dk = a->dk.off, .off_dv = a->dv.off};
+}
+
+static uint32_t pow2_at_least(int64_t n, uint32_t cap) {
+    uint32_t p = 1;
+    while (p < cap && p < n) p *= 2;
+    return p;
+}
+
+// Rows per invocation RB: the largest power of two <= 16 with 2 * RB * ceil(HD/4)
+// <= budget, and no more than the rows there are. More rows make each k/v (or
+// q/dout) fetch feed more FMAs; fewer keep the RB x ceil(HD/4) vec4 register
+// arrays (2 in the forward, 3-4 in the backward kernels) small for wide heads.
+// Budgets measured on lavapipe (N16 T=S=256 NH4): HD 16 -> 16 forward / 8 backward,
+// HD 8 -> 16 / 16, HD 40 -> 8 / 4; larger blocks were no faster and compile slowly.
+static uint32_t attn_rows(int HD, int64_t rows, uint32_t budget) {
+    uint32_t hd4 = (uint32_t)(HD + 3) / 4, rb = 1;
+    while (rb < 16 && 2 * rb * hd4 <= budget) rb *= 2;
+    return pow2_at_least(rows, rb);
+}
+
+// Records one attention kernel over a 1-D grid of row blocks (attention.glsl).
+// bs: keys per online-softmax block (forward only; 0: no such constant).
+static void attn_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind* b, uint32_t nb, AttnDims d, bool vec4,
+                          int64_t rows, uint32_t budget, const AttnPush* push, uint32_t bs) {
+    uint32_t rb = attn_rows(d.HD, rows, budget), gx, gy;
+    int64_t n = (int64_t)div_up(rows, rb) * d.NH * d.N;
+    // Workgroups of the elementwise size, halved down to 8 invocations (one
+    // lavapipe SIMD program) until there are 16 of them to spread over the cores.
+    uint32_t wg = c->gpu->tune.wg_size;
+    while (wg > 8 && div_up(n, wg) < 16) wg /= 2;
+    uint32_t spec[] = {wg, 1, 1, (uint32_t)d.HD, vec4 ? 4 : 1, d.causal, rb, bs};
+    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof *push, spec, bs ? 8 : 7);
+    grid_1d(n, wg, &gx, &gy);
+    cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
+}
+
+void op_attention_forward(Cmd* c, const Tensor* o, const Tensor* lse, const Tensor* q, const Tensor* k,
+                          const Tensor* v, AttnDims d) {
+    const char* op = "op_attention_forward";
+    c->label = op;
+    AttnArgs a = attn_args(c, op, d, q, k, v, o, lse, NULL);
+    const Tensor* ins[] = {q, k, v};
+    for (int i = 0; i < 3; i++)
+        if (overlap(o, ins[i]) || overlap(lse, ins[i])) die("%s: output o or lse overlaps an input", op);
+    if (overlap(o, lse)) die("%s: o overlaps lse", op);
+    AttnPush push = attn_push(d, &a);
+    Bind b[] = {bind_tex(&a.q.t, a.vec4 ? 4 : 1), bind_tex(&a.k.t, a.vec4 ? 4 : 1), bind_tex(&a.v.t, a.vec4 ? 4 : 1),
+                bind_w(&a.o.t), bind_w(&a.lse.t)};
+    // 8 keys per online-softmax block: the per-block rescale of the RB x HD
+    // accumulators is then small next to the block's 2 x RB x 8 x HD FMAs.
+    attn_dispatch(c, SHADER_ATTENTION_FWD, "tttss", b, 5, d, a.vec4, d.T, 96, &push, 8);
+}
+
+void op_attention_backward(Cmd* c, const Tensor* dq, const Tensor* dk, const Tensor* dv, const Tensor* dout,
+                           const Tensor* q, const Tensor* k, const Tensor* v, const Tensor* o, const Tensor* lse,
+                           AttnDims d) {
+    const char* op = "op_attention_backward";
+    c->label = op;
+    AttnArgs a = attn_args(c, op, d, q, k, v, o, lse, dout);
+    int64_t D = (int64_t)d.NH * d.HD;
+    check_numel(op, "dq", dq, (int64_t)d.N * d.T * D);
+    check_numel(op, "dk", dk, (int64_t)d.N * d.S * D);
+    check_numel(op, "dv", dv, (int64_t)d.N * d.S * D);
+    const Tensor* ins[] = {q, k, v, o, lse, dout};
+    const Tensor* outs[] = {dq, dk, dv};
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 6; j++)
+            if (overlap(outs[i], ins[j])) die("%s: a gradient (dq, dk or dv) overlaps an input", op);
+        for (int j = 0; j < i; j++)
+            if (overlap(outs[i], outs[j])) die("%s: dq, dk and dv must not overlap", op);
+    }
+    VkDeviceSize sa = c->gpu->props.limits.minStorageBufferOffsetAlignment;
+    a.dq = attn_view(dq, sa), a.dk = attn_view(dk, sa), a.dv = attn_view(dv, sa);
+    AttnPush push = attn_push(d, &a);
+    int w = a.vec4 ? 4 : 1;
+    Bind in[] = {bind_tex(&a.q.t, w), bind_tex(&a.k.t, w), bind_tex(&a.v.t, w),
+                 bind_tex(&a.o.t, w), bind_tex(&a.dout.t, w), bind_tex(&a.lse.t, 1)};
+    Bind bq[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dq.t)};
+    attn_dispatch(c, SHADER_ATTENTION_BWD_DQ, "tttttts", bq, 7, d, a.vec4, d.T, 40, &push, 0);
+    Bind bkv[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dk.t), bind_w(&a.dv.t)};
+    attn_dispatch(c, SHADER_ATTENTION_BWD_DKV, "ttttttss", bkv, 8, d, a.vec4, d.S, 40, &push, 0);
+}

@@ -1,0 +1,240 @@
+// op_conv2d.c: 2-D convolution, NCHW, groups 1 (torch.nn.Conv2d): the forward
+// (shaders/conv2d_fwd.comp), the data gradient (conv2d_bwd_data.comp, one dispatch
+// per stride phase) and the weight and bias gradients (conv2d_bwd_weight.comp, one
+// dispatch). All three are register-blocked direct convolutions reading their
+// inputs through uniform texel buffers (PERFORMANCE.md); none needs scratch memory:
+// the data gradient reads w in place with the transposed index math.
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "ops/ops.h"
+#include "util/check.h"
+
+int conv2d_out_h(Conv2dDims d) { return (d.H + 2 * d.pad - d.KH) / d.stride + 1; }
+int conv2d_out_w(Conv2dDims d) { return (d.W + 2 * d.pad - d.KW) / d.stride + 1; }
+
+// ---------------------------------------------------------------------------
+// Bindings. Texel and storage views must start at the device's offset alignment,
+// but a tensor (a slice, say) may not: bind the view from the aligned offset at or
+// below it and pass the distance in elements to the shader.
+
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+static Operand operand(const Tensor* t, VkDeviceSize align) {
+    Operand o = {.view = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.view.offset = lo;
+    o.view.ndim = 1;
+    o.view.shape[0] = tensor_numel(t) + o.off;
+    return o;
+}
+static Operand texel_operand(Cmd* c, const Tensor* t) {
+    return operand(t, c->gpu->props.limits.minTexelBufferOffsetAlignment);
+}
+static Operand storage_operand(Cmd* c, const Tensor* t) {
+    return operand(t, c->gpu->props.limits.minStorageBufferOffsetAlignment);
+}
+
+static bool overlap(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
+}
+
+static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
+    if (tensor_numel(t) != n)
+        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+    if (n + 16 > (int64_t)UINT32_MAX) die("%s: %s needs 32-bit element indices beyond 2^32", op, what);
+}
+
+static void check_dims(const char* op, Conv2dDims d) {
+    if (d.N < 1 || d.C < 1 || d.H < 1 || d.W < 1 || d.K < 1 || d.KH < 1 || d.KW < 1 || d.stride < 1 || d.pad < 0)
+        die("%s: invalid dims N %d C %d H %d W %d K %d kernel %dx%d stride %d pad %d", op, d.N, d.C, d.H, d.W, d.K,
+            d.KH, d.KW, d.stride, d.pad);
+    if (conv2d_out_h(d) < 1 || conv2d_out_w(d) < 1 || d.H + 2 * d.pad < d.KH || d.W + 2 * d.pad < d.KW)
+        die("%s: kernel %dx%d does not fit the padded %dx%d input (pad %d)", op, d.KH, d.KW, d.H, d.W, d.pad);
+    // Every tap loop is unrolled in the shaders: keep the code size bounded.
+    if (d.KH * d.KW > 64 || d.pad > 64) die("%s: kernel %dx%d / pad %d too large (max 64 taps, pad 64)", op, d.KH, d.KW, d.pad);
+}
+
+// FMAs unrolled per loop step of one invocation: bounded so that the shaders stay
+// a few thousand instructions (PERFORMANCE.md's best blocks are 8 x 16 x 9 x 4).
+#define CONV2D_MAX_UNROLL 4608
+
+// Columns per invocation: multiples of 4 (texel rows), at most 16, with the fewest
+// computed-but-discarded columns (larger blocks win ties).
+static int pick_px(int Q) {
+    int best = 16, waste = (int)div_up(Q, 16) * 16 - Q;
+    for (int px = 12; px >= 4; px -= 4) {
+        int w = (int)div_up(Q, px) * px - Q;
+        if (w < waste) best = px, waste = w;
+    }
+    return best;
+}
+
+
+// ---------------------------------------------------------------------------
+// Direct kernel (forward and data gradient): conv2d_direct.glsl.
+
+typedef struct DirectPush {
+    uint32_t N, OCN, ICN, IH, IW, R, Q, QB, OUT_H, OUT_W, ocs, ics;
+    uint32_t off_in, off_w, off_b, off_out;
+} DirectPush;
+
+typedef struct DirectBlock {
+    int KB, PX, CB;
+} DirectBlock;
+
+static DirectBlock direct_block(int OCN, int ICN, int Q, int taps) {
+    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN, .PX = pick_px(Q), .CB = ICN % 4 == 0 ? 4 : 1};
+    while (b.CB * taps * b.KB * b.PX > CONV2D_MAX_UNROLL) {
+        if (b.CB > 1) b.CB = 1;
+        else if (b.KB > 4) b.KB = 4;
+        else if (b.PX > 4) b.PX -= 4;
+        else break;
+    }
+    if (getenv("CV_KB")) b.KB = atoi(getenv("CV_KB"));  // TUNING-TEMP
+    if (getenv("CV_PX")) b.PX = atoi(getenv("CV_PX"));  // TUNING-TEMP
+    if (getenv("CV_CB")) b.CB = atoi(getenv("CV_CB"));  // TUNING-TEMP
+    return b;
+}
+
+// A 1-D grid of n invocations: 64 per workgroup, fewer (down to one 8-lane SIMD
+// program) while that leaves under 16 workgroups to spread over the threads.
+static void grid_for(int64_t n, uint32_t* wg, uint32_t* gx, uint32_t* gy) {
+    *wg = 64;
+    while (*wg > 8 && div_up(n, *wg) < 16) *wg /= 2;
+    grid_1d(n, *wg, gx, gy);
+}
+
+// ---------------------------------------------------------------------------
+
+void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b, Conv2dDims d) {
+    const char* op = "op_conv2d_forward";
+    c->label = op;
+    check_dims(op, d);
+    int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
+    check_numel(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
+    check_numel(op, "w", w, (int64_t)d.K * d.C * T);
+    check_numel(op, "y", y, (int64_t)d.N * d.K * OH * OW);
+    if (b) check_numel(op, "bias", b, d.K);
+    if (overlap(y, x) || overlap(y, w) || (b && overlap(y, b))) die("%s: output y overlaps an input", op);
+
+    Operand ox = texel_operand(c, x), ow_ = texel_operand(c, w), oy = storage_operand(c, y);
+    Operand ob = b ? texel_operand(c, b) : ox;
+    DirectBlock blk = direct_block(d.K, d.C, OW, T);
+    int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
+    int vec_w = blk.CB == 4 && ow_.off % 4 == 0 ? 4 : 1;
+    int QB = (int)div_up(OW, blk.PX);
+    int64_t n = (int64_t)d.N * div_up(d.K, blk.KB) * OH * QB;
+    uint32_t wg, gx, gy;
+    grid_for(n, &wg, &gx, &gy);
+    uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, d.stride, d.pad, b != NULL};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "ttts", sizeof(DirectPush), spec, 13);
+    DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off, b ? ob.off : 0, oy.off};
+    Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
+                    bind_w(&oy.view)};
+    cmd_dispatch(c, p, binds, 4, &push, gx, gy, 1);
+}
+
+// dx += conv_transpose(dy, w): one dispatch per phase (PH, PW) of the stride, each a
+// stride-1 direct conv over dy with the taps that reach dx rows PH + S*r, columns PW + S*q.
+static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* w, Conv2dDims d) {
+    int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW, S = d.stride;
+    Operand ody = texel_operand(c, dy), ow_ = texel_operand(c, w), odx = storage_operand(c, dx);
+    int vec_x = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
+    for (int ph = 0; ph < S; ph++)
+        for (int pw = 0; pw < S; pw++) {
+            int R = (d.H - ph + S - 1) / S, Q = (d.W - pw + S - 1) / S;
+            int kh0 = (ph + d.pad) % S, kw0 = (pw + d.pad) % S;
+            int nth = (d.KH - kh0 + S - 1) / S, ntw = (d.KW - kw0 + S - 1) / S;
+            if (R < 1 || Q < 1 || nth < 1 || ntw < 1) continue;  // no tap reaches these pixels: dx += 0
+            DirectBlock blk = direct_block(d.C, d.K, Q, nth * ntw);
+            int vec_w = d.C % 4 == 0 && blk.KB % 4 == 0 && ow_.off % 4 == 0 ? 4 : 1;
+            int QB = (int)div_up(Q, blk.PX);
+            int64_t n = (int64_t)d.N * div_up(d.C, blk.KB) * R * QB;
+            uint32_t wg, gx, gy;
+            grid_for(n, &wg, &gx, &gy);
+            uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, ph, pw};
+            const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 14);
+            DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off};
+            Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};
+            cmd_dispatch(c, p, binds, 3, &push, gx, gy, 1);
+        }
+}
+
+// Weight-gradient blocks: 4 columns per step (measured on lavapipe at N16 C64 K64
+// 16x16: 4 columns with 16 x 8 channels ~50 GFLOP/s, 16 columns with 8 x 4 ~33),
+// as many channels as the unroll bound allows, but at least 32 invocations so that
+// both threads of a CPU driver get work (the reduction is not split: no atomics).
+typedef struct WeightBlock {
+    int KB, CB;
+} WeightBlock;
+
+static int pow2_at_most(int n, int cap) {
+    int p = 1;
+    while (p * 2 <= n && p * 2 <= cap) p *= 2;
+    return p;
+}
+
+static WeightBlock weight_block(int K, int C, int taps) {
+    WeightBlock b = {.KB = pow2_at_most(K, 16), .CB = C < 4 ? C : pow2_at_most(C, 8)};
+    while (((int64_t)div_up(K, b.KB) * div_up(C, b.CB) < 32 || b.KB * b.CB * taps * 4 > CONV2D_MAX_UNROLL) &&
+           (b.KB > 4 || b.CB > 1)) {
+        if (b.CB > 1 && (b.CB * 2 >= b.KB || b.KB <= 4)) b.CB = b.CB > 2 ? b.CB / 2 : 1;
+        else b.KB /= 2;
+    }
+    return b;
+}
+
+typedef struct WeightGradPush {
+    uint32_t N, C, K, H, W, OH, OW, QB, CBN;
+    uint32_t off_x, off_dy, off_dw, off_db;
+} WeightGradPush;
+
+// dw += correlation of x and dy, db += sums of dy: one dispatch (conv2d_bwd_weight.comp).
+static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const Tensor* dy, const Tensor* x,
+                               Conv2dDims d) {
+    int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
+    Operand ox = texel_operand(c, x), ody = texel_operand(c, dy), odw = storage_operand(c, dw);
+    Operand odb = db ? storage_operand(c, db) : odw;
+    WeightBlock blk = weight_block(d.K, d.C, T);
+    int KBW = blk.KB, CBW = blk.CB, PX = 4;
+    int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
+    int vec_dy = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
+    int CBN = (int)div_up(d.C, CBW);
+    int64_t n = (int64_t)CBN * div_up(d.K, KBW);
+    uint32_t wg, gx, gy;
+    grid_for(n, &wg, &gx, &gy);
+    uint32_t spec[] = {wg, 1, 1, KBW, CBW, PX, vec_x, vec_dy, d.KH, d.KW, d.stride, d.pad, db != NULL};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_WEIGHT, "ttss", sizeof(WeightGradPush), spec, 13);
+    WeightGradPush push = {d.N, d.C, d.K, d.H, d.W, OH, OW, (uint32_t)div_up(OW, PX), CBN,
+                           ox.off, ody.off, odw.off, db ? odb.off : 0};
+    Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ody.view, vec_dy), bind_w(&odw.view),
+                    db ? bind_w(&odb.view) : bind_r(&odw.view)};
+    cmd_dispatch(c, p, binds, 4, &push, gx, gy, 1);
+}
+
+void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,
+                        const Tensor* x, const Tensor* w, Conv2dDims d) {
+    const char* op = "op_conv2d_backward";
+    c->label = op;
+    check_dims(op, d);
+    int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
+    check_numel(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
+    check_numel(op, "w", w, (int64_t)d.K * d.C * T);
+    check_numel(op, "dy", dy, (int64_t)d.N * d.K * OH * OW);
+    check_numel(op, "dw", dw, (int64_t)d.K * d.C * T);
+    if (dx) check_numel(op, "dx", dx, (int64_t)d.N * d.C * d.H * d.W);
+    if (db) check_numel(op, "db", db, d.K);
+    const Tensor* ins[] = {dy, x, w};
+    for (int i = 0; i < 3; i++)
+        if ((dx && overlap(dx, ins[i])) || overlap(dw, ins[i]) || (db && overlap(db, ins[i])))
+            die("%s: a gradient overlaps an input", op);
+    if ((dx && overlap(dx, dw)) || (db && overlap(db, dw)) || (dx && db && overlap(dx, db)))
+        die("%s: gradients overlap each other", op);
+    if (dx) conv2d_data_grad(c, dx, dy, w, d);
+    conv2d_weight_grad(c, dw, db, dy, x, d);
+}

@@ -1,0 +1,122 @@
+// op_loss.c: the per-sample MSE (shaders/mse_per_sample_{fwd,bwd}.comp). pred
+// and target are read through texel views (PERFORMANCE.md lesson 3), 4 floats
+// per texel where E and the offsets allow. The forward reduces each sample with
+// the helpers of shaders/include/reduce.glsl: compensated per-invocation sums,
+// then a fixed-order workgroup sum, so it is deterministic without atomics.
+#include <stdint.h>
+
+#include "ops/ops.h"
+#include "util/check.h"
+
+// ---------------------------------------------------------------------------
+// Bindings. Views must start at the device's offset alignment, but a tensor (a
+// slice, say) may not: bind from the aligned offset at or below it and pass the
+// distance in elements to the shader.
+
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+static Operand operand(Cmd* c, const Tensor* t, bool texel) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
+    Operand o = {.view = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.view.offset = lo;
+    o.view.ndim = 1;
+    o.view.shape[0] = tensor_numel(t) + o.off;
+    return o;
+}
+
+// Elements per sample of pred [N, ...], after checking every shape of the op.
+static int64_t sample_size(const char* op, const Tensor* pred, const Tensor* target, const Tensor* per_sample) {
+    int64_t N = pred->shape[0], numel = tensor_numel(pred);
+    if (pred->ndim < 1 || N < 1 || numel == 0) die("%s: pred must be [N, ...] with N >= 1 and no empty dimension", op);
+    if (tensor_numel(target) != numel)
+        die("%s: target has %lld elements, pred %lld", op, (long long)tensor_numel(target), (long long)numel);
+    if (tensor_numel(per_sample) != N)
+        die("%s: per-sample tensor has %lld elements, expected N = %lld", op, (long long)tensor_numel(per_sample),
+            (long long)N);
+    if (N > 65535) die("%s: N = %lld exceeds 65535 samples", op, (long long)N);
+    if (numel > UINT32_MAX / 2) die("%s: %lld elements exceed 32-bit indexing", op, (long long)numel);
+    return numel / N;
+}
+
+// 4 floats per texel when a sample's rows and every operand start on a texel.
+static uint32_t vec_width(int64_t E, const Operand* const* ops, int n) {
+    if (E % 4) return 1;
+    for (int i = 0; i < n; i++)
+        if (ops[i]->off % 4) return 1;
+    return 4;
+}
+
+// Who reduces a sample (shaders/include/reduce.glsl REDUCE_*).
+enum { REDUCE_INVOCATION = 0, REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 };
+
+typedef struct Reduce {
+    uint32_t mode, wg;
+    uint32_t per_workgroup;  // samples per workgroup
+} Reduce;
+
+// GPUs: a workgroup per sample, the power of two covering its texels, from one
+// subgroup up to 256. CPU drivers: one subgroup per sample (no barrier:
+// PERFORMANCE.md lesson 2), or one invocation per sample when a sample has at
+// most 64 texels (cross-lane sums would cost more than the sample).
+static Reduce reduce_for(const GpuContext* g, int64_t texels) {
+    uint32_t sg = g->subgroup_size;
+    if (!g->tune.use_shared_memory)
+        return texels <= 64 ? (Reduce){REDUCE_INVOCATION, sg, sg} : (Reduce){REDUCE_SUBGROUP, sg, 1};
+    Reduce r = {REDUCE_WORKGROUP, sg, 1};
+    while (r.wg < 256 && r.wg < texels) r.wg *= 2;
+    return r;
+}
+
+// ---------------------------------------------------------------------------
+
+typedef struct MseFwdPush {
+    uint32_t N, texels;
+    float inv_e;
+    uint32_t off_pred, off_target, off_mse;
+} MseFwdPush;
+
+void op_mse_per_sample_forward(Cmd* c, const Tensor* mse, const Tensor* pred, const Tensor* target) {
+    const char* op = "op_mse_per_sample_forward";
+    int64_t E = sample_size(op, pred, target, mse), N = pred->shape[0];
+    Operand op_p = operand(c, pred, true), op_t = operand(c, target, true), op_m = operand(c, mse, false);
+    uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t}, 2);
+    Reduce r = reduce_for(c->gpu, E / vec);
+    const Pipeline* p =
+        pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_FWD, "tts", sizeof(MseFwdPush), (uint32_t[]){r.wg, 1, 1, r.mode, vec}, 5);
+    MseFwdPush pc = {(uint32_t)N, (uint32_t)(E / vec), (float)(1.0 / (double)E), op_p.off / vec, op_t.off / vec, op_m.off};
+    Bind b[] = {bind_tex(&op_p.view, (int)vec), bind_tex(&op_t.view, (int)vec), bind_w(&op_m.view)};
+    uint32_t gx, gy;
+    grid_1d(div_up(N, r.per_workgroup), 1, &gx, &gy);
+    cmd_dispatch(c, p, b, 3, &pc, gx, gy, 1);
+}
+
+typedef struct MseBwdPush {
+    uint32_t texels;
+    float two_over_e;
+    uint32_t off_pred, off_target, off_dpred, off_coef;
+} MseBwdPush;
+
+void op_mse_per_sample_backward(Cmd* c, const Tensor* dpred, const Tensor* coef, const Tensor* pred,
+                                const Tensor* target) {
+    const char* op = "op_mse_per_sample_backward";
+    int64_t E = sample_size(op, pred, target, coef), N = pred->shape[0];
+    if (tensor_numel(dpred) != tensor_numel(pred))
+        die("%s: dpred has %lld elements, pred %lld", op, (long long)tensor_numel(dpred), (long long)tensor_numel(pred));
+    Operand op_p = operand(c, pred, true), op_t = operand(c, target, true);
+    Operand op_c = operand(c, coef, false), op_d = operand(c, dpred, false);
+    uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t, &op_d}, 3), wg = c->gpu->tune.wg_size;
+    const Pipeline* p =
+        pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_BWD, "ttss", sizeof(MseBwdPush), (uint32_t[]){wg, 1, 1, vec}, 4);
+    MseBwdPush pc = {(uint32_t)(E / vec), (float)(2.0 / (double)E), op_p.off / vec, op_t.off / vec, op_d.off / vec,
+                     op_c.off};
+    Bind b[] = {bind_tex(&op_p.view, (int)vec), bind_tex(&op_t.view, (int)vec), bind_r(&op_c.view), bind_w(&op_d.view)};
+    // One row of workgroups per sample; rows wider than the grid limit loop in the shader.
+    uint32_t gx = div_up(E / vec, wg);
+    cmd_dispatch(c, p, b, 4, &pc, gx < 65535 ? gx : 65535, (uint32_t)N, 1);
+}

@@ -1,0 +1,202 @@
+// op_matmul.c: batched GEMM (shaders/matmul.comp), column sums
+// (shaders/col_sum.comp) and torch.nn.Linear built from them.
+#include <stdint.h>
+
+#include "ops/ops.h"
+#include "util/check.h"
+
+MatmulDims matmul_dims(int64_t M, int64_t N, int64_t K) {
+    return (MatmulDims){.batch = 1, .M = M, .N = N, .K = K, .stride_a = M * K, .stride_b = K * N, .stride_c = M * N,
+                        .alpha = 1.0f};
+}
+
+// ---------------------------------------------------------------------------
+// Bindings. Texel and storage views must start at the device's offset
+// alignments, but a tensor (a slice, say) may not: bind the view from the aligned
+// offset at or below it and pass the distance in elements to the shader. One
+// alignment for both kinds, since C is bound as both (written as storage,
+// read as texels when accumulating).
+
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+static Operand operand(Cmd* c, const Tensor* t) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    VkDeviceSize align = L->minTexelBufferOffsetAlignment > L->minStorageBufferOffsetAlignment
+                             ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
+    if (align < sizeof(float)) align = sizeof(float);
+    Operand o = {.view = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.view.offset = lo;
+    o.view.ndim = 1;
+    o.view.shape[0] = tensor_numel(t) + o.off;
+    return o;
+}
+
+// Whether an operand can be read as RGBA32F texels: every row (length `contig`
+// along the contiguous dimension) and every batch matrix must start on a texel.
+static int texel_width(const Operand* o, int64_t contig, int64_t batch, int64_t stride) {
+    bool ok = contig % 4 == 0 && o->off % 4 == 0 && (batch == 1 || stride % 4 == 0);
+    return ok ? 4 : 1;
+}
+
+static bool overlap(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
+}
+
+// Tensor t must hold batch matrices of `per` elements, `stride` apart.
+static void check_extent(const char* op, const char* what, const Tensor* t, int64_t batch, int64_t stride, int64_t per) {
+    if (stride < 0) die("%s: negative batch stride %lld of %s", op, (long long)stride, what);
+    int64_t need = (batch - 1) * stride + per;
+    if (need > tensor_numel(t))
+        die("%s: %s has %lld elements, the product needs %lld", op, what, (long long)tensor_numel(t), (long long)need);
+    if (need + 16 > (int64_t)UINT32_MAX) die("%s: %s needs 32-bit element indices beyond 2^32", op, what);
+}
+
+// ---------------------------------------------------------------------------
+// Tiles. Register variant (CPU drivers): 16x8 outputs per invocation,
+// PERFORMANCE.md's fastest lavapipe SGEMM, over a flat list of blocks so no SIMD
+// lane idles on a skinny product (lavapipe vectorises along local x only: a
+// 4-wide workgroup ran at half speed). Shared-memory variant (GPUs): 4x4 per
+// invocation in 16x16 workgroups, 64x64x16 tiles. One tile shape per variant
+// keeps the number of pipelines (each a compile on first use) small.
+
+typedef struct MatmulTile {
+    uint32_t wgx, wgy, tm, tn, bk;
+    bool shared;
+} MatmulTile;
+
+static MatmulTile matmul_tile(const GpuContext* g) {
+    if (g->tune.use_shared_memory) return (MatmulTile){.wgx = 16, .wgy = 16, .tm = 4, .tn = 4, .bk = 16, .shared = true};
+    // One SIMD program per workgroup: the most workgroups to spread over the
+    // CPU threads (a skinny 64x576 output is only 36 programs).
+    uint32_t wg = g->subgroup_size < 8 ? 8 : g->subgroup_size > 64 ? 64 : g->subgroup_size;
+    return (MatmulTile){.wgx = wg, .wgy = 1, .tm = 16, .tn = 8, .bk = 16, .shared = false};
+}
+
+// ---------------------------------------------------------------------------
+
+typedef struct MatmulPush {
+    uint32_t M, N, K;
+    uint32_t off_a, off_b, off_c, off_bias;
+    uint32_t stride_a, stride_b, stride_c;
+    float alpha;
+    uint32_t flags;  // 1: bias, 2: accumulate
+} MatmulPush;
+
+void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const Tensor* bias, MatmulDims d) {
+    const char* op = "op_matmul";
+    c->label = op;
+    if (d.batch < 1 || d.M < 1 || d.N < 1 || d.K < 1)
+        die("%s: empty product batch %lld, M %lld, N %lld, K %lld", op, (long long)d.batch, (long long)d.M,
+            (long long)d.N, (long long)d.K);
+    if (d.batch > 1 && d.stride_c < d.M * d.N)
+        die("%s: output batch stride %lld < M*N = %lld would overlap the %lld outputs", op, (long long)d.stride_c,
+            (long long)(d.M * d.N), (long long)d.batch);
+    check_extent(op, "A", A, d.batch, d.stride_a, d.M * d.K);
+    check_extent(op, "B", B, d.batch, d.stride_b, d.K * d.N);
+    check_extent(op, "C", C, d.batch, d.stride_c, d.M * d.N);
+    if (bias && tensor_numel(bias) != d.N)
+        die("%s: bias has %lld elements, N = %lld", op, (long long)tensor_numel(bias), (long long)d.N);
+    if (overlap(C, A) || overlap(C, B) || (bias && overlap(C, bias))) die("%s: output C overlaps an input", op);
+    if (d.batch > 65535) die("%s: batch %lld exceeds 65535 (one workgroup layer per matrix)", op, (long long)d.batch);
+
+    Operand a = operand(c, A), b = operand(c, B), out = operand(c, C);
+    Operand bi = bias ? operand(c, bias) : a;  // any R32F view where there is no bias
+    int va = texel_width(&a, d.trans_a ? d.M : d.K, d.batch, d.stride_a);
+    int vb = texel_width(&b, d.trans_b ? d.K : d.N, d.batch, d.stride_b);
+    int vc = texel_width(&out, d.N, d.batch, d.stride_c);
+    MatmulTile t = matmul_tile(c->gpu);
+    uint32_t spec[] = {t.wgx, t.wgy, 1, t.tm, t.tn, d.trans_a, d.trans_b, (uint32_t)va, (uint32_t)vb, (uint32_t)vc,
+                       t.shared, t.bk};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_MATMUL, "tttst", sizeof(MatmulPush), spec, 12);
+    bool batched = d.batch > 1;  // a single matrix ignores the strides (matmul_dims fills them, layers leave 0)
+    MatmulPush push = {(uint32_t)d.M, (uint32_t)d.N, (uint32_t)d.K, a.off, b.off, out.off, bias ? bi.off : 0,
+                       batched ? (uint32_t)d.stride_a : 0, batched ? (uint32_t)d.stride_b : 0,
+                       batched ? (uint32_t)d.stride_c : 0, d.alpha, (bias ? 1u : 0u) | (d.accumulate ? 2u : 0u)};
+    Bind binds[] = {bind_tex(&a.view, va), bind_tex(&b.view, vb), bind_tex(&bi.view, 1), bind_w(&out.view),
+                    bind_tex(&out.view, vc)};  // C's old values for accumulate (see matmul.comp)
+    uint32_t gx, gy;
+    if (t.shared) gx = div_up(d.N, t.wgx * t.tn), gy = div_up(d.M, t.wgy * t.tm);
+    else grid_1d((int64_t)div_up(d.M, t.tm) * div_up(d.N, t.tn), t.wgx, &gx, &gy);
+    cmd_dispatch(c, p, binds, 5, &push, gx, gy, (uint32_t)d.batch);
+}
+
+// ---------------------------------------------------------------------------
+
+typedef struct ColSumPush {
+    uint32_t R, N, off_x, off_y;
+} ColSumPush;
+
+void op_col_sum(Cmd* c, const Tensor* y, const Tensor* x, int64_t R, int64_t N, bool accumulate) {
+    const char* op = "op_col_sum";
+    c->label = op;
+    if (R < 1 || N < 1) die("%s: empty input R %lld, N %lld", op, (long long)R, (long long)N);
+    if (tensor_numel(x) != R * N)
+        die("%s: x has %lld elements, R*N = %lld", op, (long long)tensor_numel(x), (long long)(R * N));
+    if (tensor_numel(y) != N) die("%s: y has %lld elements, N = %lld", op, (long long)tensor_numel(y), (long long)N);
+    if (R * N + 16 > (int64_t)UINT32_MAX) die("%s: %lld elements need indices beyond 2^32", op, (long long)(R * N));
+    if (overlap(y, x)) die("%s: output y overlaps x", op);
+    Operand ox = operand(c, x), oy = operand(c, y);
+    int vec = texel_width(&ox, N, 1, 0);
+    // Rows split over 8 invocations per column on GPUs (a shared-memory sum at
+    // the end); one invocation per column on CPU drivers, where the barrier costs more.
+    uint32_t wy = c->gpu->tune.use_shared_memory ? 8 : 1, wx = 64 / wy;
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_COL_SUM, "ts", sizeof(ColSumPush),
+                                     (uint32_t[]){wx, wy, 1, (uint32_t)vec, accumulate}, 5);
+    ColSumPush push = {(uint32_t)R, (uint32_t)N, ox.off, oy.off};
+    Bind binds[] = {bind_tex(&ox.view, vec), bind_w(&oy.view)};
+    cmd_dispatch(c, p, binds, 2, &push, div_up(div_up(N, vec), wx), 1, 1);
+}
+
+// ---------------------------------------------------------------------------
+// torch.nn.Linear: w [O, I], x [R, I] (any leading dims flattened into R).
+
+static void linear_sizes(const char* op, const Tensor* x, const Tensor* w, int64_t* R, int64_t* I, int64_t* O) {
+    if (w->ndim != 2) die("%s: weight must be 2-D [out, in], got %d dims", op, w->ndim);
+    *O = w->shape[0], *I = w->shape[1];
+    if (tensor_numel(x) % *I != 0)
+        die("%s: input of %lld elements is not rows of width %lld", op, (long long)tensor_numel(x), (long long)*I);
+    *R = tensor_numel(x) / *I;
+}
+
+static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
+    if (tensor_numel(t) != n) die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+}
+
+void op_linear_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b) {
+    int64_t R, I, O;
+    linear_sizes("op_linear_forward", x, w, &R, &I, &O);
+    check_numel("op_linear_forward", "y", y, R * O);
+    if (b) check_numel("op_linear_forward", "bias", b, O);
+    MatmulDims d = matmul_dims(R, O, I);  // y = x w^T + b
+    d.trans_b = true;
+    op_matmul(c, y, x, w, b, d);
+}
+
+void op_linear_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,
+                        const Tensor* x, const Tensor* w) {
+    int64_t R, I, O;
+    linear_sizes("op_linear_backward", x, w, &R, &I, &O);
+    check_numel("op_linear_backward", "dy", dy, R * O);
+    // Three independent dispatches (they only read dy, x, w): no barriers between them.
+    if (dx) {  // dx[R, I] += dy[R, O] w[O, I]
+        check_numel("op_linear_backward", "dx", dx, R * I);
+        MatmulDims d = matmul_dims(R, I, O);
+        d.accumulate = true;
+        op_matmul(c, dx, dy, w, NULL, d);
+    }
+    if (dw) {  // dw[O, I] += dy^T x (NULL too is accepted, for frozen weights)
+        check_numel("op_linear_backward", "dw", dw, O * I);
+        MatmulDims d = matmul_dims(O, I, R);
+        d.trans_a = true, d.accumulate = true;
+        op_matmul(c, dw, dy, x, NULL, d);
+    }
+    if (db) {  // db[O] += column sums of dy
+        check_numel("op_linear_backward", "db", db, O);
+        op_col_sum(c, db, dy, R, O, true);
+    }
+}

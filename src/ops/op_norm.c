@@ -1,0 +1,307 @@
+// op_norm.c: group norm (shaders/groupnorm_*.comp) and layer norm
+// (shaders/layernorm_*.comp), forward and backward. Every kernel reads its
+// inputs through texel views (PERFORMANCE.md lesson 3), 4 floats per texel where
+// the layout allows, and reduces with block_sum (shaders/include/norm.glsl) in
+// one of three modes chosen per device and block size (reduce_for).
+// The parameter gradients come from their own kernels, parallel over channels /
+// columns and looping over the batch, so they are deterministic without atomics
+// or scratch memory; they only read what the data-gradient kernels read, so the
+// two run without a barrier between them.
+#include <stdint.h>
+
+#include "ops/ops.h"
+#include "util/check.h"
+
+// ---------------------------------------------------------------------------
+// Bindings. Views must start at the device's offset alignment, but a tensor (a
+// slice, say) may not: bind from the aligned offset at or below it and pass the
+// distance in elements to the shader.
+
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+static Operand operand(Cmd* c, const Tensor* t, bool texel) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
+    Operand o = {.view = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.view.offset = lo;
+    o.view.ndim = 1;
+    o.view.shape[0] = tensor_numel(t) + o.off;
+    return o;
+}
+static Operand tex(Cmd* c, const Tensor* t) { return operand(c, t, true); }
+static Operand sto(Cmd* c, const Tensor* t) { return operand(c, t, false); }
+
+// 4 floats per texel when rows of `len` elements and every operand start on a texel.
+static int vec_width(int64_t len, const Operand* const* ops, int n) {
+    if (len % 4) return 1;
+    for (int i = 0; i < n; i++)
+        if (ops[i]->off % 4) return 1;
+    return 4;
+}
+
+static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
+    if (tensor_numel(t) != n)
+        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+}
+
+static bool overlap(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
+}
+
+// Outputs must not overlap the inputs or each other (NULL entries are skipped).
+static void check_disjoint(const char* op, const Tensor* const* outs, int nout, const Tensor* const* ins, int nin) {
+    for (int i = 0; i < nout; i++) {
+        if (!outs[i]) continue;
+        for (int j = 0; j < nin; j++)
+            if (ins[j] && overlap(outs[i], ins[j])) die("%s: output %d overlaps input %d", op, i, j);
+        for (int j = i + 1; j < nout; j++)
+            if (outs[j] && overlap(outs[i], outs[j])) die("%s: outputs %d and %d overlap", op, i, j);
+    }
+}
+
+static void check_act(const char* op, Activation act) {
+    if ((unsigned)act > ACT_NONE) die("%s: unknown activation %d", op, (int)act);
+}
+
+// How blocks (groups, rows, channels) are reduced: the REDUCE_* modes of
+// shaders/include/norm.glsl, with the workgroup size that goes with each.
+typedef enum { REDUCE_INVOCATION = 0, REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 } ReduceMode;
+
+typedef struct Reduce {
+    ReduceMode mode;
+    uint32_t wg;            // invocations per workgroup
+    uint32_t per_workgroup;  // blocks (or workers) per workgroup
+} Reduce;
+
+// GPUs: a workgroup per block, the power of two covering its `texels` texels
+// from one subgroup up to 256. CPU drivers: workgroups of one subgroup (no
+// barrier: PERFORMANCE.md lesson 2) that reduce one block with subgroupAdd, or,
+// for blocks of at most 64 texels, one block per invocation with no cross-lane
+// sums at all (they cost more than such a block: layer norm at D = 64 ran 2x
+// faster on lavapipe; at D = 768 the subgroup mode was a little faster).
+static Reduce reduce_for(const GpuContext* g, int64_t texels) {
+    uint32_t sg = g->subgroup_size;
+    if (!g->tune.use_shared_memory)
+        return texels <= 64 ? (Reduce){REDUCE_INVOCATION, sg, sg} : (Reduce){REDUCE_SUBGROUP, sg, 1};
+    Reduce r = {REDUCE_WORKGROUP, sg, 1};
+    while (r.wg < 256 && r.wg < texels) r.wg *= 2;
+    return r;
+}
+
+// Workgroups for `items` blocks (or workers), flat over a 2-D grid (x at most 65535).
+static void dispatch_items(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, int64_t items,
+                           Reduce r) {
+    uint32_t gx, gy;
+    grid_1d(div_up(items, r.per_workgroup), 1, &gx, &gy);
+    cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
+}
+
+// ---------------------------------------------------------------------------
+// Group norm.
+
+typedef struct GnDims {
+    int64_t N, C, HW;
+    uint32_t G, CPG;
+} GnDims;
+
+static GnDims gn_dims(const char* op, const Tensor* x, int G) {
+    if (x->ndim != 3 && x->ndim != 4) die("%s: x must be [N, C, HW] or [N, C, H, W], got %d dims", op, x->ndim);
+    GnDims d = {.N = x->shape[0], .C = x->shape[1], .HW = x->shape[2] * (x->ndim == 4 ? x->shape[3] : 1)};
+    if (G < 1 || d.C % G) die("%s: %lld channels do not split into %d groups", op, (long long)d.C, G);
+    if (d.N < 1 || d.HW < 1) die("%s: empty input", op);
+    if (tensor_numel(x) + 16 > (int64_t)UINT32_MAX) die("%s: x needs indices beyond 2^32", op);
+    d.G = (uint32_t)G, d.CPG = (uint32_t)(d.C / G);
+    return d;
+}
+
+typedef struct GroupNormFwdPush {
+    uint32_t groups, G, CPG, HWV;
+    float eps;
+    uint32_t off_x, off_g, off_b, off_y, off_mean, off_rstd;
+} GroupNormFwdPush;
+
+void op_groupnorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Tensor* rstd, const Tensor* x,
+                          const Tensor* gamma, const Tensor* beta, int G, float eps, Activation act) {
+    const char* op = "op_groupnorm_forward";
+    c->label = op;
+    GnDims d = gn_dims(op, x, G);
+    check_act(op, act);
+    check_numel(op, "y", y, tensor_numel(x));
+    check_numel(op, "gamma", gamma, d.C);
+    check_numel(op, "beta", beta, d.C);
+    check_numel(op, "mean", mean, d.N * G);
+    check_numel(op, "rstd", rstd, d.N * G);
+    check_disjoint(op, (const Tensor*[]){y, mean, rstd}, 3, (const Tensor*[]){x, gamma, beta}, 3);
+
+    Operand ox = tex(c, x), og = tex(c, gamma), ob = tex(c, beta), oy = sto(c, y), om = sto(c, mean), orr = sto(c, rstd);
+    int vec = vec_width(d.HW, (const Operand*[]){&ox, &oy}, 2);
+    uint32_t hwv = (uint32_t)(d.HW / vec);
+    Reduce r = reduce_for(c->gpu, (int64_t)d.CPG * hwv);
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_GROUPNORM_FWD, "tttsss", sizeof(GroupNormFwdPush),
+                                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6);
+    GroupNormFwdPush push = {(uint32_t)(d.N * G), d.G, d.CPG, hwv, eps, ox.off, og.off, ob.off, oy.off, om.off, orr.off};
+    Bind b[] = {bind_tex(&ox.view, vec), bind_tex(&og.view, 1), bind_tex(&ob.view, 1),
+                bind_w(&oy.view), bind_w(&om.view), bind_w(&orr.view)};
+    dispatch_items(c, p, b, 6, &push, d.N * G, r);
+}
+
+typedef struct GroupNormBwdDataPush {
+    uint32_t groups, G, CPG, HWV;
+    uint32_t off_x, off_dy, off_mean, off_rstd, off_g, off_b, off_dx;
+} GroupNormBwdDataPush;
+
+typedef struct GroupNormBwdParamPush {
+    uint32_t N, C, G, CPG, HWV;
+    uint32_t off_x, off_dy, off_mean, off_rstd, off_g, off_b, off_dg, off_db;
+} GroupNormBwdParamPush;
+
+void op_groupnorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const Tensor* dbeta, const Tensor* dy,
+                           const Tensor* x, const Tensor* mean, const Tensor* rstd, const Tensor* gamma,
+                           const Tensor* beta, int G, Activation act) {
+    const char* op = "op_groupnorm_backward";
+    c->label = op;
+    GnDims d = gn_dims(op, x, G);
+    check_act(op, act);
+    if (!beta && act != ACT_NONE) die("%s: a fused activation needs beta to recompute its input", op);
+    if (dx) check_numel(op, "dx", dx, tensor_numel(x));
+    check_numel(op, "dy", dy, tensor_numel(x));
+    check_numel(op, "dgamma", dgamma, d.C);
+    check_numel(op, "dbeta", dbeta, d.C);
+    check_numel(op, "gamma", gamma, d.C);
+    if (beta) check_numel(op, "beta", beta, d.C);
+    check_numel(op, "mean", mean, d.N * G);
+    check_numel(op, "rstd", rstd, d.N * G);
+    check_disjoint(op, (const Tensor*[]){dx, dgamma, dbeta}, 3, (const Tensor*[]){dy, x, mean, rstd, gamma, beta}, 6);
+
+    // beta is only read with an activation; bind gamma in its place otherwise.
+    Operand ox = tex(c, x), ody = tex(c, dy), om = tex(c, mean), orr = tex(c, rstd), og = tex(c, gamma),
+            ob = tex(c, beta ? beta : gamma);
+    Operand odx = dx ? sto(c, dx) : ox;
+    int vec = vec_width(d.HW, (const Operand*[]){&ox, &ody, &odx}, 3);
+    uint32_t hwv = (uint32_t)(d.HW / vec);
+    Bind in[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1),
+                 bind_tex(&orr.view, 1), bind_tex(&og.view, 1), bind_tex(&ob.view, 1)};
+
+    Operand odg = sto(c, dgamma), odb = sto(c, dbeta);
+    Reduce r = reduce_for(c->gpu, d.N * hwv);
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_GROUPNORM_BWD_PARAM, "ttttttss", sizeof(GroupNormBwdParamPush),
+                                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6);
+    GroupNormBwdParamPush pp = {(uint32_t)d.N, (uint32_t)d.C, d.G, d.CPG, hwv, ox.off, ody.off, om.off, orr.off,
+                                og.off, ob.off, odg.off, odb.off};
+    Bind bp[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&odg.view), bind_w(&odb.view)};
+    dispatch_items(c, p, bp, 8, &pp, d.C, r);
+
+    if (!dx) return;
+    r = reduce_for(c->gpu, (int64_t)d.CPG * hwv);
+    p = pipeline_get(c->gpu, SHADER_GROUPNORM_BWD_DATA, "tttttts", sizeof(GroupNormBwdDataPush),
+                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6);
+    GroupNormBwdDataPush pd = {(uint32_t)(d.N * G), d.G, d.CPG, hwv, ox.off, ody.off, om.off, orr.off,
+                               og.off, ob.off, odx.off};
+    Bind bd[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&odx.view)};
+    dispatch_items(c, p, bd, 7, &pd, d.N * G, r);
+}
+
+// ---------------------------------------------------------------------------
+// Layer norm.
+
+static void ln_dims(const char* op, const Tensor* x, int64_t* R, int64_t* D) {
+    *D = x->shape[x->ndim - 1];
+    if (*D < 1 || tensor_numel(x) < 1) die("%s: empty input", op);
+    *R = tensor_numel(x) / *D;
+    if (tensor_numel(x) + 16 > (int64_t)UINT32_MAX) die("%s: x needs indices beyond 2^32", op);
+}
+
+// Rows per worker (a workgroup on GPUs, an invocation on CPU drivers): one on
+// GPUs; on CPU drivers as many as keep at least 256 workers (32 workgroups of 8
+// for 2 threads), since each workgroup costs ~0.15 us there.
+static uint32_t ln_rows_per_worker(const GpuContext* g, int64_t R) {
+    if (g->tune.use_shared_memory || R < 512) return 1;
+    return (uint32_t)(R / 256);
+}
+
+typedef struct LayerNormFwdPush {
+    uint32_t R, DV, RPW;
+    float eps;
+    uint32_t off_x, off_g, off_b, off_y, off_mean, off_rstd;
+} LayerNormFwdPush;
+
+void op_layernorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Tensor* rstd, const Tensor* x,
+                          const Tensor* gamma, const Tensor* beta, float eps) {
+    const char* op = "op_layernorm_forward";
+    c->label = op;
+    int64_t R, D;
+    ln_dims(op, x, &R, &D);
+    check_numel(op, "y", y, R * D);
+    check_numel(op, "gamma", gamma, D);
+    check_numel(op, "beta", beta, D);
+    check_numel(op, "mean", mean, R);
+    check_numel(op, "rstd", rstd, R);
+    check_disjoint(op, (const Tensor*[]){y, mean, rstd}, 3, (const Tensor*[]){x, gamma, beta}, 3);
+
+    Operand ox = tex(c, x), og = tex(c, gamma), ob = tex(c, beta), oy = sto(c, y), om = sto(c, mean), orr = sto(c, rstd);
+    int vec = vec_width(D, (const Operand*[]){&ox, &og, &ob, &oy}, 4);
+    uint32_t dv = (uint32_t)(D / vec), rpw = ln_rows_per_worker(c->gpu, R);
+    Reduce r = reduce_for(c->gpu, dv);
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_LAYERNORM_FWD, "tttsss", sizeof(LayerNormFwdPush),
+                                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode}, 5);
+    LayerNormFwdPush push = {(uint32_t)R, dv, rpw, eps, ox.off, og.off, ob.off, oy.off, om.off, orr.off};
+    Bind b[] = {bind_tex(&ox.view, vec), bind_tex(&og.view, vec), bind_tex(&ob.view, vec),
+                bind_w(&oy.view), bind_w(&om.view), bind_w(&orr.view)};
+    dispatch_items(c, p, b, 6, &push, div_up(R, rpw), r);
+}
+
+typedef struct LayerNormBwdDataPush {
+    uint32_t R, DV, RPW;
+    uint32_t off_x, off_dy, off_mean, off_rstd, off_g, off_dx;
+} LayerNormBwdDataPush;
+
+typedef struct LayerNormBwdParamPush {
+    uint32_t R, DV;
+    uint32_t off_x, off_dy, off_mean, off_rstd, off_dg, off_db;
+} LayerNormBwdParamPush;
+
+void op_layernorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const Tensor* dbeta, const Tensor* dy,
+                           const Tensor* x, const Tensor* mean, const Tensor* rstd, const Tensor* gamma) {
+    const char* op = "op_layernorm_backward";
+    c->label = op;
+    int64_t R, D;
+    ln_dims(op, x, &R, &D);
+    if (dx) check_numel(op, "dx", dx, R * D);
+    check_numel(op, "dy", dy, R * D);
+    check_numel(op, "dgamma", dgamma, D);
+    check_numel(op, "dbeta", dbeta, D);
+    check_numel(op, "gamma", gamma, D);
+    check_numel(op, "mean", mean, R);
+    check_numel(op, "rstd", rstd, R);
+    check_disjoint(op, (const Tensor*[]){dx, dgamma, dbeta}, 3, (const Tensor*[]){dy, x, mean, rstd, gamma}, 5);
+
+    Operand ox = tex(c, x), ody = tex(c, dy), om = tex(c, mean), orr = tex(c, rstd), og = tex(c, gamma);
+    Operand odg = sto(c, dgamma), odb = sto(c, dbeta), odx = dx ? sto(c, dx) : ox;
+    int vec = vec_width(D, (const Operand*[]){&ox, &ody, &og, &odg, &odb, &odx}, 6);
+    uint32_t dv = (uint32_t)(D / vec);
+
+    // Parameter gradients: WX column texels x WY row strides per workgroup.
+    bool gpu = c->gpu->tune.use_shared_memory;
+    uint32_t wx = gpu ? 8 : c->gpu->subgroup_size, wy = gpu ? 32 : 1;
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_LAYERNORM_BWD_PARAM, "ttttss", sizeof(LayerNormBwdParamPush),
+                                     (uint32_t[]){wx, wy, 1, (uint32_t)vec}, 4);
+    LayerNormBwdParamPush pp = {(uint32_t)R, dv, ox.off, ody.off, om.off, orr.off, odg.off, odb.off};
+    Bind bp[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
+                 bind_w(&odg.view), bind_w(&odb.view)};
+    cmd_dispatch(c, p, bp, 6, &pp, div_up(dv, wx), 1, 1);
+
+    if (!dx) return;
+    uint32_t rpw = ln_rows_per_worker(c->gpu, R);
+    Reduce r = reduce_for(c->gpu, dv);
+    p = pipeline_get(c->gpu, SHADER_LAYERNORM_BWD_DATA, "ttttts", sizeof(LayerNormBwdDataPush),
+                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode}, 5);
+    LayerNormBwdDataPush pd = {(uint32_t)R, dv, rpw, ox.off, ody.off, om.off, orr.off, og.off, odx.off};
+    Bind bd[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
+                 bind_tex(&og.view, vec), bind_w(&odx.view)};
+    dispatch_items(c, p, bd, 6, &pd, div_up(R, rpw), r);
+}

@@ -1,0 +1,254 @@
+// op_optim.c: global gradient norm with clipping (shaders/grad_norm_{partial,final}.comp),
+// AdamW (shaders/adamw.comp) and EMA (shaders/ema.comp).
+//
+// Everything that changes from step to step (lr, bias corrections, EMA decay, the
+// clipping factor) is read by the shaders from GPU tensors, so one recording is
+// replayed every step. The norm is a two-level reduction without atomics: each
+// tensor's GRAD_NORM_CHUNK-element chunks are summed (compensated, fixed order)
+// into partials in the scratch tensor, then one workgroup sums the partials and
+// writes the norm and the clipping factor. Same inputs, same bits, every replay.
+//
+// Tensors larger than one binding allows (maxStorageBufferRange: 128 MiB on
+// lavapipe, less than an arena chunk) are processed in pieces.
+#include <stdint.h>
+
+#include "ops/ops.h"
+#include "util/check.h"
+
+#define GRAD_NORM_CHUNK 16384  // elements per partial sum (a multiple of 4)
+#define GRAD_NORM_ALIGN 64     // each tensor's partials start on a multiple of 64 floats (256 bytes)
+
+// ---------------------------------------------------------------------------
+// Bindings. Views must start at the device's offset alignment, but a tensor (a
+// slice, say) may not: bind from the aligned offset at or below it and pass the
+// distance in elements to the shader.
+
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+static Operand operand(Cmd* c, const Tensor* t, bool texel) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
+    Operand o = {.view = *t};
+    VkDeviceSize lo = t->offset / align * align;
+    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.view.offset = lo;
+    o.view.ndim = 1;
+    o.view.shape[0] = tensor_numel(t) + o.off;
+    return o;
+}
+
+static bool overlap(const Tensor* a, const Tensor* b) {
+    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
+}
+
+// Outputs (updated in place) must not overlap each other or the inputs; NULL entries are skipped.
+static void check_disjoint(const char* op, const Tensor* const* outs, int nout, const Tensor* const* ins, int nin) {
+    for (int i = 0; i < nout; i++) {
+        for (int j = 0; j < nin; j++)
+            if (ins[j] && overlap(outs[i], ins[j])) die("%s: output %d overlaps input %d", op, i, j);
+        for (int j = i + 1; j < nout; j++)
+            if (overlap(outs[i], outs[j])) die("%s: outputs %d and %d overlap", op, i, j);
+    }
+}
+
+static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
+    if (tensor_numel(t) != n)
+        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+}
+
+static void check_at_least(const char* op, const char* what, const Tensor* t, int64_t n) {
+    if (tensor_numel(t) < n)
+        die("%s: %s has %lld elements, needs at least %lld", op, what, (long long)tensor_numel(t), (long long)n);
+}
+
+// Elements of the largest piece one dispatch binds: a multiple of `quantum`
+// (else of `fallback`) that, after the aligned-down start of a view (at most 256
+// bytes), fits a storage binding and, when texel, a texel view of one float per texel.
+static int64_t piece_elements(const GpuContext* g, bool texel, int64_t quantum, int64_t fallback) {
+    const VkPhysicalDeviceLimits* L = &g->props.limits;
+    int64_t lim = (int64_t)(L->maxStorageBufferRange / sizeof(float));
+    if (texel && (int64_t)L->maxTexelBufferElements < lim) lim = L->maxTexelBufferElements;
+    if (lim > (int64_t)1 << 30) lim = (int64_t)1 << 30;  // 32-bit element indices in the shaders
+    lim -= 64;
+    int64_t piece = lim / quantum * quantum;
+    if (piece <= 0) piece = lim / fallback * fallback;
+    if (piece <= 0) die("device binding limits (%lld elements) below %lld", (long long)lim, (long long)fallback);
+    return piece;
+}
+
+// 4 floats per texel/vec4 when the view offset of every operand is a multiple of 4.
+static uint32_t vec_width(const Operand* const* ops, int n) {
+    for (int i = 0; i < n; i++)
+        if (ops[i]->off % 4) return 1;
+    return 4;
+}
+
+// Reduction shape (shaders/include/reduce.glsl): one subgroup per workgroup and no
+// shared memory on CPU drivers (PERFORMANCE.md lesson 2), 256 invocations on GPUs.
+enum { REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 };
+static void reduce_shape(const GpuContext* g, uint32_t* mode, uint32_t* wg) {
+    *mode = g->tune.use_shared_memory ? REDUCE_WORKGROUP : REDUCE_SUBGROUP;
+    *wg = g->tune.use_shared_memory ? 256 : g->subgroup_size;
+}
+
+// ---------------------------------------------------------------------------
+// Gradient norm.
+
+// Partials a tensor of n elements writes into the scratch, padding included.
+static int64_t partial_region(int64_t n) {
+    int64_t partials = (n + GRAD_NORM_CHUNK - 1) / GRAD_NORM_CHUNK;
+    return (partials + GRAD_NORM_ALIGN - 1) / GRAD_NORM_ALIGN * GRAD_NORM_ALIGN;
+}
+
+int64_t op_grad_norm_scratch_numel(const Tensor* grads, int ngrads) {
+    int64_t total = 0;
+    for (int k = 0; k < ngrads; k++) total += partial_region(tensor_numel(&grads[k]));
+    return total > 0 ? total : GRAD_NORM_ALIGN;  // never an empty binding
+}
+
+typedef struct GradNormPartialPush {
+    uint32_t n, off_g, off_part, partials, count;
+} GradNormPartialPush;
+
+typedef struct GradNormFinalPush {
+    uint32_t count, off_part, off_stats;
+    float max_norm;
+} GradNormFinalPush;
+
+// True when a vec4 texel view of o may read the whole last texel: texel_view
+// trims the range to the buffer, and a fetch past the view is undefined.
+static bool whole_last_texel(const Operand* o) {
+    VkDeviceSize end = o->view.offset + (VkDeviceSize)(o->view.shape[0] + 3) / 4 * 16;
+    return end <= o->view.buf->size;
+}
+
+// Partials of elements [start, start + n) of g into part[base, base + count).
+static void grad_norm_piece(Cmd* c, const Tensor* g, int64_t start, int64_t n, const Tensor* scratch, int64_t base,
+                            int64_t count) {
+    uint32_t mode, wg;
+    reduce_shape(c->gpu, &mode, &wg);
+    Tensor piece = tensor_slice(*g, start, n), part = tensor_slice(*scratch, base, count);
+    Operand og = operand(c, &piece, true), op = operand(c, &part, false);
+    uint32_t vec = vec_width((const Operand*[]){&og}, 1) == 4 && whole_last_texel(&og) ? 4 : 1;
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_GRAD_NORM_PARTIAL, "ts", sizeof(GradNormPartialPush),
+                                     (uint32_t[]){wg, 1, 1, mode, vec, GRAD_NORM_CHUNK}, 6);
+    uint32_t partials = div_up(n, GRAD_NORM_CHUNK);
+    GradNormPartialPush pc = {(uint32_t)n, og.off, op.off, partials, (uint32_t)count};
+    Bind b[] = {bind_tex(&og.view, (int)vec), bind_w(&op.view)};
+    uint32_t gx, gy;
+    grid_1d(partials, 1, &gx, &gy);
+    cmd_dispatch(c, p, b, 2, &pc, gx, gy, 1);
+}
+
+void op_grad_norm(Cmd* c, const Tensor* stats, const Tensor* scratch, const Tensor* grads, int ngrads, float max_norm) {
+    const char* op = "op_grad_norm";
+    if (ngrads < 0) die("%s: %d gradient tensors", op, ngrads);
+    check_at_least(op, "stats", stats, 2);
+    int64_t total = op_grad_norm_scratch_numel(grads, ngrads);
+    check_at_least(op, "scratch", scratch, total);
+    if (overlap(stats, scratch)) die("%s: stats overlaps scratch", op);
+    for (int k = 0; k < ngrads; k++)
+        if (overlap(&grads[k], stats) || overlap(&grads[k], scratch)) die("%s: gradient %d overlaps stats or scratch", op, k);
+
+    // Level 1: pieces start on multiples of CHUNK * ALIGN elements where the limits
+    // allow, so each piece's partials start 256-byte aligned and no two dispatches
+    // write the same bytes (the recorder then puts no barrier between them).
+    int64_t piece = piece_elements(c->gpu, true, (int64_t)GRAD_NORM_CHUNK * GRAD_NORM_ALIGN, GRAD_NORM_CHUNK), base = 0;
+    for (int k = 0; k < ngrads; k++) {
+        int64_t n = tensor_numel(&grads[k]), region = partial_region(n);
+        for (int64_t s = 0; s < n; s += piece) {
+            int64_t len = n - s < piece ? n - s : piece, first = s / GRAD_NORM_CHUNK;
+            int64_t count = s + len == n ? region - first : div_up(len, GRAD_NORM_CHUNK);  // the last piece pads
+            grad_norm_piece(c, &grads[k], s, len, scratch, base + first, count);
+        }
+        base += region;
+    }
+
+    // Level 2: one workgroup over every partial (padding is zero).
+    uint32_t mode, wg;
+    reduce_shape(c->gpu, &mode, &wg);
+    Tensor part = tensor_slice(*scratch, 0, total);
+    Operand op_part = operand(c, &part, false), op_stats = operand(c, stats, false);
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_GRAD_NORM_FINAL, "ss", sizeof(GradNormFinalPush),
+                                     (uint32_t[]){wg, 1, 1, mode}, 4);
+    GradNormFinalPush pc = {(uint32_t)(base), op_part.off, op_stats.off, max_norm};
+    Bind b[] = {bind_r(&op_part.view), bind_w(&op_stats.view)};
+    cmd_dispatch(c, p, b, 2, &pc, 1, 1, 1);
+}
+
+// ---------------------------------------------------------------------------
+// AdamW and EMA: elementwise, in pieces of at most one binding.
+
+typedef struct AdamWPush {
+    uint32_t n, off_p, off_g, off_m, off_v, off_s, off_c;
+    float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay;
+} AdamWPush;
+
+void op_adamw_step(Cmd* c, const Tensor* param, const Tensor* grad, const Tensor* m, const Tensor* v,
+                   const Tensor* scalars, const Tensor* clip, AdamWHyper h) {
+    const char* op = "op_adamw_step";
+    int64_t n = tensor_numel(param);
+    check_numel(op, "grad", grad, n);
+    check_numel(op, "m", m, n);
+    check_numel(op, "v", v, n);
+    check_at_least(op, "scalars", scalars, STEP_SCALARS_COUNT);
+    if (clip) check_at_least(op, "clip (grad norm stats)", clip, 2);
+    check_disjoint(op, (const Tensor*[]){param, m, v}, 3, (const Tensor*[]){grad, scalars, clip}, 3);
+    if (n == 0) return;
+
+    uint32_t wg = c->gpu->tune.wg_size;
+    Operand os = operand(c, scalars, true), oc = operand(c, clip ? clip : scalars, true);
+    int64_t piece = piece_elements(c->gpu, true, 1 << 16, 64);
+    for (int64_t s = 0; s < n; s += piece) {
+        int64_t len = n - s < piece ? n - s : piece;
+        Tensor tp = tensor_slice(*param, s, len), tg = tensor_slice(*grad, s, len);
+        Tensor tm = tensor_slice(*m, s, len), tv = tensor_slice(*v, s, len);
+        Operand opp = operand(c, &tp, false), og = operand(c, &tg, true);
+        Operand om = operand(c, &tm, false), ov = operand(c, &tv, false);
+        uint32_t vec = vec_width((const Operand*[]){&opp, &og, &om, &ov}, 4) == 4 && whole_last_texel(&og) ? 4 : 1;
+        const Pipeline* p = pipeline_get(c->gpu, SHADER_ADAMW, "stsstt", sizeof(AdamWPush),
+                                         (uint32_t[]){wg, 1, 1, vec, clip != NULL}, 5);
+        // 1 - beta in double, as torch computes it from Python floats.
+        AdamWPush pc = {(uint32_t)len, opp.off, og.off, om.off, ov.off, os.off, oc.off,
+                        h.beta1, h.beta2, (float)(1.0 - (double)h.beta1), (float)(1.0 - (double)h.beta2),
+                        h.eps, h.weight_decay};
+        Bind b[] = {bind_w(&opp.view), bind_tex(&og.view, (int)vec), bind_w(&om.view), bind_w(&ov.view),
+                    bind_tex(&os.view, 1), bind_tex(&oc.view, 1)};
+        uint32_t gx, gy;
+        grid_1d(div_up(len, vec), wg, &gx, &gy);
+        cmd_dispatch(c, p, b, 6, &pc, gx, gy, 1);
+    }
+}
+
+typedef struct EmaPush {
+    uint32_t n, off_e, off_p, off_s;
+} EmaPush;
+
+void op_ema_update(Cmd* c, const Tensor* ema, const Tensor* param, const Tensor* scalars) {
+    const char* op = "op_ema_update";
+    int64_t n = tensor_numel(ema);
+    check_numel(op, "param", param, n);
+    check_at_least(op, "scalars", scalars, STEP_SCALARS_COUNT);
+    check_disjoint(op, (const Tensor*[]){ema}, 1, (const Tensor*[]){param, scalars}, 2);
+    if (n == 0) return;
+
+    uint32_t wg = c->gpu->tune.wg_size;
+    Operand os = operand(c, scalars, false);
+    int64_t piece = piece_elements(c->gpu, false, 1 << 16, 64);
+    for (int64_t s = 0; s < n; s += piece) {
+        int64_t len = n - s < piece ? n - s : piece;
+        Tensor te = tensor_slice(*ema, s, len), tp = tensor_slice(*param, s, len);
+        Operand oe = operand(c, &te, false), opp = operand(c, &tp, false);
+        uint32_t vec = vec_width((const Operand*[]){&oe, &opp}, 2);
+        const Pipeline* p =
+            pipeline_get(c->gpu, SHADER_EMA, "sss", sizeof(EmaPush), (uint32_t[]){wg, 1, 1, vec}, 4);
+        EmaPush pc = {(uint32_t)len, oe.off, opp.off, os.off};
+        Bind b[] = {bind_w(&oe.view), bind_r(&opp.view), bind_r(&os.view)};
+        uint32_t gx, gy;
+        grid_1d(div_up(len, vec), wg, &gx, &gy);
+        cmd_dispatch(c, p, b, 3, &pc, gx, gy, 1);
+    }
+}

@@ -13,6 +13,7 @@ typedef struct Command {
 static const Command COMMANDS[] = {
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},
+    {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},
 };
 
 static void usage(FILE* out) {

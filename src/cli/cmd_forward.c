@@ -1,0 +1,125 @@
+// cmd_forward.c: `vkpref forward --unet DIR --inputs IN.safetensors --out OUT.safetensors [--grad]`:
+// one UNet forward (and backward) on given inputs, for parity checks with diffusers.
+// IN: x_t [N,C,H,W], timesteps [N] (I64, I32 or F32), encoder_hidden_states [N,L,D],
+// and with --grad noise [N,C,H,W]. OUT: output; with --grad also loss (mean of
+// (output - noise)^2 over every element) and grad.<parameter> for every parameter.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "io/safetensors.h"
+#include "model/unet.h"
+#include "model/weights.h"
+#include "util/check.h"
+
+static Tensor input_tensor(GpuContext* g, Arena* a, const SafeTensors* st, const char* name, int ndim) {
+    const StTensor* t = st_find(st, name);
+    if (!t) die("%s: no tensor \"%s\"", st_path(st), name);
+    if (t->ndim != ndim) die("%s: \"%s\" has %d dimensions, expected %d", st_path(st), name, t->ndim, ndim);
+    Tensor d = arena_tensor(a, ndim, t->shape);
+    float* h = xmalloc((size_t)t->numel * sizeof *h);
+    st_read_f32(st, t, h);
+    tensor_upload(g, &d, h);
+    free(h);
+    return d;
+}
+
+static float* download(GpuContext* g, const Tensor* t) {
+    float* h = xmalloc((size_t)tensor_numel(t) * sizeof *h);
+    tensor_download(g, t, h);
+    return h;
+}
+
+int cmd_forward(int argc, char** argv) {
+    const char *unet_dir = NULL, *in = NULL, *out = NULL;
+    bool grad = false;
+    int device = -1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--unet") && i + 1 < argc) unet_dir = argv[++i];
+        else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) in = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--grad")) grad = true;
+        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = atoi(argv[++i]);
+        else unet_dir = NULL, i = argc;
+    }
+    if (!unet_dir || !in || !out) {
+        fprintf(stderr, "usage: vkpref forward --unet DIR --inputs IN.safetensors --out OUT.safetensors [--grad] [--device N]\n");
+        return 2;
+    }
+    char path[4096], err[1024];
+    UNetConfig cfg;
+    snprintf(path, sizeof path, "%s/config.json", unet_dir);
+    if (unet_config_load(&cfg, path, err, sizeof err)) die("%s", err);
+    GpuContext g;
+    GpuOptions go = GPU_DEFAULTS;
+    go.device = device;
+    if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
+    ParamStore ps;
+    param_store_init(&ps, &g);
+    UNet u;
+    unet_init(&u, &cfg, &ps);
+    param_store_alloc(&ps, grad, false, false);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", unet_dir);
+    if (weights_load(&ps, path, NULL, err, sizeof err)) die("%s", err);
+
+    SafeTensors* st = st_open(in, err, sizeof err);
+    if (!st) die("%s", err);
+    Arena io, act, tmp, gr;
+    arena_init(&io, &g, "io", 0, false), arena_init(&act, &g, "act", 0, false);
+    arena_init(&tmp, &g, "tmp", 0, false), arena_init(&gr, &g, "grad", 0, false);
+    Tensor x = input_tensor(&g, &io, st, "x_t", 4), ts = input_tensor(&g, &io, st, "timesteps", 1);
+    Tensor ehs = input_tensor(&g, &io, st, "encoder_hidden_states", 3);
+    int64_t N = x.shape[0];
+    Tensor noise, mse = arena_tensor1(&io, N), coef = arena_tensor1(&io, N);
+    if (grad) {
+        noise = input_tensor(&g, &io, st, "noise", 4);
+        float* c = xmalloc((size_t)N * sizeof *c);
+        for (int i = 0; i < N; i++) c[i] = 1.0f / (float)N;
+        tensor_upload(&g, &coef, c);
+        free(c);
+    }
+    st_close(st);
+
+    Cmd c;
+    cmd_begin(&c, &g);
+    Graph gr_ctx = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &tmp, .grad = &gr, .training = grad};
+    Tensor y = unet_forward(&gr_ctx, &u, &x, &ts, &ehs);
+    if (grad) {
+        op_mse_per_sample_forward(&c, &mse, &y, &noise);
+        Tensor dy = graph_grad_like(&gr_ctx, &y);
+        op_mse_per_sample_backward(&c, &dy, &coef, &y, &noise);
+        unet_backward(&gr_ctx, &u, &dy, NULL);
+    }
+    cmd_submit(&c);
+    cmd_free(&c);
+
+    StWriter w;
+    st_writer_init(&w, ST_F32);
+    float* yh = download(&g, &y);
+    st_writer_add(&w, "output", 4, y.shape, yh);
+    float loss = 0, *mh = NULL, **gh = NULL;
+    char (*names)[PARAM_NAME_MAX + 8] = NULL;
+    if (grad) {
+        mh = download(&g, &mse);
+        for (int i = 0; i < N; i++) loss += mh[i] / (float)N;
+        st_writer_add(&w, "loss", 0, NULL, &loss);
+        gh = xcalloc((size_t)ps.n, sizeof *gh);
+        names = xcalloc((size_t)ps.n, sizeof *names);
+        for (int i = 0; i < ps.n; i++) {
+            gh[i] = download(&g, &ps.e[i].grad);
+            snprintf(names[i], sizeof names[i], "grad.%s", ps.e[i].name);
+            st_writer_add(&w, names[i], ps.e[i].ndim, ps.e[i].shape, gh[i]);
+        }
+    }
+    int r = st_writer_write(&w, out, err, sizeof err);
+    st_writer_free(&w);
+    if (r) die("%s", err);
+    free(yh), free(mh), free(names);
+    for (int i = 0; grad && i < ps.n; i++) free(gh[i]);
+    free(gh);
+    arena_free(&io), arena_free(&act), arena_free(&tmp), arena_free(&gr);
+    param_store_free(&ps);
+    gpu_free(&g);
+    return 0;
+}

@@ -8,49 +8,17 @@
 // 1-D grids through grid_1d()/flat_index(), so any size up to 2^32 items works.
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
 // ---------------------------------------------------------------------------
-// Bindings. Views must start at the device's offset alignment, but a tensor (a
-// slice, say) may not: bind from the aligned offset at or below it and pass the
-// distance in elements to the shader.
-
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(Cmd* c, const Tensor* t, bool texel) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
-
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
-}
-
-static bool same(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset == b->offset && tensor_numel(a) == tensor_numel(b);
-}
+// Bindings: operand()/tex()/sto() from op_common.h.
 
 // The output may be an input (every kernel reads an item before writing it) but
 // must not overlap one partially: another invocation would read what this one wrote.
 static void check_alias(const char* op, const Tensor* out, const Tensor* in) {
-    if (overlap(out, in) && !same(out, in)) die("%s: output partially overlaps an input", op);
-}
-
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
-    if (!t) die("%s: %s is NULL", op, what);
-    if (tensor_numel(t) != n)
-        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+    if (tensors_overlap(out, in) && !tensors_same(out, in)) die("%s: output partially overlaps an input", op);
 }
 
 // ---------------------------------------------------------------------------
@@ -127,7 +95,7 @@ void op_act_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* x
     int64_t n = tensor_numel(x);
     check_numel(op, "dy", dy, n);
     check_numel(op, "dx", dx, n);
-    if (overlap(dx, x) || overlap(dx, dy)) die("%s: dx overlaps x or dy", op);
+    if (tensors_overlap(dx, x) || tensors_overlap(dx, dy)) die("%s: dx overlaps x or dy", op);
     flat_elementwise(c, op, SHADER_ACT_BWD, (const Tensor*[]){x, dy}, 2, dx, (uint32_t[]){act}, 1, 0.0f);
 }
 
@@ -155,7 +123,7 @@ static void geglu_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* co
 void op_geglu_forward(Cmd* c, const Tensor* y, const Tensor* x) {
     const char* op = "op_geglu_forward";
     int64_t D = geglu_D(op, x, y);
-    if (overlap(y, x)) die("%s: y overlaps x", op);
+    if (tensors_overlap(y, x)) die("%s: y overlaps x", op);
     geglu_dispatch(c, op, SHADER_GEGLU_FWD, (const Tensor*[]){x}, 1, y, tensor_numel(y), D);
 }
 
@@ -163,7 +131,7 @@ void op_geglu_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor*
     const char* op = "op_geglu_backward";
     int64_t D = geglu_D(op, x, dy);
     check_numel(op, "dx", dx, tensor_numel(x));
-    if (overlap(dx, x) || overlap(dx, dy)) die("%s: dx overlaps x or dy", op);
+    if (tensors_overlap(dx, x) || tensors_overlap(dx, dy)) die("%s: dx overlaps x or dy", op);
     // One invocation per item of dy, writing two items of dx: the item count is dy's.
     geglu_dispatch(c, op, SHADER_GEGLU_BWD, (const Tensor*[]){x, dy}, 2, dx, tensor_numel(dy), D);
 }
@@ -184,7 +152,7 @@ void op_add(Cmd* c, const Tensor* y, const Tensor* a, const Tensor* b) {
 void op_accumulate(Cmd* c, const Tensor* dst, const Tensor* src, float alpha) {
     const char* op = "op_accumulate";
     check_numel(op, "src", src, tensor_numel(dst));
-    if (overlap(dst, src)) die("%s: dst overlaps src", op);
+    if (tensors_overlap(dst, src)) die("%s: dst overlaps src", op);
     flat_elementwise(c, op, SHADER_SCALE, (const Tensor*[]){src}, 1, dst, (uint32_t[]){1}, 1, alpha);
 }
 

@@ -13,32 +13,13 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
 // ---------------------------------------------------------------------------
-// Bindings. Views must start at the device's offset alignment, but a tensor (a
-// slice, say) may not: bind from the aligned offset at or below it and pass the
-// distance in elements to the shader.
+// Bindings: operand()/tex()/sto() from op_common.h.
 
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(Cmd* c, const Tensor* t, bool texel) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
-static Operand tex(Cmd* c, const Tensor* t) { return operand(c, t, true); }
-static Operand sto(Cmd* c, const Tensor* t) { return operand(c, t, false); }
 
 // 4 floats per item when `sizes_ok` (every run an item must not straddle is a
 // multiple of 4) and every operand starts on a 4-float boundary.
@@ -49,18 +30,8 @@ static uint32_t vec_width(bool sizes_ok, const Operand* const* ops, int n) {
     return 4;
 }
 
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
-}
-
 static void check_disjoint(const char* op, const char* what_a, const Tensor* a, const char* what_b, const Tensor* b) {
-    if (a && b && overlap(a, b)) die("%s: %s overlaps %s", op, what_a, what_b);
-}
-
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
-    if (!t) die("%s: %s is NULL", op, what);
-    if (tensor_numel(t) != n)
-        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+    if (a && b && tensors_overlap(a, b)) die("%s: %s overlaps %s", op, what_a, what_b);
 }
 
 // Indices are 32-bit in the shaders.

@@ -9,32 +9,13 @@
 // two run without a barrier between them.
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
 // ---------------------------------------------------------------------------
-// Bindings. Views must start at the device's offset alignment, but a tensor (a
-// slice, say) may not: bind from the aligned offset at or below it and pass the
-// distance in elements to the shader.
+// Bindings: operand()/tex()/sto() from op_common.h.
 
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(Cmd* c, const Tensor* t, bool texel) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
-static Operand tex(Cmd* c, const Tensor* t) { return operand(c, t, true); }
-static Operand sto(Cmd* c, const Tensor* t) { return operand(c, t, false); }
 
 // 4 floats per texel when rows of `len` elements and every operand start on a texel.
 static int vec_width(int64_t len, const Operand* const* ops, int n) {
@@ -44,23 +25,14 @@ static int vec_width(int64_t len, const Operand* const* ops, int n) {
     return 4;
 }
 
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
-    if (tensor_numel(t) != n)
-        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
-}
-
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
-}
-
 // Outputs must not overlap the inputs or each other (NULL entries are skipped).
 static void check_disjoint(const char* op, const Tensor* const* outs, int nout, const Tensor* const* ins, int nin) {
     for (int i = 0; i < nout; i++) {
         if (!outs[i]) continue;
         for (int j = 0; j < nin; j++)
-            if (ins[j] && overlap(outs[i], ins[j])) die("%s: output %d overlaps input %d", op, i, j);
+            if (ins[j] && tensors_overlap(outs[i], ins[j])) die("%s: output %d overlaps input %d", op, i, j);
         for (int j = i + 1; j < nout; j++)
-            if (outs[j] && overlap(outs[i], outs[j])) die("%s: outputs %d and %d overlap", op, i, j);
+            if (outs[j] && tensors_overlap(outs[i], outs[j])) die("%s: outputs %d and %d overlap", op, i, j);
     }
 }
 

@@ -1,0 +1,20 @@
+// op_common.h: helpers every op wrapper shares (binding views, shape checks).
+#pragma once
+#include "gpu/cmd.h"
+
+// Views must start at the device's offset alignment, but a tensor (a slice, say)
+// may not: bind from the aligned offset at or below it and pass the distance in
+// elements to the shader.
+typedef struct Operand {
+    Tensor view;   // 1-D, from the aligned offset to the tensor's end
+    uint32_t off;  // elements from the view's start to the tensor's first element
+} Operand;
+
+Operand operand(Cmd* c, const Tensor* t, bool texel);
+static inline Operand tex(Cmd* c, const Tensor* t) { return operand(c, t, true); }
+static inline Operand sto(Cmd* c, const Tensor* t) { return operand(c, t, false); }
+
+bool tensors_overlap(const Tensor* a, const Tensor* b);
+bool tensors_same(const Tensor* a, const Tensor* b);
+// dies "<op>: <what> has N elements, expected n"
+void check_numel(const char* op, const char* what, const Tensor* t, int64_t n);

@@ -1,5 +1,6 @@
 #version 450
 #include "common.glsl"
+#include "optim.glsl"
 // adamw: one torch.optim.AdamW step (no amsgrad), the gradient first scaled by the
 // clipping factor clip[1] of grad_norm_final when HAS_CLIP:
 //   g' = g * clip[1];  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
@@ -9,7 +10,8 @@
 // lr = scalars[0], bc1 = scalars[1] = 1 - b1^t, bc2 = scalars[2] = 1 - b2^t are read
 // from a GPU tensor the host rewrites before each replay (op_optim.h STEP_*), so
 // the recording never changes; b1, b2, eps, wd are fixed for a run (push constants).
-// param, grad, m, v: flat float[n], updated in place (grad read only).
+// param, m, v: flat float[n] storage, updated in place; grad [n]: texel view of VEC
+// floats per texel (PERFORMANCE.md lesson 3); scalars, clip: R32F texel views.
 // Mapping: invocation i (flat_index) owns texel i = elements [VEC i, VEC i + VEC);
 //   with VEC = 4 (every offset a multiple of 4) a full texel is one vec4 load/store
 //   per tensor and the last, partial texel is done element by element so nothing
@@ -62,7 +64,7 @@ void main() {
     }
     for (uint e = e0; e < min(e0 + VEC, p.n); e++) {
         vec4 w = vec4(param[p.off_p + e]), mm = vec4(m[p.off_m + e]), vv = vec4(v[p.off_v + e]);
-        adamw(w, vec4(VEC == 4 ? texelFetch(GRAD, int((p.off_g + e) / 4))[(p.off_g + e) % 4] : texelFetch(GRAD, int(p.off_g + e)).x), mm, vv, st);
+        adamw(w, vec4(texel_element(GRAD, p.off_g + e, VEC)), mm, vv, st);
         param[p.off_p + e] = w.x, m[p.off_m + e] = mm.x, v[p.off_v + e] = vv.x;
     }
 }

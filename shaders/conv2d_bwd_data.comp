@@ -7,7 +7,7 @@
 //   iw = PW + S*q with the taps that reach them, as a stride-1 direct conv over dy
 //   (conv2d_direct.glsl: KB input channels c x PX columns q of one row r per invocation).
 // Spec constants: 0..2 workgroup size; 3 KB; 4 PX; 5 CB; 6 VEC_X; 7 VEC_W; 8 KH; 9 KW;
-//   10 STRIDE; 11 PAD; 12 PH; 13 PW (see conv2d_direct.glsl and conv2d.glsl).
+//   10 STRIDE; 11 PAD; 12 VEC_OUT; 13 PH; 14 PW (see conv2d_direct.glsl and conv2d.glsl).
 #define CONV2D_DATA_GRAD 1
 #include "conv2d.glsl"
 #include "conv2d_direct.glsl"

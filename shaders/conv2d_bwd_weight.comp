@@ -6,11 +6,12 @@
 // x [N, C, H, W], dy [N, K, OH, OW] (uniform texel buffers), dw [K, C, KH, KW], db [K]
 //   (storage buffers, accumulated).
 // Mapping: invocation i of a 1-D grid (flat_index) owns the KBW x CBW x KH x KW block of
-//   dw at output channels k0 = (i / CBN) * KBW.., input channels c0 = (i % CBN) * CBW..,
-//   in registers, and reduces over n, oh and blocks of PX output columns in that fixed
+//   dw at output channels k0 = (i % KBN) * KBW.., input channels c0 = (i / KBN) * CBW..
+//   in registers (consecutive invocations share their x windows), and reduces over n, oh and blocks of PX output columns in that fixed
 //   order, so the result does not depend on scheduling (deterministic, no atomics).
 //   Per block it fetches KBW x PX dy values and the CBW x KH input windows (conv2d.glsl)
-//   once and does KBW*CBW*KH*KW*PX FMAs. The invocations with c0 = 0 also write db from
+//   once and does KBW*CBW*KH*KW*PX FMAs, in register tiles of TK output channels x KW
+//   taps of one (c, kh) that accumulate over the PX columns. The invocations with c0 = 0 also write db from
 //   the dy values they fetch anyway. Columns past OW are masked to 0 in dy; channels
 //   past K / C are clamped on read and not written.
 // Spec constants: 0..2 workgroup size; 3 KBW; 4 CBW; 5 PX (multiple of 4); 6 VEC_X
@@ -22,7 +23,6 @@ layout(constant_id = 5) const int PX = 16;
 layout(constant_id = 6) const int VEC_X = 1;
 layout(constant_id = 7) const int VEC_DY = 1;
 layout(constant_id = 12) const bool HAS_DB = false;
-// Register tile of the FMA loop (see main): TK output channels x KW taps.
 const int TK = KBW % 4 == 0 ? 4 : KBW;
 
 layout(binding = 0) uniform samplerBuffer X;
@@ -31,7 +31,7 @@ layout(binding = 2) buffer DW { float dw[]; };
 layout(binding = 3) buffer DB { float db[]; };  // any buffer when !HAS_DB
 layout(push_constant) uniform P {
     uint N, C, K, H, W, OH, OW;
-    uint QB, CBN;  // column blocks per row (ceil(OW / PX)), channel blocks (ceil(C / CBW))
+    uint KBN, CBN;  // channel blocks: ceil(K / KBW), ceil(C / CBW)
     uint off_x, off_dy, off_dw, off_db;  // elements from the start of each binding
 } p;
 
@@ -41,9 +41,8 @@ const int NWT = NWIN / VEC_X;
 
 void main() {
     uint i = flat_index();
-    if (i >= p.CBN * ((p.K + KBW - 1) / KBW)) return;
-    uint KBN = (p.K + KBW - 1) / KBW;
-    uint k0 = (i % KBN) * KBW, c0 = (i / KBN) * CBW;  // once per invocation
+    if (i >= p.KBN * p.CBN) return;
+    uint k0 = (i % p.KBN) * KBW, c0 = (i / p.KBN) * CBW;  // once per invocation
     uint xplane = p.H * p.W, yplane = p.OH * p.OW;
 
     // Channels clamped into range: their sums are computed and discarded.

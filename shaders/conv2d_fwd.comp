@@ -7,7 +7,7 @@
 // Mapping: each invocation computes KB output channels x PX consecutive columns of one
 //   output row in registers (see conv2d_direct.glsl for the index mapping and the loop).
 // Spec constants: 0..2 workgroup size; 3 KB; 4 PX; 5 CB; 6 VEC_X; 7 VEC_W; 8 KH; 9 KW;
-//   10 STRIDE; 11 PAD; 12 HAS_BIAS (see conv2d_direct.glsl and conv2d.glsl).
+//   10 STRIDE; 11 PAD; 12 VEC_OUT; 13 HAS_BIAS (see conv2d_direct.glsl and conv2d.glsl).
 #define CONV2D_DATA_GRAD 0
 #include "conv2d.glsl"
 #include "conv2d_direct.glsl"

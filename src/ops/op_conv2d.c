@@ -5,7 +5,6 @@
 // inputs through uniform texel buffers (PERFORMANCE.md); none needs scratch memory:
 // the data gradient reads w in place with the transposed index math.
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "ops/ops.h"
 #include "util/check.h"
@@ -95,9 +94,6 @@ static DirectBlock direct_block(int OCN, int ICN, int Q, int taps) {
         else if (b.PX > 4) b.PX -= 4;
         else break;
     }
-    if (getenv("CV_KB")) b.KB = atoi(getenv("CV_KB"));  // TUNING-TEMP
-    if (getenv("CV_PX")) b.PX = atoi(getenv("CV_PX"));  // TUNING-TEMP
-    if (getenv("CV_CB")) b.CB = atoi(getenv("CV_CB"));  // TUNING-TEMP
     return b;
 }
 
@@ -131,8 +127,9 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
     int64_t n = (int64_t)d.N * div_up(d.K, blk.KB) * OH * QB;
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
-    uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, d.stride, d.pad, b != NULL};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "ttts", sizeof(DirectPush), spec, 13);
+    bool vec_out = OW % 4 == 0 && oy.off % 4 == 0;
+    uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, d.stride, d.pad, vec_out, b != NULL};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "ttts", sizeof(DirectPush), spec, 14);
     DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off, b ? ob.off : 0, oy.off};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
                     bind_w(&oy.view)};
@@ -145,6 +142,7 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW, S = d.stride;
     Operand ody = texel_operand(c, dy), ow_ = texel_operand(c, w), odx = storage_operand(c, dx);
     int vec_x = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
+    bool vec_out = S == 1 && d.W % 4 == 0 && odx.off % 4 == 0;
     for (int ph = 0; ph < S; ph++)
         for (int pw = 0; pw < S; pw++) {
             int R = (d.H - ph + S - 1) / S, Q = (d.W - pw + S - 1) / S;
@@ -157,8 +155,8 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             int64_t n = (int64_t)d.N * div_up(d.C, blk.KB) * R * QB;
             uint32_t wg, gx, gy;
             grid_for(n, &wg, &gx, &gy);
-            uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, ph, pw};
-            const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 14);
+            uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, vec_out, ph, pw};
+            const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 15);
             DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off};
             Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};
             cmd_dispatch(c, p, binds, 3, &push, gx, gy, 1);
@@ -190,7 +188,7 @@ static WeightBlock weight_block(int K, int C, int taps) {
 }
 
 typedef struct WeightGradPush {
-    uint32_t N, C, K, H, W, OH, OW, QB, CBN;
+    uint32_t N, C, K, H, W, OH, OW, KBN, CBN;
     uint32_t off_x, off_dy, off_dw, off_db;
 } WeightGradPush;
 
@@ -204,13 +202,13 @@ static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const
     int KBW = blk.KB, CBW = blk.CB, PX = 4;
     int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
     int vec_dy = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
-    int CBN = (int)div_up(d.C, CBW);
-    int64_t n = (int64_t)CBN * div_up(d.K, KBW);
+    uint32_t KBN = div_up(d.K, KBW), CBN = div_up(d.C, CBW);
+    int64_t n = (int64_t)KBN * CBN;
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
     uint32_t spec[] = {wg, 1, 1, KBW, CBW, PX, vec_x, vec_dy, d.KH, d.KW, d.stride, d.pad, db != NULL};
     const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_WEIGHT, "ttss", sizeof(WeightGradPush), spec, 13);
-    WeightGradPush push = {d.N, d.C, d.K, d.H, d.W, OH, OW, (uint32_t)div_up(OW, PX), CBN,
+    WeightGradPush push = {d.N, d.C, d.K, d.H, d.W, OH, OW, KBN, CBN,
                            ox.off, ody.off, odw.off, db ? odb.off : 0};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ody.view, vec_dy), bind_w(&odw.view),
                     db ? bind_w(&odb.view) : bind_r(&odw.view)};

@@ -236,17 +236,17 @@ void op_ema_update(Cmd* c, const Tensor* ema, const Tensor* param, const Tensor*
     if (n == 0) return;
 
     uint32_t wg = c->gpu->tune.wg_size;
-    Operand os = operand(c, scalars, false);
-    int64_t piece = piece_elements(c->gpu, false, 1 << 16, 64);
+    Operand os = operand(c, scalars, true);
+    int64_t piece = piece_elements(c->gpu, true, 1 << 16, 64);
     for (int64_t s = 0; s < n; s += piece) {
         int64_t len = n - s < piece ? n - s : piece;
         Tensor te = tensor_slice(*ema, s, len), tp = tensor_slice(*param, s, len);
-        Operand oe = operand(c, &te, false), opp = operand(c, &tp, false);
-        uint32_t vec = vec_width((const Operand*[]){&oe, &opp}, 2);
+        Operand oe = operand(c, &te, false), opp = operand(c, &tp, true);
+        uint32_t vec = vec_width((const Operand*[]){&oe, &opp}, 2) == 4 && whole_last_texel(&opp) ? 4 : 1;
         const Pipeline* p =
-            pipeline_get(c->gpu, SHADER_EMA, "sss", sizeof(EmaPush), (uint32_t[]){wg, 1, 1, vec}, 4);
+            pipeline_get(c->gpu, SHADER_EMA, "stt", sizeof(EmaPush), (uint32_t[]){wg, 1, 1, vec}, 4);
         EmaPush pc = {(uint32_t)len, oe.off, opp.off, os.off};
-        Bind b[] = {bind_w(&oe.view), bind_r(&opp.view), bind_r(&os.view)};
+        Bind b[] = {bind_w(&oe.view), bind_tex(&opp.view, (int)vec), bind_tex(&os.view, 1)};
         uint32_t gx, gy;
         grid_1d(div_up(len, vec), wg, &gx, &gy);
         cmd_dispatch(c, p, b, 3, &pc, gx, gy, 1);

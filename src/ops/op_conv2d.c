@@ -6,6 +6,7 @@
 // the data gradient reads w in place with the transposed index math.
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
@@ -13,38 +14,11 @@ int conv2d_out_h(Conv2dDims d) { return (d.H + 2 * d.pad - d.KH) / d.stride + 1;
 int conv2d_out_w(Conv2dDims d) { return (d.W + 2 * d.pad - d.KW) / d.stride + 1; }
 
 // ---------------------------------------------------------------------------
-// Bindings. Texel and storage views must start at the device's offset alignment,
-// but a tensor (a slice, say) may not: bind the view from the aligned offset at or
-// below it and pass the distance in elements to the shader.
+// Checks. Bindings use operand()/tex()/sto() from op_common.h.
 
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(const Tensor* t, VkDeviceSize align) {
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
-static Operand texel_operand(Cmd* c, const Tensor* t) {
-    return operand(t, c->gpu->props.limits.minTexelBufferOffsetAlignment);
-}
-static Operand storage_operand(Cmd* c, const Tensor* t) {
-    return operand(t, c->gpu->props.limits.minStorageBufferOffsetAlignment);
-}
-
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
-}
-
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
-    if (tensor_numel(t) != n)
-        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
+// check_numel, plus: every element index must fit the shaders' 32-bit arithmetic.
+static void check_tensor(const char* op, const char* what, const Tensor* t, int64_t n) {
+    check_numel(op, what, t, n);
     if (n + 16 > (int64_t)UINT32_MAX) die("%s: %s needs 32-bit element indices beyond 2^32", op, what);
 }
 
@@ -112,14 +86,15 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
     c->label = op;
     check_dims(op, d);
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
-    check_numel(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
-    check_numel(op, "w", w, (int64_t)d.K * d.C * T);
-    check_numel(op, "y", y, (int64_t)d.N * d.K * OH * OW);
-    if (b) check_numel(op, "bias", b, d.K);
-    if (overlap(y, x) || overlap(y, w) || (b && overlap(y, b))) die("%s: output y overlaps an input", op);
+    check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
+    check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
+    check_tensor(op, "y", y, (int64_t)d.N * d.K * OH * OW);
+    if (b) check_tensor(op, "bias", b, d.K);
+    if (tensors_overlap(y, x) || tensors_overlap(y, w) || (b && tensors_overlap(y, b)))
+        die("%s: output y overlaps an input", op);
 
-    Operand ox = texel_operand(c, x), ow_ = texel_operand(c, w), oy = storage_operand(c, y);
-    Operand ob = b ? texel_operand(c, b) : ox;
+    Operand ox = tex(c, x), ow_ = tex(c, w), oy = sto(c, y);
+    Operand ob = b ? tex(c, b) : ox;
     DirectBlock blk = direct_block(d.K, d.C, OW, T);
     int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
     int vec_w = blk.CB == 4 && ow_.off % 4 == 0 ? 4 : 1;
@@ -140,7 +115,7 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
 // stride-1 direct conv over dy with the taps that reach dx rows PH + S*r, columns PW + S*q.
 static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* w, Conv2dDims d) {
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW, S = d.stride;
-    Operand ody = texel_operand(c, dy), ow_ = texel_operand(c, w), odx = storage_operand(c, dx);
+    Operand ody = tex(c, dy), ow_ = tex(c, w), odx = sto(c, dx);
     int vec_x = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
     bool vec_out = S == 1 && d.W % 4 == 0 && odx.off % 4 == 0;
     for (int ph = 0; ph < S; ph++)
@@ -196,8 +171,8 @@ typedef struct WeightGradPush {
 static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const Tensor* dy, const Tensor* x,
                                Conv2dDims d) {
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
-    Operand ox = texel_operand(c, x), ody = texel_operand(c, dy), odw = storage_operand(c, dw);
-    Operand odb = db ? storage_operand(c, db) : odw;
+    Operand ox = tex(c, x), ody = tex(c, dy), odw = sto(c, dw);
+    Operand odb = db ? sto(c, db) : odw;
     WeightBlock blk = weight_block(d.K, d.C, T);
     int KBW = blk.KB, CBW = blk.CB, PX = 4;
     int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
@@ -221,17 +196,17 @@ void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor
     c->label = op;
     check_dims(op, d);
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
-    check_numel(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
-    check_numel(op, "w", w, (int64_t)d.K * d.C * T);
-    check_numel(op, "dy", dy, (int64_t)d.N * d.K * OH * OW);
-    check_numel(op, "dw", dw, (int64_t)d.K * d.C * T);
-    if (dx) check_numel(op, "dx", dx, (int64_t)d.N * d.C * d.H * d.W);
-    if (db) check_numel(op, "db", db, d.K);
+    check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
+    check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
+    check_tensor(op, "dy", dy, (int64_t)d.N * d.K * OH * OW);
+    check_tensor(op, "dw", dw, (int64_t)d.K * d.C * T);
+    if (dx) check_tensor(op, "dx", dx, (int64_t)d.N * d.C * d.H * d.W);
+    if (db) check_tensor(op, "db", db, d.K);
     const Tensor* ins[] = {dy, x, w};
     for (int i = 0; i < 3; i++)
-        if ((dx && overlap(dx, ins[i])) || overlap(dw, ins[i]) || (db && overlap(db, ins[i])))
+        if ((dx && tensors_overlap(dx, ins[i])) || tensors_overlap(dw, ins[i]) || (db && tensors_overlap(db, ins[i])))
             die("%s: a gradient overlaps an input", op);
-    if ((dx && overlap(dx, dw)) || (db && overlap(db, dw)) || (dx && db && overlap(dx, db)))
+    if ((dx && tensors_overlap(dx, dw)) || (db && tensors_overlap(db, dw)) || (dx && db && tensors_overlap(dx, db)))
         die("%s: gradients overlap each other", op);
     if (dx) conv2d_data_grad(c, dx, dy, w, d);
     conv2d_weight_grad(c, dw, db, dy, x, d);

@@ -5,30 +5,11 @@
 // then a fixed-order workgroup sum, so it is deterministic without atomics.
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
-// ---------------------------------------------------------------------------
-// Bindings. Views must start at the device's offset alignment, but a tensor (a
-// slice, say) may not: bind from the aligned offset at or below it and pass the
-// distance in elements to the shader.
-
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(Cmd* c, const Tensor* t, bool texel) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
+// Bindings: operand()/tex()/sto() from op_common.h.
 
 // Elements per sample of pred [N, ...], after checking every shape of the op.
 static int64_t sample_size(const char* op, const Tensor* pred, const Tensor* target, const Tensor* per_sample) {
@@ -84,12 +65,14 @@ typedef struct MseFwdPush {
 void op_mse_per_sample_forward(Cmd* c, const Tensor* mse, const Tensor* pred, const Tensor* target) {
     const char* op = "op_mse_per_sample_forward";
     int64_t E = sample_size(op, pred, target, mse), N = pred->shape[0];
-    Operand op_p = operand(c, pred, true), op_t = operand(c, target, true), op_m = operand(c, mse, false);
+    if (tensors_overlap(mse, pred) || tensors_overlap(mse, target)) die("%s: mse overlaps pred or target", op);
+    Operand op_p = tex(c, pred), op_t = tex(c, target), op_m = sto(c, mse);
     uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t}, 2);
     Reduce r = reduce_for(c->gpu, E / vec);
-    const Pipeline* p =
-        pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_FWD, "tts", sizeof(MseFwdPush), (uint32_t[]){r.wg, 1, 1, r.mode, vec}, 5);
-    MseFwdPush pc = {(uint32_t)N, (uint32_t)(E / vec), (float)(1.0 / (double)E), op_p.off / vec, op_t.off / vec, op_m.off};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_FWD, "tts", sizeof(MseFwdPush),
+                                     (uint32_t[]){r.wg, 1, 1, r.mode, vec}, 5);
+    MseFwdPush pc = {(uint32_t)N, (uint32_t)(E / vec), (float)(1.0 / (double)E),
+                     op_p.off / vec, op_t.off / vec, op_m.off};
     Bind b[] = {bind_tex(&op_p.view, (int)vec), bind_tex(&op_t.view, (int)vec), bind_w(&op_m.view)};
     uint32_t gx, gy;
     grid_1d(div_up(N, r.per_workgroup), 1, &gx, &gy);
@@ -106,10 +89,11 @@ void op_mse_per_sample_backward(Cmd* c, const Tensor* dpred, const Tensor* coef,
                                 const Tensor* target) {
     const char* op = "op_mse_per_sample_backward";
     int64_t E = sample_size(op, pred, target, coef), N = pred->shape[0];
-    if (tensor_numel(dpred) != tensor_numel(pred))
-        die("%s: dpred has %lld elements, pred %lld", op, (long long)tensor_numel(dpred), (long long)tensor_numel(pred));
-    Operand op_p = operand(c, pred, true), op_t = operand(c, target, true);
-    Operand op_c = operand(c, coef, false), op_d = operand(c, dpred, false);
+    check_numel(op, "dpred", dpred, tensor_numel(pred));
+    if (tensors_overlap(dpred, pred) || tensors_overlap(dpred, target) || tensors_overlap(dpred, coef))
+        die("%s: dpred overlaps an input", op);
+    Operand op_p = tex(c, pred), op_t = tex(c, target);
+    Operand op_c = sto(c, coef), op_d = sto(c, dpred);
     uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t, &op_d}, 3), wg = c->gpu->tune.wg_size;
     const Pipeline* p =
         pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_BWD, "ttss", sizeof(MseBwdPush), (uint32_t[]){wg, 1, 1, vec}, 4);

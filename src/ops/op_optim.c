@@ -12,51 +12,23 @@
 // lavapipe, less than an arena chunk) are processed in pieces.
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
 #define GRAD_NORM_CHUNK 16384  // elements per partial sum (a multiple of 4)
 #define GRAD_NORM_ALIGN 64     // each tensor's partials start on a multiple of 64 floats (256 bytes)
 
-// ---------------------------------------------------------------------------
-// Bindings. Views must start at the device's offset alignment, but a tensor (a
-// slice, say) may not: bind from the aligned offset at or below it and pass the
-// distance in elements to the shader.
-
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(Cmd* c, const Tensor* t, bool texel) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
-
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
-}
+// Bindings: operand()/tex()/sto() from op_common.h.
 
 // Outputs (updated in place) must not overlap each other or the inputs; NULL entries are skipped.
 static void check_disjoint(const char* op, const Tensor* const* outs, int nout, const Tensor* const* ins, int nin) {
     for (int i = 0; i < nout; i++) {
         for (int j = 0; j < nin; j++)
-            if (ins[j] && overlap(outs[i], ins[j])) die("%s: output %d overlaps input %d", op, i, j);
+            if (ins[j] && tensors_overlap(outs[i], ins[j])) die("%s: output %d overlaps input %d", op, i, j);
         for (int j = i + 1; j < nout; j++)
-            if (overlap(outs[i], outs[j])) die("%s: outputs %d and %d overlap", op, i, j);
+            if (tensors_overlap(outs[i], outs[j])) die("%s: outputs %d and %d overlap", op, i, j);
     }
-}
-
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
-    if (tensor_numel(t) != n)
-        die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
 }
 
 static void check_at_least(const char* op, const char* what, const Tensor* t, int64_t n) {
@@ -131,7 +103,7 @@ static void grad_norm_piece(Cmd* c, const Tensor* g, int64_t start, int64_t n, c
     uint32_t mode, wg;
     reduce_shape(c->gpu, &mode, &wg);
     Tensor piece = tensor_slice(*g, start, n), part = tensor_slice(*scratch, base, count);
-    Operand og = operand(c, &piece, true), op = operand(c, &part, false);
+    Operand og = tex(c, &piece), op = sto(c, &part);
     uint32_t vec = vec_width((const Operand*[]){&og}, 1) == 4 && whole_last_texel(&og) ? 4 : 1;
     const Pipeline* p = pipeline_get(c->gpu, SHADER_GRAD_NORM_PARTIAL, "ts", sizeof(GradNormPartialPush),
                                      (uint32_t[]){wg, 1, 1, mode, vec, GRAD_NORM_CHUNK}, 6);
@@ -149,9 +121,10 @@ void op_grad_norm(Cmd* c, const Tensor* stats, const Tensor* scratch, const Tens
     check_at_least(op, "stats", stats, 2);
     int64_t total = op_grad_norm_scratch_numel(grads, ngrads);
     check_at_least(op, "scratch", scratch, total);
-    if (overlap(stats, scratch)) die("%s: stats overlaps scratch", op);
+    if (tensors_overlap(stats, scratch)) die("%s: stats overlaps scratch", op);
     for (int k = 0; k < ngrads; k++)
-        if (overlap(&grads[k], stats) || overlap(&grads[k], scratch)) die("%s: gradient %d overlaps stats or scratch", op, k);
+        if (tensors_overlap(&grads[k], stats) || tensors_overlap(&grads[k], scratch))
+            die("%s: gradient %d overlaps stats or scratch", op, k);
 
     // Level 1: pieces start on multiples of CHUNK * ALIGN elements where the limits
     // allow, so each piece's partials start 256-byte aligned and no two dispatches
@@ -171,7 +144,7 @@ void op_grad_norm(Cmd* c, const Tensor* stats, const Tensor* scratch, const Tens
     uint32_t mode, wg;
     reduce_shape(c->gpu, &mode, &wg);
     Tensor part = tensor_slice(*scratch, 0, total);
-    Operand op_part = operand(c, &part, false), op_stats = operand(c, stats, false);
+    Operand op_part = sto(c, &part), op_stats = sto(c, stats);
     const Pipeline* p = pipeline_get(c->gpu, SHADER_GRAD_NORM_FINAL, "ss", sizeof(GradNormFinalPush),
                                      (uint32_t[]){wg, 1, 1, mode}, 4);
     GradNormFinalPush pc = {(uint32_t)(base), op_part.off, op_stats.off, max_norm};
@@ -200,14 +173,14 @@ void op_adamw_step(Cmd* c, const Tensor* param, const Tensor* grad, const Tensor
     if (n == 0) return;
 
     uint32_t wg = c->gpu->tune.wg_size;
-    Operand os = operand(c, scalars, true), oc = operand(c, clip ? clip : scalars, true);
+    Operand os = tex(c, scalars), oc = tex(c, clip ? clip : scalars);
     int64_t piece = piece_elements(c->gpu, true, 1 << 16, 64);
     for (int64_t s = 0; s < n; s += piece) {
         int64_t len = n - s < piece ? n - s : piece;
         Tensor tp = tensor_slice(*param, s, len), tg = tensor_slice(*grad, s, len);
         Tensor tm = tensor_slice(*m, s, len), tv = tensor_slice(*v, s, len);
-        Operand opp = operand(c, &tp, false), og = operand(c, &tg, true);
-        Operand om = operand(c, &tm, false), ov = operand(c, &tv, false);
+        Operand opp = sto(c, &tp), og = tex(c, &tg);
+        Operand om = sto(c, &tm), ov = sto(c, &tv);
         uint32_t vec = vec_width((const Operand*[]){&opp, &og, &om, &ov}, 4) == 4 && whole_last_texel(&og) ? 4 : 1;
         const Pipeline* p = pipeline_get(c->gpu, SHADER_ADAMW, "stsstt", sizeof(AdamWPush),
                                          (uint32_t[]){wg, 1, 1, vec, clip != NULL}, 5);
@@ -236,12 +209,12 @@ void op_ema_update(Cmd* c, const Tensor* ema, const Tensor* param, const Tensor*
     if (n == 0) return;
 
     uint32_t wg = c->gpu->tune.wg_size;
-    Operand os = operand(c, scalars, true);
+    Operand os = tex(c, scalars);
     int64_t piece = piece_elements(c->gpu, true, 1 << 16, 64);
     for (int64_t s = 0; s < n; s += piece) {
         int64_t len = n - s < piece ? n - s : piece;
         Tensor te = tensor_slice(*ema, s, len), tp = tensor_slice(*param, s, len);
-        Operand oe = operand(c, &te, false), opp = operand(c, &tp, true);
+        Operand oe = sto(c, &te), opp = tex(c, &tp);
         uint32_t vec = vec_width((const Operand*[]){&oe, &opp}, 2) == 4 && whole_last_texel(&opp) ? 4 : 1;
         const Pipeline* p =
             pipeline_get(c->gpu, SHADER_EMA, "stt", sizeof(EmaPush), (uint32_t[]){wg, 1, 1, vec}, 4);

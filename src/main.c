@@ -11,6 +11,7 @@ typedef struct Command {
 } Command;
 
 static const Command COMMANDS[] = {
+    {"train", cmd_train, "train a model (pre-training on Fashion-MNIST: sft)"},
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},
     {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},

@@ -58,7 +58,7 @@ static void record_update(TrainStep* s, Cmd* c) {
             Tensor p = param_chunk(ps, &ps->value, k), g = param_chunk(ps, &ps->grad, k);
             Tensor m = param_chunk(ps, &ps->m, k), v = param_chunk(ps, &ps->v, k);
             op_adamw_step(c, &p, &g, &m, &v, &s->scalars, &s->stats, s->cfg.adam);
-            if (s->cfg.ema) {
+            if (s->cfg.ema && ps->has_ema) {
                 Tensor e = param_chunk(ps, &ps->ema, k);
                 op_ema_update(c, &e, &p, &s->scalars);
             }

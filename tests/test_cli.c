@@ -60,3 +60,42 @@ Test(cli, forward_names_a_missing_file) {
     cr_assert_eq(run("forward --unet /nonexistent/unet --inputs x.safetensors --out y.safetensors", out, sizeof out), 1);
     cr_assert(strstr(out, "/nonexistent/unet/config.json"), "error names the file: %s", out);
 }
+
+// A short pre-training run on the real Fashion-MNIST set writes a diffusers
+// pipeline folder whose UNet loads back with every parameter present.
+Test(cli, train_writes_a_loadable_pipeline, .timeout = 600) {
+    char out[16384], args[2048], err[512], dir[] = "/tmp/vkpref_test_train_XXXXXX";
+    cr_assert(mkdtemp(dir));
+    const char* src = getenv("VKPREF_SOURCE_DIR");
+    snprintf(args, sizeof args,
+             "train --model_config %s/configs/models/fmnist-small.json --max_train_steps 4 --train_batch_size 2 "
+             "--output_dir %s --log_every 1",
+             src ? src : ".", dir);
+    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    FILE* f = fopen(path, "r");
+    cr_assert(f, "no model_index.json: %s", out);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
+    SafeTensors* st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    cr_assert(st_find(st, "conv_in.weight") && st_find(st, "up_blocks.1.attentions.1.transformer_blocks.0.attn2.to_k.weight"));
+    st_close(st);
+    snprintf(path, sizeof path, "%s/train_log.csv", dir);
+    f = fopen(path, "r");
+    cr_assert(f);
+    int lines = 0;
+    char line[256];
+    while (fgets(line, sizeof line, f)) lines++;
+    fclose(f);
+    cr_assert_eq(lines, 5, "header + 4 steps, got %d lines", lines);
+    snprintf(args, sizeof args, "rm -rf '%s'", dir);
+    cr_assert_eq(system(args), 0);
+}
+
+Test(cli, train_rejects_an_unknown_option) {
+    char out[8192];
+    cr_assert_eq(run("train --learning_rat 1e-4", out, sizeof out), 2);
+    cr_assert(strstr(out, "learning_rat"), "error names the option: %s", out);
+}

@@ -42,17 +42,6 @@ const FmnistThresholds FMNIST_TRAIN_THRESHOLDS = {
     .size_hi = {454, 269, 517, 344, 481, 241, 501, 255, 469, 376},
 };
 
-static int fail(char* err, size_t errlen, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char* err, size_t errlen, const char* fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 const char* fmnist_dir(const char* dir) {
     if (dir && *dir) return dir;
     const char* env = getenv("VKPREF_FMNIST_DIR");

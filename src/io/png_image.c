@@ -32,17 +32,6 @@
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
 
-static int fail(char* err, size_t errlen, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char* err, size_t errlen, const char* fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 // ---------------------------------------------------------------------------
 // Conversions.
 

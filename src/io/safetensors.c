@@ -29,17 +29,6 @@ static const size_t DTYPE_SIZES[ST_DTYPE_COUNT] = {4, 2, 2, 8, 4};
 const char* st_dtype_name(StDtype d) { return (unsigned)d < ST_DTYPE_COUNT ? DTYPE_NAMES[d] : "?"; }
 size_t st_dtype_size(StDtype d) { return (unsigned)d < ST_DTYPE_COUNT ? DTYPE_SIZES[d] : 0; }
 
-static int fail(char* err, size_t errlen, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char* err, size_t errlen, const char* fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 // "[32,1,3,3]" (the notation of the error messages).
 static const char* fmt_shape(char* buf, size_t n, int ndim, const int64_t* shape) {
     size_t k = (size_t)snprintf(buf, n, "[");

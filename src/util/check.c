@@ -58,3 +58,13 @@ char* xstrdup(const char* s) {
     size_t n = strlen(s) + 1;
     return memcpy(xmalloc(n), s, n);
 }
+
+int fail(char* err, size_t errlen, const char* fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

@@ -21,3 +21,7 @@ void* xmalloc(size_t n);
 void* xcalloc(size_t n, size_t size);
 void* xrealloc(void* p, size_t n);
 char* xstrdup(const char* s);
+
+// Writes a message into a caller's error buffer (err may be NULL) and returns -1,
+// for functions that report errors instead of exiting.
+int fail(char* err, size_t errlen, const char* fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -13,17 +13,6 @@
 
 #include "util/check.h"
 
-static int fail(char* err, size_t errlen, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char* err, size_t errlen, const char* fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 // Returns a malloc'ed copy of the folder part of path ("." when there is none).
 static char* parent_dir(const char* path) {
     const char* slash = strrchr(path, '/');

@@ -3,9 +3,8 @@
 
 #include "util/check.h"
 
-Operand operand(Cmd* c, const Tensor* t, bool texel) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
+static Operand operand_aligned(const Tensor* t, VkDeviceSize align) {
+    if (align < sizeof(float)) align = sizeof(float);
     Operand o = {.view = *t};
     VkDeviceSize lo = t->offset / align * align;
     o.off = (uint32_t)((t->offset - lo) / sizeof(float));
@@ -13,6 +12,17 @@ Operand operand(Cmd* c, const Tensor* t, bool texel) {
     o.view.ndim = 1;
     o.view.shape[0] = tensor_numel(t) + o.off;
     return o;
+}
+
+Operand operand(Cmd* c, const Tensor* t, bool texel) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    return operand_aligned(t, texel ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment);
+}
+
+Operand operand_both(Cmd* c, const Tensor* t) {
+    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
+    VkDeviceSize a = L->minTexelBufferOffsetAlignment, b = L->minStorageBufferOffsetAlignment;
+    return operand_aligned(t, a > b ? a : b);
 }
 
 bool tensors_overlap(const Tensor* a, const Tensor* b) {

@@ -11,6 +11,8 @@ typedef struct Operand {
 } Operand;
 
 Operand operand(Cmd* c, const Tensor* t, bool texel);
+// Aligned for both texel and storage views (a tensor bound both ways).
+Operand operand_both(Cmd* c, const Tensor* t);
 static inline Operand tex(Cmd* c, const Tensor* t) { return operand(c, t, true); }
 static inline Operand sto(Cmd* c, const Tensor* t) { return operand(c, t, false); }
 

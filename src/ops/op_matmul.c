@@ -2,6 +2,7 @@
 // (shaders/col_sum.comp) and torch.nn.Linear built from them.
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
@@ -17,34 +18,11 @@ MatmulDims matmul_dims(int64_t M, int64_t N, int64_t K) {
 // alignment for both kinds, since C is bound as both (written as storage,
 // read as texels when accumulating).
 
-typedef struct Operand {
-    Tensor view;   // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} Operand;
-
-static Operand operand(Cmd* c, const Tensor* t) {
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    VkDeviceSize align = L->minTexelBufferOffsetAlignment > L->minStorageBufferOffsetAlignment
-                             ? L->minTexelBufferOffsetAlignment : L->minStorageBufferOffsetAlignment;
-    if (align < sizeof(float)) align = sizeof(float);
-    Operand o = {.view = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    o.view.offset = lo;
-    o.view.ndim = 1;
-    o.view.shape[0] = tensor_numel(t) + o.off;
-    return o;
-}
-
 // Whether an operand can be read as RGBA32F texels: every row (length `contig`
 // along the contiguous dimension) and every batch matrix must start on a texel.
 static int texel_width(const Operand* o, int64_t contig, int64_t batch, int64_t stride) {
     bool ok = contig % 4 == 0 && o->off % 4 == 0 && (batch == 1 || stride % 4 == 0);
     return ok ? 4 : 1;
-}
-
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
 }
 
 // Tensor t must hold batch matrices of `per` elements, `stride` apart.
@@ -101,11 +79,11 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
     check_extent(op, "C", C, d.batch, d.stride_c, d.M * d.N);
     if (bias && tensor_numel(bias) != d.N)
         die("%s: bias has %lld elements, N = %lld", op, (long long)tensor_numel(bias), (long long)d.N);
-    if (overlap(C, A) || overlap(C, B) || (bias && overlap(C, bias))) die("%s: output C overlaps an input", op);
+    if (tensors_overlap(C, A) || tensors_overlap(C, B) || (bias && tensors_overlap(C, bias))) die("%s: output C overlaps an input", op);
     if (d.batch > 65535) die("%s: batch %lld exceeds 65535 (one workgroup layer per matrix)", op, (long long)d.batch);
 
-    Operand a = operand(c, A), b = operand(c, B), out = operand(c, C);
-    Operand bi = bias ? operand(c, bias) : a;  // any R32F view where there is no bias
+    Operand a = operand_both(c, A), b = operand_both(c, B), out = operand_both(c, C);
+    Operand bi = bias ? operand_both(c, bias) : a;  // any R32F view where there is no bias
     int va = texel_width(&a, d.trans_a ? d.M : d.K, d.batch, d.stride_a);
     int vb = texel_width(&b, d.trans_b ? d.K : d.N, d.batch, d.stride_b);
     int vc = texel_width(&out, d.N, d.batch, d.stride_c);
@@ -139,8 +117,8 @@ void op_col_sum(Cmd* c, const Tensor* y, const Tensor* x, int64_t R, int64_t N, 
         die("%s: x has %lld elements, R*N = %lld", op, (long long)tensor_numel(x), (long long)(R * N));
     if (tensor_numel(y) != N) die("%s: y has %lld elements, N = %lld", op, (long long)tensor_numel(y), (long long)N);
     if (R * N + 16 > (int64_t)UINT32_MAX) die("%s: %lld elements need indices beyond 2^32", op, (long long)(R * N));
-    if (overlap(y, x)) die("%s: output y overlaps x", op);
-    Operand ox = operand(c, x), oy = operand(c, y);
+    if (tensors_overlap(y, x)) die("%s: output y overlaps x", op);
+    Operand ox = operand_both(c, x), oy = operand_both(c, y);
     int vec = texel_width(&ox, N, 1, 0);
     // Rows split over 8 invocations per column on GPUs (a shared-memory sum at
     // the end); one invocation per column on CPU drivers, where the barrier costs more.
@@ -161,10 +139,6 @@ static void linear_sizes(const char* op, const Tensor* x, const Tensor* w, int64
     if (tensor_numel(x) % *I != 0)
         die("%s: input of %lld elements is not rows of width %lld", op, (long long)tensor_numel(x), (long long)*I);
     *R = tensor_numel(x) / *I;
-}
-
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
-    if (tensor_numel(t) != n) die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
 }
 
 void op_linear_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b) {

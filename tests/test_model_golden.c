@@ -69,6 +69,17 @@ static void expect_tensor(const SafeTensors* st, const char* golden_name, const 
     free(want), free(g);
 }
 
+// The activation, temporary and gradient arenas of one recording.
+typedef struct Arenas { Arena act, tmp, grad; } Arenas;
+static void arenas_init(Arenas* a) {
+    arena_init(&a->act, &tgpu, "act", 0, false), arena_init(&a->tmp, &tgpu, "tmp", 0, false);
+    arena_init(&a->grad, &tgpu, "grad", 0, false);
+}
+static void arenas_free(Arenas* a) { arena_free(&a->act), arena_free(&a->tmp), arena_free(&a->grad); }
+static Graph graph_of(Cmd* c, ParamStore* ps, Arenas* a) {
+    return (Graph){.cmd = c, .ps = ps, .act = &a->act, .tmp = &a->tmp, .grad = &a->grad, .training = true};
+}
+
 static void check_unet(const char* name) {
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/golden/%s/unet/config.json", VKPREF_TEST_DATA, name);
@@ -89,8 +100,8 @@ static void check_unet(const char* name) {
     Tensor x = golden_tensor(st, "x_t"), ts = golden_tensor(st, "timesteps");
     Tensor ehs = golden_tensor(st, "encoder_hidden_states"), noise = golden_tensor(st, "noise");
     int64_t N = x.shape[0];
-    Arena act, tmp, grad;
-    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false), arena_init(&grad, &tgpu, "grad", 0, false);
+    Arenas ar;
+    arenas_init(&ar);
     Tensor mse = arena_tensor1(&tarena, N), coef = arena_tensor1(&tarena, N);
     // loss = mean over all elements = (1/N) sum_n mse[n]
     float* cf = malloc((size_t)N * sizeof *cf);
@@ -99,7 +110,7 @@ static void check_unet(const char* name) {
     free(cf);
     Cmd c;
     cmd_begin(&c, &tgpu);
-    Graph g = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &tmp, .grad = &grad, .training = true};
+    Graph g = graph_of(&c, &ps, &ar);
     Tensor out = unet_forward(&g, &u, &x, &ts, &ehs);
     op_mse_per_sample_forward(&c, &mse, &out, &noise);
     Tensor dout = graph_grad_like(&g, &out), dehs = graph_grad_like(&g, &ehs);
@@ -124,7 +135,7 @@ static void check_unet(const char* name) {
         expect_tensor(st, gname, &ps.e[i].grad, gname);
     }
     st_close(st);
-    arena_free(&act), arena_free(&tmp), arena_free(&grad);
+    arenas_free(&ar);
     param_store_free(&ps);
     ASSERT_NO_VALIDATION_MESSAGES();
 }
@@ -162,11 +173,11 @@ Test(model_golden, clip_text_model, GPU_TEST, .timeout = 300) {
     Tensor tids = arena_tensor1(&tarena, (int64_t)N * L);
     tensor_upload_raw(&tgpu, &tids, ids);
     Tensor r = golden_tensor(st, "r");
-    Arena act, tmp, grad;
-    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false), arena_init(&grad, &tgpu, "grad", 0, false);
+    Arenas ar;
+    arenas_init(&ar);
     Cmd c;
     cmd_begin(&c, &tgpu);
-    Graph g = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &tmp, .grad = &grad, .training = true};
+    Graph g = graph_of(&c, &ps, &ar);
     Tensor out = clip_forward(&g, &m, &tids, N, L);
     clip_backward(&g, &m, &r);  // loss = sum(r * out): dout = r
     cmd_submit(&c);
@@ -178,7 +189,7 @@ Test(model_golden, clip_text_model, GPU_TEST, .timeout = 300) {
         expect_tensor(st, gname, &ps.e[i].grad, gname);
     }
     st_close(st);
-    arena_free(&act), arena_free(&tmp), arena_free(&grad);
+    arenas_free(&ar);
     param_store_free(&ps);
     ASSERT_NO_VALIDATION_MESSAGES();
 }

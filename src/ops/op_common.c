@@ -38,3 +38,12 @@ void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
     if (tensor_numel(t) != n)
         die("%s: %s has %lld elements, expected %lld", op, what, (long long)tensor_numel(t), (long long)n);
 }
+
+Reduce reduce_for(const GpuContext* g, int64_t texels) {
+    uint32_t sg = g->subgroup_size;
+    if (!g->tune.use_shared_memory)
+        return texels <= 64 ? (Reduce){REDUCE_INVOCATION, sg, sg} : (Reduce){REDUCE_SUBGROUP, sg, 1};
+    Reduce r = {REDUCE_WORKGROUP, sg, 1};
+    while (r.wg < 256 && r.wg < texels) r.wg *= 2;
+    return r;
+}

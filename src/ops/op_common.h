@@ -20,3 +20,18 @@ bool tensors_overlap(const Tensor* a, const Tensor* b);
 bool tensors_same(const Tensor* a, const Tensor* b);
 // dies "<op>: <what> has N elements, expected n"
 void check_numel(const char* op, const char* what, const Tensor* t, int64_t n);
+
+// Who reduces a block (a group, a row, a sample): the REDUCE_* modes of
+// shaders/include/norm.glsl and reduce.glsl.
+typedef enum { REDUCE_INVOCATION = 0, REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 } ReduceMode;
+typedef struct Reduce {
+    ReduceMode mode;
+    uint32_t wg;             // invocations per workgroup
+    uint32_t per_workgroup;  // blocks per workgroup
+} Reduce;
+// GPUs: a workgroup per block, the power of two covering its texels, from one
+// subgroup up to 256. CPU drivers: one subgroup per block (subgroupAdd, no
+// barrier: PERFORMANCE.md lesson 2), or one invocation per block when it has at
+// most 64 texels (cross-lane sums would cost more than the block; layer norm at
+// D = 64 ran 2x faster on lavapipe that way).
+Reduce reduce_for(const GpuContext* g, int64_t texels);

@@ -103,8 +103,6 @@ typedef struct AddChannelBwdPush {
     uint32_t nblocks, HWT, rows, row_stride, off_dy, off_db;
 } AddChannelBwdPush;
 
-enum { REDUCE_INVOCATION = 0, REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 };
-
 void op_add_channel_backward(Cmd* c, const Tensor* dx, const Tensor* db, const Tensor* dy) {
     const char* op = "op_add_channel_backward";
     Img d = img_dims(op, "dy", dy);

@@ -33,27 +33,6 @@ static uint32_t vec_width(int64_t E, const Operand* const* ops, int n) {
     return 4;
 }
 
-// Who reduces a sample (shaders/include/reduce.glsl REDUCE_*).
-enum { REDUCE_INVOCATION = 0, REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 };
-
-typedef struct Reduce {
-    uint32_t mode, wg;
-    uint32_t per_workgroup;  // samples per workgroup
-} Reduce;
-
-// GPUs: a workgroup per sample, the power of two covering its texels, from one
-// subgroup up to 256. CPU drivers: one subgroup per sample (no barrier:
-// PERFORMANCE.md lesson 2), or one invocation per sample when a sample has at
-// most 64 texels (cross-lane sums would cost more than the sample).
-static Reduce reduce_for(const GpuContext* g, int64_t texels) {
-    uint32_t sg = g->subgroup_size;
-    if (!g->tune.use_shared_memory)
-        return texels <= 64 ? (Reduce){REDUCE_INVOCATION, sg, sg} : (Reduce){REDUCE_SUBGROUP, sg, 1};
-    Reduce r = {REDUCE_WORKGROUP, sg, 1};
-    while (r.wg < 256 && r.wg < texels) r.wg *= 2;
-    return r;
-}
-
 // ---------------------------------------------------------------------------
 
 typedef struct MseFwdPush {

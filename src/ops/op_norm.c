@@ -40,31 +40,6 @@ static void check_act(const char* op, Activation act) {
     if ((unsigned)act > ACT_NONE) die("%s: unknown activation %d", op, (int)act);
 }
 
-// How blocks (groups, rows, channels) are reduced: the REDUCE_* modes of
-// shaders/include/norm.glsl, with the workgroup size that goes with each.
-typedef enum { REDUCE_INVOCATION = 0, REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 } ReduceMode;
-
-typedef struct Reduce {
-    ReduceMode mode;
-    uint32_t wg;            // invocations per workgroup
-    uint32_t per_workgroup;  // blocks (or workers) per workgroup
-} Reduce;
-
-// GPUs: a workgroup per block, the power of two covering its `texels` texels
-// from one subgroup up to 256. CPU drivers: workgroups of one subgroup (no
-// barrier: PERFORMANCE.md lesson 2) that reduce one block with subgroupAdd, or,
-// for blocks of at most 64 texels, one block per invocation with no cross-lane
-// sums at all (they cost more than such a block: layer norm at D = 64 ran 2x
-// faster on lavapipe; at D = 768 the subgroup mode was a little faster).
-static Reduce reduce_for(const GpuContext* g, int64_t texels) {
-    uint32_t sg = g->subgroup_size;
-    if (!g->tune.use_shared_memory)
-        return texels <= 64 ? (Reduce){REDUCE_INVOCATION, sg, sg} : (Reduce){REDUCE_SUBGROUP, sg, 1};
-    Reduce r = {REDUCE_WORKGROUP, sg, 1};
-    while (r.wg < 256 && r.wg < texels) r.wg *= 2;
-    return r;
-}
-
 // Workgroups for `items` blocks (or workers), flat over a 2-D grid (x at most 65535).
 static void dispatch_items(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, int64_t items,
                            Reduce r) {

@@ -58,12 +58,12 @@ static uint32_t vec_width(const Operand* const* ops, int n) {
     return 4;
 }
 
-// Reduction shape (shaders/include/reduce.glsl): one subgroup per workgroup and no
-// shared memory on CPU drivers (PERFORMANCE.md lesson 2), 256 invocations on GPUs.
-enum { REDUCE_SUBGROUP = 1, REDUCE_WORKGROUP = 2 };
+// Reduction shape: a chunk is far above 64 texels, so reduce_for gives one
+// subgroup per workgroup on CPU drivers and 256 invocations on GPUs.
 static void reduce_shape(const GpuContext* g, uint32_t* mode, uint32_t* wg) {
-    *mode = g->tune.use_shared_memory ? REDUCE_WORKGROUP : REDUCE_SUBGROUP;
-    *wg = g->tune.use_shared_memory ? 256 : g->subgroup_size;
+    Reduce r = reduce_for(g, GRAD_NORM_CHUNK / 4);
+    *mode = r.mode;
+    *wg = r.wg;
 }
 
 // ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
 
@@ -34,15 +35,11 @@ static void softmax_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind*
     cmd_dispatch(c, p, b, nb, &push, gx, gy, 1);
 }
 
-static bool overlap(const Tensor* a, const Tensor* b) {
-    return a->buf == b->buf && a->offset < b->offset + tensor_bytes(b) && b->offset < a->offset + tensor_bytes(a);
-}
-
 void op_softmax_forward(Cmd* c, const Tensor* y, const Tensor* x) {
     const char* op = "op_softmax_forward";
     c->label = op;
     SoftmaxPush push = softmax_push(op, y, x, "x");
-    if (overlap(y, x)) die("%s: y overlaps x", op);
+    if (tensors_overlap(y, x)) die("%s: y overlaps x", op);
     Bind b[] = {bind_r(x), bind_w(y)};
     softmax_dispatch(c, SHADER_SOFTMAX_FWD, "ss", b, 2, push);
 }
@@ -52,7 +49,7 @@ void op_softmax_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tenso
     c->label = op;
     SoftmaxPush push = softmax_push(op, y, dy, "dy");
     softmax_push(op, y, dx, "dx");
-    if (overlap(dx, y) || overlap(dx, dy)) die("%s: dx overlaps y or dy", op);
+    if (tensors_overlap(dx, y) || tensors_overlap(dx, dy)) die("%s: dx overlaps y or dy", op);
     Bind b[] = {bind_r(y), bind_r(dy), bind_w(dx)};
     softmax_dispatch(c, SHADER_SOFTMAX_BWD, "sss", b, 3, push);
 }
@@ -69,33 +66,12 @@ typedef struct AttnPush {
     uint32_t off_q, off_k, off_v, off_o, off_lse, off_dout, off_dq, off_dk, off_dv;
 } AttnPush;
 
-typedef struct AttnView {
-    Tensor t;      // 1-D, from the aligned offset to the tensor's end
-    uint32_t off;  // elements from the view's start to the tensor's first element
-} AttnView;
-
-static AttnView attn_view(const Tensor* t, VkDeviceSize align) {
-    AttnView v = {.t = *t};
-    VkDeviceSize lo = t->offset / align * align;
-    v.off = (uint32_t)((t->offset - lo) / sizeof(float));
-    v.t.offset = lo;
-    v.t.ndim = 1;
-    v.t.shape[0] = tensor_numel(t) + v.off;
-    return v;
-}
-
 // Every tensor of the op, checked and viewed. Inputs are texel views, outputs
 // (written or accumulated) storage views.
 typedef struct AttnArgs {
-    AttnView q, k, v, o, lse, dout, dq, dk, dv;
+    Operand q, k, v, o, lse, dout, dq, dk, dv;
     bool vec4;  // every q/k/v/o/dout head row starts on an RGBA32F texel
 } AttnArgs;
-
-static void check_numel(const char* op, const char* what, const Tensor* t, int64_t want) {
-    if (!t) die("%s: %s is NULL", op, what);
-    if (tensor_numel(t) != want)
-        die("%s: %s has %lld elements, the dims need %lld", op, what, (long long)tensor_numel(t), (long long)want);
-}
 
 static void check_dims(const char* op, AttnDims d) {
     if (d.N < 1 || d.T < 1 || d.S < 1 || d.NH < 1 || d.HD < 1)
@@ -115,18 +91,17 @@ static AttnArgs attn_args(Cmd* c, const char* op, AttnDims d, const Tensor* q, c
     check_numel(op, "o", o, (int64_t)d.N * d.T * D);
     check_numel(op, "lse", lse, (int64_t)d.N * d.NH * d.T);
     if (dout) check_numel(op, "dout", dout, (int64_t)d.N * d.T * D);
-    const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
-    AttnArgs a = {.q = attn_view(q, L->minTexelBufferOffsetAlignment), .k = attn_view(k, L->minTexelBufferOffsetAlignment),
-                  .v = attn_view(v, L->minTexelBufferOffsetAlignment)};
+    AttnArgs a = {.q = tex(c, q), .k = tex(c, k),
+                  .v = tex(c, v)};
     a.vec4 = d.HD % 4 == 0 && a.q.off % 4 == 0 && a.k.off % 4 == 0 && a.v.off % 4 == 0;
     if (dout) {  // backward: o and dout are read
-        a.o = attn_view(o, L->minTexelBufferOffsetAlignment);
-        a.dout = attn_view(dout, L->minTexelBufferOffsetAlignment);
-        a.lse = attn_view(lse, L->minTexelBufferOffsetAlignment);
+        a.o = tex(c, o);
+        a.dout = tex(c, dout);
+        a.lse = tex(c, lse);
         a.vec4 = a.vec4 && a.o.off % 4 == 0 && a.dout.off % 4 == 0;
     } else {  // forward: o and lse are written
-        a.o = attn_view(o, L->minStorageBufferOffsetAlignment);
-        a.lse = attn_view(lse, L->minStorageBufferOffsetAlignment);
+        a.o = sto(c, o);
+        a.lse = sto(c, lse);
     }
     return a;
 }
@@ -179,11 +154,11 @@ void op_attention_forward(Cmd* c, const Tensor* o, const Tensor* lse, const Tens
     AttnArgs a = attn_args(c, op, d, q, k, v, o, lse, NULL);
     const Tensor* ins[] = {q, k, v};
     for (int i = 0; i < 3; i++)
-        if (overlap(o, ins[i]) || overlap(lse, ins[i])) die("%s: output o or lse overlaps an input", op);
-    if (overlap(o, lse)) die("%s: o overlaps lse", op);
+        if (tensors_overlap(o, ins[i]) || tensors_overlap(lse, ins[i])) die("%s: output o or lse overlaps an input", op);
+    if (tensors_overlap(o, lse)) die("%s: o overlaps lse", op);
     AttnPush push = attn_push(d, &a);
-    Bind b[] = {bind_tex(&a.q.t, a.vec4 ? 4 : 1), bind_tex(&a.k.t, a.vec4 ? 4 : 1), bind_tex(&a.v.t, a.vec4 ? 4 : 1),
-                bind_w(&a.o.t), bind_w(&a.lse.t)};
+    Bind b[] = {bind_tex(&a.q.view, a.vec4 ? 4 : 1), bind_tex(&a.k.view, a.vec4 ? 4 : 1), bind_tex(&a.v.view, a.vec4 ? 4 : 1),
+                bind_w(&a.o.view), bind_w(&a.lse.view)};
     // 8 keys per online-softmax block: the per-block rescale of the RB x HD
     // accumulators is then small next to the block's 2 x RB x 8 x HD FMAs.
     attn_dispatch(c, SHADER_ATTENTION_FWD, "tttss", b, 5, d, a.vec4, d.T, 96, &push, 8);
@@ -203,18 +178,17 @@ void op_attention_backward(Cmd* c, const Tensor* dq, const Tensor* dk, const Ten
     const Tensor* outs[] = {dq, dk, dv};
     for (int i = 0; i < 3; i++) {
         for (int j = 0; j < 6; j++)
-            if (overlap(outs[i], ins[j])) die("%s: a gradient (dq, dk or dv) overlaps an input", op);
+            if (tensors_overlap(outs[i], ins[j])) die("%s: a gradient (dq, dk or dv) overlaps an input", op);
         for (int j = 0; j < i; j++)
-            if (overlap(outs[i], outs[j])) die("%s: dq, dk and dv must not overlap", op);
+            if (tensors_overlap(outs[i], outs[j])) die("%s: dq, dk and dv must not overlap", op);
     }
-    VkDeviceSize sa = c->gpu->props.limits.minStorageBufferOffsetAlignment;
-    a.dq = attn_view(dq, sa), a.dk = attn_view(dk, sa), a.dv = attn_view(dv, sa);
+    a.dq = sto(c, dq), a.dk = sto(c, dk), a.dv = sto(c, dv);
     AttnPush push = attn_push(d, &a);
     int w = a.vec4 ? 4 : 1;
-    Bind in[] = {bind_tex(&a.q.t, w), bind_tex(&a.k.t, w), bind_tex(&a.v.t, w),
-                 bind_tex(&a.o.t, w), bind_tex(&a.dout.t, w), bind_tex(&a.lse.t, 1)};
-    Bind bq[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dq.t)};
+    Bind in[] = {bind_tex(&a.q.view, w), bind_tex(&a.k.view, w), bind_tex(&a.v.view, w),
+                 bind_tex(&a.o.view, w), bind_tex(&a.dout.view, w), bind_tex(&a.lse.view, 1)};
+    Bind bq[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dq.view)};
     attn_dispatch(c, SHADER_ATTENTION_BWD_DQ, "tttttts", bq, 7, d, a.vec4, d.T, 40, &push, 0);
-    Bind bkv[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dk.t), bind_w(&a.dv.t)};
+    Bind bkv[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dk.view), bind_w(&a.dv.view)};
     attn_dispatch(c, SHADER_ATTENTION_BWD_DKV, "ttttttss", bkv, 8, d, a.vec4, d.S, 40, &push, 0);
 }

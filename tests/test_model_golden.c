@@ -80,6 +80,19 @@ static Graph graph_of(Cmd* c, ParamStore* ps, Arenas* a) {
     return (Graph){.cmd = c, .ps = ps, .act = &a->act, .tmp = &a->tmp, .grad = &a->grad, .training = true};
 }
 
+// Every parameter's gradient against grad.<name> in the golden file, then cleanup.
+static void expect_all_grads_and_close(SafeTensors* st, ParamStore* ps, Arenas* ar) {
+    for (int i = 0; i < ps->n; i++) {
+        char gname[256];
+        snprintf(gname, sizeof gname, "grad.%s", ps->e[i].name);
+        expect_tensor(st, gname, &ps->e[i].grad, gname);
+    }
+    st_close(st);
+    arenas_free(ar);
+    param_store_free(ps);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 static void check_unet(const char* name) {
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/golden/%s/unet/config.json", VKPREF_TEST_DATA, name);
@@ -129,15 +142,7 @@ static void check_unet(const char* name) {
     cr_assert(fabs(loss - want_loss[0]) <= 1e-5 * fabs(want_loss[0]), "loss %.9g, PyTorch %.9g", loss, want_loss[0]);
     free(want_loss);
     expect_tensor(st, "grad.encoder_hidden_states", &dehs, "grad.encoder_hidden_states");
-    for (int i = 0; i < ps.n; i++) {
-        char gname[256];
-        snprintf(gname, sizeof gname, "grad.%s", ps.e[i].name);
-        expect_tensor(st, gname, &ps.e[i].grad, gname);
-    }
-    st_close(st);
-    arenas_free(&ar);
-    param_store_free(&ps);
-    ASSERT_NO_VALIDATION_MESSAGES();
+    expect_all_grads_and_close(st, &ps, &ar);
 }
 
 Test(model_golden, unet_tiny, GPU_TEST, .timeout = 300) {
@@ -183,13 +188,5 @@ Test(model_golden, clip_text_model, GPU_TEST, .timeout = 300) {
     cmd_submit(&c);
     cmd_free(&c);
     expect_tensor(st, "last_hidden_state", &out, "last_hidden_state");
-    for (int i = 0; i < ps.n; i++) {
-        char gname[256];
-        snprintf(gname, sizeof gname, "grad.%s", ps.e[i].name);
-        expect_tensor(st, gname, &ps.e[i].grad, gname);
-    }
-    st_close(st);
-    arenas_free(&ar);
-    param_store_free(&ps);
-    ASSERT_NO_VALIDATION_MESSAGES();
+    expect_all_grads_and_close(st, &ps, &ar);
 }

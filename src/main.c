@@ -12,6 +12,7 @@ typedef struct Command {
 
 static const Command COMMANDS[] = {
     {"train", cmd_train, "train a model (pre-training on Fashion-MNIST: sft)"},
+    {"sample", cmd_sample, "sample images from a pipeline folder into a labelled PNG grid"},
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},
     {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},

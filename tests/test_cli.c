@@ -3,33 +3,19 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 
 #include "io/safetensors.h"
 #include "test_util.h"
 
-static int run(const char* args, char* out, size_t outlen) {
-    const char* bin = getenv("VKPREF_BIN");
-    cr_assert(bin, "VKPREF_BIN is not set (run through ctest)");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE* p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out, 1, outlen - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 Test(cli, info_lists_a_device) {
     char out[8192];
-    cr_assert_eq(run("info", out, sizeof out), 0, "%s", out);
+    cr_assert_eq(run_cli("info", out, sizeof out), 0, "%s", out);
     cr_assert(strstr(out, "selected: device"), "%s", out);
 }
 
 Test(cli, unknown_command_is_an_error) {
     char out[8192];
-    cr_assert_eq(run("frobnicate", out, sizeof out), 2);
+    cr_assert_eq(run_cli("frobnicate", out, sizeof out), 2);
     cr_assert(strstr(out, "unknown command 'frobnicate'"), "%s", out);
 }
 
@@ -40,7 +26,7 @@ Test(cli, forward_matches_pytorch_golden, .timeout = 300) {
     int fd = mkstemp(result);
     cr_assert(fd >= 0);
     snprintf(args, sizeof args, "forward --unet %s/unet --inputs %s/golden.safetensors --out %s --grad", dir, dir, result);
-    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     SafeTensors* got = st_open(result, err, sizeof err);
     cr_assert(got, "%s", err);
     snprintf(args, sizeof args, "%s/golden.safetensors", dir);
@@ -57,7 +43,7 @@ Test(cli, forward_matches_pytorch_golden, .timeout = 300) {
 
 Test(cli, forward_names_a_missing_file) {
     char out[8192];
-    cr_assert_eq(run("forward --unet /nonexistent/unet --inputs x.safetensors --out y.safetensors", out, sizeof out), 1);
+    cr_assert_eq(run_cli("forward --unet /nonexistent/unet --inputs x.safetensors --out y.safetensors", out, sizeof out), 1);
     cr_assert(strstr(out, "/nonexistent/unet/config.json"), "error names the file: %s", out);
 }
 
@@ -69,9 +55,9 @@ Test(cli, train_writes_a_loadable_pipeline, .timeout = 600) {
     const char* src = getenv("VKPREF_SOURCE_DIR");
     snprintf(args, sizeof args,
              "train --model_config %s/configs/models/fmnist-small.json --max_train_steps 4 --train_batch_size 2 "
-             "--output_dir %s --log_every 1",
+             "--output_dir %s --log_every 1 --validation_images 0 --checkpointing_steps 0",
              src ? src : ".", dir);
-    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     char path[4096];
     snprintf(path, sizeof path, "%s/model_index.json", dir);
     FILE* f = fopen(path, "r");
@@ -96,6 +82,6 @@ Test(cli, train_writes_a_loadable_pipeline, .timeout = 600) {
 
 Test(cli, train_rejects_an_unknown_option) {
     char out[8192];
-    cr_assert_eq(run("train --learning_rat 1e-4", out, sizeof out), 2);
+    cr_assert_eq(run_cli("train --learning_rat 1e-4", out, sizeof out), 2);
     cr_assert(strstr(out, "learning_rat"), "error names the option: %s", out);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "util/check.h"
 
@@ -149,4 +150,31 @@ bool fd_check(const char* label, FdForward forward, void* ctx, int64_t nout, con
     free(out);
     if (bad) fprintf(stderr, "%s: %d of %d coordinates differ from finite differences\n", label, bad, checks);
     return bad == 0;
+}
+
+int run_cli(const char* args, char* out, size_t outlen) {
+    const char* bin = getenv("VKPREF_BIN");
+    cr_assert(bin, "VKPREF_BIN is not set (run through ctest)");
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
+    FILE* p = popen(cmd, "r");
+    cr_assert(p, "cannot run %s", cmd);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = 0;
+    char sink[4096];  // drain what did not fit, so the child never blocks on a full pipe
+    while (fread(sink, 1, sizeof sink, p) > 0) {}
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void temp_dir(char dir[64], const char* label) {
+    snprintf(dir, 64, "/tmp/vkpref_%.20s_XXXXXX", label);
+    cr_assert(mkdtemp(dir), "mkdtemp %s", dir);
+}
+
+void remove_temp_dir(const char* dir) {
+    cr_assert(!strncmp(dir, "/tmp/vkpref_", 12), "refusing to remove %s", dir);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
 }

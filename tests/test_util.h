@@ -69,3 +69,12 @@ bool fd_check(const char* label, FdForward forward, void* ctx, int64_t nout, con
               const double* analytic, int max_coords);
 #define ASSERT_FD(label, fwd, ctx, nout, r, x, nx, analytic) \
     cr_assert(fd_check(label, fwd, ctx, nout, r, x, nx, analytic, 256), "%s: gradient differs from finite differences", label)
+
+// ---------------------------------------------------------------------------
+// The vkpref binary as a user runs it (VKPREF_BIN, set by ctest): stdout and
+// stderr together into out; returns the exit status.
+int run_cli(const char* args, char* out, size_t outlen);
+// A fresh temporary folder (mkdtemp) named after the test, into dir[64].
+void temp_dir(char dir[64], const char* label);
+// rm -rf of a temporary folder made by temp_dir.
+void remove_temp_dir(const char* dir);

@@ -1,9 +1,8 @@
-// cmd_train.c: `vkpref train`: pre-training (sft) from scratch on the embedded
-// Fashion-MNIST set. The model comes from --model_config (UNet, text encoder,
-// tokenizer and scheduler sections); the tokenizer is trained on the captions.
+// cmd_train.c: `vkpref train`: pre-training (sft) on the embedded Fashion-MNIST
+// set, from scratch (--model_config; the tokenizer is trained on the captions),
+// from a pipeline folder (--pretrained_model_name_or_path) or from a checkpoint
+// (--resume_from_checkpoint latest|DIR, continuing bit for bit).
 // Every random choice of step s is a function of (seed, s) (util/rng.h).
-// Not yet: manifests, --pretrained_model_name_or_path, checkpoints/resume,
-// validation loss and grids (the options exist and are rejected clearly).
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,16 +12,22 @@
 #include "cli/commands.h"
 #include "io/fmnist.h"
 #include "model/pipeline_io.h"
-#include "model/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/fmnist_batches.h"
 #include "train/lr_schedule.h"
 #include "train/step.h"
 #include "train/train_config.h"
+#include "train/validation.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
 #include "util/progress.h"
-#include "util/rng.h"
 #include "util/timer.h"
+
+// Options that may change on resume without changing what the run computes.
+static const char* const RESUME_FREE_KEYS[] = {"resume_from_checkpoint", "max_train_steps", "output_dir", "device",
+                                               "checkpointing_steps", "checkpoints_total_limit", "log_every",
+                                               "save_f16", "validation_steps"};
 
 typedef struct ModelSpec {
     UNetConfig unet;
@@ -37,8 +42,9 @@ static char* section(const cJSON* root, const char* key, const char* path) {
     return cJSON_PrintUnformatted(o);
 }
 
-static void load_model_spec(ModelSpec* m, const char* path) {
-    char err[1024];
+static void load_model_spec(ModelSpec* m, const char* name) {
+    char err[1024], found[8192];
+    const char* path = find_data_file(name, found, sizeof found);
     char* text = json_read_file(path, err, sizeof err);
     if (!text) die("%s (--model_config)", err);
     cJSON* root = json_parse_object(text, path, err, sizeof err);
@@ -70,10 +76,12 @@ static void load_model_spec(ModelSpec* m, const char* path) {
 static void check_supported(const TrainConfig* c) {
     if (strcmp(c->objective, "sft")) die("--objective %s: only sft is implemented so far", c->objective);
     if (strcmp(c->dataset, "fmnist")) die("--dataset %s: only the embedded \"fmnist\" set is implemented so far", c->dataset);
-    if (*c->pretrained_model_name_or_path) die("--pretrained_model_name_or_path: loading a pipeline is not implemented yet");
-    if (*c->resume_from_checkpoint) die("--resume_from_checkpoint: checkpoints are not implemented yet");
-    if (c->train_batch_size < 1 || c->max_train_steps < 1 || c->gradient_accumulation_steps != 1)
-        die("--train_batch_size and --max_train_steps must be >= 1; --gradient_accumulation_steps must be 1 for now");
+    if (c->train_batch_size < 1) die("--train_batch_size %d: must be >= 1", c->train_batch_size);
+    if (c->max_train_steps < 1) die("--max_train_steps %d: must be >= 1", c->max_train_steps);
+    if (c->gradient_accumulation_steps < 1) die("--gradient_accumulation_steps %d: must be >= 1", c->gradient_accumulation_steps);
+    if (c->checkpointing_steps < 0 || c->validation_steps < 0 || c->log_every < 1)
+        die("--checkpointing_steps and --validation_steps must be >= 0, --log_every >= 1");
+    if (c->validation_images < 0) die("--validation_images %d: must be >= 0", c->validation_images);
 }
 
 // Every caption the embedded set can produce: class captions with all attribute words.
@@ -85,151 +93,248 @@ static int all_captions(char caps[][96]) {
     return n;
 }
 
-int cmd_train(int argc, char** argv) {
-    TrainConfig c;
-    int pr = opts_parse(train_options(), &c, argc, argv);
-    if (pr) return pr > 0 ? 0 : 2;
-    check_supported(&c);
-    LrSchedule lrs;
-    if (lr_schedule_parse(c.lr_scheduler, &lrs)) die("--lr_scheduler %s: use constant, constant_with_warmup, linear or cosine", c.lr_scheduler);
+// From scratch: train the tokenizer on the captions into output_dir/tokenizer,
+// build the models of --model_config and initialise them from the seed.
+static void create_from_scratch(DiffusionPipeline* p, GpuContext* g, const TrainConfig* c, PipelineAlloc alloc) {
     ModelSpec ms;
-    load_model_spec(&ms, c.model_config);
-    char err[1024], path[4096];
-    if (mkdir_p(c.output_dir, err, sizeof err)) die("%s", err);
-    char* cfg_json = opts_to_json(train_options(), &c);
-    snprintf(path, sizeof path, "%s/train_config.json", c.output_dir);
-    if (write_file_atomic(path, cfg_json, strlen(cfg_json), err, sizeof err)) die("%s", err);
-    free(cfg_json);
-
-    // Tokenizer from the captions; the text encoder's vocabulary follows it.
+    load_model_spec(&ms, c->model_config);
     static char caps[FMNIST_CLASSES * 9][96];
     int ncap = all_captions(caps);
     const char* texts[FMNIST_CLASSES * 9];
     for (int i = 0; i < ncap; i++) texts[i] = caps[i];
     BpeVocab vocab;
     bpe_train(&vocab, texts, ncap, ms.merges, 1);
-    snprintf(path, sizeof path, "%s/tokenizer", c.output_dir);
-    if (mkdir_p(path, err, sizeof err) || bpe_save(&vocab, path, ms.max_length, err, sizeof err)) die("%s", err);
-    Tokenizer tok;
-    if (tokenizer_load(&tok, path, err, sizeof err)) die("%s", err);
+    char err[1024], dir[4096];
+    snprintf(dir, sizeof dir, "%s/tokenizer", c->output_dir);
+    if (mkdir_p(dir, err, sizeof err) || bpe_save(&vocab, dir, ms.max_length, err, sizeof err)) die("%s", err);
     ms.clip.vocab_size = vocab.vocab_size;
+    bpe_free(&vocab);
+    if (pipeline_create(p, g, &ms.unet, &ms.clip, &ms.sched, dir, alloc, err, sizeof err)) die("%s", err);
+    param_store_init_random(&p->unet_ps, (uint64_t)c->seed * 2 + 1);
+    param_store_init_random(&p->text_ps, (uint64_t)c->seed * 2 + 2);
+    if (alloc.unet_ema) param_store_reset_ema(&p->unet_ps);
+}
 
-    Fmnist ds;
-    fmnist_load_or_die(&ds, NULL, FMNIST_TRAIN);
+// A resumed run computes the same steps only with the same options: name the ones that differ.
+static void warn_changed_options(const char* ckpt, const char* now_json) {
+    char path[8400], err[1024];
+    snprintf(path, sizeof path, "%s/train_config.json", ckpt);
+    char* text = json_read_file(path, err, sizeof err);
+    if (!text) return;
+    cJSON *then = cJSON_Parse(text), *now = cJSON_Parse(now_json);
+    free(text);
+    const cJSON* item;
+    cJSON_ArrayForEach(item, now) {
+        bool free_key = false;
+        for (size_t i = 0; i < sizeof RESUME_FREE_KEYS / sizeof *RESUME_FREE_KEYS; i++)
+            free_key |= !strcmp(item->string, RESUME_FREE_KEYS[i]);
+        const cJSON* old = cJSON_GetObjectItemCaseSensitive(then, item->string);
+        if (!free_key && old && !cJSON_Compare(old, item, true)) {
+            char *a = cJSON_PrintUnformatted(old), *b = cJSON_PrintUnformatted(item);
+            fprintf(stderr, "vkpref train: warning: %s was %s in the checkpoint, now %s: the run will differ from an "
+                            "uninterrupted one\n", item->string, a, b);
+            free(a), free(b);
+        }
+    }
+    cJSON_Delete(then), cJSON_Delete(now);
+}
 
+// The CSV log of a resumed run keeps the rows up to the checkpoint's step.
+static FILE* open_log(const char* output_dir, int resume_step) {
+    char path[8192], err[1024];
+    snprintf(path, sizeof path, "%s/train_log.csv", output_dir);
+    const char* header = "step,loss,lr,grad_norm,images_per_s,val_loss\n";
+    if (resume_step > 0 && path_exists(path)) {
+        char* text = read_file(path, NULL, err, sizeof err);
+        if (!text) die("%s", err);
+        size_t keep = 0;
+        for (char* line = text; *line;) {
+            char* end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+            if (line != text && atoi(line) > resume_step) break;
+            keep = (size_t)(line - text) + len;
+            line += len;
+        }
+        if (write_file_atomic(path, text, keep, err, sizeof err)) die("%s", err);
+        free(text);
+        FILE* f = fopen(path, "a");
+        if (!f) die("%s: cannot append", path);
+        return f;
+    }
+    FILE* f = fopen(path, "w");
+    if (!f) die("%s: cannot write", path);
+    fputs(header, f);
+    return f;
+}
+
+typedef struct Run {
+    const TrainConfig* c;
+    char* config_json;
     GpuContext g;
+    DiffusionPipeline p;
+    TrainStep st;
+    ValidationLoss val;
+    Fmnist train_set;
+    FmnistBatcher batcher, val_batcher;
+    Fmnist test_set;
+    NoiseSchedule sched;
+    LrSchedule lrs;
+    Progress prog;
+    char last_checkpoint[8192];
+} Run;
+
+static void save_checkpoint(Run* r, int step) {
+    char err[1024];
+    progress_pause(&r->prog);
+    if (checkpoint_save(&r->p, r->c->train_text_encoder, r->c->use_ema, r->config_json, (CheckpointState){step},
+                        r->c->output_dir, r->c->checkpoints_total_limit, r->last_checkpoint, sizeof r->last_checkpoint,
+                        err, sizeof err))
+        die("%s", err);
+}
+
+static double validation_loss(Run* r) {
+    progress_pause(&r->prog);
+    return r->c->validation_images > 0 ? validation_run(&r->val) : NAN;
+}
+
+// One optimizer step: K micro-batches, the last one replaying the update recording.
+static void train_one_step(Run* r, int s, double lr, double* loss, double* gnorm) {
+    const TrainConfig* c = r->c;
+    int B = c->train_batch_size, K = c->gradient_accumulation_steps;
+    float* sv = step_ptr(&r->st.scalars);
+    sv[STEP_LR] = (float)lr;
+    sv[STEP_BC1] = (float)(1 - pow((double)(float)c->adam_beta1, s + 1));
+    sv[STEP_BC2] = (float)(1 - pow((double)(float)c->adam_beta2, s + 1));
+    sv[STEP_EMA_DECAY] = (float)c->ema_decay;
+    *loss = 0;
+    for (int m = 0; m < K; m++) {
+        fmnist_training_batch(&r->batcher, (uint64_t)c->seed, s, m * B, B, step_ptr(&r->st.x_t),
+                              step_ptr(&r->st.target), step_ptr(&r->st.timesteps), (uint32_t*)step_ptr(&r->st.ids));
+        float* cf = step_ptr(&r->st.coef);
+        for (int i = 0; i < B; i++) cf[i] = 1.0f / (float)(B * K);
+        cmd_submit(m == K - 1 ? &r->st.update : &r->st.accumulate);
+        const float* mse = step_ptr(&r->st.mse);
+        for (int i = 0; i < B; i++) *loss += mse[i] / (B * K);
+    }
+    *gnorm = step_ptr(&r->st.stats)[0];
+}
+
+int cmd_train(int argc, char** argv) {
+    Run run = {0}, *r = &run;
+    TrainConfig c;
+    int pr = opts_parse(train_options(), &c, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    r->c = &c;
+    check_supported(&c);
+    if (lr_schedule_parse(c.lr_scheduler, &r->lrs))
+        die("--lr_scheduler %s: use constant, constant_with_warmup, linear or cosine", c.lr_scheduler);
+    char err[1024], path[8192];
+    if (mkdir_p(c.output_dir, err, sizeof err)) die("%s", err);
+    r->config_json = opts_to_json(train_options(), &c);
+
     GpuOptions go = GPU_DEFAULTS;
     go.device = c.device;
     go.quiet = false;
-    if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
-    ParamStore ups, tps;
-    param_store_init(&ups, &g), param_store_init(&tps, &g);
-    UNet unet;
-    ClipTextModel clip;
-    unet_init(&unet, &ms.unet, &ups);
-    clip_init(&clip, &ms.clip, &tps);
-    param_store_alloc(&ups, true, true, c.use_ema);
-    param_store_alloc(&tps, c.train_text_encoder, c.train_text_encoder, false);
-    param_store_init_random(&ups, (uint64_t)c.seed * 2 + 1);
-    param_store_init_random(&tps, (uint64_t)c.seed * 2 + 2);
-    if (c.use_ema)  // EMA starts from the initial weights
-        for (int k = 0; k < param_chunks(&ups); k++) {
-            Cmd cc;
-            cmd_begin(&cc, &g);
-            Tensor src = param_chunk(&ups, &ups.value, k), dst = param_chunk(&ups, &ups.ema, k);
-            cmd_copy(&cc, &dst, &src);
-            cmd_submit(&cc);
-            cmd_free(&cc);
-        }
-    fprintf(stderr, "vkpref train: UNet %lld parameters, text encoder %lld, vocabulary %d\n", (long long)param_count(&ups),
-            (long long)param_count(&tps), vocab.vocab_size);
+    if (gpu_init(&r->g, &go)) die("no usable Vulkan device (see `vkpref info`)");
+    PipelineAlloc alloc = {.unet_train = true, .unet_ema = c.use_ema, .text_train = c.train_text_encoder};
+    int start = 0;
+    if (*c.resume_from_checkpoint) {
+        char ckpt[8192];
+        if (checkpoint_resolve(c.resume_from_checkpoint, c.output_dir, ckpt, sizeof ckpt, err, sizeof err)) die("%s", err);
+        if (pipeline_load(&r->p, &r->g, ckpt, alloc, err, sizeof err)) die("%s", err);
+        CheckpointState cs;
+        if (checkpoint_load_state(&r->p, c.train_text_encoder, c.use_ema, ckpt, &cs, err, sizeof err)) die("%s", err);
+        warn_changed_options(ckpt, r->config_json);
+        start = cs.step;
+        snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", ckpt);
+        fprintf(stderr, "vkpref train: resuming from %s (step %d)\n", ckpt, start);
+    } else if (*c.pretrained_model_name_or_path) {
+        if (pipeline_load(&r->p, &r->g, c.pretrained_model_name_or_path, alloc, err, sizeof err))
+            die("%s (--pretrained_model_name_or_path)", err);
+        if (c.use_ema) param_store_reset_ema(&r->p.unet_ps);
+    } else {
+        create_from_scratch(&r->p, &r->g, &c, alloc);
+    }
+    if (start >= c.max_train_steps)
+        die("--max_train_steps %d: the checkpoint is already at step %d", c.max_train_steps, start);
+    snprintf(path, sizeof path, "%s/train_config.json", c.output_dir);
+    if (write_file_atomic(path, r->config_json, strlen(r->config_json), err, sizeof err)) die("%s", err);
+    fprintf(stderr, "vkpref train: UNet %lld parameters, text encoder %lld, vocabulary %d\n",
+            (long long)param_count(&r->p.unet_ps), (long long)param_count(&r->p.text_ps), r->p.tok.vocab_size);
 
-    int B = c.train_batch_size, L = ms.max_length, S = ms.unet.sample_size;
+    DiffusionPipeline* p = &r->p;
+    int B = c.train_batch_size, L = p->max_length;
+    schedule_init(&r->sched, &p->sched);
+    fmnist_load_or_die(&r->train_set, NULL, FMNIST_TRAIN);
+    fmnist_batcher_init(&r->batcher, &r->train_set, &r->sched, &p->tok, L, c.caption_attributes,
+                        c.proportion_empty_prompts);
     TrainStepConfig sc = {.batch = B, .text_len = L, .train_text_encoder = c.train_text_encoder,
                           .max_grad_norm = (float)c.max_grad_norm, .ema = c.use_ema,
                           .adam = {(float)c.adam_beta1, (float)c.adam_beta2, (float)c.adam_epsilon, (float)c.adam_weight_decay}};
-    TrainStep st;
-    train_step_init(&st, &g, &unet, &ups, &clip, &tps, sc);
-    NoiseSchedule sched;
-    schedule_init(&sched, &ms.sched);
+    train_step_init(&r->st, &r->g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
+    if (c.validation_images > 0) {
+        // Batches of up to 32; the count is rounded down to a whole number of them.
+        int vb = c.validation_images < 32 ? c.validation_images : 32, vn = c.validation_images / vb * vb;
+        fmnist_load_or_die(&r->test_set, NULL, FMNIST_TEST);
+        fmnist_batcher_init(&r->val_batcher, &r->test_set, &r->sched, &p->tok, L, c.caption_attributes, 0);
+        int64_t E = (int64_t)p->unet_cfg.in_channels * p->unet_cfg.sample_size * p->unet_cfg.sample_size;
+        float* xt = xmalloc((size_t)(vn * E) * sizeof *xt);
+        float* tg = xmalloc((size_t)(vn * E) * sizeof *tg);
+        float* ts = xmalloc((size_t)vn * sizeof *ts);
+        uint32_t* ids = xmalloc((size_t)vn * (size_t)L * sizeof *ids);
+        fmnist_validation_inputs(&r->val_batcher, vn, xt, tg, ts, ids);
+        validation_init(&r->val, &r->g, p, vb, vn, xt, tg, ts, ids);
+        free(xt), free(tg), free(ts), free(ids);
+    }
 
-    snprintf(path, sizeof path, "%s/train_log.csv", c.output_dir);
-    FILE* csv = fopen(path, "w");
-    if (!csv) die("%s: cannot write", path);
-    fprintf(csv, "step,loss,lr,grad_norm,images_per_s\n");
-    int64_t E = (int64_t)ms.unet.in_channels * S * S;
-    float* x0 = xmalloc((size_t)E * sizeof *x0);
-    float* eps = xmalloc((size_t)E * sizeof *eps);
-    int32_t* ids = xmalloc((size_t)L * sizeof *ids);
-    Progress prog;
-    progress_begin(&prog, "train", c.max_train_steps, 0);
-    double t_start = now_seconds(), loss_ema = NAN;
-    for (int s = 0; s < c.max_train_steps; s++) {
-        uint64_t seed = (uint64_t)c.seed;
-        float *xt = step_ptr(&st.x_t), *tg = step_ptr(&st.target), *ts = step_ptr(&st.timesteps), *cf = step_ptr(&st.coef);
-        uint32_t* tid = (uint32_t*)step_ptr(&st.ids);
-        for (int i = 0; i < B; i++) {
-            int idx = (int)rng_below(seed, (uint64_t)s, RNG_STREAM_BATCH, (uint64_t)i, (uint32_t)ds.n);
-            fmnist_image(&ds, idx, x0);
-            int t = (int)rng_below(seed, (uint64_t)s, RNG_STREAM_TIMESTEP, (uint64_t)i, (uint32_t)ms.sched.num_train_timesteps);
-            rng_normal_fill(eps, E, seed, (uint64_t)s, RNG_STREAM_NOISE, (uint64_t)i * (uint64_t)E);
-            double a, b;
-            schedule_noise_coefs(&sched, t, &a, &b);
-            for (int64_t k = 0; k < E; k++) {
-                xt[i * E + k] = (float)(a * x0[k] + b * eps[k]);
-                tg[i * E + k] = ms.sched.prediction_type == PRED_V ? (float)(a * eps[k] - b * x0[k]) : eps[k];
-            }
-            ts[i] = (float)t;
-            cf[i] = 1.0f / (float)B;
-            char cap[96] = "";
-            if (rng_u01(seed, (uint64_t)s, RNG_STREAM_DROPOUT, (uint64_t)i) >= c.proportion_empty_prompts) {
-                if (c.caption_attributes) fmnist_attr_caption(&ds, idx, &FMNIST_TRAIN_THRESHOLDS, cap, sizeof cap);
-                else snprintf(cap, sizeof cap, "%s", fmnist_caption(ds.labels[idx]));
-            }
-            tokenizer_encode(&tok, cap, L, ids);
-            for (int k = 0; k < L; k++) tid[i * L + k] = (uint32_t)ids[k];
-        }
-        double lr = lr_at(lrs, c.learning_rate, s, c.lr_warmup_steps, c.max_train_steps);
-        float* sv = step_ptr(&st.scalars);
-        sv[STEP_LR] = (float)lr;
-        sv[STEP_BC1] = (float)(1 - pow((double)sc.adam.beta1, s + 1));
-        sv[STEP_BC2] = (float)(1 - pow((double)sc.adam.beta2, s + 1));
-        sv[STEP_EMA_DECAY] = (float)c.ema_decay;
-        cmd_submit(&st.update);
-        const float* mse = step_ptr(&st.mse);
-        double loss = 0;
-        for (int i = 0; i < B; i++) loss += mse[i] / B;
-        double gnorm = step_ptr(&st.stats)[0];
+    FILE* csv = open_log(c.output_dir, start);
+    if (start == 0 && c.validation_images > 0) {
+        double v = validation_loss(r);
+        fprintf(stderr, "vkpref train: step 0 validation loss %.5f\n", v);
+        fprintf(csv, "0,,,,,%.6f\n", v);
+        fflush(csv);
+    }
+    progress_begin(&r->prog, "train", c.max_train_steps, start);
+    double t_start = now_seconds(), loss_avg = NAN;
+    for (int s = start; s < c.max_train_steps; s++) {
+        double lr = lr_at(r->lrs, c.learning_rate, s, c.lr_warmup_steps, c.max_train_steps), loss, gnorm;
+        train_one_step(r, s, lr, &loss, &gnorm);
+        int done = s + 1;
         if (!isfinite(loss) || !isfinite(gnorm)) {
-            progress_pause(&prog);
-            die("step %d: loss %g, gradient norm %g: stopping (lower --learning_rate?)", s + 1, loss, gnorm);
+            progress_pause(&r->prog);
+            die("step %d: loss %g, gradient norm %g: stopping (lower --learning_rate?); last good checkpoint: %s", done,
+                loss, gnorm, *r->last_checkpoint ? r->last_checkpoint : "none");
         }
-        loss_ema = isnan(loss_ema) ? loss : 0.98 * loss_ema + 0.02 * loss;
-        double ips = (double)B * (s + 1) / (now_seconds() - t_start);
-        if ((s + 1) % c.log_every == 0 || s + 1 == c.max_train_steps) {
-            fprintf(csv, "%d,%.6f,%.6g,%.6f,%.2f\n", s + 1, loss, lr, gnorm, ips);
+        loss_avg = isnan(loss_avg) ? loss : 0.98 * loss_avg + 0.02 * loss;
+        double ips = (double)B * c.gradient_accumulation_steps * (done - start) / (now_seconds() - t_start);
+        bool validate = c.validation_images > 0 && ((c.validation_steps && done % c.validation_steps == 0) ||
+                                                    done == c.max_train_steps);
+        double v = validate ? validation_loss(r) : NAN;
+        if (done % c.log_every == 0 || done == c.max_train_steps || validate) {
+            fprintf(csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, ips);
+            if (validate) fprintf(csv, "%.6f", v);
+            fputc('\n', csv);
             fflush(csv);
         }
+        if (validate) fprintf(stderr, "vkpref train: step %d validation loss %.5f\n", done, v);
+        if (c.checkpointing_steps && (done % c.checkpointing_steps == 0 || done == c.max_train_steps))
+            save_checkpoint(r, done);
         char extra[128];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.1f img/s", loss_ema, lr, ips);
-        progress_update(&prog, s + 1, extra);
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.1f img/s", loss_avg, lr, ips);
+        progress_update(&r->prog, done, extra);
     }
-    progress_end(&prog);
+    progress_end(&r->prog);
     fclose(csv);
-
-    PipelineParts parts = {.unet_cfg = &ms.unet, .unet_ps = &ups, .clip_cfg = &ms.clip, .text_ps = &tps,
-                           .vocab = &vocab, .model_max_length = L, .sched = &ms.sched, .use_ema = c.use_ema,
-                           .f16 = c.save_f16};
-    if (pipeline_save(&parts, c.output_dir, err, sizeof err)) die("%s", err);
+    if (pipeline_save_model(p, c.output_dir, c.use_ema, c.save_f16, err, sizeof err)) die("%s", err);
     fprintf(stderr, "vkpref train: pipeline written to %s\n", c.output_dir);
 
-    free(x0), free(eps), free(ids);
-    schedule_free(&sched);
-    train_step_free(&st);
-    param_store_free(&ups), param_store_free(&tps);
-    tokenizer_free(&tok);
-    bpe_free(&vocab);
-    fmnist_free(&ds);
-    gpu_free(&g);
+    if (c.validation_images > 0) validation_free(&r->val), fmnist_batcher_free(&r->val_batcher), fmnist_free(&r->test_set);
+    fmnist_batcher_free(&r->batcher);
+    fmnist_free(&r->train_set);
+    schedule_free(&r->sched);
+    train_step_free(&r->st);
+    pipeline_free(p);
+    free(r->config_json);
+    gpu_free(&r->g);
     return 0;
 }

@@ -16,6 +16,17 @@ static const OptSpec* find(const OptTable* t, const char* name) {
     return NULL;
 }
 
+static void strings_clear(OptStrings* l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    *l = (OptStrings){0};
+}
+
+static void strings_append(OptStrings* l, const char* value) {
+    l->v = xrealloc(l->v, (size_t)(l->n + 1) * sizeof *l->v);
+    l->v[l->n++] = xstrdup(value);
+}
+
 int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
              size_t errlen) {
     const OptSpec* s = find(t, name);
@@ -45,11 +56,13 @@ int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, 
         else goto bad;
         break;
     case OPT_STRING:
+    case OPT_STRING_LIST:
         if (strlen(value) >= OPT_STR_MAX) {
             snprintf(err, errlen, "%s: \"%s\" is longer than %d characters", source, name, OPT_STR_MAX - 1);
             return -1;
         }
-        strcpy(field, value);
+        if (s->type == OPT_STRING) strcpy(field, value);
+        else strings_append((OptStrings*)field, value);
         break;
     }
     return 0;
@@ -61,9 +74,34 @@ bad:
 
 void opts_set_defaults(const OptTable* t, void* cfg) {
     char err[256];
+    for (int i = 0; i < t->n; i++) {
+        const OptSpec* s = &t->specs[i];
+        if (s->type == OPT_STRING_LIST) {
+            *(OptStrings*)((char*)cfg + s->offset) = (OptStrings){0};
+            if (!*s->def) continue;  // "" is the empty list, not a list holding ""
+        }
+        if (opts_set(t, cfg, s->name, s->def, "defaults", err, sizeof err)) die("internal: bad default: %s", err);
+    }
+}
+
+void opts_free(const OptTable* t, void* cfg) {
     for (int i = 0; i < t->n; i++)
-        if (opts_set(t, cfg, t->specs[i].name, t->specs[i].def, "defaults", err, sizeof err))
-            die("internal: bad default: %s", err);
+        if (t->specs[i].type == OPT_STRING_LIST) strings_clear((OptStrings*)((char*)cfg + t->specs[i].offset));
+}
+
+// A config-file value of a list option: an array of strings, or one string.
+// It replaces the list (defaults < config file).
+static int load_json_list(const OptTable* t, void* cfg, const OptSpec* s, const cJSON* it, const char* path, char* err,
+                          size_t errlen) {
+    strings_clear((OptStrings*)((char*)cfg + s->offset));
+    if (cJSON_IsString(it)) return opts_set(t, cfg, s->name, it->valuestring, path, err, errlen);
+    const cJSON* el;
+    cJSON_ArrayForEach(el, it) {
+        if (!cJSON_IsString(el))
+            return snprintf(err, errlen, "%s: key \"%s\": expected an array of strings", path, s->name), -1;
+        if (opts_set(t, cfg, s->name, el->valuestring, path, err, errlen)) return -1;
+    }
+    return 0;
 }
 
 int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, size_t errlen) {
@@ -76,6 +114,11 @@ int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, si
     for (const cJSON* it = root->child; it && r == 0; it = it->next) {
         char buf[64];
         const char* v;
+        const OptSpec* s = find(t, it->string);
+        if (s && s->type == OPT_STRING_LIST && (cJSON_IsArray(it) || cJSON_IsString(it))) {
+            r = load_json_list(t, cfg, s, it, path, err, errlen);
+            continue;
+        }
         if (cJSON_IsString(it)) v = it->valuestring;
         else if (cJSON_IsBool(it)) v = cJSON_IsTrue(it) ? "true" : "false";
         else if (cJSON_IsNumber(it)) {
@@ -97,7 +140,8 @@ void opts_print_help(const OptTable* t, FILE* out) {
             t->command, t->summary);
     for (int i = 0; i < t->n; i++) {
         const OptSpec* s = &t->specs[i];
-        const char* ty = s->type == OPT_INT ? "N" : s->type == OPT_FLOAT ? "X" : s->type == OPT_BOOL ? "[true|false]" : "S";
+        const char* ty = s->type == OPT_INT ? "N" : s->type == OPT_FLOAT ? "X" : s->type == OPT_BOOL ? "[true|false]"
+                       : s->type == OPT_STRING ? "S" : "S (repeatable)";
         fprintf(out, "  --%s %s\n      %s (default: %s)\n", s->name, ty, s->help, *s->def ? s->def : "\"\"");
     }
     fprintf(out, "  --config FILE.json\n      flat JSON object of the options above\n"
@@ -114,6 +158,11 @@ char* opts_to_json(const OptTable* t, const void* cfg) {
         case OPT_FLOAT: cJSON_AddNumberToObject(o, s->name, *(const double*)field); break;
         case OPT_BOOL: cJSON_AddBoolToObject(o, s->name, *(const bool*)field); break;
         case OPT_STRING: cJSON_AddStringToObject(o, s->name, field); break;
+        case OPT_STRING_LIST: {
+            const OptStrings* l = (const OptStrings*)field;
+            cJSON_AddItemToObject(o, s->name, cJSON_CreateStringArray((const char* const*)l->v, l->n));
+            break;
+        }
         }
     }
     char* text = cJSON_Print(o);
@@ -121,24 +170,14 @@ char* opts_to_json(const OptTable* t, const void* cfg) {
     return text;
 }
 
-int opts_parse(const OptTable* t, void* cfg, int argc, char** argv) {
+// The flags after --config. cleared[i]: list option i already had its config-file
+// values dropped (the first command-line value replaces them, later ones append).
+static int parse_flags(const OptTable* t, void* cfg, int argc, char** argv, bool* cleared, bool* print) {
     char err[1024];
-    opts_set_defaults(t, cfg);
-    bool print = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            opts_print_help(t, stdout);
-            return 1;
-        }
-        if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) return fprintf(stderr, "vkpref %s: --config needs a file\n", t->command), -1;
-            if (opts_load_json(t, cfg, argv[++i], err, sizeof err)) return fprintf(stderr, "vkpref %s: %s\n", t->command, err), -1;
-        }
-    }
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
         if (!strcmp(a, "--config")) { i++; continue; }
-        if (!strcmp(a, "--print-config")) { print = true; continue; }
+        if (!strcmp(a, "--print-config")) { *print = true; continue; }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "vkpref %s: unexpected argument \"%s\" (options start with --)\n", t->command, a);
             return -1;
@@ -157,11 +196,36 @@ int opts_parse(const OptTable* t, void* cfg, int argc, char** argv) {
             value = "true";  // a bare boolean flag
         else if (i + 1 < argc) value = argv[++i];
         else return fprintf(stderr, "vkpref %s: --%s needs a value\n", t->command, name), -1;
+        if (s && s->type == OPT_STRING_LIST && !cleared[s - t->specs]) {
+            cleared[s - t->specs] = true;
+            strings_clear((OptStrings*)((char*)cfg + s->offset));
+        }
         if (opts_set(t, cfg, name, value, "command line", err, sizeof err)) {
             fprintf(stderr, "vkpref %s: %s\n", t->command, err);
             return -1;
         }
     }
+    return 0;
+}
+
+int opts_parse(const OptTable* t, void* cfg, int argc, char** argv) {
+    char err[1024];
+    opts_set_defaults(t, cfg);
+    bool print = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            opts_print_help(t, stdout);
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) return fprintf(stderr, "vkpref %s: --config needs a file\n", t->command), -1;
+            if (opts_load_json(t, cfg, argv[++i], err, sizeof err)) return fprintf(stderr, "vkpref %s: %s\n", t->command, err), -1;
+        }
+    }
+    bool* cleared = xcalloc((size_t)t->n, sizeof *cleared);
+    int r = parse_flags(t, cfg, argc, argv, cleared, &print);
+    free(cleared);
+    if (r) return -1;
     if (print) {
         char* j = opts_to_json(t, cfg);
         printf("%s\n", j);

@@ -7,17 +7,27 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum OptType { OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_STRING } OptType;
+typedef enum OptType { OPT_INT, OPT_FLOAT, OPT_BOOL, OPT_STRING, OPT_STRING_LIST } OptType;
+
+// The field of an OPT_STRING_LIST option: a repeatable flag (`--prompt a --prompt b`)
+// collects its values in order. A config file gives a JSON array of strings (or
+// one string); command-line values replace the config file's list instead of
+// adding to it, as flags replace config values of the other types. A default
+// other than "" is a one-element list. Values are malloc'ed: see opts_free.
+typedef struct OptStrings {
+    int n;
+    char** v;
+} OptStrings;
 
 typedef struct OptSpec {
     const char* name;  // flag without "--", and config key
     OptType type;
-    size_t offset;     // offsetof(the config struct, field): int, double, bool or char[OPT_STR_MAX]
+    size_t offset;     // offsetof(the config struct, field): int, double, bool, char[OPT_STR_MAX] or OptStrings
     const char* def;   // default as text ("" for an empty string)
     const char* help;
 } OptSpec;
 
-#define OPT_STR_MAX 512
+#define OPT_STR_MAX 512  // longest string value + 1 (also per element of a list)
 
 typedef struct OptTable {
     const char* command;  // for messages and --help, e.g. "train"
@@ -26,8 +36,9 @@ typedef struct OptTable {
     int n;
 } OptTable;
 
+// Initialises every field (lists start empty: call it once per struct, opts_free after).
 void opts_set_defaults(const OptTable* t, void* cfg);
-// Sets one option from text; err names the source (file or "command line").
+// Sets one option from text (appends to a list); err names the source (file or "command line").
 int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
              size_t errlen);
 int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, size_t errlen);
@@ -38,3 +49,5 @@ int opts_parse(const OptTable* t, void* cfg, int argc, char** argv);
 // The resolved config as a JSON object text (malloc'ed).
 char* opts_to_json(const OptTable* t, const void* cfg);
 void opts_print_help(const OptTable* t, FILE* out);
+// Frees the values of the OPT_STRING_LIST fields (the lists become empty).
+void opts_free(const OptTable* t, void* cfg);

@@ -148,3 +148,16 @@ void param_join(char out[PARAM_NAME_MAX], const char* prefix, const char* name) 
     if (snprintf(out, PARAM_NAME_MAX, "%s.%s", prefix, name) >= PARAM_NAME_MAX)
         die("parameter name too long: %s.%s", prefix, name);
 }
+
+void param_store_reset_ema(ParamStore* ps) {
+    if (!ps->has_ema) die("param_store_reset_ema: no EMA allocated");
+    Cmd c;
+    cmd_begin(&c, ps->gpu);
+    for (int k = 0; k < param_chunks(ps); k++) {
+        Tensor src = param_chunk(ps, &ps->value, k), dst = param_chunk(ps, &ps->ema, k);
+        cmd_copy(&c, &dst, &src);
+    }
+    cmd_end(&c);
+    cmd_submit(&c);
+    cmd_free(&c);
+}

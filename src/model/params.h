@@ -42,6 +42,9 @@ void param_store_alloc(ParamStore* ps, bool grads, bool adam, bool ema);
 // ones/zeros for norms), from a seed; deterministic across runs.
 void param_store_init_random(ParamStore* ps, uint64_t seed);
 
+// EMA := values (a run's EMA starts from its initial weights).
+void param_store_reset_ema(ParamStore* ps);
+
 // Whole-chunk views: chunk i of each arena covers the same entries, so a single
 // dispatch per chunk can update every parameter (AdamW, EMA, zeroing, norms).
 int param_chunks(const ParamStore* ps);

@@ -33,6 +33,30 @@ static int subdir(const char* root, const char* name, char* out, size_t n, char*
     return 0;
 }
 
+static const char* const TOKENIZER_FILES[] = {"vocab.json", "merges.txt", "tokenizer_config.json",
+                                               "special_tokens_map.json"};
+
+// Copies the tokenizer files of a loaded pipeline (optional ones when present).
+static int copy_tokenizer(const char* from, const char* to, char* err, size_t errlen) {
+    if (!from || !*from) {
+        snprintf(err, errlen, "%s: no tokenizer to write", to);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof TOKENIZER_FILES / sizeof *TOKENIZER_FILES; i++) {
+        char src[8192], dst[8192];
+        snprintf(src, sizeof src, "%s/%s", from, TOKENIZER_FILES[i]);
+        snprintf(dst, sizeof dst, "%s/%s", to, TOKENIZER_FILES[i]);
+        if (i >= 2 && !path_exists(src)) continue;
+        size_t n;
+        char* data = read_file(src, &n, err, errlen);
+        if (!data) return -1;
+        int r = write_file_atomic(dst, data, n, err, errlen);
+        free(data);
+        if (r) return -1;
+    }
+    return 0;
+}
+
 int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t errlen) {
     if (mkdir_p(dir, err, errlen)) return -1;
     char sub[4096], path[8192];
@@ -52,10 +76,81 @@ int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t err
     if (!r) snprintf(path, sizeof path, "%s/model.safetensors", sub),
             r = weights_save(p->text_ps, path, false, dt, err, errlen);
     if (!r) r = subdir(dir, "tokenizer", sub, sizeof sub, err, errlen);
-    if (!r) r = bpe_save(p->vocab, sub, p->model_max_length, err, errlen);
+    if (!r) r = p->vocab ? bpe_save(p->vocab, sub, p->model_max_length, err, errlen)
+                         : copy_tokenizer(p->tokenizer_dir, sub, err, errlen);
     if (!r) r = subdir(dir, "scheduler", sub, sizeof sub, err, errlen);
     if (!r) r = write_text(sub, "scheduler_config.json", scheduler_config_to_json(p->sched), err, errlen);
     // model_index.json last: a folder without it is visibly not a finished pipeline.
     if (!r) r = write_text(dir, "model_index.json", strdup(index), err, errlen);
     return r;
+}
+
+int pipeline_create(DiffusionPipeline* p, GpuContext* g, const UNetConfig* unet, const ClipConfig* clip,
+                    const SchedulerConfig* sched, const char* tokenizer_dir, PipelineAlloc alloc, char* err,
+                    size_t errlen) {
+    memset(p, 0, sizeof *p);
+    p->unet_cfg = *unet, p->clip_cfg = *clip, p->sched = *sched;
+    snprintf(p->tokenizer_dir, sizeof p->tokenizer_dir, "%s", tokenizer_dir);
+    if (tokenizer_load(&p->tok, p->tokenizer_dir, err, errlen)) return -1;
+    p->max_length = p->tok.model_max_length > 0 && p->tok.model_max_length <= p->clip_cfg.max_position_embeddings
+                        ? p->tok.model_max_length
+                        : p->clip_cfg.max_position_embeddings;
+    if (p->tok.id_limit > p->clip_cfg.vocab_size) {
+        snprintf(err, errlen, "%s: tokenizer ids reach %d but the text encoder's vocab_size is %d", p->tokenizer_dir,
+                 p->tok.id_limit, p->clip_cfg.vocab_size);
+        tokenizer_free(&p->tok);
+        return -1;
+    }
+    param_store_init(&p->unet_ps, g);
+    param_store_init(&p->text_ps, g);
+    unet_init(&p->unet, &p->unet_cfg, &p->unet_ps);
+    clip_init(&p->clip, &p->clip_cfg, &p->text_ps);
+    param_store_alloc(&p->unet_ps, alloc.unet_train, alloc.unet_train, alloc.unet_ema);
+    param_store_alloc(&p->text_ps, alloc.text_train, alloc.text_train, false);
+    return 0;
+}
+
+int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, PipelineAlloc alloc, char* err, size_t errlen) {
+    char path[8192], tok_dir[4096];
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    if (!path_exists(path)) {
+        snprintf(err, errlen, "%s: not a pipeline folder (no model_index.json; an unfinished checkpoint?)", dir);
+        return -1;
+    }
+    UNetConfig uc;
+    ClipConfig cc;
+    SchedulerConfig sc;
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    if (unet_config_load(&uc, path, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
+    if (clip_config_load(&cc, path, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
+    if (scheduler_config_load(&sc, path, err, errlen)) return -1;
+    snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", dir);
+    if (pipeline_create(p, g, &uc, &cc, &sc, tok_dir, alloc, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
+    int r = weights_load(&p->unet_ps, path, NULL, err, errlen);
+    if (!r) {
+        snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", dir);
+        r = weights_load(&p->text_ps, path, NULL, err, errlen);
+    }
+    if (r) {
+        pipeline_free(p);
+        return -1;
+    }
+    return 0;
+}
+
+void pipeline_free(DiffusionPipeline* p) {
+    param_store_free(&p->unet_ps);
+    param_store_free(&p->text_ps);
+    tokenizer_free(&p->tok);
+    memset(p, 0, sizeof *p);
+}
+
+int pipeline_save_model(const DiffusionPipeline* p, const char* dir, bool use_ema, bool f16, char* err, size_t errlen) {
+    PipelineParts parts = {.unet_cfg = &p->unet_cfg, .unet_ps = &p->unet_ps, .clip_cfg = &p->clip_cfg,
+                           .text_ps = &p->text_ps, .tokenizer_dir = p->tokenizer_dir, .model_max_length = p->max_length,
+                           .sched = &p->sched, .use_ema = use_ema, .f16 = f16};
+    return pipeline_save(&parts, dir, err, errlen);
 }

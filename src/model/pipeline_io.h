@@ -8,12 +8,15 @@
 #include "model/schedule.h"
 #include "model/unet.h"
 
+#include "model/tokenizer.h"
+
 typedef struct PipelineParts {
     const UNetConfig* unet_cfg;
     const ParamStore* unet_ps;
     const ClipConfig* clip_cfg;
     const ParamStore* text_ps;
-    const BpeVocab* vocab;     // tokenizer written from a trained vocab
+    const BpeVocab* vocab;     // tokenizer written from a trained vocab, or
+    const char* tokenizer_dir; // (vocab NULL) a tokenizer folder whose files are copied
     int model_max_length;
     const SchedulerConfig* sched;
     bool use_ema;              // write the EMA weights of the UNet when present
@@ -21,3 +24,34 @@ typedef struct PipelineParts {
 } PipelineParts;
 
 int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t errlen);
+
+// A loaded pipeline folder: configs, tokenizer, and the UNet and text encoder
+// with their parameters on the device.
+typedef struct DiffusionPipeline {
+    UNetConfig unet_cfg;
+    ClipConfig clip_cfg;
+    SchedulerConfig sched;
+    Tokenizer tok;
+    char tokenizer_dir[4096];
+    int max_length;         // tokens per caption: tokenizer model_max_length, else max_position_embeddings
+    ParamStore unet_ps, text_ps;
+    UNet unet;
+    ClipTextModel clip;
+} DiffusionPipeline;
+
+// What to allocate beside the values (training needs gradients and moments).
+typedef struct PipelineAlloc {
+    bool unet_train, unet_ema, text_train;
+} PipelineAlloc;
+
+// Registers and allocates the models of the given configs (values uninitialised)
+// and loads the tokenizer from tokenizer_dir; the caller fills the weights.
+int pipeline_create(DiffusionPipeline* p, GpuContext* g, const UNetConfig* unet, const ClipConfig* clip,
+                    const SchedulerConfig* sched, const char* tokenizer_dir, PipelineAlloc alloc, char* err,
+                    size_t errlen);
+// Loads dir (model_index.json must exist: a folder without it is unfinished).
+// 0 on success; otherwise err names the file, key or tensor.
+int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, PipelineAlloc alloc, char* err, size_t errlen);
+void pipeline_free(DiffusionPipeline* p);
+// Writes p as a pipeline folder (the UNet's EMA weights when use_ema and present).
+int pipeline_save_model(const DiffusionPipeline* p, const char* dir, bool use_ema, bool f16, char* err, size_t errlen);

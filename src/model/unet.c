@@ -95,12 +95,89 @@ static void check_inputs(const UNet* u, const Tensor* x, const Tensor* ts, const
         die("unet: encoder_hidden_states must be [%lld, L, %d]", (long long)x->shape[0], c->cross_attention_dim);
 }
 
+// ---------------------------------------------------------------------------
+// Units (see unet_set_gradient_checkpointing). Each is recorded by one call that
+// unet_forward and, when recomputing, unet_backward share: the recomputed values
+// come from the same ops on the same inputs, so they are the same bits.
+
+void unet_set_gradient_checkpointing(UNet* u, bool on) { u->gradient_checkpointing = on; }
+
+static Arena* scratch_arena(Graph* g) {
+    Arena* a = g->recompute ? g->recompute : g->tmp;
+    if (!a) die("unet: gradient checkpointing needs a scratch arena (Graph.recompute or Graph.tmp)");
+    if (a == g->act || a == g->grad) die("unet: the checkpointing scratch arena must not be the act or grad arena");
+    return a;
+}
+
+// The graph a unit's forward records into. Without checkpointing, g (when not
+// training, the previous unit's temporaries are forgotten). With checkpointing,
+// the unit is recorded as in inference with the scratch as its temporaries: its
+// internals die with it and only its graph_act output stays in g->act.
+static Graph unit_graph(Graph* g, const UNet* u) {
+    if (!u->checkpointed) {
+        graph_tmp_reset(g);
+        return *g;
+    }
+    Graph ug = *g;
+    ug.training = false;
+    ug.tmp = scratch_arena(g);
+    arena_reset(ug.tmp);
+    return ug;
+}
+
+// Backward, checkpointed forward only: the graph that records a unit's forward
+// again just before its backward. Training, so everything the backward reads is
+// saved, all of it (the output too) in the scratch: the unit recomputed before
+// (later in the network) has finished its backward.
+static bool recompute_graph(Graph* g, const UNet* u, Graph* rg) {
+    if (!u->checkpointed) return false;
+    *rg = *g;
+    rg->act = scratch_arena(g);
+    arena_reset(rg->act);
+    return true;
+}
+
+// The input copies below: forward stores *x into the struct that holds the input.
+static void recompute_resnet(Graph* g, UNet* u, ResnetBlock2D* r) {
+    Graph rg;
+    Tensor x = r->x;
+    if (recompute_graph(g, u, &rg)) resnet_forward(&rg, r, &x, &u->temb_act);
+}
+
+static void recompute_attn(Graph* g, UNet* u, Transformer2DModel* t) {
+    Graph rg;
+    Tensor x = t->x;
+    if (recompute_graph(g, u, &rg)) transformer2d_forward(&rg, t, &x, &u->ehs);
+}
+
+// Up block layer j: [h_in[j], its skip] concatenated, then the resnet (the
+// concatenation is internal: the unit's inputs are h_in[j] and the skip).
+static Tensor up_resnet_forward(Graph* g, UNet* u, UNetUpBlock* b, int j) {
+    const Tensor *h = &b->h_in[j], *skip = &u->skips[b->skip_index[j]];
+    b->cat[j] = graph_tmp(g, 4, (int64_t[]){h->shape[0], h->shape[1] + skip->shape[1], h->shape[2], h->shape[3]});
+    op_concat_channels_forward(g->cmd, &b->cat[j], h, skip);
+    return resnet_forward(g, &b->res[j], &b->cat[j], &u->temb_act);
+}
+
+// nearest 2x, then the conv, on b->pre_up
+static Tensor upsampler_forward(Graph* g, UNetUpBlock* b) {
+    const Tensor* h = &b->pre_up;
+    b->upsampled = graph_tmp(g, 4, (int64_t[]){h->shape[0], h->shape[1], 2 * h->shape[2], 2 * h->shape[3]});
+    op_upsample2x_forward(g->cmd, &b->upsampled, h);
+    Tensor out = graph_act(g, 4, b->upsampled.shape);
+    conv2d_forward_to(g, &b->up, &out, &b->upsampled);
+    return out;
+}
+
+// ---------------------------------------------------------------------------
+
 Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps, const Tensor* ehs) {
     check_inputs(u, x, timesteps, ehs);
     const UNetConfig* c = &u->cfg;
     int64_t N = x->shape[0];
     int C0 = c->block_out_channels[0], temb = unet_time_embed_dim(c);
     u->x = *x, u->timesteps = *timesteps, u->ehs = *ehs;
+    u->checkpointed = g->training && u->gradient_checkpointing;
 
     // time embedding: sinusoid -> linear_1 -> SiLU -> linear_2; every resnet uses SiLU(emb)
     u->tsin = graph_act(g, 2, (int64_t[]){N, C0});
@@ -120,16 +197,17 @@ Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps,
     Tensor h = graph_act(g, 4, (int64_t[]){N, C0, x->shape[2], x->shape[3]});
     conv2d_forward_to(g, &u->conv_in, &h, x);
     u->skips[u->nskips++] = h;
+    Graph ug;
     for (int i = 0; i < c->nblocks; i++) {
         UNetDownBlock* b = &u->down[i];
         for (int j = 0; j < b->nlayers; j++) {
-            graph_tmp_reset(g);
-            h = resnet_forward(g, &b->res[j], &h, &u->temb_act);
+            ug = unit_graph(g, u);
+            h = resnet_forward(&ug, &b->res[j], &h, &u->temb_act);
             b->res_out[j] = h;
-            if (b->has_attn) graph_tmp_reset(g), h = transformer2d_forward(g, &b->attn[j], &h, ehs);
+            if (b->has_attn) ug = unit_graph(g, u), h = transformer2d_forward(&ug, &b->attn[j], &h, ehs);
             u->skips[u->nskips++] = h;
         }
-        if (b->has_down) {
+        if (b->has_down) {  // saves nothing but its input, a skip: not a unit
             graph_tmp_reset(g);
             Tensor d = graph_act(g, 4, (int64_t[]){N, h.shape[1], conv2d_out_size(&b->down, h.shape[2]),
                                                    conv2d_out_size(&b->down, h.shape[3])});
@@ -139,36 +217,32 @@ Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps,
         }
     }
 
-    graph_tmp_reset(g);
-    u->mid_r0 = resnet_forward(g, &u->mid_res[0], &h, &u->temb_act);
-    graph_tmp_reset(g);
-    u->mid_a = transformer2d_forward(g, &u->mid_attn, &u->mid_r0, ehs);
-    graph_tmp_reset(g);
-    u->mid_out = h = resnet_forward(g, &u->mid_res[1], &u->mid_a, &u->temb_act);
+    ug = unit_graph(g, u);
+    u->mid_r0 = resnet_forward(&ug, &u->mid_res[0], &h, &u->temb_act);
+    ug = unit_graph(g, u);
+    u->mid_a = transformer2d_forward(&ug, &u->mid_attn, &u->mid_r0, ehs);
+    ug = unit_graph(g, u);
+    u->mid_out = h = resnet_forward(&ug, &u->mid_res[1], &u->mid_a, &u->temb_act);
 
     int k = u->nskips;
     for (int i = 0; i < c->nblocks; i++) {
         UNetUpBlock* b = &u->up[i];
         for (int j = 0; j < b->nlayers; j++) {
-            graph_tmp_reset(g);
-            const Tensor* skip = &u->skips[--k];
-            b->skip_index[j] = k;
+            b->skip_index[j] = --k;
             b->h_in[j] = h;
-            b->cat[j] = graph_tmp(g, 4, (int64_t[]){N, h.shape[1] + skip->shape[1], h.shape[2], h.shape[3]});
-            op_concat_channels_forward(g->cmd, &b->cat[j], &h, skip);
-            h = resnet_forward(g, &b->res[j], &b->cat[j], &u->temb_act);
+            ug = unit_graph(g, u);
+            h = up_resnet_forward(&ug, u, b, j);
             b->res_out[j] = h;
-            if (b->has_attn) graph_tmp_reset(g), h = transformer2d_forward(g, &b->attn[j], &h, ehs);
+            if (b->has_attn) ug = unit_graph(g, u), h = transformer2d_forward(&ug, &b->attn[j], &h, ehs);
         }
         if (b->has_up) {
-            graph_tmp_reset(g);
             b->pre_up = h;
-            b->upsampled = graph_tmp(g, 4, (int64_t[]){N, h.shape[1], 2 * h.shape[2], 2 * h.shape[3]});
-            op_upsample2x_forward(g->cmd, &b->upsampled, &h);
-            h = graph_act(g, 4, b->upsampled.shape);
-            conv2d_forward_to(g, &b->up, &h, &b->upsampled);
+            ug = unit_graph(g, u);
+            h = upsampler_forward(&ug, b);
         }
     }
+    // The output stage stays saved in g->act: its backward comes first, so
+    // recomputing it would not lower the peak.
     graph_tmp_reset(g);
     u->final_h = h;
     u->final_n = groupnorm_forward(g, &u->conv_norm_out, &u->s_out, &h, ACT_SILU);
@@ -191,9 +265,11 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
     Tensor dh = graph_grad_like(g, &u->final_h);
     groupnorm_backward(g, &u->conv_norm_out, &u->s_out, &dh, &dn, &u->final_h, ACT_SILU);
 
+    Graph rg;
     for (int i = c->nblocks - 1; i >= 0; i--) {
         UNetUpBlock* b = &u->up[i];
         if (b->has_up) {
+            if (recompute_graph(g, u, &rg)) upsampler_forward(&rg, b);
             Tensor du = graph_grad_like(g, &b->upsampled);
             conv2d_backward(g, &b->up, &du, &dh, &b->upsampled);
             Tensor dpre = graph_grad_like(g, &b->pre_up);
@@ -202,10 +278,12 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
         }
         for (int j = b->nlayers - 1; j >= 0; j--) {
             if (b->has_attn) {
+                recompute_attn(g, u, &b->attn[j]);
                 Tensor dr = graph_grad_like(g, &b->res_out[j]);
                 transformer2d_backward(g, &b->attn[j], &dr, dehs, &dh);
                 dh = dr;
             }
+            if (recompute_graph(g, u, &rg)) up_resnet_forward(&rg, u, b, j);
             Tensor dcat = graph_grad_like(g, &b->cat[j]);
             resnet_backward(g, &b->res[j], &dcat, &dtemb, &dh);
             // the mid block's output feeds up block 0, resnet 0: its gradient continues into the mid block
@@ -216,9 +294,12 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
     }
 
     Tensor da = graph_grad_like(g, &u->mid_a), dr0 = graph_grad_like(g, &u->mid_r0);
+    recompute_resnet(g, u, &u->mid_res[1]);
     resnet_backward(g, &u->mid_res[1], &da, &dtemb, &dh);
+    recompute_attn(g, u, &u->mid_attn);
     transformer2d_backward(g, &u->mid_attn, &dr0, dehs, &da);
     int k = u->nskips - 1;  // the mid block's input is the last skip
+    recompute_resnet(g, u, &u->mid_res[0]);
     resnet_backward(g, &u->mid_res[0], &dskip[k], &dtemb, &dr0);
 
     for (int i = c->nblocks - 1; i >= 0; i--) {
@@ -231,10 +312,12 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
             const Tensor* dres = &dskip[k];
             Tensor dr;
             if (b->has_attn) {
+                recompute_attn(g, u, &b->attn[j]);
                 dr = graph_grad_like(g, &b->res_out[j]);
                 transformer2d_backward(g, &b->attn[j], &dr, dehs, &dskip[k]);
                 dres = &dr;
             }
+            recompute_resnet(g, u, &b->res[j]);
             resnet_backward(g, &b->res[j], &dskip[k - 1], &dtemb, dres);
             k--;
         }

@@ -43,6 +43,8 @@ typedef struct UNet {
     int nskips;
     Tensor mid_r0, mid_a, mid_out, final_h, final_n;
     NormSaved s_out;
+    bool gradient_checkpointing;  // set by unet_set_gradient_checkpointing
+    bool checkpointed;            // the recorded forward kept only unit inputs: backward recomputes
 } UNet;
 
 // Registers every parameter of cfg's model in ps (nothing is allocated yet).
@@ -52,3 +54,16 @@ void unet_init(UNet* u, const UNetConfig* cfg, ParamStore* ps);
 Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps, const Tensor* ehs);
 // Accumulates every parameter gradient and, when dehs is not NULL, dL/d ehs.
 void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs);
+
+// Gradient checkpointing (diffusers' enable_gradient_checkpointing), for
+// training forwards recorded after this call. The forward is cut into units: a
+// resnet, a Transformer2DModel, an up block's skip concatenation + resnet, an
+// upsampler (finer than diffusers' blocks: a down block's unit outputs are skip
+// connections kept anyway, and the scratch then holds one unit, not a block).
+// g->act keeps only what crosses units (their outputs, the time embedding, the
+// final norm); each unit's internals go to a scratch arena (Graph.recompute, else
+// Graph.tmp) reset per unit. unet_backward records each unit's forward again,
+// with the same functions, into that arena just before its backward, so the
+// gradients are bit-identical to a forward without checkpointing. Cost: about
+// one more forward of compute.
+void unet_set_gradient_checkpointing(UNet* u, bool on);

@@ -302,3 +302,51 @@ int remove_stale_temps(const char* path, char* err, size_t errlen) {
     free(dir), free(clean);
     return removed;
 }
+
+char* read_file(const char* path, size_t* n, char* err, size_t errlen) {
+    FILE* f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open (%s)", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char* data = xmalloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) data = xrealloc(data, cap *= 2);
+        size_t got = fread(data + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: read error", path);
+        free(data);
+        return NULL;
+    }
+    data[len] = 0;
+    if (n) *n = len;
+    return data;
+}
+
+const char* find_data_file(const char* rel, char* out, size_t n) {
+    snprintf(out, n, "%s", rel);
+    if (path_exists(rel) || rel[0] == '/') return out;
+    char exe[4096];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0) return out;
+    exe[k] = 0;
+    char* slash = strrchr(exe, '/');
+    if (!slash) return out;
+    *slash = 0;
+    static const char* const prefixes[] = {"/..", ""};
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        char cand[8192];
+        snprintf(cand, sizeof cand, "%s%s/%s", exe, prefixes[i], rel);
+        if (path_exists(cand)) {
+            snprintf(out, n, "%s", cand);
+            break;
+        }
+    }
+    return out;
+}

@@ -64,5 +64,11 @@ bool path_exists(const char* path);
 bool path_is_dir(const char* path);
 // Fsyncs a folder so that a rename inside it survives a power cut.
 int fsync_dir(const char* path, char* err, size_t errlen);
+// Whole file, malloc'ed and NUL-terminated (*n bytes without the NUL; n may be NULL); NULL with err.
+char* read_file(const char* path, size_t* n, char* err, size_t errlen);
+// A data file named relative to the repository (e.g. "configs/models/x.json"):
+// rel itself when it exists, else the same path beside the binary's folder
+// (build/../rel) or inside it. Writes the found path (or rel) to out.
+const char* find_data_file(const char* rel, char* out, size_t n);
 // Returns malloc'ed "a/b" (no doubled '/').
 char* path_join(const char* a, const char* b);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "util/check.h"
+#include "util/fsutil.h"
 
 cJSON* json_parse_object(const char* text, const char* source, char* err, size_t errlen) {
     cJSON* root = cJSON_Parse(text);
@@ -18,21 +19,7 @@ cJSON* json_parse_object(const char* text, const char* source, char* err, size_t
     return root;
 }
 
-char* json_read_file(const char* path, char* err, size_t errlen) {
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open", path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char* text = xmalloc((size_t)(n > 0 ? n : 0) + 1);
-    size_t got = fread(text, 1, (size_t)(n > 0 ? n : 0), f);
-    fclose(f);
-    text[got] = 0;
-    return text;
-}
+char* json_read_file(const char* path, char* err, size_t errlen) { return read_file(path, NULL, err, errlen); }
 
 void json_fail(JsonFields* f, const char* key, const char* fmt, ...) {
     if (f->failed++) return;

@@ -1,0 +1,177 @@
+// checkpoint.c: see checkpoint.h.
+#include "train/checkpoint.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/weights.h"
+#include "util/check.h"
+#include "util/fsutil.h"
+#include "util/json_fields.h"
+
+#define STATE_FORMAT 1
+
+// The stores and slots a resume needs, in file order.
+typedef struct StatePart {
+    const char* prefix;
+    bool text;  // the text encoder's store (else the UNet's)
+    ParamSlot slot;
+} StatePart;
+
+static int state_parts(bool train_text_encoder, bool use_ema, StatePart out[8]) {
+    int n = 0;
+    out[n++] = (StatePart){"unet/value/", false, SLOT_VALUE};
+    out[n++] = (StatePart){"unet/m/", false, SLOT_M};
+    out[n++] = (StatePart){"unet/v/", false, SLOT_V};
+    if (use_ema) out[n++] = (StatePart){"unet/ema/", false, SLOT_EMA};
+    if (train_text_encoder) {
+        out[n++] = (StatePart){"text_encoder/value/", true, SLOT_VALUE};
+        out[n++] = (StatePart){"text_encoder/m/", true, SLOT_M};
+        out[n++] = (StatePart){"text_encoder/v/", true, SLOT_V};
+    }
+    return n;
+}
+
+static int cmp_int(const void* a, const void* b) { return *(const int*)a - *(const int*)b; }
+
+// "checkpoint-<digits>" -> step, else -1.
+static int checkpoint_step(const char* name) {
+    size_t k = strlen(CHECKPOINT_PREFIX);
+    if (strncmp(name, CHECKPOINT_PREFIX, k) || !name[k]) return -1;
+    long v = 0;
+    for (const char* c = name + k; *c; c++) {
+        if (*c < '0' || *c > '9' || v > 100000000) return -1;
+        v = v * 10 + (*c - '0');
+    }
+    return (int)v;
+}
+
+int* checkpoint_list(const char* output_dir, int* n) {
+    *n = 0;
+    int cap = 16, *steps = xmalloc((size_t)cap * sizeof *steps);
+    DIR* d = opendir(output_dir);
+    if (!d) return steps;
+    struct dirent* de;
+    while ((de = readdir(d))) {
+        int s = checkpoint_step(de->d_name);
+        if (s < 0) continue;
+        char path[8192];
+        snprintf(path, sizeof path, "%s/%s/train_state.json", output_dir, de->d_name);
+        if (!path_exists(path)) continue;  // not finished (cannot happen with atomic folders, but be safe)
+        if (*n == cap) steps = xrealloc(steps, (size_t)(cap *= 2) * sizeof *steps);
+        steps[(*n)++] = s;
+    }
+    closedir(d);
+    qsort(steps, (size_t)*n, sizeof *steps, cmp_int);
+    return steps;
+}
+
+static int prune(const char* output_dir, int keep_last, char* err, size_t errlen) {
+    if (keep_last <= 0) return 0;
+    int n, *steps = checkpoint_list(output_dir, &n);
+    int r = 0;
+    for (int i = 0; i < n - keep_last && !r; i++) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", output_dir, steps[i]);
+        r = remove_tree(path, err, errlen);
+    }
+    free(steps);
+    return r;
+}
+
+int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* config_json,
+                    CheckpointState st, const char* output_dir, int keep_last, char* out_path, size_t out_len,
+                    char* err, size_t errlen) {
+    char path[8192];
+    snprintf(out_path, out_len, "%s/" CHECKPOINT_PREFIX "%d", output_dir, st.step);
+    if (remove_stale_temps(out_path, err, errlen) < 0) return -1;
+    AtomicDir d;
+    if (atomic_dir_begin(&d, out_path, err, errlen)) return -1;
+    int r = pipeline_save_model(p, d.tmp_path, use_ema, false, err, errlen);
+    if (!r) {
+        WeightsWriter w;
+        weights_writer_init(&w, ST_F32);
+        StatePart parts[8];
+        int np = state_parts(train_text_encoder, use_ema, parts);
+        for (int i = 0; i < np; i++)
+            weights_writer_add(&w, parts[i].text ? &p->text_ps : &p->unet_ps, parts[i].slot, parts[i].prefix);
+        snprintf(path, sizeof path, "%s/train_state.safetensors", d.tmp_path);
+        r = weights_writer_finish(&w, path, err, errlen);
+    }
+    if (!r) {
+        snprintf(path, sizeof path, "%s/train_config.json", d.tmp_path);
+        r = write_file_atomic(path, config_json, strlen(config_json), err, errlen);
+    }
+    if (!r) {
+        char state[256];
+        int n = snprintf(state, sizeof state, "{\n  \"format\": %d,\n  \"step\": %d\n}\n", STATE_FORMAT, st.step);
+        snprintf(path, sizeof path, "%s/train_state.json", d.tmp_path);
+        r = write_file_atomic(path, state, (size_t)n, err, errlen);
+    }
+    if (r) {
+        atomic_dir_abort(&d);
+        return -1;
+    }
+    if (atomic_dir_commit(&d, err, errlen)) return -1;
+    return prune(output_dir, keep_last, err, errlen);
+}
+
+int checkpoint_resolve(const char* spec, const char* output_dir, char* out, size_t out_len, char* err, size_t errlen) {
+    if (!strcmp(spec, "latest")) {
+        int n, *steps = checkpoint_list(output_dir, &n);
+        int last = n ? steps[n - 1] : -1;
+        free(steps);
+        if (last < 0) {
+            snprintf(err, errlen, "--resume_from_checkpoint latest: no finished checkpoint-<step> folder in %s",
+                     output_dir);
+            return -1;
+        }
+        snprintf(out, out_len, "%s/" CHECKPOINT_PREFIX "%d", output_dir, last);
+        return 0;
+    }
+    char path[8192];
+    snprintf(path, sizeof path, "%s/train_state.json", spec);
+    if (!path_exists(path)) {
+        snprintf(err, errlen, "--resume_from_checkpoint %s: not a checkpoint folder (no train_state.json)", spec);
+        return -1;
+    }
+    snprintf(out, out_len, "%s", spec);
+    return 0;
+}
+
+int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
+                          CheckpointState* st, char* err, size_t errlen) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/train_state.json", dir);
+    char* text = json_read_file(path, err, errlen);
+    if (!text) return -1;
+    cJSON* root = json_parse_object(text, path, err, errlen);
+    free(text);
+    if (!root) return -1;
+    JsonFields f = {root, path, err, errlen, 0};
+    int format = json_int(&f, "format", 0, true);
+    st->step = json_int(&f, "step", 0, true);
+    cJSON_Delete(root);
+    if (f.failed) return -1;
+    if (format != STATE_FORMAT || st->step < 0) {
+        snprintf(err, errlen, "%s: unsupported format %d or step %d", path, format, st->step);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/train_state.safetensors", dir);
+    SafeTensors* sf = st_open(path, err, errlen);
+    if (!sf) return -1;
+    StatePart parts[8];
+    int np = state_parts(train_text_encoder, use_ema, parts), r = 0;
+    for (int i = 0; i < np && !r; i++)
+        r = weights_load_slot(parts[i].text ? &p->text_ps : &p->unet_ps, parts[i].slot, sf, parts[i].prefix, err,
+                              errlen);
+    st_close(sf);
+    if (r) {
+        size_t k = strlen(err);
+        snprintf(err + k, errlen - k, " (was the checkpoint written with other use_ema/train_text_encoder settings?)");
+    }
+    return r;
+}

@@ -1,0 +1,37 @@
+// checkpoint.h: `checkpoint-<step>` folders inside a run's output_dir.
+//
+// A checkpoint is a complete diffusers pipeline folder (the UNet's EMA weights
+// when EMA is on, so it can be sampled from directly) plus what resuming needs:
+//   train_state.safetensors  raw weights, AdamW moments and EMA of every
+//                            trainable store, named "<store>/<slot>/<param>"
+//   train_state.json         step and format version (RNG needs nothing: every
+//                            draw is a pure function of seed and step, rng.h)
+//   train_config.json        the resolved options of the run
+// The folder is written under a temporary name and renamed into place, so a
+// checkpoint folder is either complete or absent.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "model/pipeline_io.h"
+
+#define CHECKPOINT_PREFIX "checkpoint-"
+
+typedef struct CheckpointState {
+    int step;  // optimizer steps completed
+} CheckpointState;
+
+// Writes output_dir/checkpoint-<step>, then deletes the oldest checkpoints
+// beyond keep_last (0: keep all). config_json: the resolved options.
+int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* config_json,
+                    CheckpointState st, const char* output_dir, int keep_last, char* out_path, size_t out_len,
+                    char* err, size_t errlen);
+// "latest": the finished checkpoint of output_dir with the highest step;
+// anything else must be a checkpoint folder. Writes the folder to out.
+int checkpoint_resolve(const char* spec, const char* output_dir, char* out, size_t out_len, char* err, size_t errlen);
+// Restores weights, moments and EMA into p (loaded from the checkpoint folder
+// with the same allocation) and reads the step.
+int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
+                          CheckpointState* st, char* err, size_t errlen);
+// Steps of the finished checkpoints in output_dir, ascending (malloc'ed; count in *n).
+int* checkpoint_list(const char* output_dir, int* n);

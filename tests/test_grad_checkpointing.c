@@ -1,0 +1,231 @@
+// test_grad_checkpointing.c: unet_set_gradient_checkpointing. With it, the
+// output, every parameter gradient and dL/d encoder_hidden_states must equal the
+// run without it bit for bit (the backward records each unit's forward again
+// with the same ops on the same inputs), still match PyTorch on the golden tiny
+// model, and the activations (act plus the checkpointing scratch, high-water
+// marks) must take less device memory.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "io/safetensors.h"
+#include "model/unet.h"
+#include "model/weights.h"
+#include "test_util.h"
+
+typedef struct Model {
+    UNetConfig cfg;
+    ParamStore ps;
+    UNet u;
+    Tensor x, ts, ehs, target;
+} Model;
+
+// Host copies and measurements of one forward + backward.
+typedef struct Run {
+    float *out, *grads, *dehs;  // grads: every parameter gradient, in entry order
+    int64_t nout, ngrads, ndehs;
+    VkDeviceSize act_peak, scratch_peak, grad_peak;
+    int ndispatch;
+    double seconds;
+} Run;
+
+static float* download_new(const Tensor* t) {
+    float* h = malloc((size_t)tensor_numel(t) * sizeof *h);
+    tensor_download(&tgpu, t, h);
+    return h;
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+// loss = mean (out - target)^2 (as test_model_golden), from zeroed parameter
+// gradients. own_scratch: checkpointing gets its own arena (Graph.recompute)
+// instead of Graph.tmp.
+static Run run(Model* m, bool ckpt, bool own_scratch) {
+    ParamStore* ps = &m->ps;
+    int64_t N = m->x.shape[0];
+    Arena act, tmp, grad, scratch;
+    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
+    arena_init(&grad, &tgpu, "grad", 0, false), arena_init(&scratch, &tgpu, "recompute", 0, false);
+    Tensor mse = arena_tensor1(&tarena, N), coef = arena_tensor1(&tarena, N);
+    float* cf = malloc((size_t)N * sizeof *cf);
+    for (int i = 0; i < N; i++) cf[i] = 1.0f / (float)N;
+    tensor_upload(&tgpu, &coef, cf);
+    free(cf);
+
+    unet_set_gradient_checkpointing(&m->u, ckpt);
+    Cmd c;
+    cmd_begin(&c, &tgpu);
+    for (int k = 0; k < param_chunks(ps); k++) {
+        Tensor gk = param_chunk(ps, &ps->grad, k);
+        cmd_fill(&c, &gk, 0.0f);
+    }
+    Graph g = {.cmd = &c, .ps = ps, .act = &act, .tmp = &tmp, .grad = &grad, .training = true,
+               .recompute = own_scratch ? &scratch : NULL};
+    Tensor out = unet_forward(&g, &m->u, &m->x, &m->ts, &m->ehs);
+    op_mse_per_sample_forward(&c, &mse, &out, &m->target);
+    Tensor dout = graph_grad_like(&g, &out), dehs = graph_grad_like(&g, &m->ehs);
+    op_mse_per_sample_backward(&c, &dout, &coef, &out, &m->target);
+    unet_backward(&g, &m->u, &dout, &dehs);
+    cmd_end(&c);
+    double t0 = now_s();
+    cmd_submit(&c);
+    Run r = {.seconds = now_s() - t0, .ndispatch = c.ndispatch, .act_peak = act.peak,
+             .scratch_peak = tmp.peak + scratch.peak, .grad_peak = grad.peak};
+    cmd_free(&c);
+
+    r.out = download_new(&out), r.nout = tensor_numel(&out);
+    r.dehs = download_new(&dehs), r.ndehs = tensor_numel(&dehs);
+    r.ngrads = param_count(ps);
+    r.grads = malloc((size_t)r.ngrads * sizeof *r.grads);
+    for (int i = 0, off = 0; i < ps->n; off += (int)param_numel(ps, i), i++)
+        tensor_download(&tgpu, &ps->e[i].grad, r.grads + off);
+    arena_free(&act), arena_free(&tmp), arena_free(&grad), arena_free(&scratch);
+    return r;
+}
+
+static void run_free(Run* r) { free(r->out), free(r->grads), free(r->dehs); }
+
+static void expect_identical(const Run* off, const Run* on) {
+    cr_assert(!memcmp(off->out, on->out, (size_t)off->nout * sizeof(float)), "output differs with checkpointing");
+    cr_assert(!memcmp(off->dehs, on->dehs, (size_t)off->ndehs * sizeof(float)),
+              "grad.encoder_hidden_states differs with checkpointing");
+    if (!memcmp(off->grads, on->grads, (size_t)off->ngrads * sizeof(float))) return;
+    int64_t i = 0;
+    while (!memcmp(&off->grads[i], &on->grads[i], sizeof(float))) i++;
+    cr_assert_fail("parameter gradients differ with checkpointing, first at element %lld: %.9g without, %.9g with",
+                   (long long)i, off->grads[i], on->grads[i]);
+}
+
+static void report(const char* name, const Run* off, const Run* on) {
+    double kib = 1.0 / 1024;
+    fprintf(stderr,
+            "%s: without checkpointing act %.0f KiB; with: act %.0f KiB + scratch %.0f KiB = %.0f KiB (%.0f%%); "
+            "activation grads %.0f KiB both\n"
+            "%s: %d -> %d dispatches (+%.0f%%), %.2f s -> %.2f s\n",
+            name, (double)off->act_peak * kib, (double)on->act_peak * kib, (double)on->scratch_peak * kib,
+            (double)(on->act_peak + on->scratch_peak) * kib,
+            100.0 * (double)(on->act_peak + on->scratch_peak) / (double)off->act_peak, (double)off->grad_peak * kib,
+            name, off->ndispatch, on->ndispatch, 100.0 * (on->ndispatch - off->ndispatch) / off->ndispatch,
+            off->seconds, on->seconds);
+}
+
+// ---------------------------------------------------------------------------
+// Golden tiny model: bit-identical, and the checkpointed gradients match PyTorch
+// with test_model_golden's tolerance (there: why this tolerance, and the
+// zero-in-exact-arithmetic gradients).
+
+static Tensor upload_golden(const SafeTensors* st, const char* name) {
+    const StTensor* t = st_find(st, name);
+    cr_assert(t, "golden file lacks %s", name);
+    int64_t shape[4] = {1, 1, 1, 1};
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+    float* h = malloc((size_t)t->numel * sizeof *h);
+    st_read_f32(st, t, h);
+    Tensor d = arena_tensor(&tarena, t->ndim ? t->ndim : 1, shape);
+    tensor_upload(&tgpu, &d, h);
+    free(h);
+    return d;
+}
+
+static void expect_golden(const SafeTensors* st, const char* name, const float* got, int64_t n) {
+    const StTensor* t = st_find(st, name);
+    cr_assert(t, "golden file lacks %s", name);
+    cr_assert_eq(t->numel, n, "%s: %lld elements, golden has %lld", name, (long long)n, (long long)t->numel);
+    float* w = malloc((size_t)n * sizeof *w);
+    st_read_f32(st, t, w);
+    double *gd = malloc((size_t)n * sizeof *gd), *wd = malloc((size_t)n * sizeof *wd), wmax = 0, gmax = 0;
+    for (int64_t i = 0; i < n; i++) {
+        gd[i] = got[i], wd[i] = w[i];
+        wmax = fmax(wmax, fabs(wd[i])), gmax = fmax(gmax, fabs(gd[i]));
+    }
+    if (wmax < 1e-6) cr_assert_leq(gmax, 1e-5, "%s: should be ~0, got max |g| %.3g", name, gmax);
+    else ASSERT_CLOSE(name, gd, wd, n, ((Tol){.rtol = 1e-3, .atol = 1e-4, .nmse = 1e-8}));
+    free(w), free(gd), free(wd);
+}
+
+Test(grad_checkpointing, golden_tiny_bit_identical, GPU_TEST, .timeout = 300) {
+    require_gpu();
+    char path[1024], err[512];
+    Model m;
+    snprintf(path, sizeof path, "%s/golden/tiny/unet/config.json", VKPREF_TEST_DATA);
+    cr_assert_eq(unet_config_load(&m.cfg, path, err, sizeof err), 0, "%s", err);
+    param_store_init(&m.ps, &tgpu);
+    unet_init(&m.u, &m.cfg, &m.ps);
+    param_store_alloc(&m.ps, true, false, false);
+    snprintf(path, sizeof path, "%s/golden/tiny/unet/diffusion_pytorch_model.safetensors", VKPREF_TEST_DATA);
+    cr_assert_eq(weights_load(&m.ps, path, NULL, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/golden/tiny/golden.safetensors", VKPREF_TEST_DATA);
+    SafeTensors* st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    m.x = upload_golden(st, "x_t"), m.ts = upload_golden(st, "timesteps");
+    m.ehs = upload_golden(st, "encoder_hidden_states"), m.target = upload_golden(st, "noise");
+
+    Run off = run(&m, false, false), on = run(&m, true, false);
+    report("tiny", &off, &on);
+    expect_identical(&off, &on);
+    // identical bits: checking one run against PyTorch checks both
+    expect_golden(st, "output", on.out, on.nout);
+    expect_golden(st, "grad.encoder_hidden_states", on.dehs, on.ndehs);
+    for (int i = 0, off_i = 0; i < m.ps.n; off_i += (int)param_numel(&m.ps, i), i++) {
+        char name[256];
+        snprintf(name, sizeof name, "grad.%s", m.ps.e[i].name);
+        expect_golden(st, name, on.grads + off_i, param_numel(&m.ps, i));
+    }
+    cr_assert_lt(on.act_peak + on.scratch_peak, off.act_peak);
+    run_free(&off), run_free(&on);
+    st_close(st);
+    param_store_free(&m.ps);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
+// ---------------------------------------------------------------------------
+// A deeper model (three blocks, two layers each, attention in both kinds of
+// block, linear projections, batch 2) with random weights and its own scratch
+// arena: bit-identical again, and the memory saving at a less toy-like shape.
+
+static const char* DEEP_CONFIG =
+    "{\"sample_size\": 16, \"in_channels\": 4, \"out_channels\": 4, \"block_out_channels\": [32, 64, 64],"
+    " \"layers_per_block\": 2,"
+    " \"down_block_types\": [\"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\", \"DownBlock2D\"],"
+    " \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\"],"
+    " \"cross_attention_dim\": 32, \"attention_head_dim\": 4, \"norm_num_groups\": 8,"
+    " \"use_linear_projection\": true}";
+
+static Tensor upload_random(TestRng* rng, int ndim, const int64_t* shape, double lo, double hi) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    double* h = rand_array(rng, n, lo, hi);
+    Tensor t = t_upload(ndim, shape, h);
+    free(h);
+    return t;
+}
+
+Test(grad_checkpointing, deep_random_bit_identical_and_smaller, GPU_TEST, .timeout = 300) {
+    require_gpu();
+    char err[512];
+    Model m;
+    cr_assert_eq(unet_config_parse(&m.cfg, DEEP_CONFIG, "deep", err, sizeof err), 0, "%s", err);
+    param_store_init(&m.ps, &tgpu);
+    unet_init(&m.u, &m.cfg, &m.ps);
+    param_store_alloc(&m.ps, true, false, false);
+    param_store_init_random(&m.ps, 7);
+    TestRng rng = rng_seed(11);
+    int64_t N = 2, S = m.cfg.sample_size, C = m.cfg.in_channels;
+    m.x = upload_random(&rng, 4, (int64_t[]){N, C, S, S}, -1, 1);
+    m.target = upload_random(&rng, 4, (int64_t[]){N, C, S, S}, -1, 1);
+    m.ts = upload_random(&rng, 1, (int64_t[]){N}, 0, 1000);
+    m.ehs = upload_random(&rng, 3, (int64_t[]){N, 5, m.cfg.cross_attention_dim}, -1, 1);
+
+    Run off = run(&m, false, false), on = run(&m, true, true);
+    report("deep", &off, &on);
+    expect_identical(&off, &on);
+    cr_assert_lt(on.act_peak + on.scratch_peak, off.act_peak);
+    run_free(&off), run_free(&on);
+    param_store_free(&m.ps);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}

@@ -1,0 +1,133 @@
+// test_train_resume.c: checkpoints through the binary: a run resumed from
+// checkpoint-<step> ends bit for bit where an uninterrupted run ends; keep-last-N;
+// "latest"; a pipeline folder as --pretrained_model_name_or_path; clear errors.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "util/fsutil.h"
+
+// Small and fast: batch 2, two micro-batches per step, a 16-image validation set.
+#define TINY_RUN                                                                                              \
+    "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --gradient_accumulation_steps 2 " \
+    "--validation_images 16 --validation_steps 2 --log_every 1 --lr_warmup_steps 2 --seed 7 "
+
+static const char* source_dir(void) {
+    const char* s = getenv("VKPREF_SOURCE_DIR");
+    return s ? s : ".";
+}
+
+static char* slurp(const char* path) {
+    char err[512];
+    char* t = read_file(path, NULL, err, sizeof err);
+    cr_assert(t, "%s", err);
+    return t;
+}
+
+static void assert_same_file(const char* a, const char* b) {
+    size_t na, nb;
+    char err[512];
+    char *x = read_file(a, &na, err, sizeof err), *y = read_file(b, &nb, err, sizeof err);
+    cr_assert(x && y, "%s", err);
+    cr_assert(na == nb && !memcmp(x, y, na), "%s and %s differ", a, b);
+    free(x), free(y);
+}
+
+// The CSV without the images/s column (wall-clock) and from the row of step `from` on.
+static void log_rows(const char* dir, int from, char* out, size_t n) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/train_log.csv", dir);
+    char* text = slurp(path);
+    out[0] = 0;
+    for (char* line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (atoi(line) < from || line[0] == 's') continue;
+        char* f[6] = {0};
+        int k = 0;
+        for (char* p = line; k < 6; k++) {
+            f[k] = p;
+            char* c = strchr(p, ',');
+            if (!c) break;
+            *c = 0, p = c + 1;
+        }
+        size_t len = strlen(out);
+        snprintf(out + len, n - len, "%s,%s,%s,%s,%s\n", f[0], f[1], f[2], f[3], f[5] ? f[5] : "");
+    }
+    free(text);
+}
+
+Test(train_resume, resumed_run_matches_uninterrupted_run, .timeout = 900) {
+    char a[64], b[64], args[4096], out[16384], p1[512], p2[512];
+    temp_dir(a, "resume_a");
+    temp_dir(b, "resume_b");
+    snprintf(args, sizeof args, TINY_RUN "--max_train_steps 4 --checkpointing_steps 2 --checkpoints_total_limit 0 --output_dir %s",
+             source_dir(), a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    // An interrupted run: only checkpoint-2 survived. Resume it elsewhere.
+    snprintf(args, sizeof args, "cp -r %s/checkpoint-2 %s/", a, b);
+    cr_assert_eq(system(args), 0);
+    snprintf(args, sizeof args,
+             TINY_RUN "--max_train_steps 4 --checkpointing_steps 2 --checkpoints_total_limit 0 --output_dir %s "
+                      "--resume_from_checkpoint latest",
+             source_dir(), b);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "resuming from") && strstr(out, "checkpoint-2 (step 2)"), "%s", out);
+    const char* files[] = {"unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+                           "checkpoint-4/train_state.safetensors", "checkpoint-4/unet/diffusion_pytorch_model.safetensors"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p1, sizeof p1, "%s/%s", a, files[i]);
+        snprintf(p2, sizeof p2, "%s/%s", b, files[i]);
+        assert_same_file(p1, p2);
+    }
+    static char la[8192], lb[8192];
+    log_rows(a, 3, la, sizeof la);
+    log_rows(b, 3, lb, sizeof lb);
+    cr_assert(strlen(la) > 10 && !strcmp(la, lb), "logged steps 3-4 differ:\n%s\nvs\n%s", la, lb);
+    remove_temp_dir(a);
+    remove_temp_dir(b);
+}
+
+Test(train_resume, keeps_the_last_n_checkpoints_and_continues_from_pretrained, .timeout = 900) {
+    char a[64], b[64], args[4096], out[16384], path[512];
+    temp_dir(a, "keep");
+    temp_dir(b, "pretrained");
+    snprintf(args, sizeof args, TINY_RUN "--max_train_steps 3 --checkpointing_steps 1 --checkpoints_total_limit 2 --output_dir %s",
+             source_dir(), a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    for (int s = 1; s <= 3; s++) {
+        snprintf(path, sizeof path, "%s/checkpoint-%d", a, s);
+        cr_assert_eq(path_is_dir(path), s >= 2, "checkpoint-%d %s", s, s >= 2 ? "missing" : "not pruned");
+    }
+    // The log has the step-0 validation row, steps 1-3 and validation at step 2 and 3.
+    snprintf(path, sizeof path, "%s/train_log.csv", a);
+    char* log = slurp(path);
+    cr_assert(!strncmp(log, "step,loss,lr,grad_norm,images_per_s,val_loss\n0,,,,,", 50), "%s", log);
+    free(log);
+    // The finished pipeline is a starting point for another run.
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path %s --train_batch_size 2 --max_train_steps 1 --validation_images 0 "
+             "--checkpointing_steps 0 --output_dir %s",
+             a, b);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/model_index.json", b);
+    cr_assert(path_exists(path), "%s", out);
+    snprintf(path, sizeof path, "%s/tokenizer/vocab.json", b);
+    cr_assert(path_exists(path), "tokenizer copied: %s", out);
+    remove_temp_dir(a);
+    remove_temp_dir(b);
+}
+
+Test(train_resume, clear_errors) {
+    char a[64], args[4096], out[16384];
+    temp_dir(a, "errors");
+    snprintf(args, sizeof args, "train --resume_from_checkpoint latest --output_dir %s", a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "no finished checkpoint-<step> folder in") && strstr(out, a), "%s", out);
+    snprintf(args, sizeof args, "train --resume_from_checkpoint %s/nowhere --output_dir %s", a, a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "nowhere: not a checkpoint folder"), "%s", out);
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s --output_dir %s", a, a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "not a pipeline folder") && strstr(out, "--pretrained_model_name_or_path"), "%s", out);
+    remove_temp_dir(a);
+}

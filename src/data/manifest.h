@@ -1,0 +1,47 @@
+// manifest.h: Pick-a-Pic-style JSON Lines manifests (DATA.md).
+//
+// One row a line; image paths relative to the manifest's folder:
+//   pairs:  {"caption", "jpg_0", "jpg_1", "label_0", "label_1", ...}
+//   single: {"caption", "jpg_0"[, "label"]}   (TPO image-caption rows; KTO rows with
+//           "label": 1 desirable / 0 undesirable)
+// Optional "caption_mismatch" (TPO) is kept; other fields are ignored. Ties
+// (label_0 == label_1) are dropped and counted. Pairs are stored winner first.
+// Images are decoded (PNG/JPEG), converted to the model's channels, resized
+// (short side) and centre-cropped to its sample size, in [-1, 1]; flips are a
+// per-step random choice made by the batcher, not here.
+//
+// A bad row (malformed JSON, missing or mistyped field, a missing, unreadable or
+// truncated image) is an error naming the manifest, the line and the field or
+// file; with skip_bad it is counted and skipped instead.
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct PrefItem {
+    char* caption;
+    char* caption_mismatch;  // NULL when absent
+    int nimages;             // 2: pair (winner first), 1: single image
+    float* images;           // [nimages][channels][size][size]
+    int label;               // single rows: 1 desirable, 0 undesirable, -1 none
+    int line;                // 1-based line in the manifest
+} PrefItem;
+
+typedef struct PrefDataset {
+    char* path;
+    PrefItem* items;
+    int n, cap;
+    int channels, size;
+    int pairs, singles;      // kinds of rows kept
+    int ties_dropped, skipped;
+} PrefDataset;
+
+typedef struct ManifestOptions {
+    int channels, size;  // the model's in_channels (1 or 3) and sample_size
+    bool skip_bad;       // skip and count bad rows instead of stopping
+} ManifestOptions;
+
+// 0 on success (at least one row kept); -1 with err naming file, line and reason.
+int manifest_load(PrefDataset* d, const char* path, const ManifestOptions* o, char* err, size_t errlen);
+void manifest_free(PrefDataset* d);
+// Image k (0 = winner or the single image) of item i.
+const float* pref_image(const PrefDataset* d, int i, int k);

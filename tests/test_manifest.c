@@ -1,0 +1,155 @@
+// test_manifest.c: Pick-a-Pic-style manifests: winner first, ties dropped,
+// single-image rows, resize/centre-crop, JPEG and PNG, and errors that name
+// the file, line and field (or skip-and-count).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/manifest.h"
+#include "io/image_resize.h"
+#include "io/png_image.h"
+#include "test_util.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+static char dir[64];
+
+// A grey w x h PNG of constant value v (0..255) at dir/name.
+static void write_grey(const char* name, int w, int h, uint8_t v) {
+    uint8_t* px = malloc((size_t)w * h);
+    memset(px, v, (size_t)w * h);
+    char path[256], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(png_write(path, px, w, h, 1, err, sizeof err), 0, "%s", err);
+    free(px);
+}
+
+static void write_manifest(const char* text) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    FILE* f = fopen(path, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int load(PrefDataset* d, bool skip, char* err, size_t n) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    ManifestOptions o = {.channels = 1, .size = 8, .skip_bad = skip};
+    return manifest_load(d, path, &o, err, n);
+}
+
+static void setup(void) {
+    temp_dir(dir, "manifest");
+    write_grey("black.png", 8, 8, 0);
+    write_grey("white.png", 16, 12, 255);
+}
+static void teardown(void) { remove_temp_dir(dir); }
+
+TestSuite(manifest, .init = setup, .fini = teardown);
+
+Test(manifest, winner_first_ties_dropped_singles_kept) {
+    write_manifest(
+        "{\"caption\": \"a photo of a bag\", \"jpg_0\": \"black.png\", \"jpg_1\": \"white.png\", \"label_0\": 0, \"label_1\": 1, \"model_0\": \"x\"}\n"
+        "\n"
+        "{\"caption\": \"tie\", \"jpg_0\": \"black.png\", \"jpg_1\": \"white.png\", \"label_0\": 0.5, \"label_1\": 0.5}\n"
+        "{\"caption\": \"a photo of a coat\", \"jpg_0\": \"black.png\", \"jpg_1\": \"white.png\", \"label_0\": 1, \"label_1\": 0}\n"
+        "{\"caption\": \"a photo of a dress\", \"jpg_0\": \"white.png\", \"caption_mismatch\": \"a photo of a sandal\", \"label\": 0}\n");
+    PrefDataset d;
+    char err[1024];
+    cr_assert_eq(load(&d, false, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n, 3);
+    cr_assert_eq(d.ties_dropped, 1);
+    cr_assert_eq(d.pairs, 2);
+    cr_assert_eq(d.singles, 1);
+    // Row 1: label_1 wins, so white comes first; row 4: black won.
+    cr_assert_float_eq(pref_image(&d, 0, 0)[0], 1.0f, 1e-6);
+    cr_assert_float_eq(pref_image(&d, 0, 1)[0], -1.0f, 1e-6);
+    cr_assert_float_eq(pref_image(&d, 1, 0)[0], -1.0f, 1e-6);
+    cr_assert_eq(d.items[1].line, 4);
+    cr_assert_str_eq(d.items[2].caption_mismatch, "a photo of a sandal");
+    cr_assert_eq(d.items[2].label, 0);
+    cr_assert_eq(d.items[0].label, -1);
+    manifest_free(&d);
+}
+
+Test(manifest, errors_name_file_line_and_field) {
+    PrefDataset d;
+    char err[1024];
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"black.png\"}\n{\"caption\": 3, \"jpg_0\": \"black.png\"}\n");
+    cr_assert_eq(load(&d, false, err, sizeof err), -1);
+    cr_assert(strstr(err, "m.jsonl:2:") && strstr(err, "\"caption\" must be a string"), "%s", err);
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"missing.png\"}\n");
+    cr_assert_eq(load(&d, false, err, sizeof err), -1);
+    cr_assert(strstr(err, "m.jsonl:1:") && strstr(err, "missing.png"), "%s", err);
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"black.png\", \"jpg_1\": \"white.png\", \"label_0\": 1}\n");
+    cr_assert_eq(load(&d, false, err, sizeof err), -1);
+    cr_assert(strstr(err, "missing field \"label_1\""), "%s", err);
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"black.png\"\n");
+    cr_assert_eq(load(&d, false, err, sizeof err), -1);
+    cr_assert(strstr(err, "m.jsonl:1: not a JSON object"), "%s", err);
+    // A truncated image file.
+    char path[256];
+    snprintf(path, sizeof path, "%s/cut.png", dir);
+    FILE* f = fopen(path, "w");
+    fputs("\x89PNG\r\n\x1a\n\0\0", f);
+    fclose(f);
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"cut.png\"}\n");
+    cr_assert_eq(load(&d, false, err, sizeof err), -1);
+    cr_assert(strstr(err, "cut.png") && strstr(err, "cannot decode"), "%s", err);
+}
+
+Test(manifest, skip_policy_counts_bad_rows) {
+    PrefDataset d;
+    char err[1024];
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"black.png\"}\nnot json\n{\"caption\": \"x\", \"jpg_0\": \"nope.png\"}\n");
+    cr_assert_eq(load(&d, true, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n, 1);
+    cr_assert_eq(d.skipped, 2);
+    manifest_free(&d);
+    write_manifest("not json\n");
+    cr_assert_eq(load(&d, true, err, sizeof err), -1);
+    cr_assert(strstr(err, "no usable rows") && strstr(err, "1 bad rows skipped"), "%s", err);
+}
+
+Test(manifest, jpeg_rgb_is_converted_to_grey) {
+    uint8_t px[16 * 16 * 3];
+    for (int i = 0; i < 16 * 16; i++) px[3 * i] = 200, px[3 * i + 1] = 200, px[3 * i + 2] = 200;
+    char path[256];
+    snprintf(path, sizeof path, "%s/grey.jpg", dir);
+    cr_assert(stbi_write_jpg(path, 16, 16, 3, px, 95));
+    write_manifest("{\"caption\": \"ok\", \"jpg_0\": \"grey.jpg\"}\n");
+    PrefDataset d;
+    char err[1024];
+    cr_assert_eq(load(&d, false, err, sizeof err), 0, "%s", err);
+    const float* im = pref_image(&d, 0, 0);
+    for (int i = 0; i < 64; i++) cr_assert(fabsf(im[i] - (200 / 127.5f - 1)) < 0.03f, "pixel %d = %f", i, im[i]);
+    manifest_free(&d);
+}
+
+// Resize: identity at the same size; constants stay constant; the short side
+// is fitted and the middle is kept; downscaling averages (no aliasing).
+Test(manifest, resize_center_crop) {
+    float src[4 * 6], out[36];
+    for (int i = 0; i < 24; i++) src[i] = (float)i;
+    image_resize_center_crop(src, 6, 4, 1, 4, out);  // 6x4 -> short side 4: crop columns 1..4
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 4; x++) cr_assert_float_eq(out[y * 4 + x], src[y * 6 + x + 1], 1e-5);
+    float checker[64], small[16];
+    for (int i = 0; i < 64; i++) checker[i] = ((i / 8 + i % 8) % 2) ? 1.0f : -1.0f;
+    image_resize_center_crop(checker, 8, 8, 1, 4, small);
+    for (int i = 0; i < 16; i++) cr_assert(fabsf(small[i]) < 0.3f, "2x downscale of a checkerboard averages: %f", small[i]);
+    float flip[6] = {1, 2, 3, 4, 5, 6};
+    image_flip_horizontal(flip, 3, 2, 1);
+    cr_assert(flip[0] == 3 && flip[2] == 1 && flip[3] == 6 && flip[5] == 4);
+}

@@ -270,6 +270,7 @@ int cmd_train(int argc, char** argv) {
                         c.proportion_empty_prompts);
     TrainStepConfig sc = {.batch = B, .text_len = L, .train_text_encoder = c.train_text_encoder,
                           .max_grad_norm = (float)c.max_grad_norm, .ema = c.use_ema,
+                          .gradient_checkpointing = c.gradient_checkpointing,
                           .adam = {(float)c.adam_beta1, (float)c.adam_beta2, (float)c.adam_epsilon, (float)c.adam_weight_decay}};
     train_step_init(&r->st, &r->g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
     if (c.validation_images > 0) {

@@ -14,8 +14,9 @@ typedef struct Graph {
     Arena* tmp;    // forward-only temporaries; reset per block when !training
     Arena* grad;   // activation gradients, zeroed when allocated
     bool training; // keep what backward needs; false: the frozen reference / sampling
-    // Gradient checkpointing's scratch (unet.h): one unit's internals at a time,
-    // reset per unit. NULL: tmp, which a training recording does not use otherwise.
+    // Gradient checkpointing's scratch (unet.h): one unit's internal values (and,
+    // in backward, their gradients) at a time, reset per unit. NULL: tmp, which a
+    // training recording does not use otherwise.
     Arena* recompute;
 } Graph;
 

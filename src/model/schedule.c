@@ -162,3 +162,14 @@ SamplerStep sampler_step(const NoiseSchedule* s, SamplerKind kind, int n, int i,
     }
     return st;
 }
+
+void schedule_add_noise(const NoiseSchedule* s, int t, const float* x0, const float* eps, long n, float* x_t,
+                        float* target) {
+    double a, b;
+    schedule_noise_coefs(s, t, &a, &b);
+    bool v_pred = s->cfg.prediction_type == PRED_V;
+    for (long k = 0; k < n; k++) {
+        x_t[k] = (float)(a * x0[k] + b * eps[k]);
+        target[k] = v_pred ? (float)(a * eps[k] - b * x0[k]) : eps[k];
+    }
+}

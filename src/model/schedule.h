@@ -44,6 +44,10 @@ void schedule_free(NoiseSchedule* s);
 // regression target is eps (epsilon) or v = a eps - b x0 (v_prediction).
 void schedule_noise_coefs(const NoiseSchedule* s, int t, double* a, double* b);
 
+// x_t and the training target (eps, or v for v_prediction) of x0 [n] at timestep t.
+void schedule_add_noise(const NoiseSchedule* s, int t, const float* x0, const float* eps, long n, float* x_t,
+                        float* target);
+
 typedef struct SamplerStep {
     float timestep;  // model input timestep
     float p, q, r, s, sa, sb, cx0, ceps, cx, cnoise;

@@ -125,29 +125,35 @@ static Graph unit_graph(Graph* g, const UNet* u) {
     return ug;
 }
 
-// Backward, checkpointed forward only: the graph that records a unit's forward
-// again just before its backward. Training, so everything the backward reads is
-// saved, all of it (the output too) in the scratch: the unit recomputed before
-// (later in the network) has finished its backward.
-static bool recompute_graph(Graph* g, const UNet* u, Graph* rg) {
+// The graphs of one unit's backward. Without checkpointing, *bwd is g (and
+// false). With it, *fwd records the unit's forward again, as training does, into
+// the reset scratch (the unit after it in the network has finished its backward)
+// and *bwd puts the unit's internal gradients there too, after the recomputed
+// values; the gradients that cross units are allocated in g->grad by the caller.
+static bool unit_backward_graphs(Graph* g, const UNet* u, Graph* fwd, Graph* bwd) {
+    *bwd = *g;
     if (!u->checkpointed) return false;
-    *rg = *g;
-    rg->act = scratch_arena(g);
-    arena_reset(rg->act);
+    *fwd = *g;
+    fwd->act = bwd->grad = scratch_arena(g);
+    arena_reset(fwd->act);
     return true;
 }
 
-// The input copies below: forward stores *x into the struct that holds the input.
-static void recompute_resnet(Graph* g, UNet* u, ResnetBlock2D* r) {
-    Graph rg;
+// The input copies: forward stores *x into the struct that holds the input.
+static void resnet_unit_backward(Graph* g, UNet* u, ResnetBlock2D* r, const Tensor* dx, const Tensor* dtemb,
+                                 const Tensor* dout) {
+    Graph fwd, bwd;
     Tensor x = r->x;
-    if (recompute_graph(g, u, &rg)) resnet_forward(&rg, r, &x, &u->temb_act);
+    if (unit_backward_graphs(g, u, &fwd, &bwd)) resnet_forward(&fwd, r, &x, &u->temb_act);
+    resnet_backward(&bwd, r, dx, dtemb, dout);
 }
 
-static void recompute_attn(Graph* g, UNet* u, Transformer2DModel* t) {
-    Graph rg;
+static void attn_unit_backward(Graph* g, UNet* u, Transformer2DModel* t, const Tensor* dx, const Tensor* dehs,
+                               const Tensor* dout) {
+    Graph fwd, bwd;
     Tensor x = t->x;
-    if (recompute_graph(g, u, &rg)) transformer2d_forward(&rg, t, &x, &u->ehs);
+    if (unit_backward_graphs(g, u, &fwd, &bwd)) transformer2d_forward(&fwd, t, &x, &u->ehs);
+    transformer2d_backward(&bwd, t, dx, dehs, dout);
 }
 
 // Up block layer j: [h_in[j], its skip] concatenated, then the resnet (the
@@ -241,8 +247,9 @@ Tensor unet_forward(Graph* g, UNet* u, const Tensor* x, const Tensor* timesteps,
             h = upsampler_forward(&ug, b);
         }
     }
-    // The output stage stays saved in g->act: its backward comes first, so
-    // recomputing it would not lower the peak.
+    // Not a unit: its backward comes first, so checkpointing it would recompute
+    // it at once to save one tensor (final_n). The scratch holds nothing from
+    // here to unet_backward, so the caller may use tmp in between.
     graph_tmp_reset(g);
     u->final_h = h;
     u->final_n = groupnorm_forward(g, &u->conv_norm_out, &u->s_out, &h, ACT_SILU);
@@ -265,27 +272,26 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
     Tensor dh = graph_grad_like(g, &u->final_h);
     groupnorm_backward(g, &u->conv_norm_out, &u->s_out, &dh, &dn, &u->final_h, ACT_SILU);
 
-    Graph rg;
+    Graph fwd, bwd;
     for (int i = c->nblocks - 1; i >= 0; i--) {
         UNetUpBlock* b = &u->up[i];
         if (b->has_up) {
-            if (recompute_graph(g, u, &rg)) upsampler_forward(&rg, b);
-            Tensor du = graph_grad_like(g, &b->upsampled);
-            conv2d_backward(g, &b->up, &du, &dh, &b->upsampled);
+            if (unit_backward_graphs(g, u, &fwd, &bwd)) upsampler_forward(&fwd, b);
+            Tensor du = graph_grad_like(&bwd, &b->upsampled);
+            conv2d_backward(&bwd, &b->up, &du, &dh, &b->upsampled);
             Tensor dpre = graph_grad_like(g, &b->pre_up);
             op_upsample2x_backward(g->cmd, &dpre, &du);
             dh = dpre;
         }
         for (int j = b->nlayers - 1; j >= 0; j--) {
             if (b->has_attn) {
-                recompute_attn(g, u, &b->attn[j]);
                 Tensor dr = graph_grad_like(g, &b->res_out[j]);
-                transformer2d_backward(g, &b->attn[j], &dr, dehs, &dh);
+                attn_unit_backward(g, u, &b->attn[j], &dr, dehs, &dh);
                 dh = dr;
             }
-            if (recompute_graph(g, u, &rg)) up_resnet_forward(&rg, u, b, j);
-            Tensor dcat = graph_grad_like(g, &b->cat[j]);
-            resnet_backward(g, &b->res[j], &dcat, &dtemb, &dh);
+            if (unit_backward_graphs(g, u, &fwd, &bwd)) up_resnet_forward(&fwd, u, b, j);
+            Tensor dcat = graph_grad_like(&bwd, &b->cat[j]);
+            resnet_backward(&bwd, &b->res[j], &dcat, &dtemb, &dh);
             // the mid block's output feeds up block 0, resnet 0: its gradient continues into the mid block
             Tensor dprev = graph_grad_like(g, &b->h_in[j]);
             op_concat_channels_backward(g->cmd, &dprev, &dskip[b->skip_index[j]], &dcat);
@@ -294,13 +300,10 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
     }
 
     Tensor da = graph_grad_like(g, &u->mid_a), dr0 = graph_grad_like(g, &u->mid_r0);
-    recompute_resnet(g, u, &u->mid_res[1]);
-    resnet_backward(g, &u->mid_res[1], &da, &dtemb, &dh);
-    recompute_attn(g, u, &u->mid_attn);
-    transformer2d_backward(g, &u->mid_attn, &dr0, dehs, &da);
+    resnet_unit_backward(g, u, &u->mid_res[1], &da, &dtemb, &dh);
+    attn_unit_backward(g, u, &u->mid_attn, &dr0, dehs, &da);
     int k = u->nskips - 1;  // the mid block's input is the last skip
-    recompute_resnet(g, u, &u->mid_res[0]);
-    resnet_backward(g, &u->mid_res[0], &dskip[k], &dtemb, &dr0);
+    resnet_unit_backward(g, u, &u->mid_res[0], &dskip[k], &dtemb, &dr0);
 
     for (int i = c->nblocks - 1; i >= 0; i--) {
         UNetDownBlock* b = &u->down[i];
@@ -312,13 +315,11 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs) {
             const Tensor* dres = &dskip[k];
             Tensor dr;
             if (b->has_attn) {
-                recompute_attn(g, u, &b->attn[j]);
                 dr = graph_grad_like(g, &b->res_out[j]);
-                transformer2d_backward(g, &b->attn[j], &dr, dehs, &dskip[k]);
+                attn_unit_backward(g, u, &b->attn[j], &dr, dehs, &dskip[k]);
                 dres = &dr;
             }
-            recompute_resnet(g, u, &b->res[j]);
-            resnet_backward(g, &b->res[j], &dskip[k - 1], &dtemb, dres);
+            resnet_unit_backward(g, u, &b->res[j], &dskip[k - 1], &dtemb, dres);
             k--;
         }
     }

@@ -63,7 +63,8 @@ void unet_backward(Graph* g, UNet* u, const Tensor* dout, const Tensor* dehs);
 // g->act keeps only what crosses units (their outputs, the time embedding, the
 // final norm); each unit's internals go to a scratch arena (Graph.recompute, else
 // Graph.tmp) reset per unit. unet_backward records each unit's forward again,
-// with the same functions, into that arena just before its backward, so the
-// gradients are bit-identical to a forward without checkpointing. Cost: about
-// one more forward of compute.
+// with the same functions, into that arena just before its backward, whose
+// internal gradients go there too (g->grad keeps the gradients that cross
+// units). The ops and their order are those without checkpointing, so the
+// gradients are bit-identical. Cost: about one more forward of compute.
 void unet_set_gradient_checkpointing(UNet* u, bool on);

@@ -27,13 +27,7 @@ static void make_sample(FmnistBatcher* b, int idx, int t, bool drop_caption, uin
     int32_t* tok_ids = (int32_t*)(b->scratch + 2 * E);
     fmnist_image(b->ds, idx, x0);
     rng_normal_fill(eps, E, seed, (uint64_t)step, RNG_STREAM_NOISE, (uint64_t)noise_index * (uint64_t)E);
-    double a, s;
-    schedule_noise_coefs(b->sched, t, &a, &s);
-    bool v_pred = b->sched->cfg.prediction_type == PRED_V;
-    for (int64_t k = 0; k < E; k++) {
-        x_t[k] = (float)(a * x0[k] + s * eps[k]);
-        target[k] = v_pred ? (float)(a * eps[k] - s * x0[k]) : eps[k];
-    }
+    schedule_add_noise(b->sched, t, x0, eps, (long)E, x_t, target);
     char cap[96] = "";
     if (!drop_caption) {
         if (b->caption_attributes) fmnist_attr_caption(b->ds, idx, &FMNIST_TRAIN_THRESHOLDS, cap, sizeof cap);

@@ -73,6 +73,7 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->gpu = g;
     s->cfg = cfg;
     s->unet = *unet;
+    unet_set_gradient_checkpointing(&s->unet, cfg.gradient_checkpointing);
     s->clip = *clip;
     s->unet_ps = unet_ps;
     s->text_ps = text_ps;

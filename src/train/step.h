@@ -22,6 +22,7 @@ typedef struct TrainStepConfig {
     float max_grad_norm;    // <= 0: no clipping
     AdamWHyper adam;
     bool ema;
+    bool gradient_checkpointing;  // UNet: recompute each block's forward before its backward
 } TrainStepConfig;
 
 typedef struct TrainStep {

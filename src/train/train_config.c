@@ -29,6 +29,7 @@ static const OptSpec SPECS[] = {
     O(ema_warmup_steps, OPT_INT, "0", "(unused when 0) steps over which the EMA decay ramps up"),
     O(proportion_empty_prompts, OPT_FLOAT, "0.1", "probability of training on the empty caption (for guidance)"),
     O(train_text_encoder, OPT_BOOL, "true", "train the text encoder too (pre-training)"),
+    O(gradient_checkpointing, OPT_BOOL, "false", "recompute each UNet block's forward before its backward (less memory, ~1/3 more dispatches)"),
     O(caption_attributes, OPT_BOOL, "false", "fmnist: add measured attribute words to captions"),
     O(checkpointing_steps, OPT_INT, "500", "save checkpoint-<step> every N steps"),
     O(checkpoints_total_limit, OPT_INT, "3", "keep the last N checkpoints"),

@@ -23,6 +23,7 @@ typedef struct TrainConfig {
     int ema_warmup_steps;              // decay ramps as min(ema_decay, (1 + s) / (10 + s)) until then
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
     bool train_text_encoder;
+    bool gradient_checkpointing;       // UNet: recompute each block's forward before its backward
     bool caption_attributes;           // fmnist: measured attribute words in captions
     int checkpointing_steps, checkpoints_total_limit;
     int validation_steps;              // grids + held-out loss every N steps (0: only at the end)

@@ -45,7 +45,7 @@ typedef struct SampleConfig {
 
 static const OptSpec SPECS[] = {
     O(model, OPT_STRING, "", "pipeline folder (model_index.json, unet/, text_encoder/, tokenizer/, scheduler/); required"),
-    O(prompt, OPT_STRING_LIST, "", "a prompt, one grid row (repeatable)"),
+    O(prompt, OPT_STRING_LIST, "", "a prompt, one grid row"),
     O(prompts, OPT_STRING, "", "file of prompts, one a line, blank lines skipped (after the --prompt values)"),
     O(seeds, OPT_STRING, "0-7", "seeds, one grid column each: numbers and ranges, e.g. \"0-3,9\""),
     O(steps, OPT_INT, "25", "denoising steps"),

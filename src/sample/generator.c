@@ -47,7 +47,8 @@ static void record_step(Generator* g, const Tensor* ehs) {
         cmd_copy(c, &lo, &g->x);
         cmd_copy(c, &hi, &g->x);
     }
-    Graph gu = {.cmd = c, .ps = &g->pipe->unet_ps, .act = &g->act, .tmp = &g->tmp, .training = false};
+    Graph gu = {.cmd = c, .ps = g->set.use_ema ? &g->unet_view : &g->pipe->unet_ps, .act = &g->act, .tmp = &g->tmp,
+                .training = false};
     Tensor out = unet_forward(&gu, &g->unet, &xin, &g->timesteps, ehs);
     op_sampler_step(c, &g->x, &out, &g->noise, &g->coefs, g->guided, g->set.cfg);
     cmd_end(c);
@@ -73,6 +74,16 @@ void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int bat
     g->numel = (int64_t)g->channels * g->size * g->size;
     g->unet = p->unet;
     g->clip = p->clip;
+    if (s.use_ema) {  // forward ops read only entry values: a view whose values are the EMA tensors
+        if (!p->unet_ps.has_ema)
+            die("generator: use_ema needs a UNet loaded with EMA weights (PipelineAlloc.unet_ema)");
+        g->unet_view = p->unet_ps;
+        g->unet_view.e = xmalloc((size_t)p->unet_ps.n * sizeof *g->unet_view.e);
+        for (int i = 0; i < p->unet_ps.n; i++) {
+            g->unet_view.e[i] = p->unet_ps.e[i];
+            g->unet_view.e[i].value = p->unet_ps.e[i].ema;
+        }
+    }
     schedule_init(&g->sched, &p->sched);
     g->plan = xmalloc((size_t)s.steps * sizeof *g->plan);
     for (int i = 0; i < s.steps; i++) g->plan[i] = sampler_step(&g->sched, s.sampler, s.steps, i, s.eta);
@@ -113,7 +124,8 @@ static void write_captions(Generator* g, const char* const* prompts, int k0, int
 
 // Noise of `step` for every image of the batch (x_T when step is 0).
 static void write_noise(Generator* g, float* dst, const uint64_t* seeds, int k0, int m, int step) {
-    for (int k = 0; k < g->batch; k++) generator_noise(seeds[k0 + (k < m ? k : m - 1)], step, g->numel, dst + k * g->numel);
+    for (int k = 0; k < g->batch; k++)
+        generator_noise(seeds[k0 + (k < m ? k : m - 1)], step, g->numel, dst + k * g->numel);
 }
 
 int generator_run(Generator* g, const char* const* prompts, const uint64_t* seeds, int n, float* images,
@@ -153,6 +165,7 @@ void generator_free(Generator* g) {
     cmd_free(&g->step);
     arena_free(&g->io), arena_free(&g->text), arena_free(&g->act), arena_free(&g->tmp);
     schedule_free(&g->sched);
+    if (g->set.use_ema) free(g->unet_view.e);
     free(g->plan);
     free(g->tok);
     memset(g, 0, sizeof *g);

@@ -28,6 +28,7 @@ typedef struct GenerateSettings {
     int steps;   // denoising steps, 1..num_train_timesteps
     float cfg;   // classifier-free guidance scale; <= 1: the conditional prediction alone
     float eta;   // DDIM: 0 deterministic, 1 DDPM-like variance; ignored by DDPM and Euler
+    bool use_ema;  // the UNet's EMA weights (a pipeline allocated with unet_ema: training-time validation)
 } GenerateSettings;
 
 // "ddim" | "ddpm" | "euler"
@@ -49,6 +50,7 @@ typedef struct Generator {
     SamplerStep* plan;   // [steps] coefficients of each denoising step
     UNet unet;           // copies of the models: they hold this recording's saved tensors
     ClipTextModel clip;
+    ParamStore unet_view;  // use_ema: the UNet's store with every value pointing at its EMA
     Arena io;            // host-visible: written / read by the host between replays
     Arena text, act, tmp;
     Tensor x;            // [B, C, S, S] the sampler state, in DDPM space (io)
@@ -61,6 +63,8 @@ typedef struct Generator {
 } Generator;
 
 // Records both passes for p (which must outlive g). Dies on invalid settings or batch.
+// The recordings read the weights when replayed, so one generator made at the
+// start of a training run samples the current weights at every validation.
 void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int batch, GenerateSettings s);
 // Generates n images, image k from (prompts[k], seeds[k]), into images
 // [n][C][S][S], clamped to [-1, 1] (as diffusers' image post-processing; NaN

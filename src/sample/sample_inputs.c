@@ -61,7 +61,9 @@ int seeds_parse(const char* text, uint64_t** seeds, int* n, char* err, size_t er
             const char* end = strchr(start, ',');
             int len = end ? (int)(end - start) : (int)strlen(start);
             if (r == -2) fail(err, errlen, "\"%.*s\": the range ends before it starts", len, start);
-            else fail(err, errlen, "\"%.*s\" is not a seed or a range A-B (non-negative integers, e.g. \"0-3,9\")", len, start);
+            else
+                fail(err, errlen, "\"%.*s\" is not a seed or a range A-B (non-negative integers, e.g. \"0-3,9\")", len,
+                     start);
             free(out);
             return -1;
         }

@@ -13,7 +13,8 @@
 
 void sample_settings_text(const GenerateSettings* s, char* out, size_t n) {
     int k = snprintf(out, n, "%s, %d steps, cfg %g", sampler_name(s->sampler), s->steps, (double)s->cfg);
-    if (s->sampler == SAMPLER_DDIM && k >= 0 && (size_t)k < n) snprintf(out + k, n - (size_t)k, ", eta %g", (double)s->eta);
+    if (s->sampler == SAMPLER_DDIM && k >= 0 && (size_t)k < n)
+        snprintf(out + k, n - (size_t)k, ", eta %g", (double)s->eta);
 }
 
 void sample_image_name(int prompt_index, uint64_t seed, char* out, size_t n) {

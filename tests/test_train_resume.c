@@ -11,7 +11,7 @@
 // Small and fast: batch 2, two micro-batches per step, a 16-image validation set.
 #define TINY_RUN                                                                                              \
     "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --gradient_accumulation_steps 2 " \
-    "--validation_images 16 --validation_steps 2 --log_every 1 --lr_warmup_steps 2 --seed 7 "
+    "--validation_images 16 --validation_steps 2 --validation_grid_seeds 0 --log_every 1 --lr_warmup_steps 2 --seed 7 "
 
 static const char* source_dir(void) {
     const char* s = getenv("VKPREF_SOURCE_DIR");
@@ -91,21 +91,28 @@ Test(train_resume, keeps_the_last_n_checkpoints_and_continues_from_pretrained, .
     char a[64], b[64], args[4096], out[16384], path[512];
     temp_dir(a, "keep");
     temp_dir(b, "pretrained");
-    snprintf(args, sizeof args, TINY_RUN "--max_train_steps 3 --checkpointing_steps 1 --checkpoints_total_limit 2 --output_dir %s",
+    snprintf(args, sizeof args,
+             TINY_RUN "--max_train_steps 3 --checkpointing_steps 1 --checkpoints_total_limit 2 --output_dir %s "
+                      "--validation_grid_seeds 1 --validation_inference_steps 2 --validation_steps 3",
              source_dir(), a);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     for (int s = 1; s <= 3; s++) {
         snprintf(path, sizeof path, "%s/checkpoint-%d", a, s);
         cr_assert_eq(path_is_dir(path), s >= 2, "checkpoint-%d %s", s, s >= 2 ? "missing" : "not pruned");
     }
-    // The log has the step-0 validation row, steps 1-3 and validation at step 2 and 3.
+    // Validation grids at step 0 and at the end (validation_steps 3).
+    snprintf(path, sizeof path, "%s/validation/step-000000.png", a);
+    cr_assert(path_exists(path), "%s", out);
+    snprintf(path, sizeof path, "%s/validation/step-000003.png", a);
+    cr_assert(path_exists(path), "%s", out);
+    // The log starts with the step-0 validation row.
     snprintf(path, sizeof path, "%s/train_log.csv", a);
     char* log = slurp(path);
     cr_assert(!strncmp(log, "step,loss,lr,grad_norm,images_per_s,val_loss\n0,,,,,", 50), "%s", log);
     free(log);
     // The finished pipeline is a starting point for another run.
     snprintf(args, sizeof args,
-             "train --pretrained_model_name_or_path %s --train_batch_size 2 --max_train_steps 1 --validation_images 0 "
+             "train --pretrained_model_name_or_path %s --train_batch_size 2 --max_train_steps 1 --validation_images 0 --validation_grid_seeds 0 "
              "--checkpointing_steps 0 --output_dir %s",
              a, b);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);

@@ -18,6 +18,7 @@
 #include "train/step.h"
 #include "train/train_config.h"
 #include "train/validation.h"
+#include "train/validation_grid.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
@@ -174,6 +175,7 @@ typedef struct Run {
     DiffusionPipeline p;
     TrainStep st;
     ValidationLoss val;
+    ValidationGrid grid;
     Fmnist train_set;
     FmnistBatcher batcher, val_batcher;
     Fmnist test_set;
@@ -192,8 +194,14 @@ static void save_checkpoint(Run* r, int step) {
         die("%s", err);
 }
 
-static double validation_loss(Run* r) {
+// The held-out loss (NAN when off) and, when grids are on, output_dir/validation/step-<step>.png.
+static double validate(Run* r, int step) {
     progress_pause(&r->prog);
+    if (r->c->validation_grid_seeds > 0) {
+        char path[8192], err[1024];
+        snprintf(path, sizeof path, "%s/validation/step-%06d.png", r->c->output_dir, step);
+        if (validation_grid_render(&r->grid, path, step, err, sizeof err)) die("%s", err);
+    }
     return r->c->validation_images > 0 ? validation_run(&r->val) : NAN;
 }
 
@@ -288,12 +296,19 @@ int cmd_train(int argc, char** argv) {
         free(xt), free(tg), free(ts), free(ids);
     }
 
+    if (c.validation_grid_seeds > 0 &&
+        validation_grid_init(&r->grid, &r->g, p, c.validation_prompts, c.validation_grid_seeds,
+                             c.validation_inference_steps, (float)c.validation_guidance_scale, c.use_ema, err, sizeof err))
+        die("%s (--validation_prompts)", err);
+    bool validating = c.validation_images > 0 || c.validation_grid_seeds > 0;
     FILE* csv = open_log(c.output_dir, start);
-    if (start == 0 && c.validation_images > 0) {
-        double v = validation_loss(r);
-        fprintf(stderr, "vkpref train: step 0 validation loss %.5f\n", v);
-        fprintf(csv, "0,,,,,%.6f\n", v);
-        fflush(csv);
+    if (start == 0 && validating) {
+        double v = validate(r, 0);
+        if (!isnan(v)) {
+            fprintf(stderr, "vkpref train: step 0 validation loss %.5f\n", v);
+            fprintf(csv, "0,,,,,%.6f\n", v);
+            fflush(csv);
+        }
     }
     progress_begin(&r->prog, "train", c.max_train_steps, start);
     double t_start = now_seconds(), loss_avg = NAN;
@@ -308,16 +323,16 @@ int cmd_train(int argc, char** argv) {
         }
         loss_avg = isnan(loss_avg) ? loss : 0.98 * loss_avg + 0.02 * loss;
         double ips = (double)B * c.gradient_accumulation_steps * (done - start) / (now_seconds() - t_start);
-        bool validate = c.validation_images > 0 && ((c.validation_steps && done % c.validation_steps == 0) ||
-                                                    done == c.max_train_steps);
-        double v = validate ? validation_loss(r) : NAN;
-        if (done % c.log_every == 0 || done == c.max_train_steps || validate) {
+        bool validate_now = validating && ((c.validation_steps && done % c.validation_steps == 0) ||
+                                           done == c.max_train_steps);
+        double v = validate_now ? validate(r, done) : NAN;
+        if (done % c.log_every == 0 || done == c.max_train_steps || validate_now) {
             fprintf(csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, ips);
-            if (validate) fprintf(csv, "%.6f", v);
+            if (validate_now && !isnan(v)) fprintf(csv, "%.6f", v);
             fputc('\n', csv);
             fflush(csv);
         }
-        if (validate) fprintf(stderr, "vkpref train: step %d validation loss %.5f\n", done, v);
+        if (validate_now && !isnan(v)) fprintf(stderr, "vkpref train: step %d validation loss %.5f\n", done, v);
         if (c.checkpointing_steps && (done % c.checkpointing_steps == 0 || done == c.max_train_steps))
             save_checkpoint(r, done);
         char extra[128];
@@ -329,6 +344,7 @@ int cmd_train(int argc, char** argv) {
     if (pipeline_save_model(p, c.output_dir, c.use_ema, c.save_f16, err, sizeof err)) die("%s", err);
     fprintf(stderr, "vkpref train: pipeline written to %s\n", c.output_dir);
 
+    if (c.validation_grid_seeds > 0) validation_grid_free(&r->grid);
     if (c.validation_images > 0) validation_free(&r->val), fmnist_batcher_free(&r->val_batcher), fmnist_free(&r->test_set);
     fmnist_batcher_free(&r->batcher);
     fmnist_free(&r->train_set);

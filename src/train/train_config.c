@@ -36,6 +36,7 @@ static const OptSpec SPECS[] = {
     O(validation_steps, OPT_INT, "500", "validation loss and grid every N steps"),
     O(validation_images, OPT_INT, "256", "held-out images for the deterministic validation loss"),
     O(validation_prompts, OPT_STRING, "", "prompt file for validation grids (default: the class captions)"),
+    O(validation_grid_seeds, OPT_INT, "4", "validation grid columns: seeds 0..N-1 (0: no grids)"),
     O(validation_inference_steps, OPT_INT, "25", "sampler steps for validation grids"),
     O(validation_guidance_scale, OPT_FLOAT, "3.0", "classifier-free guidance for validation grids"),
     O(log_every, OPT_INT, "10", "CSV log every N steps"),

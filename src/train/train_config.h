@@ -30,6 +30,7 @@ typedef struct TrainConfig {
     int validation_images;             // held-out images for the validation loss
     char validation_prompts[OPT_STR_MAX];  // file, one prompt a line; empty: the class captions
     int validation_inference_steps;
+    int validation_grid_seeds;         // columns of the validation grid (seeds 0..N-1); 0: no grids
     double validation_guidance_scale;
     int log_every;                     // CSV/progress granularity in steps
     bool save_f16;                     // store the final model's weights as F16

@@ -12,6 +12,7 @@ typedef struct Command {
 
 static const Command COMMANDS[] = {
     {"train", cmd_train, "train a model (pre-training on Fashion-MNIST: sft)"},
+    {"train-judge", cmd_train_judge, "train the Fashion-MNIST classifier that `classifier` judges use"},
     {"sample", cmd_sample, "sample images from a pipeline folder into a labelled PNG grid"},
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},

@@ -1,48 +1,85 @@
 // test_train_step.c: the recorded training step (text encoder + UNet forward,
-// per-sample MSE, backward, clip + AdamW + EMA) replayed many times: one submit
-// per step, the loss falls when fitting a fixed batch, and two runs from the same
-// start are bit-identical (nothing random or racy inside a step).
+// per-sample MSE, objective coefficients, backward, clip + AdamW + EMA)
+// replayed many times: one submit per step, the loss falls when fitting a fixed
+// batch, two runs from the same start are bit-identical (nothing random or racy
+// inside a step), and a DPO step with a frozen reference starts at log 2 and
+// learns its preference.
 #include <math.h>
 
 #include "model/weights.h"
 #include "train/step.h"
 #include "test_util.h"
 
-typedef struct Run { double loss[40]; double first_norm; int submits_per_step; } Run;
+#define MAX_STEPS 40
+#define ROWS 4
 
-static Run fit_fixed_batch(int steps) {
-    char path[1024], err[512];
+typedef struct Run {
+    double loss[MAX_STEPS], acc[MAX_STEPS];
+    double first_norm, first_coef;
+    int submits_per_step;
+} Run;
+
+typedef struct Models {
     UNetConfig ucfg;
-    snprintf(path, sizeof path, "%s/golden/tiny/unet/config.json", VKPREF_TEST_DATA);
-    cr_assert_eq(unet_config_load(&ucfg, path, err, sizeof err), 0, "%s", err);
     ClipConfig ccfg;
-    snprintf(path, sizeof path, "%s/golden/clip_tiny/text_encoder/config.json", VKPREF_TEST_DATA);
-    cr_assert_eq(clip_config_load(&ccfg, path, err, sizeof err), 0, "%s", err);
-    ParamStore ups, tps;
-    param_store_init(&ups, &tgpu), param_store_init(&tps, &tgpu);
+    ParamStore ups, tps, ref;
     UNet u;
     ClipTextModel m;
-    unet_init(&u, &ucfg, &ups);
-    clip_init(&m, &ccfg, &tps);
-    param_store_alloc(&ups, true, true, true);
-    param_store_alloc(&tps, true, true, true);
-    param_store_init_random(&ups, 1), param_store_init_random(&tps, 2);
+} Models;
 
-    TrainStepConfig cfg = {.batch = 4, .text_len = 8, .train_text_encoder = true, .max_grad_norm = 1.0f,
-                           .adam = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, .ema = true};
+static void models_init(Models* md, bool train_text, bool with_ref) {
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/golden/tiny/unet/config.json", VKPREF_TEST_DATA);
+    cr_assert_eq(unet_config_load(&md->ucfg, path, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/golden/clip_tiny/text_encoder/config.json", VKPREF_TEST_DATA);
+    cr_assert_eq(clip_config_load(&md->ccfg, path, err, sizeof err), 0, "%s", err);
+    param_store_init(&md->ups, &tgpu), param_store_init(&md->tps, &tgpu), param_store_init(&md->ref, &tgpu);
+    unet_init(&md->u, &md->ucfg, &md->ups);
+    clip_init(&md->m, &md->ccfg, &md->tps);
+    param_store_alloc(&md->ups, true, true, true);
+    param_store_alloc(&md->tps, train_text, train_text, false);
+    param_store_init_random(&md->ups, 1), param_store_init_random(&md->tps, 2);
+    if (with_ref) {  // the reference starts equal to the policy, as when fine-tuning a base model
+        UNet ru;
+        unet_init(&ru, &md->ucfg, &md->ref);
+        param_store_alloc(&md->ref, false, false, false);
+        param_store_init_random(&md->ref, 1);
+    }
+}
+
+static void models_free(Models* md) {
+    param_store_free(&md->ups), param_store_free(&md->tps), param_store_free(&md->ref);
+}
+
+// Fits one fixed batch of ROWS rows for `steps` steps with objective obj.
+static Run fit_fixed_batch(Objective obj, int steps) {
+    bool ref = objective_needs_reference(obj);
+    Models md;
+    models_init(&md, !ref, ref);
+    ObjectiveHyper h = objective_hyper_default();
+    h.beta_dpo = 50;  // the tiny model's errors move little per step: a small beta keeps sigma unsaturated
+    TrainStepConfig cfg = {.batch = ROWS, .text_len = 8, .train_text_encoder = !ref, .max_grad_norm = 1.0f,
+                           .adam = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, .ema = true,
+                           .objective = obj, .hyper = h, .coef_scale = 1, .ref_ps = ref ? &md.ref : NULL};
     TrainStep s;
-    train_step_init(&s, &tgpu, &u, &ups, &m, &tps, cfg);
+    train_step_init(&s, &tgpu, &md.u, &md.ups, &md.m, &md.tps, cfg);
     TestRng rng = rng_seed(3);
-    int64_t n = tensor_numel(&s.x_t);
-    float* x = step_ptr(&s.x_t), *tg = step_ptr(&s.target);
+    int64_t n = tensor_numel(&s.x_t), per_row = n / ROWS;
+    float *x = step_ptr(&s.x_t), *tg = step_ptr(&s.target);
     for (int64_t i = 0; i < n; i++) x[i] = (float)rng_normal(&rng), tg[i] = (float)rng_normal(&rng);
     float* ts = step_ptr(&s.timesteps);
-    for (int i = 0; i < 4; i++) ts[i] = 100.0f + 200.0f * i;
     uint32_t* ids = (uint32_t*)step_ptr(&s.ids);
-    for (int i = 0; i < 4 * 8; i++) ids[i] = (uint32_t)(i * 7 % 50);
-    float* coef = step_ptr(&s.coef);
-    for (int i = 0; i < 4; i++) coef[i] = 0.25f;
-    Run r = {0};
+    for (int r = 0; r < ROWS; r++) {
+        ts[r] = 100.0f + 200.0f * r;
+        for (int k = 0; k < 8; k++) ids[r * 8 + k] = (uint32_t)((r * 8 + k) * 7 % 50);
+    }
+    if (obj == OBJ_DPO)  // pairs share noise, timestep and caption: rows [w0 w1; l0 l1]
+        for (int r = 2; r < ROWS; r++) {
+            for (int64_t i = 0; i < per_row; i++) tg[r * per_row + i] = tg[(r - 2) * per_row + i];
+            ts[r] = ts[r - 2];
+            for (int k = 0; k < 8; k++) ids[r * 8 + k] = ids[(r - 2) * 8 + k];
+        }
+    Run out = {0};
     for (int t = 1; t <= steps; t++) {
         float* sc = step_ptr(&s.scalars);
         sc[STEP_LR] = 3e-3f;
@@ -51,25 +88,42 @@ static Run fit_fixed_batch(int steps) {
         sc[STEP_EMA_DECAY] = 0.9f;
         int before = s.update.nsubmit;
         cmd_submit(&s.update);
-        r.submits_per_step = s.update.nsubmit - before;
-        const float* mse = step_ptr(&s.mse);
-        r.loss[t - 1] = 0.25 * (mse[0] + mse[1] + mse[2] + mse[3]);
-        if (t == 1) r.first_norm = step_ptr(&s.stats)[0];
+        out.submits_per_step = s.update.nsubmit - before;
+        out.loss[t - 1] = step_ptr(&s.metrics)[OBJ_METRIC_LOSS];
+        out.acc[t - 1] = step_ptr(&s.metrics)[OBJ_METRIC_IMPLICIT_ACC];
+        if (t == 1) out.first_norm = step_ptr(&s.stats)[0], out.first_coef = step_ptr(&s.coef)[0];
     }
     train_step_free(&s);
-    param_store_free(&ups), param_store_free(&tps);
-    return r;
+    models_free(&md);
+    return out;
 }
 
 Test(train_step, fits_a_fixed_batch_deterministically, GPU_TEST, .timeout = 600) {
     require_gpu();
-    int steps = 40;
-    Run a = fit_fixed_batch(steps);
+    int steps = MAX_STEPS;
+    Run a = fit_fixed_batch(OBJ_SFT, steps);
     cr_assert(isfinite(a.first_norm) && a.first_norm > 0, "gradient norm %g", a.first_norm);
     cr_assert_eq(a.submits_per_step, 1);
-    fprintf(stderr, "loss %.4f -> %.4f over %d steps\n", a.loss[0], a.loss[steps - 1], steps);
+    cr_assert_float_eq(a.first_coef, 1.0 / ROWS, 1e-7, "sft coefficient %g", a.first_coef);
+    fprintf(stderr, "sft loss %.4f -> %.4f over %d steps\n", a.loss[0], a.loss[steps - 1], steps);
     cr_assert_lt(a.loss[steps - 1], 0.7 * a.loss[0], "loss %.4f -> %.4f: the step does not learn", a.loss[0], a.loss[steps - 1]);
-    Run b = fit_fixed_batch(steps);
+    Run b = fit_fixed_batch(OBJ_SFT, steps);
     for (int i = 0; i < steps; i++) cr_assert_eq(a.loss[i], b.loss[i], "step %d: %.9g vs %.9g", i, a.loss[i], b.loss[i]);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
+// Policy = reference at the start: z = 0 for every pair, loss log 2, accuracy 1/2
+// (ties count half); then the policy learns to prefer the winners of its batch.
+Test(train_step, dpo_with_a_frozen_reference, GPU_TEST, .timeout = 600) {
+    require_gpu();
+    int steps = 15;
+    Run a = fit_fixed_batch(OBJ_DPO, steps);
+    cr_assert_eq(a.submits_per_step, 1);
+    cr_assert_float_eq(a.loss[0], log(2.0), 1e-6, "first DPO loss %.9g", a.loss[0]);
+    cr_assert_float_eq(a.acc[0], 0.5, 1e-6, "first implicit accuracy %g", a.acc[0]);
+    fprintf(stderr, "dpo loss %.4f -> %.4f, accuracy %.2f -> %.2f\n", a.loss[0], a.loss[steps - 1], a.acc[0],
+            a.acc[steps - 1]);
+    cr_assert_lt(a.loss[steps - 1], 0.6, "DPO loss %.4f -> %.4f: no learning", a.loss[0], a.loss[steps - 1]);
+    cr_assert_eq(a.acc[steps - 1], 1.0, "implicit accuracy %g", a.acc[steps - 1]);
     ASSERT_NO_VALIDATION_MESSAGES();
 }

@@ -12,9 +12,13 @@
 #include "cli/commands.h"
 #include "io/fmnist.h"
 #include "model/pipeline_io.h"
+#include "data/manifest.h"
+#include "model/weights.h"
 #include "train/checkpoint.h"
 #include "train/fmnist_batches.h"
 #include "train/lr_schedule.h"
+#include "train/objective.h"
+#include "train/pref_batches.h"
 #include "train/step.h"
 #include "train/train_config.h"
 #include "train/validation.h"
@@ -74,9 +78,18 @@ static void load_model_spec(ModelSpec* m, const char* name) {
             m->clip.max_position_embeddings);
 }
 
-static void check_supported(const TrainConfig* c) {
-    if (strcmp(c->objective, "sft")) die("--objective %s: only sft is implemented so far", c->objective);
-    if (strcmp(c->dataset, "fmnist")) die("--dataset %s: only the embedded \"fmnist\" set is implemented so far", c->dataset);
+static void check_supported(const TrainConfig* c, Objective* obj, bool* train_text) {
+    if (!objective_parse(c->objective, obj)) die("--objective %s: use sft, dpo, mapo, kto, tdpo or tkto", c->objective);
+    bool fmnist = !strcmp(c->dataset, "fmnist");
+    if (fmnist && *obj != OBJ_SFT)
+        die("--objective %s needs preference data: --dataset MANIFEST.jsonl (Pick-a-Pic style; the embedded fmnist set "
+            "has none)", c->objective);
+    if (objective_needs_reference(*obj) && !*c->pretrained_model_name_or_path)
+        die("--objective %s compares against a frozen reference: give --pretrained_model_name_or_path", c->objective);
+    if (!strcmp(c->train_text_encoder, "auto")) *train_text = fmnist && *obj == OBJ_SFT;
+    else if (!strcmp(c->train_text_encoder, "true")) *train_text = true;
+    else if (!strcmp(c->train_text_encoder, "false")) *train_text = false;
+    else die("--train_text_encoder %s: use auto, true or false", c->train_text_encoder);
     if (c->train_batch_size < 1) die("--train_batch_size %d: must be >= 1", c->train_batch_size);
     if (c->max_train_steps < 1) die("--max_train_steps %d: must be >= 1", c->max_train_steps);
     if (c->gradient_accumulation_steps < 1) die("--gradient_accumulation_steps %d: must be >= 1", c->gradient_accumulation_steps);
@@ -144,7 +157,6 @@ static void warn_changed_options(const char* ckpt, const char* now_json) {
 static FILE* open_log(const char* output_dir, int resume_step) {
     char path[8192], err[1024];
     snprintf(path, sizeof path, "%s/train_log.csv", output_dir);
-    const char* header = "step,loss,lr,grad_norm,images_per_s,val_loss\n";
     if (resume_step > 0 && path_exists(path)) {
         char* text = read_file(path, NULL, err, sizeof err);
         if (!text) die("%s", err);
@@ -164,12 +176,20 @@ static FILE* open_log(const char* output_dir, int resume_step) {
     }
     FILE* f = fopen(path, "w");
     if (!f) die("%s: cannot write", path);
-    fputs(header, f);
+    fputs("step,loss,lr,grad_norm,images_per_s,val_loss", f);  // then the objective's metrics (objective.h)
+    for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(f, ",%s", objective_metric_name((ObjMetric)k));
+    fputc('\n', f);
     return f;
 }
 
 typedef struct Run {
     const TrainConfig* c;
+    Objective obj;
+    bool train_text;       // resolved --train_text_encoder
+    bool pref;             // a manifest (else the embedded fmnist set)
+    PrefDataset pref_set;
+    PrefBatcher pref_batcher;
+    ParamStore ref;        // the frozen reference UNet (objective_needs_reference)
     char* config_json;
     GpuContext g;
     DiffusionPipeline p;
@@ -188,7 +208,7 @@ typedef struct Run {
 static void save_checkpoint(Run* r, int step) {
     char err[1024];
     progress_pause(&r->prog);
-    if (checkpoint_save(&r->p, r->c->train_text_encoder, r->c->use_ema, r->config_json, (CheckpointState){step},
+    if (checkpoint_save(&r->p, r->train_text, r->c->use_ema, r->config_json, (CheckpointState){step},
                         r->c->output_dir, r->c->checkpoints_total_limit, r->last_checkpoint, sizeof r->last_checkpoint,
                         err, sizeof err))
         die("%s", err);
@@ -206,24 +226,27 @@ static double validate(Run* r, int step) {
 }
 
 // One optimizer step: K micro-batches, the last one replaying the update recording.
-static void train_one_step(Run* r, int s, double lr, double* loss, double* gnorm) {
+static void train_one_step(Run* r, int s, double lr, double* loss, double* gnorm, double* metrics) {
     const TrainConfig* c = r->c;
-    int B = c->train_batch_size, K = c->gradient_accumulation_steps;
+    int B = c->train_batch_size, K = c->gradient_accumulation_steps;  // B items per micro-batch
     float* sv = step_ptr(&r->st.scalars);
     sv[STEP_LR] = (float)lr;
     sv[STEP_BC1] = (float)(1 - pow((double)(float)c->adam_beta1, s + 1));
     sv[STEP_BC2] = (float)(1 - pow((double)(float)c->adam_beta2, s + 1));
     sv[STEP_EMA_DECAY] = (float)c->ema_decay;
-    *loss = 0;
+    for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] = 0;
     for (int m = 0; m < K; m++) {
-        fmnist_training_batch(&r->batcher, (uint64_t)c->seed, s, m * B, B, step_ptr(&r->st.x_t),
-                              step_ptr(&r->st.target), step_ptr(&r->st.timesteps), (uint32_t*)step_ptr(&r->st.ids));
-        float* cf = step_ptr(&r->st.coef);
-        for (int i = 0; i < B; i++) cf[i] = 1.0f / (float)(B * K);
+        float *xt = step_ptr(&r->st.x_t), *tg = step_ptr(&r->st.target), *ts = step_ptr(&r->st.timesteps);
+        uint32_t* ids = (uint32_t*)step_ptr(&r->st.ids);
+        if (r->pref)
+            pref_training_batch(&r->pref_batcher, (uint64_t)c->seed, s, m * B, B, xt, tg, ts, ids, step_ptr(&r->st.signs));
+        else
+            fmnist_training_batch(&r->batcher, (uint64_t)c->seed, s, m * B, B, xt, tg, ts, ids);
         cmd_submit(m == K - 1 ? &r->st.update : &r->st.accumulate);
-        const float* mse = step_ptr(&r->st.mse);
-        for (int i = 0; i < B; i++) *loss += mse[i] / (B * K);
+        const float* mv = step_ptr(&r->st.metrics);
+        for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] += mv[k] / K;
     }
+    *loss = metrics[OBJ_METRIC_LOSS];
     *gnorm = step_ptr(&r->st.stats)[0];
 }
 
@@ -233,7 +256,8 @@ int cmd_train(int argc, char** argv) {
     int pr = opts_parse(train_options(), &c, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
     r->c = &c;
-    check_supported(&c);
+    check_supported(&c, &r->obj, &r->train_text);
+    r->pref = strcmp(c.dataset, "fmnist") != 0;
     if (lr_schedule_parse(c.lr_scheduler, &r->lrs))
         die("--lr_scheduler %s: use constant, constant_with_warmup, linear or cosine", c.lr_scheduler);
     char err[1024], path[8192];
@@ -244,14 +268,14 @@ int cmd_train(int argc, char** argv) {
     go.device = c.device;
     go.quiet = false;
     if (gpu_init(&r->g, &go)) die("no usable Vulkan device (see `vkpref info`)");
-    PipelineAlloc alloc = {.unet_train = true, .unet_ema = c.use_ema, .text_train = c.train_text_encoder};
+    PipelineAlloc alloc = {.unet_train = true, .unet_ema = c.use_ema, .text_train = r->train_text};
     int start = 0;
     if (*c.resume_from_checkpoint) {
         char ckpt[8192];
         if (checkpoint_resolve(c.resume_from_checkpoint, c.output_dir, ckpt, sizeof ckpt, err, sizeof err)) die("%s", err);
         if (pipeline_load(&r->p, &r->g, ckpt, alloc, err, sizeof err)) die("%s", err);
         CheckpointState cs;
-        if (checkpoint_load_state(&r->p, c.train_text_encoder, c.use_ema, ckpt, &cs, err, sizeof err)) die("%s", err);
+        if (checkpoint_load_state(&r->p, r->train_text, c.use_ema, ckpt, &cs, err, sizeof err)) die("%s", err);
         warn_changed_options(ckpt, r->config_json);
         start = cs.step;
         snprintf(r->last_checkpoint, sizeof r->last_checkpoint, "%s", ckpt);
@@ -271,16 +295,55 @@ int cmd_train(int argc, char** argv) {
             (long long)param_count(&r->p.unet_ps), (long long)param_count(&r->p.text_ps), r->p.tok.vocab_size);
 
     DiffusionPipeline* p = &r->p;
-    int B = c.train_batch_size, L = p->max_length;
+    int B = c.train_batch_size, L = p->max_length, rows = B * objective_rows_per_item(r->obj);
     schedule_init(&r->sched, &p->sched);
-    fmnist_load_or_die(&r->train_set, NULL, FMNIST_TRAIN);
-    fmnist_batcher_init(&r->batcher, &r->train_set, &r->sched, &p->tok, L, c.caption_attributes,
-                        c.proportion_empty_prompts);
-    TrainStepConfig sc = {.batch = B, .text_len = L, .train_text_encoder = c.train_text_encoder,
+    if (objective_needs_reference(r->obj)) {  // the model fine-tuning started from, frozen
+        UNet ref_unet;
+        param_store_init(&r->ref, &r->g);
+        unet_init(&ref_unet, &p->unet_cfg, &r->ref);
+        param_store_alloc(&r->ref, false, false, false);
+        snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", c.pretrained_model_name_or_path);
+        if (weights_load(&r->ref, path, NULL, err, sizeof err)) die("%s (the reference model)", err);
+    }
+    if (r->pref) {
+        ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
+                              .skip_bad = c.skip_bad_rows};
+        if (manifest_load(&r->pref_set, c.dataset, &mo, err, sizeof err)) die("%s", err);
+        static const RowLayout layouts[OBJ_COUNT] = {[OBJ_SFT] = ROWS_CHOSEN, [OBJ_DPO] = ROWS_PAIRS,
+                                                     [OBJ_MAPO] = ROWS_PAIRS, [OBJ_KTO] = ROWS_UNPAIRED,
+                                                     [OBJ_TDPO] = ROWS_CAPTION_PAIRS, [OBJ_TKTO] = ROWS_CAPTION_PAIRS};
+        if (pref_batcher_init(&r->pref_batcher, &r->pref_set, &r->sched, &p->tok, L, layouts[r->obj],
+                              c.proportion_empty_prompts, c.random_flip, (uint64_t)c.seed, err, sizeof err))
+            die("%s", err);
+        fprintf(stderr, "vkpref train: %s: %d pairs, %d single images kept, %d ties dropped, %d bad rows skipped\n",
+                c.dataset, r->pref_set.pairs, r->pref_set.singles, r->pref_set.ties_dropped, r->pref_set.skipped);
+        if (layouts[r->obj] == ROWS_CAPTION_PAIRS)
+            for (int k = 0; k < PERTURB_KINDS; k++)
+                if (r->pref_batcher.perturb_count[k])
+                    fprintf(stderr, "vkpref train: mismatched captions by rule \"%s\": %d\n", perturb_kind_name((PerturbKind)k),
+                            r->pref_batcher.perturb_count[k]);
+    } else {
+        fmnist_load_or_die(&r->train_set, NULL, FMNIST_TRAIN);
+        fmnist_batcher_init(&r->batcher, &r->train_set, &r->sched, &p->tok, L, c.caption_attributes,
+                            c.proportion_empty_prompts);
+    }
+    ObjectiveHyper hyper = objective_hyper_default();
+    hyper.beta_dpo = (float)c.beta_dpo, hyper.beta_mapo = (float)c.beta_mapo, hyper.mapo_snr = (float)c.mapo_snr;
+    hyper.mapo_t = (float)p->sched.num_train_timesteps, hyper.beta_kto = (float)c.beta_kto;
+    hyper.kto_lambda_desirable = (float)c.kto_lambda_desirable, hyper.kto_lambda_undesirable = (float)c.kto_lambda_undesirable;
+    if (objective_hyper_check(r->obj, &hyper, err, sizeof err)) die("%s", err);
+    TrainStepConfig sc = {.batch = rows, .text_len = L, .objective = r->obj, .hyper = hyper,
+                          .coef_scale = 1.0f / (float)c.gradient_accumulation_steps,
+                          .ref_ps = objective_needs_reference(r->obj) ? &r->ref : NULL, .train_text_encoder = r->train_text,
                           .max_grad_norm = (float)c.max_grad_norm, .ema = c.use_ema,
                           .gradient_checkpointing = c.gradient_checkpointing,
                           .adam = {(float)c.adam_beta1, (float)c.adam_beta2, (float)c.adam_epsilon, (float)c.adam_weight_decay}};
     train_step_init(&r->st, &r->g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
+    if (c.validation_images > 0 && (p->unet_cfg.in_channels != 1 || p->unet_cfg.sample_size != FMNIST_SIDE)) {
+        fprintf(stderr, "vkpref train: no held-out validation loss: it uses Fashion-MNIST test images, and this model "
+                        "is not 1x%dx%d\n", FMNIST_SIDE, FMNIST_SIDE);
+        c.validation_images = 0;
+    }
     if (c.validation_images > 0) {
         // Batches of up to 32; the count is rounded down to a whole number of them.
         int vb = c.validation_images < 32 ? c.validation_images : 32, vn = c.validation_images / vb * vb;
@@ -306,7 +369,9 @@ int cmd_train(int argc, char** argv) {
         double v = validate(r, 0);
         if (!isnan(v)) {
             fprintf(stderr, "vkpref train: step 0 validation loss %.5f\n", v);
-            fprintf(csv, "0,,,,,%.6f\n", v);
+            fprintf(csv, "0,,,,,%.6f", v);
+            for (int k = 1; k < OBJ_METRICS_COUNT; k++) fputc(',', csv);
+            fputc('\n', csv);
             fflush(csv);
         }
     }
@@ -314,7 +379,8 @@ int cmd_train(int argc, char** argv) {
     double t_start = now_seconds(), loss_avg = NAN;
     for (int s = start; s < c.max_train_steps; s++) {
         double lr = lr_at(r->lrs, c.learning_rate, s, c.lr_warmup_steps, c.max_train_steps), loss, gnorm;
-        train_one_step(r, s, lr, &loss, &gnorm);
+        double metrics[OBJ_METRICS_COUNT];
+        train_one_step(r, s, lr, &loss, &gnorm, metrics);
         int done = s + 1;
         if (!isfinite(loss) || !isfinite(gnorm)) {
             progress_pause(&r->prog);
@@ -322,13 +388,14 @@ int cmd_train(int argc, char** argv) {
                 loss, gnorm, *r->last_checkpoint ? r->last_checkpoint : "none");
         }
         loss_avg = isnan(loss_avg) ? loss : 0.98 * loss_avg + 0.02 * loss;
-        double ips = (double)B * c.gradient_accumulation_steps * (done - start) / (now_seconds() - t_start);
+        double ips = (double)rows * c.gradient_accumulation_steps * (done - start) / (now_seconds() - t_start);
         bool validate_now = validating && ((c.validation_steps && done % c.validation_steps == 0) ||
                                            done == c.max_train_steps);
         double v = validate_now ? validate(r, done) : NAN;
         if (done % c.log_every == 0 || done == c.max_train_steps || validate_now) {
             fprintf(csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, ips);
             if (validate_now && !isnan(v)) fprintf(csv, "%.6f", v);
+            for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(csv, ",%.6g", metrics[k]);
             fputc('\n', csv);
             fflush(csv);
         }
@@ -336,7 +403,9 @@ int cmd_train(int argc, char** argv) {
         if (c.checkpointing_steps && (done % c.checkpointing_steps == 0 || done == c.max_train_steps))
             save_checkpoint(r, done);
         char extra[128];
-        snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.1f img/s", loss_avg, lr, ips);
+        if (r->obj == OBJ_SFT) snprintf(extra, sizeof extra, "loss %.4f lr %.2e %.1f img/s", loss_avg, lr, ips);
+        else snprintf(extra, sizeof extra, "loss %.4f acc %.2f lr %.2e %.1f img/s", loss_avg,
+                      metrics[OBJ_METRIC_IMPLICIT_ACC], lr, ips);
         progress_update(&r->prog, done, extra);
     }
     progress_end(&r->prog);
@@ -346,8 +415,9 @@ int cmd_train(int argc, char** argv) {
 
     if (c.validation_grid_seeds > 0) validation_grid_free(&r->grid);
     if (c.validation_images > 0) validation_free(&r->val), fmnist_batcher_free(&r->val_batcher), fmnist_free(&r->test_set);
-    fmnist_batcher_free(&r->batcher);
-    fmnist_free(&r->train_set);
+    if (r->pref) pref_batcher_free(&r->pref_batcher), manifest_free(&r->pref_set);
+    else fmnist_batcher_free(&r->batcher), fmnist_free(&r->train_set);
+    if (objective_needs_reference(r->obj)) param_store_free(&r->ref);
     schedule_free(&r->sched);
     train_step_free(&r->st);
     pipeline_free(p);

@@ -6,3 +6,4 @@ int cmd_bench(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_sample(int argc, char** argv);
+int cmd_train_judge(int argc, char** argv);

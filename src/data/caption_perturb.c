@@ -13,27 +13,12 @@ const char* perturb_kind_name(PerturbKind k) {
     return k < PERTURB_KINDS ? names[k] : "?";
 }
 
-// Parses "a photo of a[n] [tone] [size] <class>" (the embedded set's caption form).
-static bool parse_caption(const char* c, int* label, FmnistTone* tone, FmnistSize* size) {
-    for (int l = 0; l < FMNIST_CLASSES; l++)
-        for (int t = 0; t < 3; t++)
-            for (int s = 0; s < 3; s++) {
-                char buf[128];
-                fmnist_caption_with(l, (FmnistTone)t, (FmnistSize)s, buf, sizeof buf);
-                if (!strcmp(buf, c)) {
-                    *label = l, *tone = (FmnistTone)t, *size = (FmnistSize)s;
-                    return true;
-                }
-            }
-    return false;
-}
-
 PerturbKind caption_perturb(const char* const* captions, int n, int i, uint64_t seed, char* out, size_t outlen) {
     int label;
     FmnistTone tone;
     FmnistSize size;
     double u = rng_u01(seed, 0, RNG_STREAM_MISC, (uint64_t)i * 4);
-    if (parse_caption(captions[i], &label, &tone, &size) && u < 0.8) {
+    if (fmnist_parse_caption(captions[i], &label, &tone, &size) && u < 0.8) {
         if (u < 0.6) {  // another garment, same attribute words
             int other = (label + 1 + (int)rng_below(seed, 0, RNG_STREAM_MISC, (uint64_t)i * 4 + 1, FMNIST_CLASSES - 1)) %
                         FMNIST_CLASSES;

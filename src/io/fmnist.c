@@ -314,3 +314,21 @@ int fmnist_attr_caption(const Fmnist* ds, int i, const FmnistThresholds* th, cha
     fmnist_attributes(ds, i, th, &t, &s);
     return fmnist_caption_with(ds->labels[i], t, s, buf, n);
 }
+
+// Comparing against every caption the writer can produce keeps the two exact
+// inverses of each other by construction (270 short strcmp calls per caption).
+bool fmnist_parse_caption(const char* caption, int* label, FmnistTone* tone, FmnistSize* size) {
+    for (int l = 0; l < FMNIST_CLASSES; l++)
+        for (int t = 0; t < 3; t++)
+            for (int s = 0; s < 3; s++) {
+                char buf[128];
+                fmnist_caption_with(l, (FmnistTone)t, (FmnistSize)s, buf, sizeof buf);
+                if (!strcmp(buf, caption)) {
+                    *label = l;
+                    if (tone) *tone = (FmnistTone)t;
+                    if (size) *size = (FmnistSize)s;
+                    return true;
+                }
+            }
+    return false;
+}

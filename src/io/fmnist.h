@@ -17,6 +17,7 @@
 // Per class, because a "large" sandal is still smaller than a small coat.
 // Attribute captions put tone before size: "a photo of a dark small sneaker".
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,3 +86,8 @@ const char* fmnist_size_word(FmnistSize s);  // "", "small", "large"
 int fmnist_caption_with(int label, FmnistTone tone, FmnistSize size, char* buf, size_t n);
 // Caption of image i with its measured attributes.
 int fmnist_attr_caption(const Fmnist* ds, int i, const FmnistThresholds* th, char* buf, size_t n);
+// The inverse of fmnist_caption_with: true when caption is exactly one of the
+// 270 captions it can write (10 classes x 3 tones x 3 sizes), with its parts in
+// *label, *tone, *size (tone and size may be NULL). Anything else (other words,
+// case, spacing, a wrong article) is false and leaves the outputs untouched.
+bool fmnist_parse_caption(const char* caption, int* label, FmnistTone* tone, FmnistSize* size);

@@ -23,3 +23,5 @@
 #include "ops/op_loss.h"
 #include "ops/op_optim.h"
 #include "ops/op_sample.h"
+#include "ops/op_objective.h"
+#include "ops/op_xent.h"

@@ -15,3 +15,5 @@
 #include "ref/ref_loss.h"
 #include "ref/ref_optim.h"
 #include "ref/ref_sample.h"
+#include "ref/ref_objective.h"
+#include "ref/ref_xent.h"

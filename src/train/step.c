@@ -10,8 +10,10 @@ float* step_ptr(const Tensor* t) {
     return (float*)((char*)t->buf->mapped + t->offset);
 }
 
-// One micro-batch: text encoder, UNet, per-sample MSE, and the backward of
-// sum_n coef[n] * mse[n] into every trainable parameter.
+// One micro-batch: text encoder, the frozen reference UNet (forward only, no
+// saved activations) when the objective needs one, the policy UNet, per-row
+// errors, the objective's coefficients (on the GPU: no host round trip), and
+// the backward of sum_n coef[n] * mse[n] into every trainable parameter.
 static void record_forward_backward(TrainStep* s, Cmd* c) {
     const TrainStepConfig* k = &s->cfg;
     arena_reset(&s->act), arena_reset(&s->tmp), arena_reset(&s->grad);
@@ -19,8 +21,16 @@ static void record_forward_backward(TrainStep* s, Cmd* c) {
                 .training = k->train_text_encoder};
     Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true};
     Tensor ehs = clip_forward(&gt, &s->clip, &s->ids, k->batch, k->text_len);
+    bool ref = objective_needs_reference(k->objective);
+    if (ref) {
+        Graph gr = {.cmd = c, .ps = k->ref_ps, .act = &s->act, .tmp = &s->tmp, .grad = NULL, .training = false};
+        Tensor ref_pred = unet_forward(&gr, &s->ref_unet, &s->x_t, &s->timesteps, &ehs);
+        op_mse_per_sample_forward(c, &s->mse_ref, &ref_pred, &s->target);
+    }
     Tensor pred = unet_forward(&gu, &s->unet, &s->x_t, &s->timesteps, &ehs);
     op_mse_per_sample_forward(c, &s->mse, &pred, &s->target);
+    op_objective(c, &s->coef, &s->metrics, &s->mse, ref ? &s->mse_ref : NULL,
+                 objective_needs_signs(k->objective) ? &s->signs : NULL, k->objective, &k->hyper, k->coef_scale);
     Tensor dpred = graph_grad_like(&gu, &pred);
     op_mse_per_sample_backward(c, &dpred, &s->coef, &pred, &s->target);
     if (k->train_text_encoder) {
@@ -76,6 +86,12 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     unet_set_gradient_checkpointing(&s->unet, cfg.gradient_checkpointing);
     s->clip = *clip;
     s->unet_ps = unet_ps;
+    s->ref_unet = *unet;
+    if (objective_needs_reference(cfg.objective) && !cfg.ref_ps)
+        die("train step: objective %s needs a reference model", objective_name(cfg.objective));
+    if (objective_needs_reference(cfg.objective) && cfg.train_text_encoder)
+        die("train step: objective %s with a trained text encoder would need a reference text encoder too "
+            "(set train_text_encoder false)", objective_name(cfg.objective));
     s->text_ps = text_ps;
     int B = cfg.batch, C = unet->cfg.in_channels, S = unet->cfg.sample_size;
     arena_init(&s->io, g, "step io", 0, true);
@@ -86,9 +102,12 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->target = arena_tensor4(&s->io, B, unet->cfg.out_channels, S, S);
     s->timesteps = arena_tensor1(&s->io, B);
     s->ids = arena_tensor1(&s->io, (int64_t)B * cfg.text_len);
-    s->coef = arena_tensor1(&s->io, B);
+    s->signs = arena_tensor1(&s->io, B);
     s->scalars = arena_tensor1(&s->io, STEP_SCALARS_COUNT);
     s->mse = arena_tensor1(&s->io, B);
+    s->mse_ref = arena_tensor1(&s->io, B);
+    s->coef = arena_tensor1(&s->io, B);
+    s->metrics = arena_tensor1(&s->io, OBJ_METRICS_COUNT);
     s->stats = arena_tensor1(&s->io, 2);
 
     ParamStore* stores[2];

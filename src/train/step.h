@@ -14,32 +14,39 @@
 #include "model/clip.h"
 #include "model/unet.h"
 #include "ops/ops.h"
+#include "train/objective.h"
 
 typedef struct TrainStepConfig {
-    int batch;              // images per micro-batch
+    int batch;              // UNet rows per micro-batch (items x objective_rows_per_item)
     int text_len;           // tokens per caption
     bool train_text_encoder;
     float max_grad_norm;    // <= 0: no clipping
     AdamWHyper adam;
     bool ema;
-    bool gradient_checkpointing;  // UNet: recompute each block's forward before its backward
+    bool gradient_checkpointing;
+    Objective objective;    // maps per-sample errors to the loss and its coefficients
+    ObjectiveHyper hyper;
+    float coef_scale;       // 1 / micro-batches per optimizer step
+    ParamStore* ref_ps;     // the frozen reference UNet's weights (objective_needs_reference), else NULL  // UNet: recompute each block's forward before its backward
 } TrainStepConfig;
 
 typedef struct TrainStep {
     GpuContext* gpu;
     TrainStepConfig cfg;
-    UNet unet;              // copies of the model structs: they hold this recording's saved tensors
+    UNet unet, ref_unet;    // copies of the model structs: they hold this recording's saved tensors
     ClipTextModel clip;
     ParamStore *unet_ps, *text_ps;
     Arena io, act, tmp, grad;
     // inputs (host-visible, written before each replay)
-    Tensor x_t, target, timesteps, ids, coef, scalars;
-    // outputs (host-visible)
-    Tensor mse, stats;
+    Tensor x_t, target, timesteps, ids, signs, scalars;
+    // outputs (host-visible): per-row errors of the policy and the reference,
+    // the objective's coefficients and metrics (objective.h), gradient-norm statistics
+    Tensor mse, mse_ref, coef, metrics, stats;
     Tensor norm_scratch;
     Cmd accumulate, update;
 } TrainStep;
 
+// ref_ps in cfg: the reference UNet has unet's architecture.
 void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* unet_ps, const ClipTextModel* clip,
                      ParamStore* text_ps, TrainStepConfig cfg);
 void train_step_free(TrainStep* s);

@@ -21,8 +21,11 @@ typedef struct TrainConfig {
     bool use_ema;
     double ema_decay;
     int ema_warmup_steps;              // decay ramps as min(ema_decay, (1 + s) / (10 + s)) until then
+    double beta_dpo, beta_mapo, mapo_snr, beta_kto, kto_lambda_desirable, kto_lambda_undesirable;
+    bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
+    bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
-    bool train_text_encoder;
+    char train_text_encoder[OPT_STR_MAX];  // "auto" (pre-training on fmnist: true, else false), "true", "false"
     bool gradient_checkpointing;       // UNet: recompute each block's forward before its backward
     bool caption_attributes;           // fmnist: measured attribute words in captions
     int checkpointing_steps, checkpoints_total_limit;

@@ -1,0 +1,83 @@
+// op_objective.c: the objective op (shaders/objective_coef.comp): one dispatch of
+// one workgroup, since a micro-batch has a few hundred rows at most and the op
+// is a handful of exp/log per row. The workgroup reduces with reduce.glsl:
+// one subgroup without barriers on CPU drivers, several subgroups through shared
+// memory on GPUs (reduce_for's policy, never one invocation per block: the batch
+// is one block).
+#include <math.h>
+#include <stdint.h>
+
+#include "ops/op_common.h"
+#include "ops/ops.h"
+#include "util/check.h"
+
+// The shader's push constants (objective_coef.comp).
+typedef struct ObjectivePush {
+    uint32_t rows, units;
+    uint32_t off_e, off_r, off_s, off_coef, off_metrics;
+    float inv_rows, inv_units;
+    float beta, mapo_s, mapo_t, lambda_d, lambda_u;
+    float coef_scale;
+} ObjectivePush;
+
+// More rows than any micro-batch; keeps float(rows) and every index exact.
+#define OBJECTIVE_MAX_ROWS (1 << 20)
+
+static void check_disjoint(const char* op, const char* what, const Tensor* out, const Tensor* const* in, int nin) {
+    for (int i = 0; i < nin; i++)
+        if (in[i] && tensors_overlap(out, in[i])) die("%s: %s overlaps an input or the other output", op, what);
+}
+
+void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tensor* e, const Tensor* r,
+                  const Tensor* signs, Objective obj, const ObjectiveHyper* h, float coef_scale) {
+    const char* op = "op_objective";
+    if ((unsigned)obj >= OBJ_COUNT) die("%s: unknown objective %d", op, (int)obj);
+    if (!h) die("%s: hyper-parameters are NULL", op);
+    char err[160];
+    if (objective_hyper_check(obj, h, err, sizeof err)) die("%s: %s", op, err);
+    if (!isfinite(coef_scale)) die("%s: coef_scale is not finite", op);
+    if (!e) die("%s: e is NULL", op);
+    int64_t rows = tensor_numel(e), per_item = objective_rows_per_item(obj);
+    if (rows < per_item || rows % per_item)
+        die("%s: %s needs %lld row(s) per item, e has %lld elements", op, objective_name(obj), (long long)per_item,
+            (long long)rows);
+    if (rows > OBJECTIVE_MAX_ROWS) die("%s: %lld rows exceed %d", op, (long long)rows, OBJECTIVE_MAX_ROWS);
+    check_numel(op, "coef", coef, rows);
+    check_numel(op, "metrics", metrics, OBJ_METRICS_COUNT);
+    bool use_r = objective_needs_reference(obj), use_s = objective_needs_signs(obj);
+    if (use_r) check_numel(op, "r (the reference's per-sample MSE)", r, rows);
+    if (use_s) check_numel(op, "signs", signs, rows);
+    const Tensor* in[] = {e, use_r ? r : NULL, use_s ? signs : NULL};
+    check_disjoint(op, "coef", coef, in, 3);
+    check_disjoint(op, "metrics", metrics, in, 3);
+    if (tensors_overlap(coef, metrics)) die("%s: coef overlaps metrics", op);
+
+    // Unused inputs are bound to e (never read): the pipeline layout stays fixed.
+    Operand o_e = sto(c, e), o_r = sto(c, use_r ? r : e), o_s = sto(c, use_s ? signs : e);
+    Operand o_c = sto(c, coef), o_m = sto(c, metrics);
+    int64_t units = (obj == OBJ_DPO || obj == OBJ_TDPO || obj == OBJ_MAPO) ? rows / 2 : rows;
+    Reduce red = reduce_for(c->gpu, units);
+    if (red.mode == REDUCE_INVOCATION) red = (Reduce){REDUCE_SUBGROUP, c->gpu->subgroup_size, 1};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_OBJECTIVE_COEF, "sssss", sizeof(ObjectivePush),
+                                     (uint32_t[]){red.wg, 1, 1, red.mode, (uint32_t)obj}, 5);
+    ObjectivePush pc = {
+        .rows = (uint32_t)rows,
+        .units = (uint32_t)units,
+        .off_e = o_e.off,
+        .off_r = o_r.off,
+        .off_s = o_s.off,
+        .off_coef = o_c.off,
+        .off_metrics = o_m.off,
+        .inv_rows = (float)(1.0 / (double)rows),
+        .inv_units = (float)(1.0 / (double)units),
+        .beta = objective_beta(obj, h),
+        .mapo_s = h->mapo_snr,
+        .mapo_t = h->mapo_t,
+        .lambda_d = h->kto_lambda_desirable,
+        .lambda_u = h->kto_lambda_undesirable,
+        .coef_scale = coef_scale,
+    };
+    Bind b[] = {bind_r(&o_e.view), bind_r(&o_r.view), bind_r(&o_s.view), bind_w(&o_c.view), bind_w(&o_m.view)};
+    c->label = op;
+    cmd_dispatch(c, p, b, 5, &pc, 1, 1, 1);
+}

@@ -1,0 +1,179 @@
+// ref_objective.c: the objectives, their gradient coefficients and metrics, in
+// double (see ref_objective.h). Written per objective, straight from the loss and
+// gradient columns of OBJECTIVES.md section 10.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ref/ref.h"
+#include "util/check.h"
+
+double ref_sigmoid(double u) { return u >= 0 ? 1.0 / (1.0 + exp(-u)) : exp(u) / (1.0 + exp(u)); }
+double ref_softplus(double u) { return fmax(u, 0.0) + log1p(exp(-fabs(u))); }
+double ref_log_sigmoid(double u) { return fmin(u, 0.0) - log1p(exp(-fabs(u))); }
+
+double ref_mapo_f(double s, double e) {
+    double a = s * e;
+    if (fabs(a) < 1e-4) return 1.0 - a / 2.0 + a * a / 12.0;
+    return a / expm1(a);
+}
+
+// d/de [a / expm1(a)] = s (expm1(a) - a e^a) / expm1(a)^2, written as
+// s (1 - a - a/m) / m with m = expm1(a) (the same value; no overflow of e^a or
+// m^2 for large a). Series near 0: s (-1/2 + a/6).
+double ref_mapo_df(double s, double e) {
+    double a = s * e;
+    if (fabs(a) < 1e-4) return s * (-0.5 + a / 6.0);
+    double m = expm1(a);
+    return s * (1.0 - a - a / m) / m;
+}
+
+double ref_kto_reference_point(int64_t rows, const double* e, const double* r) {
+    double sum = 0;
+    for (int64_t i = 0; i < rows; i++) sum += r[i] - e[i];
+    return fmax(0.0, sum / (double)rows);
+}
+
+// Per-item quantities shared by the loss, the gradient and the metrics.
+static double dpo_z(double beta, double ew, double el, double rw, double rl) {
+    return -0.5 * beta * ((ew - el) - (rw - rl));
+}
+static double mapo_v(const ObjectiveHyper* h, double ew, double el) {
+    return h->mapo_t * (ref_mapo_f(h->mapo_snr, ew) - ref_mapo_f(h->mapo_snr, el));
+}
+static double kto_sign(const double* signs, int64_t i) { return signs[i] > 0 ? 1.0 : -1.0; }
+static double kto_lambda(const ObjectiveHyper* h, double s) {
+    return s > 0 ? h->kto_lambda_desirable : h->kto_lambda_undesirable;
+}
+
+static void check_inputs(const char* fn, Objective obj, int64_t n_items, const double* r, const double* signs) {
+    if ((unsigned)obj >= OBJ_COUNT) die("%s: unknown objective %d", fn, (int)obj);
+    if (n_items < 1) die("%s: n_items = %lld", fn, (long long)n_items);
+    if (objective_needs_reference(obj) && !r) die("%s: %s needs r", fn, objective_name(obj));
+    if (objective_needs_signs(obj) && !signs) die("%s: %s needs signs", fn, objective_name(obj));
+}
+
+double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
+                          const double* signs, const double* kto_z) {
+    check_inputs("ref_objective_loss", obj, n_items, r, signs);
+    int64_t B = n_items, rows = B * objective_rows_per_item(obj);
+    double sum = 0;
+    switch (obj) {
+    case OBJ_SFT:  // mean_i e_i
+        for (int64_t i = 0; i < B; i++) sum += e[i];
+        return sum / (double)B;
+    case OBJ_DPO:
+    case OBJ_TDPO:  // mean_i -log sigma(z_i)
+        for (int64_t k = 0; k < B; k++) sum += -ref_log_sigmoid(dpo_z(h->beta_dpo, e[k], e[B + k], r[k], r[B + k]));
+        return sum / (double)B;
+    case OBJ_MAPO: {  // mean e_w - beta mean log sigma(T (f(e_w) - f(e_l)))
+        double sft = 0, ratio = 0;
+        for (int64_t k = 0; k < B; k++) {
+            sft += e[k];
+            ratio += ref_log_sigmoid(mapo_v(h, e[k], e[B + k]));
+        }
+        return sft / (double)B - h->beta_mapo * ratio / (double)B;
+    }
+    case OBJ_KTO:
+    case OBJ_TKTO: {  // mean_i lambda_i (1 - sigma(u_i)), u_i = s_i beta (rho_i - z)
+        double z = kto_z ? *kto_z : ref_kto_reference_point(rows, e, r);
+        for (int64_t i = 0; i < rows; i++) {
+            double s = kto_sign(signs, i), u = s * h->beta_kto * ((r[i] - e[i]) - z);
+            sum += kto_lambda(h, s) * ref_sigmoid(-u);  // 1 - sigma(u) without cancellation
+        }
+        return sum / (double)rows;
+    }
+    }
+    return 0;
+}
+
+// 1 if a > 0, 1/2 on a tie.
+static double ranked(double a) { return a > 0 ? 1.0 : a == 0 ? 0.5 : 0.0; }
+
+void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
+                   const double* signs, double* loss, double* g, double* metrics) {
+    check_inputs("ref_objective", obj, n_items, r, signs);
+    int64_t B = n_items, rows = B * objective_rows_per_item(obj);
+    double* gb = xmalloc((size_t)rows * sizeof *gb);
+    double m[OBJ_METRICS_COUNT];
+    memset(m, 0, sizeof m);
+    double z_kto = 0;
+
+    switch (obj) {
+    case OBJ_SFT:
+        for (int64_t i = 0; i < B; i++) {
+            gb[i] = 1.0 / (double)B;
+            m[OBJ_METRIC_POLICY_MSE] += e[i] / (double)B;
+        }
+        m[OBJ_METRIC_WIN_MSE] = m[OBJ_METRIC_POLICY_MSE];
+        break;
+    case OBJ_DPO:
+    case OBJ_TDPO:
+        for (int64_t k = 0; k < B; k++) {
+            double ew = e[k], el = e[B + k], rw = r[k], rl = r[B + k];
+            double z = dpo_z(h->beta_dpo, ew, el, rw, rl), sg = ref_sigmoid(-z);
+            gb[k] = +0.5 * h->beta_dpo * sg / (double)B;
+            gb[B + k] = -0.5 * h->beta_dpo * sg / (double)B;
+            m[OBJ_METRIC_IMPLICIT_ACC] += ranked(z) / (double)B;
+            m[OBJ_METRIC_REWARD_MARGIN] += z / (double)B;
+            m[OBJ_METRIC_MEAN_SIGMA] += sg / (double)B;
+            m[OBJ_METRIC_POLICY_MSE] += (ew + el) / (double)rows;
+            m[OBJ_METRIC_REF_MSE] += (rw + rl) / (double)rows;
+            m[OBJ_METRIC_WIN_DRIFT] += (ew - rw) / (double)B;
+            m[OBJ_METRIC_LOSE_DRIFT] += (el - rl) / (double)B;
+            m[OBJ_METRIC_WIN_MSE] += ew / (double)B;
+            m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
+        }
+        break;
+    case OBJ_MAPO:
+        for (int64_t k = 0; k < B; k++) {
+            double ew = e[k], el = e[B + k], s = h->mapo_snr, T = h->mapo_t, beta = h->beta_mapo;
+            double v = mapo_v(h, ew, el), sg = ref_sigmoid(-v);
+            gb[k] = 1.0 / (double)B - (beta / (double)B) * sg * T * ref_mapo_df(s, ew);
+            gb[B + k] = +(beta / (double)B) * sg * T * ref_mapo_df(s, el);
+            m[OBJ_METRIC_IMPLICIT_ACC] += ranked(v) / (double)B;
+            m[OBJ_METRIC_REWARD_MARGIN] += v / (double)B;
+            m[OBJ_METRIC_MEAN_SIGMA] += sg / (double)B;
+            m[OBJ_METRIC_POLICY_MSE] += (ew + el) / (double)rows;
+            m[OBJ_METRIC_WIN_MSE] += ew / (double)B;
+            m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
+            m[OBJ_METRIC_MAPO_WIN_SCORE] += ref_mapo_f(s, ew) / (double)B;
+            m[OBJ_METRIC_MAPO_LOSE_SCORE] += ref_mapo_f(s, el) / (double)B;
+        }
+        break;
+    case OBJ_KTO:
+    case OBJ_TKTO: {
+        z_kto = ref_kto_reference_point(rows, e, r);
+        double npos = 0, nneg = 0;
+        for (int64_t i = 0; i < rows; i++) npos += signs[i] > 0, nneg += !(signs[i] > 0);
+        for (int64_t i = 0; i < rows; i++) {
+            double s = kto_sign(signs, i), lambda = kto_lambda(h, s);
+            double u = s * h->beta_kto * ((r[i] - e[i]) - z_kto);
+            gb[i] = lambda * s * h->beta_kto * ref_sigmoid(u) * ref_sigmoid(-u) / (double)rows;
+            m[OBJ_METRIC_IMPLICIT_ACC] += ranked(u) / (double)rows;
+            m[OBJ_METRIC_REWARD_MARGIN] += u / (double)rows;
+            m[OBJ_METRIC_MEAN_SIGMA] += ref_sigmoid(-u) / (double)rows;
+            m[OBJ_METRIC_POLICY_MSE] += e[i] / (double)rows;
+            m[OBJ_METRIC_REF_MSE] += r[i] / (double)rows;
+            if (s > 0) {
+                m[OBJ_METRIC_WIN_DRIFT] += (e[i] - r[i]) / npos;
+                m[OBJ_METRIC_WIN_MSE] += e[i] / npos;
+            } else {
+                m[OBJ_METRIC_LOSE_DRIFT] += (e[i] - r[i]) / nneg;
+                m[OBJ_METRIC_LOSE_MSE] += e[i] / nneg;
+            }
+        }
+        m[OBJ_METRIC_KTO_Z] = z_kto;
+        m[OBJ_METRIC_DESIRABLE_FRAC] = npos / (double)rows;
+        break;
+    }
+    }
+
+    double L = ref_objective_loss(obj, h, n_items, e, r, signs, NULL);
+    m[OBJ_METRIC_LOSS] = L;
+    for (int64_t i = 0; i < rows; i++) m[OBJ_METRIC_MEAN_ABS_COEF] += fabs(gb[i]) / (double)rows;
+    if (loss) *loss = L;
+    if (g) memcpy(g, gb, (size_t)rows * sizeof *g);
+    if (metrics) memcpy(metrics, m, sizeof m);
+    free(gb);
+}

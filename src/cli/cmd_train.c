@@ -233,7 +233,10 @@ static void train_one_step(Run* r, int s, double lr, double* loss, double* gnorm
     sv[STEP_LR] = (float)lr;
     sv[STEP_BC1] = (float)(1 - pow((double)(float)c->adam_beta1, s + 1));
     sv[STEP_BC2] = (float)(1 - pow((double)(float)c->adam_beta2, s + 1));
-    sv[STEP_EMA_DECAY] = (float)c->ema_decay;
+    // diffusers' EMAModel: the decay ramps up as (1 + s) / (10 + s), so early
+    // EMA weights follow training instead of staying near the random start.
+    double ramp = (1.0 + s) / (10.0 + s);
+    sv[STEP_EMA_DECAY] = (float)(ramp < c->ema_decay ? ramp : c->ema_decay);
     for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] = 0;
     for (int m = 0; m < K; m++) {
         float *xt = step_ptr(&r->st.x_t), *tg = step_ptr(&r->st.target), *ts = step_ptr(&r->st.timesteps);

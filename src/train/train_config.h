@@ -20,7 +20,6 @@ typedef struct TrainConfig {
     double adam_beta1, adam_beta2, adam_epsilon, adam_weight_decay, max_grad_norm;
     bool use_ema;
     double ema_decay;
-    int ema_warmup_steps;              // decay ramps as min(ema_decay, (1 + s) / (10 + s)) until then
     double beta_dpo, beta_mapo, mapo_snr, beta_kto, kto_lambda_desirable, kto_lambda_undesirable;
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping

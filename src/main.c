@@ -22,7 +22,7 @@ static const Command COMMANDS[] = {
 static void usage(FILE* out) {
     fprintf(out, "usage: vkpref <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
     fprintf(out, "\n`vkpref <command> --help` describes a command's options.\n");
 }
 

@@ -17,6 +17,8 @@ static const Command COMMANDS[] = {
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},
     {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},
+    {"make-pairs", cmd_make_pairs, "sample images, score them with a judge, write a Pick-a-Pic manifest"},
+    {"eval", cmd_eval, "win rate of a model against its base under a judge"},
 };
 
 static void usage(FILE* out) {

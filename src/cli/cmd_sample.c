@@ -20,7 +20,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "sample/generator.h"
-#include "sample/sample_inputs.h"
+#include "sample/render.h"
 #include "sample/sample_output.h"
 #include "util/check.h"
 #include "util/fsutil.h"
@@ -64,14 +64,6 @@ static const OptSpec SPECS[] = {
 static const OptTable TABLE = {"sample", "Sample images from a pipeline folder into a labelled grid.", SPECS,
                                sizeof SPECS / sizeof *SPECS};
 
-// The run's inputs once validated.
-typedef struct SampleJob {
-    char** prompts;
-    int nprompts;
-    uint64_t* seeds;
-    int nseeds;
-    GenerateSettings set;
-} SampleJob;
 
 // A usage error (exit code 2): something required is missing.
 static int usage_error(const char* msg) {
@@ -79,70 +71,15 @@ static int usage_error(const char* msg) {
     return 2;
 }
 
-// Up front, so that a wrong --compare is reported before --model is rendered
-// (pipeline_load checks the rest).
-static void check_pipeline_dir(const char* dir, const char* flag) {
-    if (!path_is_dir(dir)) die("%s %s: no such folder", flag, dir);
-    char* index = path_join(dir, "model_index.json");
-    if (!path_exists(index)) die("%s %s: not a pipeline folder (no model_index.json)", flag, dir);
-    free(index);
-}
 
 // Bad values are fatal (exit code 1) and name the flag or file.
-static void check_inputs(const SampleConfig* c, SampleJob* job) {
-    char err[1024];
-    check_pipeline_dir(c->model, "--model");
-    if (*c->compare) check_pipeline_dir(c->compare, "--compare");
-    if (sampler_parse(c->sampler, &job->set.sampler)) die("--sampler %s: use ddim, ddpm or euler", c->sampler);
-    if (c->steps < 1) die("--steps %d: need at least 1", c->steps);
-    if (!(c->eta >= 0)) die("--eta %g: need >= 0", c->eta);
+static void check_inputs(const SampleConfig* c, RenderJob* job) {
+    pipeline_dir_check(c->model, "--model");
+    if (*c->compare) pipeline_dir_check(c->compare, "--compare");
     if (c->batch < 1) die("--batch %d: need at least 1", c->batch);
     if (c->upscale < 1 || c->upscale > 64) die("--upscale %d: need 1..64", c->upscale);
     if (!*c->out) die("--out: need a file name for the grid");
-    job->set.steps = c->steps;
-    job->set.eta = (float)c->eta;
-    job->set.cfg = (float)c->cfg;
-    if (seeds_parse(c->seeds, &job->seeds, &job->nseeds, err, sizeof err)) die("--seeds \"%s\": %s", c->seeds, err);
-    for (int i = 0; i < c->prompt.n; i++) {
-        job->prompts = xrealloc(job->prompts, (size_t)(job->nprompts + 1) * sizeof *job->prompts);
-        job->prompts[job->nprompts++] = xstrdup(c->prompt.v[i]);
-    }
-    if (*c->prompts && prompts_read(c->prompts, &job->prompts, &job->nprompts, err, sizeof err))
-        die("%s (--prompts)", err);
-}
-
-static void on_progress(void* user, int done, int total) { progress_update(user, done, NULL); }
-
-// Loads one pipeline and renders every (prompt, seed) of the job: image (p, s)
-// at (p * nseeds + s) * numel of the returned array.
-static float* render(GpuContext* g, const char* dir, const char* flag, const SampleJob* job, int batch,
-                     const char* label, int* channels, int* size) {
-    char err[1024];
-    DiffusionPipeline p;
-    if (pipeline_load(&p, g, dir, (PipelineAlloc){0}, err, sizeof err)) die("%s (%s)", err, flag);
-    int T = p.sched.num_train_timesteps;
-    if (job->set.steps > T) die("--steps %d: %s has %d training timesteps", job->set.steps, dir, T);
-    *channels = p.unet_cfg.in_channels;
-    *size = p.unet_cfg.sample_size;
-    if (*channels != 1 && *channels != 3)
-        die("%s %s: %d-channel samples cannot be shown as images (1 or 3)", flag, dir, *channels);
-    int n = job->nprompts * job->nseeds;
-    const char** prompts = xmalloc((size_t)n * sizeof *prompts);
-    uint64_t* seeds = xmalloc((size_t)n * sizeof *seeds);
-    for (int i = 0; i < n; i++) prompts[i] = job->prompts[i / job->nseeds], seeds[i] = job->seeds[i % job->nseeds];
-    int64_t numel = (int64_t)*channels * *size * *size;
-    float* images = xmalloc((size_t)(n * numel) * sizeof *images);
-    Generator gen;
-    generator_init(&gen, g, &p, batch < n ? batch : n, job->set);
-    Progress prog;
-    progress_begin(&prog, label, ((n + gen.batch - 1) / gen.batch) * job->set.steps, 0);
-    int bad = generator_run(&gen, prompts, seeds, n, images, on_progress, &prog);
-    progress_end(&prog);
-    if (bad) fprintf(stderr, "vkpref sample: warning: %d of %d images from %s have non-finite values\n", bad, n, dir);
-    generator_free(&gen);
-    pipeline_free(&p);
-    free(prompts), free(seeds);
-    return images;
+    render_job_parse(job, &c->prompt, c->prompts, c->seeds, c->sampler, c->steps, c->eta, c->cfg);
 }
 
 int cmd_sample(int argc, char** argv) {
@@ -159,7 +96,7 @@ int cmd_sample(int argc, char** argv) {
         opts_free(&TABLE, &c);
         return rc;
     }
-    SampleJob job = {0};
+    RenderJob job;
     check_inputs(&c, &job);
 
     GpuContext g;
@@ -167,10 +104,10 @@ int cmd_sample(int argc, char** argv) {
     go.device = c.device;
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     int ch, size, ch2, size2;
-    float* a = render(&g, c.model, "--model", &job, c.batch, *c.compare ? "sample A" : "sample", &ch, &size);
+    float* a = render_job(&g, c.model, "--model", &job, c.batch, *c.compare ? "sample A" : "sample", &ch, &size);
     float* b = NULL;
     if (*c.compare) {
-        b = render(&g, c.compare, "--compare", &job, c.batch, "sample B", &ch2, &size2);
+        b = render_job(&g, c.compare, "--compare", &job, c.batch, "sample B", &ch2, &size2);
         if (ch2 != ch || size2 != size)
             die("--compare %s: its images are %dx%dx%d, --model's %dx%dx%d", c.compare, ch2, size2, size2, ch, size, size);
     }
@@ -196,8 +133,7 @@ int cmd_sample(int argc, char** argv) {
             *c.save_images ? " and " : "", c.save_images);
 
     free(a), free(b);
-    prompts_free(job.prompts, job.nprompts);
-    free(job.seeds);
+    render_job_free(&job);
     opts_free(&TABLE, &c);
     return 0;
 }

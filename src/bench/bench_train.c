@@ -1,0 +1,220 @@
+// bench_train.c: see bench_train.h.
+//
+// The flags are those of `vkpref train` that change what a step computes,
+// taken from its option table (train/train_config.c: same names, defaults and
+// help), plus --steps, --warmup and --json. The step is train_step_init's
+// recording, replayed as `vkpref train` replays it: per optimizer step the host
+// writes the step scalars and, per micro-batch, random x_t, targets, timesteps,
+// token ids (and kto/tkto signs), then submits (K - 1 accumulate replays and
+// one update replay with --gradient_accumulation_steps K).
+#include "bench/bench_train.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench_model.h"
+#include "bench/bench_report.h"
+#include "train/objective.h"
+#include "train/step.h"
+#include "train/train_config.h"
+#include "util/check.h"
+#include "util/rng.h"
+#include "util/timer.h"
+
+typedef struct BenchTrainConfig {
+    TrainConfig train;  // the shared `vkpref train` options (only those in SHARED are set)
+    int steps, warmup;
+    bool json;
+} BenchTrainConfig;
+
+// The `vkpref train` options that matter to a step's cost or its numbers.
+static const char* const SHARED[] = {
+    "pretrained_model_name_or_path", "model_config", "objective", "train_batch_size", "gradient_accumulation_steps",
+    "gradient_checkpointing", "train_text_encoder", "use_ema", "learning_rate", "adam_beta1", "adam_beta2",
+    "adam_epsilon", "adam_weight_decay", "max_grad_norm", "ema_decay", "beta_dpo", "beta_mapo", "mapo_snr",
+    "beta_kto", "kto_lambda_desirable", "kto_lambda_undesirable", "seed", "device"};
+#define NSHARED (sizeof SHARED / sizeof *SHARED)
+
+#define O(name, type, def, help) {#name, type, offsetof(BenchTrainConfig, name), def, help}
+static const OptSpec OWN[] = {
+    O(steps, OPT_INT, "10", "timed training steps (optimizer steps)"),
+    O(warmup, OPT_INT, "3", "untimed steps first"),
+    O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
+};
+#define NOWN (sizeof OWN / sizeof *OWN)
+
+static const OptTable* options(void) {
+    static OptSpec specs[NSHARED + NOWN];
+    static OptTable t = {"bench train",
+                         "Time one training step on random inputs of the model's shape (as `vkpref train` runs it; "
+                         "--train_text_encoder auto: true for sft, false otherwise). --train_batch_size counts items: "
+                         "dpo, mapo, tdpo and tkto use 2 UNet rows per item.",
+                         specs, 0};
+    if (t.n) return &t;
+    const OptTable* tr = train_options();
+    for (size_t i = 0; i < NSHARED; i++) {
+        const OptSpec* s = NULL;
+        for (int k = 0; k < tr->n && !s; k++)
+            if (!strcmp(tr->specs[k].name, SHARED[i])) s = &tr->specs[k];
+        if (!s) die("bench train: `vkpref train` has no option --%s", SHARED[i]);
+        specs[t.n] = *s;
+        specs[t.n++].offset += offsetof(BenchTrainConfig, train);
+    }
+    for (size_t i = 0; i < NOWN; i++) specs[t.n++] = OWN[i];
+    return &t;
+}
+
+typedef struct TrainBench {
+    const TrainConfig* c;
+    Objective obj;
+    int items, rows, K, text_len, vocab, T;
+    int64_t numel;  // of one image
+    TrainStep st;
+} TrainBench;
+
+// Random inputs of micro-batch m of step s (the stand-in for the batchers).
+static void fill_micro_batch(TrainBench* b, int s, int m) {
+    uint64_t seed = (uint64_t)b->c->seed;
+    int64_t n = b->rows * b->numel, base = (int64_t)m * n;
+    rng_normal_fill(step_ptr(&b->st.x_t), n, seed, (uint64_t)s, RNG_STREAM_NOISE, (uint64_t)base);
+    rng_normal_fill(step_ptr(&b->st.target), n, seed, (uint64_t)s, RNG_STREAM_MISC, (uint64_t)base);
+    float* ts = step_ptr(&b->st.timesteps);
+    for (int r = 0; r < b->rows; r++)  // the rows of a pair share a timestep
+        ts[r] = (float)rng_below(seed, (uint64_t)s, RNG_STREAM_TIMESTEP, (uint64_t)(m * b->items + r % b->items),
+                                 (uint32_t)b->T);
+    uint32_t* ids = (uint32_t*)step_ptr(&b->st.ids);
+    for (int64_t k = 0; k < (int64_t)b->rows * b->text_len; k++)
+        ids[k] = rng_below(seed, (uint64_t)s, RNG_STREAM_BATCH, (uint64_t)(base + k), (uint32_t)b->vocab);
+    float* signs = step_ptr(&b->st.signs);
+    if (b->obj == OBJ_TKTO) objective_tkto_signs(signs, b->items);
+    else if (b->obj == OBJ_KTO)
+        for (int r = 0; r < b->rows; r++) signs[r] = rng_u01(seed, (uint64_t)s, RNG_STREAM_FLIP, (uint64_t)r) < 0.5 ? 1.0f : -1.0f;
+}
+
+// One optimizer step as `vkpref train` runs it; returns the host input time.
+static double one_step(void* user, int s) {
+    TrainBench* b = user;
+    const TrainConfig* c = b->c;
+    double host = 0, t0 = now_seconds();
+    float* sv = step_ptr(&b->st.scalars);
+    sv[STEP_LR] = (float)c->learning_rate;
+    sv[STEP_BC1] = (float)(1 - pow((double)(float)c->adam_beta1, s + 1));
+    sv[STEP_BC2] = (float)(1 - pow((double)(float)c->adam_beta2, s + 1));
+    double ramp = (1.0 + s) / (10.0 + s);
+    sv[STEP_EMA_DECAY] = (float)(ramp < c->ema_decay ? ramp : c->ema_decay);
+    for (int m = 0; m < b->K; m++) {
+        if (m) t0 = now_seconds();
+        fill_micro_batch(b, s, m);
+        host += now_seconds() - t0;
+        cmd_submit(m == b->K - 1 ? &b->st.update : &b->st.accumulate);
+    }
+    return host;
+}
+
+static bool resolve_train_text(const char* v, Objective obj) {
+    if (!strcmp(v, "auto")) return obj == OBJ_SFT;  // as `vkpref train` pre-training on fmnist
+    if (!strcmp(v, "true")) return true;
+    if (!strcmp(v, "false")) return false;
+    die("--train_text_encoder %s: use auto, true or false", v);
+}
+
+int bench_train(int argc, char** argv) {
+    BenchTrainConfig bc;
+    memset(&bc, 0, sizeof bc);
+    int pr = opts_parse(options(), &bc, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    const TrainConfig* c = &bc.train;
+    TrainBench b = {.c = c, .K = c->gradient_accumulation_steps};
+    if (!objective_parse(c->objective, &b.obj)) die("--objective %s: use sft, dpo, mapo, kto, tdpo or tkto", c->objective);
+    bool train_text = resolve_train_text(c->train_text_encoder, b.obj);
+    if (train_text && objective_needs_reference(b.obj))
+        die("--objective %s compares against a frozen UNet with a frozen text encoder: --train_text_encoder false",
+            c->objective);
+    if (c->train_batch_size < 1) die("--train_batch_size %d: must be >= 1", c->train_batch_size);
+    if (b.K < 1) die("--gradient_accumulation_steps %d: must be >= 1", b.K);
+    if (bc.steps < 1) die("--steps %d: need at least 1 timed step", bc.steps);
+    if (bc.warmup < 0) die("--warmup %d: must be >= 0", bc.warmup);
+
+    GpuContext g;
+    GpuOptions go = GPU_DEFAULTS;
+    go.device = c->device;
+    if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
+    DiffusionPipeline p;
+    BenchModelSource src = {c->pretrained_model_name_or_path, "--pretrained_model_name_or_path", c->model_config,
+                            (uint64_t)c->seed};
+    bench_model_open(&p, &g, &src, (PipelineAlloc){.unet_train = true, .unet_ema = c->use_ema, .text_train = train_text});
+    bool ref = objective_needs_reference(b.obj);
+    ParamStore ref_ps;
+    if (ref) bench_model_reference(&ref_ps, &g, &p, &src);
+
+    ObjectiveHyper hyper = objective_hyper_default();
+    hyper.beta_dpo = (float)c->beta_dpo, hyper.beta_mapo = (float)c->beta_mapo, hyper.mapo_snr = (float)c->mapo_snr;
+    hyper.mapo_t = (float)p.sched.num_train_timesteps, hyper.beta_kto = (float)c->beta_kto;
+    hyper.kto_lambda_desirable = (float)c->kto_lambda_desirable;
+    hyper.kto_lambda_undesirable = (float)c->kto_lambda_undesirable;
+    char err[1024];
+    if (objective_hyper_check(b.obj, &hyper, err, sizeof err)) die("%s", err);
+    b.items = c->train_batch_size;
+    b.rows = b.items * objective_rows_per_item(b.obj);
+    b.text_len = p.max_length;
+    b.vocab = p.clip_cfg.vocab_size;
+    b.T = p.sched.num_train_timesteps;
+    b.numel = (int64_t)p.unet_cfg.in_channels * p.unet_cfg.sample_size * p.unet_cfg.sample_size;
+    TrainStepConfig sc = {.batch = b.rows, .text_len = b.text_len, .train_text_encoder = train_text,
+                          .max_grad_norm = (float)c->max_grad_norm,
+                          .adam = {(float)c->adam_beta1, (float)c->adam_beta2, (float)c->adam_epsilon,
+                                   (float)c->adam_weight_decay},
+                          .ema = c->use_ema, .gradient_checkpointing = c->gradient_checkpointing,
+                          .objective = b.obj, .hyper = hyper, .coef_scale = 1.0f / (float)b.K,
+                          .ref_ps = ref ? &ref_ps : NULL};
+    train_step_init(&b.st, &g, &p.unet, &p.unet_ps, &p.clip, &p.text_ps, sc);
+
+    BenchResult r = {.bench = "train", .warmup = bc.warmup, .steps = bc.steps,
+                     .images_per_step = (double)b.rows * b.K};
+    int submits0 = b.st.accumulate.nsubmit + b.st.update.nsubmit;
+    bench_run(&r, one_step, &b);
+    r.submits_per_step = (double)(b.st.accumulate.nsubmit + b.st.update.nsubmit - submits0) / (bc.warmup + bc.steps);
+    bench_result_add_replays(&r, &b.st.accumulate, b.K - 1);
+    bench_result_add_replays(&r, &b.st.update, 1);
+
+    // Per micro-batch: the text encoder (trained: forward + backward), the
+    // reference's forward, the policy's forward + backward.
+    FlopCount clip = flops_clip_forward(&p.clip_cfg, b.rows, b.text_len);
+    FlopCount unet = flops_unet_forward(&p.unet_cfg, b.rows, b.text_len);
+    FlopCount micro = flops_add(flops_scale(clip, train_text ? 3 : 1), flops_scale(unet, ref ? 4 : 3));
+    r.flops = flops_scale(micro, b.K);
+    bench_memory_add_params(&r.memory, &p.unet_ps);
+    bench_memory_add_params(&r.memory, &p.text_ps);
+    if (ref) bench_memory_add_params(&r.memory, &ref_ps);
+    const Arena* arenas[] = {&b.st.io, &b.st.act, &b.st.tmp, &b.st.grad};
+    for (size_t i = 0; i < sizeof arenas / sizeof *arenas; i++) bench_memory_add_arena(&r.memory, arenas[i]);
+
+    double loss = step_ptr(&b.st.metrics)[OBJ_METRIC_LOSS];
+    if (!isfinite(loss)) fprintf(stderr, "vkpref bench train: warning: the last step's loss is %g (timings still hold)\n", loss);
+    char model[8400];
+    bench_model_describe(&src, model, sizeof model);
+    cJSON* extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(extra, "model", model);
+    cJSON_AddStringToObject(extra, "objective", objective_name(b.obj));
+    cJSON_AddNumberToObject(extra, "train_batch_size", b.items);
+    cJSON_AddNumberToObject(extra, "rows_per_micro_batch", b.rows);
+    cJSON_AddNumberToObject(extra, "gradient_accumulation_steps", b.K);
+    cJSON_AddNumberToObject(extra, "items_per_s", (double)b.items * b.K / r.step.median);
+    cJSON_AddBoolToObject(extra, "train_text_encoder", train_text);
+    cJSON_AddBoolToObject(extra, "gradient_checkpointing", c->gradient_checkpointing);
+    cJSON_AddBoolToObject(extra, "use_ema", c->use_ema);
+    cJSON_AddNumberToObject(extra, "text_len", b.text_len);
+    cJSON_AddNumberToObject(extra, "unet_parameters", (double)param_count(&p.unet_ps));
+    cJSON_AddNumberToObject(extra, "text_encoder_parameters", (double)param_count(&p.text_ps));
+    cJSON_AddNumberToObject(extra, "vocab_size", b.vocab);
+    if (isfinite(loss)) cJSON_AddNumberToObject(extra, "last_loss", loss);
+    bench_result_print(&r, &g, extra, bc.json);
+
+    train_step_free(&b.st);
+    if (ref) param_store_free(&ref_ps);
+    pipeline_free(&p);
+    gpu_free(&g);
+    return 0;
+}

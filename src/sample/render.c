@@ -1,0 +1,75 @@
+// render.c: see render.h.
+#include "sample/render.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sample/sample_inputs.h"
+#include "util/check.h"
+#include "util/fsutil.h"
+#include "util/progress.h"
+
+static void on_progress(void* user, int done, int total) { progress_update(user, done, NULL); }
+
+float* render_job(GpuContext* g, const char* dir, const char* flag, const RenderJob* job, int batch, const char* label,
+                  int* channels, int* size) {
+    char err[1024];
+    DiffusionPipeline p;
+    if (pipeline_load(&p, g, dir, (PipelineAlloc){0}, err, sizeof err)) die("%s (%s)", err, flag);
+    int T = p.sched.num_train_timesteps;
+    if (job->set.steps > T) die("--steps %d: %s has %d training timesteps", job->set.steps, dir, T);
+    *channels = p.unet_cfg.in_channels;
+    *size = p.unet_cfg.sample_size;
+    if (*channels != 1 && *channels != 3)
+        die("%s %s: %d-channel samples cannot be shown as images (1 or 3)", flag, dir, *channels);
+    int n = job->nprompts * job->nseeds;
+    const char** prompts = xmalloc((size_t)n * sizeof *prompts);
+    uint64_t* seeds = xmalloc((size_t)n * sizeof *seeds);
+    for (int i = 0; i < n; i++) prompts[i] = job->prompts[i / job->nseeds], seeds[i] = job->seeds[i % job->nseeds];
+    int64_t numel = (int64_t)*channels * *size * *size;
+    float* images = xmalloc((size_t)(n * numel) * sizeof *images);
+    Generator gen;
+    generator_init(&gen, g, &p, batch < n ? batch : n, job->set);
+    Progress prog;
+    progress_begin(&prog, label, ((n + gen.batch - 1) / gen.batch) * job->set.steps, 0);
+    int bad = generator_run(&gen, prompts, seeds, n, images, on_progress, &prog);
+    progress_end(&prog);
+    if (bad) fprintf(stderr, "vkpref: warning: %d of %d images from %s have non-finite values\n", bad, n, dir);
+    generator_free(&gen);
+    pipeline_free(&p);
+    free(prompts), free(seeds);
+    return images;
+}
+
+
+void render_job_parse(RenderJob* job, const OptStrings* prompt, const char* prompts_file, const char* seeds,
+                      const char* sampler, int steps, double eta, double cfg) {
+    char err[1024];
+    memset(job, 0, sizeof *job);
+    if (sampler_parse(sampler, &job->set.sampler)) die("--sampler %s: use ddim, ddpm or euler", sampler);
+    if (steps < 1) die("--steps %d: need at least 1", steps);
+    if (!(eta >= 0)) die("--eta %g: need >= 0", eta);
+    job->set.steps = steps, job->set.eta = (float)eta, job->set.cfg = (float)cfg;
+    if (seeds_parse(seeds, &job->seeds, &job->nseeds, err, sizeof err)) die("--seeds \"%s\": %s", seeds, err);
+    for (int i = 0; i < prompt->n; i++) {
+        job->prompts = xrealloc(job->prompts, (size_t)(job->nprompts + 1) * sizeof *job->prompts);
+        job->prompts[job->nprompts++] = xstrdup(prompt->v[i]);
+    }
+    if (*prompts_file && prompts_read(prompts_file, &job->prompts, &job->nprompts, err, sizeof err))
+        die("%s (--prompts)", err);
+    if (job->nprompts == 0) die("no prompts: give --prompt TEXT or --prompts FILE");
+}
+
+void render_job_free(RenderJob* job) {
+    prompts_free(job->prompts, job->nprompts);
+    free(job->seeds);
+    memset(job, 0, sizeof *job);
+}
+
+void pipeline_dir_check(const char* dir, const char* flag) {
+    if (!path_is_dir(dir)) die("%s %s: no such folder", flag, dir);
+    char* index = path_join(dir, "model_index.json");
+    if (!path_exists(index)) die("%s %s: not a pipeline folder (no model_index.json)", flag, dir);
+    free(index);
+}

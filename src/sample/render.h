@@ -1,0 +1,33 @@
+// render.h: every (prompt, seed) image of a pipeline folder, with a progress
+// bar: what `vkpref sample`, `make-pairs` and `eval` have in common.
+#pragma once
+#include <stdint.h>
+
+#include "cli/options.h"
+#include "sample/generator.h"
+
+// The prompts x seeds of a run and its settings.
+typedef struct RenderJob {
+    char** prompts;
+    int nprompts;
+    uint64_t* seeds;
+    int nseeds;
+    GenerateSettings set;
+} RenderJob;
+
+// The job of a command's flags (--prompt ..., --prompts FILE, --seeds, --sampler,
+// --steps, --eta, --cfg); dies naming the flag or file:line on a bad value or
+// when there is no prompt.
+void render_job_parse(RenderJob* job, const OptStrings* prompt, const char* prompts_file, const char* seeds,
+                      const char* sampler, int steps, double eta, double cfg);
+void render_job_free(RenderJob* job);
+
+// Dies "<flag> <dir>: no such folder" / "not a pipeline folder" up front, before
+// any rendering, so a typo in a second folder is not found after minutes of work.
+void pipeline_dir_check(const char* dir, const char* flag);
+
+// Loads dir and renders image (p, s) at (p * nseeds + s) * C * S * S of the
+// returned (malloc'ed) array, in [-1, 1]. Dies with a message naming flag on a
+// bad folder or settings. label: the progress bar's.
+float* render_job(GpuContext* g, const char* dir, const char* flag, const RenderJob* job, int batch, const char* label,
+                  int* channels, int* size);

@@ -143,12 +143,16 @@ static void warn_changed_options(const char* ckpt, const char* now_json) {
         for (size_t i = 0; i < sizeof RESUME_FREE_KEYS / sizeof *RESUME_FREE_KEYS; i++)
             free_key |= !strcmp(item->string, RESUME_FREE_KEYS[i]);
         const cJSON* old = cJSON_GetObjectItemCaseSensitive(then, item->string);
-        if (!free_key && old && !cJSON_Compare(old, item, true)) {
-            char *a = cJSON_PrintUnformatted(old), *b = cJSON_PrintUnformatted(item);
+        if (free_key || !old || cJSON_Compare(old, item, true)) continue;
+        char *a = cJSON_PrintUnformatted(old), *b = cJSON_PrintUnformatted(item);
+        // A flag given as a string and the same value saved as a JSON bool or number are not a change.
+        const char *ua = a + (*a == '"'), *ub = b + (*b == '"');
+        size_t la = strlen(ua) - (*a == '"'), lb = strlen(ub) - (*b == '"');
+        if (la != lb || strncmp(ua, ub, la)) {
             fprintf(stderr, "vkpref train: warning: %s was %s in the checkpoint, now %s: the run will differ from an "
                             "uninterrupted one\n", item->string, a, b);
-            free(a), free(b);
         }
+        free(a), free(b);
     }
     cJSON_Delete(then), cJSON_Delete(now);
 }

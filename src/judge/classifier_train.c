@@ -5,18 +5,10 @@
 #include <string.h>
 
 #include "judge/classifier_infer.h"
+#include "train/optimizer.h"
 #include "train/step.h"
 #include "util/check.h"
 #include "util/rng.h"
-
-#define MAX_GRAD_CHUNKS 64
-
-static int grad_chunks(const ParamStore* ps, Tensor* out) {
-    int n = param_chunks(ps);
-    if (n > MAX_GRAD_CHUNKS) die("classifier: %d parameter chunks exceed %d", n, MAX_GRAD_CHUNKS);
-    for (int k = 0; k < n; k++) out[k] = param_chunk(ps, &ps->grad, k);
-    return n;
-}
 
 // Forward, loss, backward: gradients of mean_n loss[n] (coef = 1/B, written by the host).
 static void record_forward_backward(ClassifierStep* s, Cmd* c) {
@@ -26,20 +18,6 @@ static void record_forward_backward(ClassifierStep* s, Cmd* c) {
     Tensor dlogits = graph_grad_like(&g, &s->logits);
     op_softmax_xent_backward(c, &dlogits, &s->coef, &s->logits, &s->labels);
     classifier_backward(&g, &s->model, &dlogits);
-}
-
-// Norm and clip, AdamW per chunk (values, gradients and moments line up
-// chunk by chunk: params.h), then zero the gradients for the next replay.
-static void record_update(ClassifierStep* s, Cmd* c, AdamWHyper adam, float max_grad_norm) {
-    Tensor grads[MAX_GRAD_CHUNKS];
-    int ng = grad_chunks(s->ps, grads);
-    op_grad_norm(c, &s->stats, &s->norm_scratch, grads, ng, max_grad_norm);
-    ParamStore* ps = s->ps;
-    for (int k = 0; k < ng; k++) {
-        Tensor p = param_chunk(ps, &ps->value, k), m = param_chunk(ps, &ps->m, k), v = param_chunk(ps, &ps->v, k);
-        op_adamw_step(c, &p, &grads[k], &m, &v, &s->scalars, &s->stats, adam);
-        cmd_fill(c, &grads[k], 0.0f);
-    }
 }
 
 void classifier_step_init(ClassifierStep* s, GpuContext* g, const Classifier* m, ParamStore* ps, int batch,
@@ -59,14 +37,12 @@ void classifier_step_init(ClassifierStep* s, GpuContext* g, const Classifier* m,
     s->logits = arena_tensor2(&s->io, batch, K);
     s->loss = arena_tensor1(&s->io, batch);
     s->stats = arena_tensor1(&s->io, 2);
-    Tensor grads[MAX_GRAD_CHUNKS];
-    int ng = grad_chunks(ps, grads);
-    s->norm_scratch = arena_tensor1(&s->io, op_grad_norm_scratch_numel(grads, ng));
+    s->norm_scratch = arena_tensor1(&s->io, optimizer_scratch_numel(&ps, 1));
     float* coef = step_ptr(&s->coef);
     for (int i = 0; i < batch; i++) coef[i] = 1.0f / (float)batch;
     cmd_begin(&s->cmd, g);
     record_forward_backward(s, &s->cmd);
-    record_update(s, &s->cmd, adam, max_grad_norm);
+    optimizer_record_update(&s->cmd, &ps, 1, &s->stats, &s->norm_scratch, &s->scalars, max_grad_norm, adam, false);
     cmd_end(&s->cmd);
 }
 

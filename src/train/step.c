@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "train/optimizer.h"
 #include "util/check.h"
 
 float* step_ptr(const Tensor* t) {
@@ -49,34 +50,6 @@ static int trainable_stores(TrainStep* s, ParamStore** out) {
     return n;
 }
 
-// Clip, AdamW, EMA, then zero the gradients for the next step: one dispatch per
-// arena chunk (chunks of values, grads and moments line up; params.h).
-static void record_update(TrainStep* s, Cmd* c) {
-    ParamStore* stores[2];
-    int ns = trainable_stores(s, stores);
-    Tensor grads[64];
-    int ng = 0;
-    for (int i = 0; i < ns; i++)
-        for (int k = 0; k < param_chunks(stores[i]); k++) {
-            if (ng == 64) die("too many parameter chunks");
-            grads[ng++] = param_chunk(stores[i], &stores[i]->grad, k);
-        }
-    op_grad_norm(c, &s->stats, &s->norm_scratch, grads, ng, s->cfg.max_grad_norm);
-    for (int i = 0; i < ns; i++) {
-        ParamStore* ps = stores[i];
-        for (int k = 0; k < param_chunks(ps); k++) {
-            Tensor p = param_chunk(ps, &ps->value, k), g = param_chunk(ps, &ps->grad, k);
-            Tensor m = param_chunk(ps, &ps->m, k), v = param_chunk(ps, &ps->v, k);
-            op_adamw_step(c, &p, &g, &m, &v, &s->scalars, &s->stats, s->cfg.adam);
-            if (s->cfg.ema && ps->has_ema) {
-                Tensor e = param_chunk(ps, &ps->ema, k);
-                op_ema_update(c, &e, &p, &s->scalars);
-            }
-            cmd_fill(c, &g, 0.0f);
-        }
-    }
-}
-
 void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* unet_ps, const ClipTextModel* clip,
                      ParamStore* text_ps, TrainStepConfig cfg) {
     memset(s, 0, sizeof *s);
@@ -112,11 +85,7 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
 
     ParamStore* stores[2];
     int ns = trainable_stores(s, stores);
-    Tensor grads[64];
-    int ng = 0;
-    for (int i = 0; i < ns; i++)
-        for (int k = 0; k < param_chunks(stores[i]); k++) grads[ng++] = param_chunk(stores[i], &stores[i]->grad, k);
-    s->norm_scratch = arena_tensor1(&s->io, op_grad_norm_scratch_numel(grads, ng));
+    s->norm_scratch = arena_tensor1(&s->io, optimizer_scratch_numel(stores, ns));
 
     // Both recordings share the activation arenas: they never run concurrently.
     cmd_begin(&s->accumulate, g);
@@ -124,7 +93,8 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     cmd_end(&s->accumulate);
     cmd_begin(&s->update, g);
     record_forward_backward(s, &s->update);
-    record_update(s, &s->update);
+    optimizer_record_update(&s->update, stores, ns, &s->stats, &s->norm_scratch, &s->scalars, cfg.max_grad_norm,
+                            cfg.adam, cfg.ema);
     cmd_end(&s->update);
 }
 

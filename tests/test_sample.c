@@ -57,18 +57,6 @@ static void save_pipeline(const char* dir, uint64_t seed) {
     pipeline_free(&p);
 }
 
-static char* tmpdir_new(void) {
-    char* d = xstrdup("/tmp/vkpref_test_sample_XXXXXX");
-    cr_assert(mkdtemp(d));
-    return d;
-}
-
-static void tmpdir_remove(char* d) {
-    char err[256];
-    cr_assert_eq(remove_tree(d, err, sizeof err), 0, "%s", err);
-    free(d);
-}
-
 static float* generate(DiffusionPipeline* p, int batch, GenerateSettings s, const char* const* prompts,
                        const uint64_t* seeds, int n) {
     Generator g;
@@ -272,7 +260,8 @@ static void write_text_file(const char* path, const char* text) {
 }
 
 Test(sample_inputs, prompt_files) {
-    char* d = tmpdir_new();
+    char d[64];
+    temp_dir(d, "sample");
     char path[512], err[512];
     snprintf(path, sizeof path, "%s/p.txt", d);
     write_text_file(path, "a cat\r\n\n  \nthe hat\n");
@@ -300,7 +289,7 @@ Test(sample_inputs, prompt_files) {
     cr_assert(strstr(err, where), "error names file and line: %s", err);
     free(pr);
     free(longline);
-    tmpdir_remove(d);
+    remove_temp_dir(d);
 }
 
 // The repeatable option type added for --prompt: values in order; a config
@@ -314,7 +303,8 @@ Test(sample_inputs, repeatable_option) {
     static const OptSpec specs[] = {{"p", OPT_STRING_LIST, offsetof(ListCfg, p), "", "list"},
                                     {"k", OPT_INT, offsetof(ListCfg, k), "1", "int"}};
     OptTable t = {"test", "test", specs, 2};
-    char* d = tmpdir_new();
+    char d[64];
+    temp_dir(d, "sample");
     char cfgpath[512];
     snprintf(cfgpath, sizeof cfgpath, "%s/c.json", d);
     write_text_file(cfgpath, "{\"p\": [\"x\", \"y\", \"z\"]}");
@@ -336,24 +326,12 @@ Test(sample_inputs, repeatable_option) {
     cr_assert_eq(opts_parse(&t, &c, 3, argv3), 0);
     cr_assert(c.p.n == 0 && c.k == 2);
     opts_free(&t, &c);
-    tmpdir_remove(d);
+    remove_temp_dir(d);
 }
 
 // ---------------------------------------------------------------------------
 // The CLI
 
-static int run(const char* args, char* out, size_t outlen) {
-    const char* bin = getenv("VKPREF_BIN");
-    cr_assert(bin, "VKPREF_BIN is not set (run through ctest)");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
-    FILE* p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out, 1, outlen - 1, p);
-    out[n] = 0;
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 // The canvas size the CLI's layout should have (labels, title, upscale 2).
 static void expected_grid(int rows, int cols, int* w, int* h) {
@@ -388,7 +366,8 @@ static cJSON* load_json(const char* path) {
 // the in-process generator's (same prompt, seed and settings; another batch size).
 Test(sample_cli, writes_grid_images_and_index, GPU_TEST, .timeout = 180) {
     require_gpu();
-    char* d = tmpdir_new();
+    char d[64];
+    temp_dir(d, "sample");
     char model[512], args[4096], out[16384], path[1024];
     snprintf(model, sizeof model, "%s/model", d);
     save_pipeline(model, 4);
@@ -396,7 +375,7 @@ Test(sample_cli, writes_grid_images_and_index, GPU_TEST, .timeout = 180) {
              "sample --model %s --prompt \"a photo of a cat\" --prompt hat --seeds 0-1,5 --steps 2 --cfg 2 "
              "--sampler ddpm --batch 4 --out %s/out/grid.png --save_images %s/imgs",
              model, d, d);
-    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     int w, h;
     expected_grid(2, 3, &w, &h);
     snprintf(path, sizeof path, "%s/out/grid.png", d);
@@ -436,7 +415,7 @@ Test(sample_cli, writes_grid_images_and_index, GPU_TEST, .timeout = 180) {
     for (int k = 0; k < E; k++) cr_assert_eq(px[k], image_f32_to_u8(img[k]), "pixel %d", k);
     free(px), free(img);
     pipeline_free(&p);
-    tmpdir_remove(d);
+    remove_temp_dir(d);
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
@@ -444,7 +423,8 @@ Test(sample_cli, writes_grid_images_and_index, GPU_TEST, .timeout = 180) {
 // model's images and index.json under <save_images>/compare/.
 Test(sample_cli, compare_doubles_the_rows, GPU_TEST, .timeout = 180) {
     require_gpu();
-    char* d = tmpdir_new();
+    char d[64];
+    temp_dir(d, "sample");
     char a[512], b[512], args[4096], out[16384], path[1024];
     snprintf(a, sizeof a, "%s/a", d);
     snprintf(b, sizeof b, "%s/b", d);
@@ -456,7 +436,7 @@ Test(sample_cli, compare_doubles_the_rows, GPU_TEST, .timeout = 180) {
              "sample --model %s --compare %s --prompts %s --seeds 3,4 --steps 1 --cfg 1 --out %s/grid.png "
              "--save_images %s/imgs",
              a, b, path, d, d);
-    cr_assert_eq(run(args, out, sizeof out), 0, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     int w1, h1, w2, h2;
     expected_grid(2, 2, &w1, &h1);  // one model
     expected_grid(4, 2, &w2, &h2);  // [A]/[B] rows for each of the 2 prompts
@@ -478,14 +458,15 @@ Test(sample_cli, compare_doubles_the_rows, GPU_TEST, .timeout = 180) {
     cr_assert_str_eq(cJSON_GetObjectItem(j, "model")->valuestring, b);
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "images")), 4);
     cJSON_Delete(j);
-    tmpdir_remove(d);
+    remove_temp_dir(d);
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
 // Bad input: a clear message naming the flag / folder / file and line, exit code
 // 1 (2 for usage errors), and no grid written. None of these reach the GPU.
 Test(sample_cli, errors_name_the_culprit) {
-    char* d = tmpdir_new();
+    char d[64];
+    temp_dir(d, "sample");
     char model[512], args[4096], out[16384], path[1024], grid[1024];
     snprintf(model, sizeof model, "%s/model", d);
     cr_assert_eq(mkdir(model, 0755), 0);
@@ -494,24 +475,24 @@ Test(sample_cli, errors_name_the_culprit) {
     snprintf(grid, sizeof grid, "%s/grid.png", d);
 
     snprintf(args, sizeof args, "sample --model %s/missing --prompt x --out %s", d, grid);
-    cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--model") && strstr(out, "/missing"), "names the folder: %s", out);
 
     const char* bad_seeds[] = {"3-1", "x"};
     for (int i = 0; i < 2; i++) {
         snprintf(args, sizeof args, "sample --model %s --prompt x --seeds %s --out %s", model, bad_seeds[i], grid);
-        cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+        cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
         cr_assert(strstr(out, "--seeds"), "names the flag: %s", out);
     }
 
     snprintf(args, sizeof args, "sample --model %s --prompt x --sampler heun --out %s", model, grid);
-    cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--sampler heun"), "%s", out);
 
     snprintf(path, sizeof path, "%s/empty.txt", d);
     write_text_file(path, "\n");
     snprintf(args, sizeof args, "sample --model %s --prompts %s --out %s", model, path, grid);
-    cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, path), "names the file: %s", out);
 
     char* text = xmalloc(SAMPLE_PROMPT_MAX + 64);
@@ -523,21 +504,21 @@ Test(sample_cli, errors_name_the_culprit) {
     write_text_file(path, text);
     free(text);
     snprintf(args, sizeof args, "sample --model %s --prompts %s --out %s", model, path, grid);
-    cr_assert_eq(run(args, out, sizeof out), 1, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     char where[1100];
     snprintf(where, sizeof where, "%s:3:", path);
     cr_assert(strstr(out, where), "names file and line: %s", out);
 
     snprintf(args, sizeof args, "sample --prompt x --out %s", grid);
-    cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "--model"), "%s", out);
     snprintf(args, sizeof args, "sample --model %s --out %s", model, grid);
-    cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "--prompt"), "%s", out);
     snprintf(args, sizeof args, "sample --model %s --prompt x --stepz 3", model);
-    cr_assert_eq(run(args, out, sizeof out), 2, "%s", out);
+    cr_assert_eq(run_cli(args, out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "stepz"), "%s", out);
 
     cr_assert(!path_exists(grid), "a failed run wrote %s", grid);
-    tmpdir_remove(d);
+    remove_temp_dir(d);
 }

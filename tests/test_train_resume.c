@@ -139,3 +139,25 @@ Test(train_resume, clear_errors) {
     cr_assert(strstr(out, "not a pipeline folder") && strstr(out, "--pretrained_model_name_or_path"), "%s", out);
     remove_temp_dir(a);
 }
+
+// A diverging run stops with a message naming the step and the last good
+// checkpoint, which is kept; no later checkpoint and no final pipeline appear.
+Test(train_resume, nan_stops_and_keeps_the_last_good_checkpoint, .timeout = 600) {
+    char a[64], args[4096], out[16384], path[512];
+    temp_dir(a, "nan");
+    snprintf(args, sizeof args,
+             "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 5 "
+             "--learning_rate 1e30 --lr_scheduler constant --checkpointing_steps 1 --validation_images 0 "
+             "--validation_grid_seeds 0 --output_dir %s",
+             source_dir(), a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "stopping") && strstr(out, "last good checkpoint:"), "%s", out);
+    const char* at = strstr(out, "last good checkpoint: ");
+    char ckpt[256];
+    cr_assert_eq(sscanf(at + strlen("last good checkpoint: "), "%255s", ckpt), 1);
+    snprintf(path, sizeof path, "%s/train_state.json", ckpt);
+    cr_assert(path_exists(path), "the named checkpoint %s is whole: %s", ckpt, out);
+    snprintf(path, sizeof path, "%s/model_index.json", a);
+    cr_assert(!path_exists(path), "no final pipeline after a stop");
+    remove_temp_dir(a);
+}

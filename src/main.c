@@ -15,10 +15,11 @@ static const Command COMMANDS[] = {
     {"train-judge", cmd_train_judge, "train the Fashion-MNIST classifier that `classifier` judges use"},
     {"sample", cmd_sample, "sample images from a pipeline folder into a labelled PNG grid"},
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
-    {"bench", cmd_bench, "benchmarks: `vkpref bench ops`"},
+    {"bench", cmd_bench, "benchmarks: `vkpref bench ops | train | sample`"},
     {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},
     {"make-pairs", cmd_make_pairs, "sample images, score them with a judge, write a Pick-a-Pic manifest"},
     {"eval", cmd_eval, "win rate of a model against its base under a judge"},
+    {"compare", cmd_compare, "fine-tune one base with several objectives, evaluate each, write an HTML report"},
 };
 
 static void usage(FILE* out) {

@@ -19,6 +19,7 @@
 #include "train/objective.h"
 #include "train/step.h"
 #include "train/train_config.h"
+#include "train/model_setup.h"
 #include "util/check.h"
 #include "util/rng.h"
 #include "util/timer.h"
@@ -130,8 +131,9 @@ int bench_train(int argc, char** argv) {
     if (!objective_parse(c->objective, &b.obj)) die("--objective %s: use sft, dpo, mapo, kto, tdpo or tkto", c->objective);
     bool train_text = resolve_train_text(c->train_text_encoder, b.obj);
     if (train_text && objective_needs_reference(b.obj))
-        die("--objective %s compares against a frozen UNet with a frozen text encoder: --train_text_encoder false",
-            c->objective);
+        die("--objective %s with --train_text_encoder %s: the frozen reference UNet reads the same text states, which "
+            "would need a frozen copy of the text encoder too; use --train_text_encoder false",
+            c->objective, c->train_text_encoder);
     if (c->train_batch_size < 1) die("--train_batch_size %d: must be >= 1", c->train_batch_size);
     if (b.K < 1) die("--gradient_accumulation_steps %d: must be >= 1", b.K);
     if (bc.steps < 1) die("--steps %d: need at least 1 timed step", bc.steps);
@@ -149,26 +151,14 @@ int bench_train(int argc, char** argv) {
     ParamStore ref_ps;
     if (ref) bench_model_reference(&ref_ps, &g, &p, &src);
 
-    ObjectiveHyper hyper = objective_hyper_default();
-    hyper.beta_dpo = (float)c->beta_dpo, hyper.beta_mapo = (float)c->beta_mapo, hyper.mapo_snr = (float)c->mapo_snr;
-    hyper.mapo_t = (float)p.sched.num_train_timesteps, hyper.beta_kto = (float)c->beta_kto;
-    hyper.kto_lambda_desirable = (float)c->kto_lambda_desirable;
-    hyper.kto_lambda_undesirable = (float)c->kto_lambda_undesirable;
-    char err[1024];
-    if (objective_hyper_check(b.obj, &hyper, err, sizeof err)) die("%s", err);
+    ObjectiveHyper hyper = objective_hyper_from_options(c, b.obj, p.sched.num_train_timesteps);
     b.items = c->train_batch_size;
     b.rows = b.items * objective_rows_per_item(b.obj);
     b.text_len = p.max_length;
     b.vocab = p.clip_cfg.vocab_size;
     b.T = p.sched.num_train_timesteps;
     b.numel = (int64_t)p.unet_cfg.in_channels * p.unet_cfg.sample_size * p.unet_cfg.sample_size;
-    TrainStepConfig sc = {.batch = b.rows, .text_len = b.text_len, .train_text_encoder = train_text,
-                          .max_grad_norm = (float)c->max_grad_norm,
-                          .adam = {(float)c->adam_beta1, (float)c->adam_beta2, (float)c->adam_epsilon,
-                                   (float)c->adam_weight_decay},
-                          .ema = c->use_ema, .gradient_checkpointing = c->gradient_checkpointing,
-                          .objective = b.obj, .hyper = hyper, .coef_scale = 1.0f / (float)b.K,
-                          .ref_ps = ref ? &ref_ps : NULL};
+    TrainStepConfig sc = train_step_config_from_options(c, b.obj, train_text, b.rows, b.text_len, hyper, &ref_ps);
     train_step_init(&b.st, &g, &p.unet, &p.unet_ps, &p.clip, &p.text_ps, sc);
 
     BenchResult r = {.bench = "train", .warmup = bc.warmup, .steps = bc.steps,

@@ -17,6 +17,7 @@
 #include "train/checkpoint.h"
 #include "train/fmnist_batches.h"
 #include "train/lr_schedule.h"
+#include "train/model_setup.h"
 #include "train/objective.h"
 #include "train/pref_batches.h"
 #include "train/step.h"
@@ -33,50 +34,6 @@
 static const char* const RESUME_FREE_KEYS[] = {"resume_from_checkpoint", "max_train_steps", "output_dir", "device",
                                                "checkpointing_steps", "checkpoints_total_limit", "log_every",
                                                "save_f16", "validation_steps"};
-
-typedef struct ModelSpec {
-    UNetConfig unet;
-    ClipConfig clip;
-    SchedulerConfig sched;
-    int merges, max_length;
-} ModelSpec;
-
-static char* section(const cJSON* root, const char* key, const char* path) {
-    const cJSON* o = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsObject(o)) die("%s: missing object \"%s\"", path, key);
-    return cJSON_PrintUnformatted(o);
-}
-
-static void load_model_spec(ModelSpec* m, const char* name) {
-    char err[1024], found[8192];
-    const char* path = find_data_file(name, found, sizeof found);
-    char* text = json_read_file(path, err, sizeof err);
-    if (!text) die("%s (--model_config)", err);
-    cJSON* root = json_parse_object(text, path, err, sizeof err);
-    free(text);
-    if (!root) die("%s", err);
-    char* s = section(root, "unet", path);
-    if (unet_config_parse(&m->unet, s, path, err, sizeof err)) die("%s (in \"unet\")", err);
-    free(s);
-    s = section(root, "text_encoder", path);
-    if (clip_config_parse(&m->clip, s, path, err, sizeof err)) die("%s (in \"text_encoder\")", err);
-    free(s);
-    s = section(root, "scheduler", path);
-    if (scheduler_config_parse(&m->sched, s, path, err, sizeof err)) die("%s (in \"scheduler\")", err);
-    free(s);
-    s = section(root, "tokenizer", path);
-    cJSON* tok = cJSON_Parse(s);
-    JsonFields f = {tok, path, err, sizeof err, 0};
-    m->merges = json_int(&f, "merges", 400, false);
-    m->max_length = json_int(&f, "model_max_length", m->clip.max_position_embeddings, false);
-    if (f.failed) die("%s (in \"tokenizer\")", err);
-    cJSON_Delete(tok);
-    free(s);
-    cJSON_Delete(root);
-    if (m->max_length > m->clip.max_position_embeddings)
-        die("%s: tokenizer model_max_length %d exceeds max_position_embeddings %d", path, m->max_length,
-            m->clip.max_position_embeddings);
-}
 
 static void check_supported(const TrainConfig* c, Objective* obj, bool* train_text) {
     if (!objective_parse(c->objective, obj)) die("--objective %s: use sft, dpo, mapo, kto, tdpo or tkto", c->objective);
@@ -96,37 +53,6 @@ static void check_supported(const TrainConfig* c, Objective* obj, bool* train_te
     if (c->checkpointing_steps < 0 || c->validation_steps < 0 || c->log_every < 1)
         die("--checkpointing_steps and --validation_steps must be >= 0, --log_every >= 1");
     if (c->validation_images < 0) die("--validation_images %d: must be >= 0", c->validation_images);
-}
-
-// Every caption the embedded set can produce: class captions with all attribute words.
-static int all_captions(char caps[][96]) {
-    int n = 0;
-    for (int l = 0; l < FMNIST_CLASSES; l++)
-        for (int t = 0; t < 3; t++)
-            for (int s = 0; s < 3; s++) fmnist_caption_with(l, (FmnistTone)t, (FmnistSize)s, caps[n++], 96);
-    return n;
-}
-
-// From scratch: train the tokenizer on the captions into output_dir/tokenizer,
-// build the models of --model_config and initialise them from the seed.
-static void create_from_scratch(DiffusionPipeline* p, GpuContext* g, const TrainConfig* c, PipelineAlloc alloc) {
-    ModelSpec ms;
-    load_model_spec(&ms, c->model_config);
-    static char caps[FMNIST_CLASSES * 9][96];
-    int ncap = all_captions(caps);
-    const char* texts[FMNIST_CLASSES * 9];
-    for (int i = 0; i < ncap; i++) texts[i] = caps[i];
-    BpeVocab vocab;
-    bpe_train(&vocab, texts, ncap, ms.merges, 1);
-    char err[1024], dir[4096];
-    snprintf(dir, sizeof dir, "%s/tokenizer", c->output_dir);
-    if (mkdir_p(dir, err, sizeof err) || bpe_save(&vocab, dir, ms.max_length, err, sizeof err)) die("%s", err);
-    ms.clip.vocab_size = vocab.vocab_size;
-    bpe_free(&vocab);
-    if (pipeline_create(p, g, &ms.unet, &ms.clip, &ms.sched, dir, alloc, err, sizeof err)) die("%s", err);
-    param_store_init_random(&p->unet_ps, (uint64_t)c->seed * 2 + 1);
-    param_store_init_random(&p->text_ps, (uint64_t)c->seed * 2 + 2);
-    if (alloc.unet_ema) param_store_reset_ema(&p->unet_ps);
 }
 
 // A resumed run computes the same steps only with the same options: name the ones that differ.
@@ -292,7 +218,9 @@ int cmd_train(int argc, char** argv) {
             die("%s (--pretrained_model_name_or_path)", err);
         if (c.use_ema) param_store_reset_ema(&r->p.unet_ps);
     } else {
-        create_from_scratch(&r->p, &r->g, &c, alloc);
+        char tok_dir[8192];
+        snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", c.output_dir);
+        pipeline_from_model_config(&r->p, &r->g, c.model_config, tok_dir, (uint64_t)c.seed, alloc);
     }
     if (start >= c.max_train_steps)
         die("--max_train_steps %d: the checkpoint is already at step %d", c.max_train_steps, start);
@@ -304,14 +232,8 @@ int cmd_train(int argc, char** argv) {
     DiffusionPipeline* p = &r->p;
     int B = c.train_batch_size, L = p->max_length, rows = B * objective_rows_per_item(r->obj);
     schedule_init(&r->sched, &p->sched);
-    if (objective_needs_reference(r->obj)) {  // the model fine-tuning started from, frozen
-        UNet ref_unet;
-        param_store_init(&r->ref, &r->g);
-        unet_init(&ref_unet, &p->unet_cfg, &r->ref);
-        param_store_alloc(&r->ref, false, false, false);
-        snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", c.pretrained_model_name_or_path);
-        if (weights_load(&r->ref, path, NULL, err, sizeof err)) die("%s (the reference model)", err);
-    }
+    if (objective_needs_reference(r->obj))  // the model fine-tuning started from, frozen
+        reference_unet_load(&r->ref, &r->g, &p->unet_cfg, c.pretrained_model_name_or_path);
     if (r->pref) {
         ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
                               .skip_bad = c.skip_bad_rows};
@@ -334,17 +256,8 @@ int cmd_train(int argc, char** argv) {
         fmnist_batcher_init(&r->batcher, &r->train_set, &r->sched, &p->tok, L, c.caption_attributes,
                             c.proportion_empty_prompts);
     }
-    ObjectiveHyper hyper = objective_hyper_default();
-    hyper.beta_dpo = (float)c.beta_dpo, hyper.beta_mapo = (float)c.beta_mapo, hyper.mapo_snr = (float)c.mapo_snr;
-    hyper.mapo_t = (float)p->sched.num_train_timesteps, hyper.beta_kto = (float)c.beta_kto;
-    hyper.kto_lambda_desirable = (float)c.kto_lambda_desirable, hyper.kto_lambda_undesirable = (float)c.kto_lambda_undesirable;
-    if (objective_hyper_check(r->obj, &hyper, err, sizeof err)) die("%s", err);
-    TrainStepConfig sc = {.batch = rows, .text_len = L, .objective = r->obj, .hyper = hyper,
-                          .coef_scale = 1.0f / (float)c.gradient_accumulation_steps,
-                          .ref_ps = objective_needs_reference(r->obj) ? &r->ref : NULL, .train_text_encoder = r->train_text,
-                          .max_grad_norm = (float)c.max_grad_norm, .ema = c.use_ema,
-                          .gradient_checkpointing = c.gradient_checkpointing,
-                          .adam = {(float)c.adam_beta1, (float)c.adam_beta2, (float)c.adam_epsilon, (float)c.adam_weight_decay}};
+    ObjectiveHyper hyper = objective_hyper_from_options(&c, r->obj, p->sched.num_train_timesteps);
+    TrainStepConfig sc = train_step_config_from_options(&c, r->obj, r->train_text, rows, L, hyper, &r->ref);
     train_step_init(&r->st, &r->g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
     if (c.validation_images > 0 && (p->unet_cfg.in_channels != 1 || p->unet_cfg.sample_size != FMNIST_SIDE)) {
         fprintf(stderr, "vkpref train: no held-out validation loss: it uses Fashion-MNIST test images, and this model "

@@ -1,0 +1,180 @@
+// html_report.c: see html_report.h.
+#include "report/html_report.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report/svg_chart.h"
+#include "util/base64.h"
+#include "util/check.h"
+#include "util/fsutil.h"
+
+static const char CSS[] =
+    "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#111}"
+    "h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}"
+    "table{border-collapse:collapse;font-size:.92em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+    "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}"
+    ".sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle}"
+    ".note{color:#555;font-size:.88em;max-width:900px}.pending{color:#a40}"
+    "dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px}dt{font-weight:bold}dd{margin:0}"
+    "figure{display:inline-block;margin:0 16px 16px 0;vertical-align:top}figcaption{font-weight:bold}"
+    "img{image-rendering:pixelated;border:1px solid #ccc}"
+    "pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:.85em}.reused{color:#777}";
+
+static void esc(FILE* f, const char* s) { xml_escape(f, s); }
+
+// A number with d decimals, or an em dash for one that was not measured.
+static void num(FILE* f, double v, int d) {
+    if (isfinite(v)) fprintf(f, "%.*f", d, v);
+    else fputs("&#8212;", f);
+}
+
+static void wall(FILE* f, double s) {
+    if (!isfinite(s)) fputs("&#8212;", f);
+    else if (s < 120) fprintf(f, "%.1f s", s);
+    else if (s < 7200) fprintf(f, "%.1f min", s / 60);
+    else fprintf(f, "%.2f h", s / 3600);
+}
+
+static int embed_png(FILE* f, const char* path, const char* caption, char* err, size_t errlen) {
+    size_t n;
+    char* data = read_file(path, &n, err, errlen);
+    if (!data) return -1;
+    char* b64 = base64_encode(data, n);
+    fputs("<figure><figcaption>", f);
+    esc(f, caption);
+    fputs("</figcaption><img alt=\"", f);
+    esc(f, caption);
+    fprintf(f, "\" src=\"data:image/png;base64,%s\"></figure>\n", b64);
+    free(b64);
+    free(data);
+    return 0;
+}
+
+static void settings(FILE* f, const CompareReport* r) {
+    fputs("<dl>\n<dt>base</dt><dd>", f);
+    esc(f, r->base);
+    fputs("</dd>\n<dt>pairs</dt><dd>", f);
+    esc(f, r->dataset);
+    fprintf(f, "</dd>\n<dt>budget</dt><dd>%d steps of %d items, seed %d, for every objective</dd>\n", r->max_train_steps,
+            r->train_batch_size, r->seed);
+    fputs("<dt>evaluation</dt><dd>", f);
+    esc(f, r->eval_text);
+    fputs("</dd>\n<dt>caption fit</dt><dd>", f);
+    esc(f, *r->fit_judge ? r->fit_judge : "not measured");
+    fputs("</dd>\n</dl>\n", f);
+    if (r->npending) {
+        fputs("<p class=\"pending\">Not finished yet: ", f);
+        for (int i = 0; i < r->npending; i++) fputs(i ? ", " : "", f), esc(f, r->pending[i]);
+        fputs(" (this report is rewritten as each objective finishes).</p>\n", f);
+    }
+}
+
+static void table(FILE* f, const CompareReport* r) {
+    fputs("<table>\n<tr><th>objective</th><th>steps</th><th>wall time</th><th>final loss</th>"
+          "<th>implicit acc. (last)</th><th>implicit acc. (mean, last 10%)</th><th>win rate vs base [95% CI]</th>"
+          "<th>mean judge score: model</th><th>base</th><th>caption fit: model</th><th>base</th></tr>\n", f);
+    for (int i = 0; i < r->nrows; i++) {
+        const CompareRow* w = &r->rows[i];
+        fprintf(f, "<tr><td><span class=\"sw\" style=\"background:%s\"></span>%s%s</td><td>%d</td><td>",
+                svg_series_color(i), objective_name(w->obj), w->reused ? " <span class=\"reused\">(reused)</span>" : "",
+                w->steps);
+        wall(f, w->train_wall_s);
+        fputs("</td><td>", f);
+        num(f, w->final_loss, 4);
+        fputs("</td><td>", f);
+        num(f, w->has_acc ? w->acc_last : NAN, 3);
+        fputs("</td><td>", f);
+        num(f, w->has_acc ? w->acc_tail_mean : NAN, 3);
+        fputs("</td><td>", f);
+        num(f, w->win_rate, 3);
+        fputs(" [", f);
+        num(f, w->ci_lo, 3);
+        fputs(", ", f);
+        num(f, w->ci_hi, 3);
+        fputs("]</td><td>", f);
+        num(f, w->score_model, 4);
+        fputs("</td><td>", f);
+        num(f, w->score_base, 4);
+        fputs("</td><td>", f);
+        num(f, w->has_fit ? w->fit_model : NAN, 3);
+        fputs("</td><td>", f);
+        num(f, w->has_fit ? w->fit_base : NAN, 3);
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n<p class=\"note\">Win rate: the share of (prompt, seed) comparisons in which the judge scores "
+          "the tuned model's image above the base's at the same prompt, seed and sampler settings, ties counted as "
+          "half; the interval is the 95% Wilson score interval. Implicit accuracy: the share of training items "
+          "(pairs, or rows for kto) whose objective margin already favours the preferred side, as logged in "
+          "train_log.csv (OBJECTIVES.md; not defined for sft). Caption "
+          "fit: the share of images the classifier assigns to their caption's class, for the model and for the "
+          "base on the same prompts and seeds. Wall time: the training command only.</p>\n", f);
+}
+
+static void charts(FILE* f, const CompareReport* r) {
+    SvgSeries* loss = xcalloc((size_t)(r->nrows ? r->nrows : 1), sizeof *loss);
+    SvgSeries* acc = xcalloc((size_t)(r->nrows ? r->nrows : 1), sizeof *acc);
+    int nacc = 0;
+    for (int i = 0; i < r->nrows; i++) {
+        const CompareRow* w = &r->rows[i];
+        // Colours follow the table row, also in the accuracy chart, which has no sft.
+        loss[i] = (SvgSeries){objective_name(w->obj), w->loss_step, w->loss, w->npoints, svg_series_color(i)};
+        if (w->has_acc) acc[nacc++] = (SvgSeries){objective_name(w->obj), w->acc_step, w->acc, w->nacc, svg_series_color(i)};
+    }
+    SvgChart lc = {.id = "loss", .title = "training loss", .x_label = "step", .y_label = "loss"};
+    svg_line_chart(f, &lc, loss, r->nrows);
+    SvgChart ac = {.id = "acc", .title = "implicit accuracy", .x_label = "step", .y_label = "implicit accuracy",
+                   .y_min = 0, .y_max = 1};
+    svg_line_chart(f, &ac, acc, nacc);
+    fputs("<p class=\"note\">Each objective's loss is on its own scale (sft: noise-prediction MSE; dpo, tdpo: "
+          "log 2 at the start); compare shapes, not heights.</p>\n", f);
+    free(loss), free(acc);
+}
+
+static void body(FILE* f, const CompareReport* r, int* failed, char* err, size_t errlen) {
+    fputs("<h1>", f);
+    esc(f, r->title);
+    fputs("</h1>\n", f);
+    char when[64];
+    time_t now = time(NULL);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
+    fprintf(f, "<p class=\"note\">Written by vkpref compare on %s.</p>\n", when);
+    settings(f, r);
+    fputs("<h2>Results</h2>\n", f);
+    table(f, r);
+    fputs("<h2>Training curves</h2>\n", f);
+    charts(f, r);
+    fputs("<h2>Samples at the same prompts and seeds</h2>\n", f);
+    if (r->base_grid && !*failed) *failed = embed_png(f, r->base_grid, "base", err, errlen);
+    for (int i = 0; i < r->nrows && !*failed; i++)
+        if (r->rows[i].grid_png) *failed = embed_png(f, r->rows[i].grid_png, objective_name(r->rows[i].obj), err, errlen);
+    fputs("<h2>Commands</h2>\n<pre>", f);
+    for (int i = 0; i < r->ncommands; i++) {
+        if (r->commands[i].reused) fputs("<span class=\"reused\"># reused from an earlier run: ", f);
+        esc(f, r->commands[i].line);
+        fputs(r->commands[i].reused ? "</span>\n" : "\n", f);
+    }
+    fputs("</pre>\n<h2>Settings</h2>\n<details><summary>resolved config (JSON)</summary><pre>", f);
+    esc(f, r->config_json);
+    fputs("</pre></details>\n", f);
+}
+
+int html_report_write(const char* path, const CompareReport* r, char* err, size_t errlen) {
+    AtomicFile af;
+    if (atomic_write_begin(&af, path, err, errlen)) return -1;
+    FILE* f = af.f;
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", f);
+    esc(f, r->title);
+    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n", CSS);
+    int failed = 0;
+    body(f, r, &failed, err, errlen);
+    fputs("</body>\n</html>\n", f);
+    if (failed) {
+        atomic_write_abort(&af);
+        return -1;
+    }
+    return atomic_write_commit(&af, err, errlen);
+}

@@ -222,6 +222,10 @@ int cmd_train(int argc, char** argv) {
         snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", c.output_dir);
         pipeline_from_model_config(&r->p, &r->g, c.model_config, tok_dir, (uint64_t)c.seed, alloc);
     }
+    if (*c.resume_from_checkpoint || *c.pretrained_model_name_or_path) {
+        snprintf(path, sizeof path, "%s/tokenizer", c.output_dir);
+        if (pipeline_adopt_tokenizer(&r->p, path, err, sizeof err)) die("%s", err);
+    }
     if (start >= c.max_train_steps)
         die("--max_train_steps %d: the checkpoint is already at step %d", c.max_train_steps, start);
     snprintf(path, sizeof path, "%s/train_config.json", c.output_dir);

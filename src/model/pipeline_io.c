@@ -154,3 +154,9 @@ int pipeline_save_model(const DiffusionPipeline* p, const char* dir, bool use_em
                            .sched = &p->sched, .use_ema = use_ema, .f16 = f16};
     return pipeline_save(&parts, dir, err, errlen);
 }
+
+int pipeline_adopt_tokenizer(DiffusionPipeline* p, const char* dir, char* err, size_t errlen) {
+    if (mkdir_p(dir, err, errlen) || copy_tokenizer(p->tokenizer_dir, dir, err, errlen)) return -1;
+    snprintf(p->tokenizer_dir, sizeof p->tokenizer_dir, "%s", dir);
+    return 0;
+}

@@ -53,5 +53,9 @@ int pipeline_create(DiffusionPipeline* p, GpuContext* g, const UNetConfig* unet,
 // 0 on success; otherwise err names the file, key or tensor.
 int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, PipelineAlloc alloc, char* err, size_t errlen);
 void pipeline_free(DiffusionPipeline* p);
+// Copies p's tokenizer files into dir (created) and makes dir p's tokenizer
+// source, so later saves do not depend on the folder p was loaded from (a
+// resumed run's checkpoint may be pruned while the run goes on).
+int pipeline_adopt_tokenizer(DiffusionPipeline* p, const char* dir, char* err, size_t errlen);
 // Writes p as a pipeline folder (the UNet's EMA weights when use_ema and present).
 int pipeline_save_model(const DiffusionPipeline* p, const char* dir, bool use_ema, bool f16, char* err, size_t errlen);

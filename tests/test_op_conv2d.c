@@ -1,8 +1,10 @@
 // test_op_conv2d.c: 2-D convolution: reference backward vs finite differences (x, w, b),
 // shader forward and backward (dx, dw, db accumulated into random values) vs reference
-// on tiny, realistic, odd, 1x1, one-channel, strided, non-square and unaligned shapes.
+// on tiny, realistic, odd, 1x1, one-channel, strided, non-square and unaligned shapes;
+// the per-kernel profile (gpu/profile.h) of a recorded conv.
 #include <string.h>
 
+#include "gpu/profile.h"
 #include "test_util.h"
 
 typedef struct ConvCase {
@@ -148,3 +150,26 @@ GPU_CASE(gpu_general_kernels, 60, {"5x3 s2 p2", DIMS(2, 3, 8, 10, 12, 5, 3, 2, 2
 GPU_CASE(gpu_large_kernel, 65, {"5x5 s1 p2 wide", DIMS(1, 3, 3, 6, 20, 5, 5, 1, 2), true, true, true, 0})
 // Tensors that start mid-texel (slices): the R32F fallbacks with element offsets.
 GPU_CASE(gpu_unaligned, 70, {"unaligned 3x3 s1", DIMS(2, 4, 8, 8, 8, 3, 3, 1, 1), true, true, true, 1})
+
+// The per-kernel profile (gpu/profile.h) on a recorded conv: timestamps around every
+// dispatch must leave the results unchanged and the table must name each kernel
+// with its shape and a GFLOP/s figure (conv2d notes its FLOPs).
+Test(op_conv2d, gpu_profiled, GPU_TEST) {
+    require_gpu();
+    profile_enable();  // this process only: Criterion forks one per test
+    ConvCase cc = {"profiled 3x3 s1", DIMS(2, 16, 32, 16, 16, 3, 3, 1, 1), true, true, true, 0};
+    run_case(&cc, 80);
+    FILE* f = tmpfile();
+    cr_assert(f);
+    profile_print(f, 40, 1, 0);
+    rewind(f);
+    char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    const char* want[] = {"| conv2d_fwd | op_conv2d_forward C16 K32 16x16 k3 s1 | 1.0 |",
+                          "| conv2d_bwd_data | op_conv2d_backward C16 K32 16x16 k3 s1 | 1.0 |",
+                          "| conv2d_bwd_weight | op_conv2d_backward C16 K32 16x16 k3 s1 | 1.0 |"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) cr_assert(strstr(buf, want[i]), "profile lacks %s:\n%s", want[i], buf);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gpu/cmd.h"
+#include "gpu/profile.h"
 #include "ops/ops.h"
 #include "util/check.h"
 #include "util/timer.h"
@@ -25,6 +26,9 @@ typedef struct Bench {
     Arena arena;
     const BenchOpsOptions* o;
     double peak_gflops;
+    // $VKPREF_BENCH_MODEL_SHAPES=1: also the conv and linear shapes of the
+    // fmnist-small step (an environment switch: the option table is the CLI's).
+    bool model_shapes;
 } Bench;
 
 static Tensor random_tensor(Bench* b, int ndim, const int64_t* shape, unsigned seed) {
@@ -92,25 +96,50 @@ static void measure_peak(Bench* b) {
     cmd_free(&c);
 }
 
-static void bench_conv(Bench* b) {
-    if (!wanted(b, "conv2d")) return;
-    Conv2dDims d = {.N = 16, .C = 64, .H = 16, .W = 16, .K = 64, .KH = 3, .KW = 3, .stride = 1, .pad = 1};
+// One conv shape: forward, the whole backward (data + weight + bias gradients) and
+// the weight and bias gradients alone (dx NULL), so that the data gradient is the difference.
+static void bench_conv_case(Bench* b, Conv2dDims d) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "N%d C%d K%d %dx%d", d.N, d.C, d.K, d.H, d.W);
     Tensor x = random_tensor(b, 4, (int64_t[]){d.N, d.C, d.H, d.W}, 1);
-    Tensor w = random_tensor(b, 4, (int64_t[]){d.K, d.C, 3, 3}, 2);
+    Tensor w = random_tensor(b, 4, (int64_t[]){d.K, d.C, d.KH, d.KW}, 2);
     Tensor bias = random_tensor(b, 1, (int64_t[]){d.K}, 3);
-    Tensor y = arena_tensor4(&b->arena, d.N, d.K, d.H, d.W);
-    Tensor dy = random_tensor(b, 4, (int64_t[]){d.N, d.K, d.H, d.W}, 4);
+    int OH = conv2d_out_h(d), OW = conv2d_out_w(d);
+    Tensor y = arena_tensor4(&b->arena, d.N, d.K, OH, OW);
+    Tensor dy = random_tensor(b, 4, (int64_t[]){d.N, d.K, OH, OW}, 4);
     Tensor dx = arena_tensor4(&b->arena, d.N, d.C, d.H, d.W);
-    Tensor dw = arena_tensor4(&b->arena, d.K, d.C, 3, 3), db = arena_tensor1(&b->arena, d.K);
-    double f = 2.0 * d.N * d.K * d.H * d.W * d.C * 9;
+    Tensor dw = arena_tensor4(&b->arena, d.K, d.C, d.KH, d.KW), db = arena_tensor1(&b->arena, d.K);
+    double f = 2.0 * d.N * d.K * OH * OW * d.C * d.KH * d.KW;
+    const char* name = d.KH == 3 ? "conv2d 3x3" : "conv2d";
     Cmd c;
     cmd_begin(&c, &b->g);
     op_conv2d_forward(&c, &y, &x, &w, &bias, d);
-    report(b, &c, &(BenchCase){"conv2d 3x3", "N16 C64 K64 16x16", "forward", f});
+    report(b, &c, &(BenchCase){name, shape, "forward", f});
     cmd_begin(&c, &b->g);
     op_conv2d_backward(&c, &dx, &dw, &db, &dy, &x, &w, d);
-    report(b, &c, &(BenchCase){"conv2d 3x3", "N16 C64 K64 16x16", "backward", 2 * f});
+    report(b, &c, &(BenchCase){name, shape, "backward", 2 * f});
+    cmd_begin(&c, &b->g);
+    op_conv2d_backward(&c, NULL, &dw, &db, &dy, &x, &w, d);
+    report(b, &c, &(BenchCase){name, shape, "bwd-weight", f});
     arena_reset(&b->arena);
+}
+
+static void bench_conv(Bench* b) {
+    if (!wanted(b, "conv2d")) return;
+    Conv2dDims d = {.N = 16, .C = 64, .H = 16, .W = 16, .K = 64, .KH = 3, .KW = 3, .stride = 1, .pad = 1};
+    bench_conv_case(b, d);
+    if (!b->model_shapes) return;
+    // The convs that dominate the fmnist-small sft step at batch 32 (docs/PERFORMANCE.md's profile).
+    d.N = 32;
+    bench_conv_case(b, d);
+    d.C = d.K = 32, d.H = d.W = 32;
+    bench_conv_case(b, d);
+    d.C = d.K = 64, d.H = d.W = 8;
+    bench_conv_case(b, d);
+    d.C = 1, d.K = 32, d.H = d.W = 32;  // conv_in
+    bench_conv_case(b, d);
+    d.C = 32, d.K = 1;  // conv_out
+    bench_conv_case(b, d);
 }
 
 static void bench_matmul_case(Bench* b, int64_t M, int64_t N, int64_t K) {
@@ -163,7 +192,8 @@ static void bench_attention(Bench* b, int T, int S) {
 }
 
 int bench_ops(const BenchOpsOptions* o) {
-    Bench b = {.o = o};
+    const char* ms = getenv("VKPREF_BENCH_MODEL_SHAPES");
+    Bench b = {.o = o, .model_shapes = ms && *ms && strcmp(ms, "0")};
     GpuOptions go = GPU_DEFAULTS;
     go.device = o->device;
     int r = gpu_init(&b.g, &go);
@@ -173,6 +203,7 @@ int bench_ops(const BenchOpsOptions* o) {
     }
     arena_init(&b.arena, &b.g, "bench", 64 << 20, false);
     measure_peak(&b);
+    profile_reset();  // $VKPREF_PROFILE=1: the table covers the cases only
     if (!o->json) {
         printf("device: %s (%s)\n", b.g.props.deviceName, b.g.driver.driverInfo);
         printf("baseline: fp32 FMA-loop kernel %.1f GFLOP/s (a simple register FMA loop, not a calibrated peak); %d timed replays per case, one submit each\n\n",
@@ -186,11 +217,14 @@ int bench_ops(const BenchOpsOptions* o) {
     if (wanted(&b, "matmul")) {
         bench_matmul_case(&b, 1024, 1024, 1024);
         bench_matmul_case(&b, 4096, 64, 576);
+        if (b.model_shapes) bench_matmul_case(&b, 8192, 64, 64);  // the model's 64-wide linear layers at 32 x 256 tokens
     }
     if (wanted(&b, "attention")) {
         bench_attention(&b, 256, 256);
         bench_attention(&b, 256, 16);
     }
+    // $VKPREF_PROFILE=1: per kernel; every case is replayed reps + 2 times (2 warm-up).
+    profile_print(o->json ? stderr : stdout, 40, o->reps + 2, 0);
     arena_free(&b.arena);
     gpu_free(&b.g);
     return 0;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu/profile.h"
 #include "util/check.h"
 #include "util/timer.h"
 
@@ -35,6 +36,7 @@ void bench_run(BenchResult* r, BenchStepFn one, void* user) {
     double* step = xmalloc((size_t)r->steps * sizeof *step);
     double* host = xmalloc((size_t)r->steps * sizeof *host);
     for (int s = 0; s < r->warmup + r->steps; s++) {
+        if (s == r->warmup) profile_reset();  // the profile covers the timed steps only
         double t0 = now_seconds();
         double h = one(user, s);
         double t = now_seconds() - t0;
@@ -118,5 +120,7 @@ static void print_text(const BenchResult* r, const GpuContext* g, cJSON* extra) 
 void bench_result_print(const BenchResult* r, const GpuContext* g, cJSON* extra, bool json) {
     if (json) print_json(r, g, extra);
     else print_text(r, g, extra);
+    // After the JSON object on stderr, so that stdout stays one JSON line.
+    profile_print(json ? stderr : stdout, 40, r->steps, r->step.median);
     fflush(stdout);
 }

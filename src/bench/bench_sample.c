@@ -19,6 +19,7 @@
 #include "ops/op_sample.h"
 #include "sample/generator.h"
 #include "train/step.h"  // step_ptr
+#include "gpu/profile.h"
 #include "util/check.h"
 #include "util/rng.h"
 #include "util/timer.h"
@@ -31,7 +32,7 @@ typedef struct BenchSampleConfig {
     char sampler[OPT_STR_MAX];
     int num_inference_steps;
     int steps, warmup;
-    bool json;
+    bool json, profile;
     int seed, device;
 } BenchSampleConfig;
 
@@ -46,6 +47,9 @@ static const OptSpec SPECS[] = {
     O(steps, OPT_INT, "10", "timed denoising steps"),
     O(warmup, OPT_INT, "3", "untimed denoising steps first"),
     O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
+    O(profile, OPT_BOOL, "false",
+      "time every kernel with GPU timestamps over the timed steps and print a table per shader and op "
+      "(also $VKPREF_PROFILE=1; see docs/PERFORMANCE.md)"),
     O(seed, OPT_INT, "0", "seed of the random weights, captions and noise"),
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
@@ -89,6 +93,7 @@ int bench_sample(int argc, char** argv) {
     memset(&c, 0, sizeof c);
     int pr = opts_parse(&TABLE, &c, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
+    if (c.profile) profile_enable();  // before anything is recorded
     GenerateSettings set = {.steps = c.num_inference_steps, .cfg = (float)c.cfg, .eta = 0};
     if (sampler_parse(c.sampler, &set.sampler)) die("--sampler %s: use ddim, ddpm or euler", c.sampler);
     if (c.batch < 1) die("--batch %d: need at least 1", c.batch);

@@ -20,6 +20,7 @@
 #include "train/step.h"
 #include "train/train_config.h"
 #include "train/model_setup.h"
+#include "gpu/profile.h"
 #include "util/check.h"
 #include "util/rng.h"
 #include "util/timer.h"
@@ -27,7 +28,7 @@
 typedef struct BenchTrainConfig {
     TrainConfig train;  // the shared `vkpref train` options (only those in SHARED are set)
     int steps, warmup;
-    bool json;
+    bool json, profile;
 } BenchTrainConfig;
 
 // The `vkpref train` options that matter to a step's cost or its numbers.
@@ -43,6 +44,9 @@ static const OptSpec OWN[] = {
     O(steps, OPT_INT, "10", "timed training steps (optimizer steps)"),
     O(warmup, OPT_INT, "3", "untimed steps first"),
     O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
+    O(profile, OPT_BOOL, "false",
+      "time every kernel with GPU timestamps over the timed steps and print a table per shader and op "
+      "(also $VKPREF_PROFILE=1; see docs/PERFORMANCE.md)"),
 };
 #define NOWN (sizeof OWN / sizeof *OWN)
 
@@ -126,6 +130,7 @@ int bench_train(int argc, char** argv) {
     memset(&bc, 0, sizeof bc);
     int pr = opts_parse(options(), &bc, argc, argv);
     if (pr) return pr > 0 ? 0 : 2;
+    if (bc.profile) profile_enable();  // before anything is recorded
     const TrainConfig* c = &bc.train;
     TrainBench b = {.c = c, .K = c->gradient_accumulation_steps};
     if (!objective_parse(c->objective, &b.obj)) die("--objective %s: use sft, dpo, mapo, kto, tdpo or tkto", c->objective);

@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "gpu/profile.h"
 #include "util/check.h"
 
 static VkCommandBuffer new_segment(Cmd* c) {
@@ -16,6 +17,7 @@ static VkCommandBuffer new_segment(Cmd* c) {
     VK_CHECK(vkBeginCommandBuffer(cb, &bi));
     c->seg[c->nseg++] = cb;
     c->dispatches_in_seg = 0;
+    if (c->prof) profile_cmd_segment(c->prof, cb, c->nseg - 1, c->max_per_seg);
     return cb;
 }
 
@@ -34,6 +36,7 @@ void cmd_begin(Cmd* c, GpuContext* g) {
     // Bounded work per command buffer: one huge buffer can outrun a GPU driver's
     // lockup timeout (llama.cpp #21724). All segments still go in one submit.
     c->max_per_seg = 100;
+    if (profile_enabled()) c->prof = profile_cmd_new(g);
     new_segment(c);
     // Order this recording after whatever ran before it, including the previous
     // replay of itself and host writes to mapped memory.
@@ -152,7 +155,10 @@ void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const v
     vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
     c->gpu->push_descriptor(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, nb, wr);
     if (p->push_size) vkCmdPushConstants(cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, push);
+    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, name, c->label, c->flops_next);
     vkCmdDispatch(cb, gx, gy, gz);
+    if (c->prof) profile_cmd_after(c->prof, cb, c->nseg - 1);
+    c->flops_next = 0;
     c->dispatches_in_seg++;
     c->ndispatch++;
 }
@@ -163,7 +169,11 @@ void cmd_fill(Cmd* c, const Tensor* t, float value) {
     track(c, &r, &w, 1);
     uint32_t bits;
     memcpy(&bits, &value, sizeof bits);
-    vkCmdFillBuffer(current(c), t->buf->buf, t->offset, tensor_bytes(t), bits);
+    VkCommandBuffer cb = current(c);
+    // No op label: fills are recorded outside the ops (gradient zeroing), the label would be stale.
+    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, "vkCmdFillBuffer", NULL, 0);
+    vkCmdFillBuffer(cb, t->buf->buf, t->offset, tensor_bytes(t), bits);
+    if (c->prof) profile_cmd_after(c->prof, cb, c->nseg - 1);
     c->dispatches_in_seg++;
 }
 
@@ -174,7 +184,10 @@ void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
     bool w[2] = {false, true};
     track(c, r, w, 2);
     VkBufferCopy region = {.srcOffset = src->offset, .dstOffset = dst->offset, .size = tensor_bytes(src)};
-    vkCmdCopyBuffer(current(c), src->buf->buf, dst->buf->buf, 1, &region);
+    VkCommandBuffer cb = current(c);
+    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, "vkCmdCopyBuffer", NULL, 0);
+    vkCmdCopyBuffer(cb, src->buf->buf, dst->buf->buf, 1, &region);
+    if (c->prof) profile_cmd_after(c->prof, cb, c->nseg - 1);
     c->dispatches_in_seg++;
 }
 
@@ -198,6 +211,7 @@ void cmd_submit(Cmd* c) {
     VK_CHECK(vkQueueSubmit(g->queue, 1, &si, g->fence));
     VK_CHECK(vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, UINT64_MAX));
     VK_CHECK(vkResetFences(g->device, 1, &g->fence));
+    if (c->prof) profile_cmd_collect(c->prof);
     c->nsubmit++;
 }
 
@@ -207,5 +221,6 @@ void cmd_free(Cmd* c) {
     if (c->nseg) vkFreeCommandBuffers(g->device, g->pool, (uint32_t)c->nseg, c->seg);
     for (int i = 0; i < c->nviews; i++) vkDestroyBufferView(g->device, c->views[i], NULL);
     free(c->views);
+    profile_cmd_free(c->prof);
     memset(c, 0, sizeof *c);
 }

@@ -40,8 +40,13 @@ typedef struct Cmd {
     int nviews, cap_views;
     bool ended;
     int ndispatch, nbarrier, nsubmit;  // statistics for `vkpref bench`
-    const char* label;                 // op being recorded, for error messages
+    const char* label;                 // op being recorded, for error messages and the profile
+    struct CmdProfile* prof;           // timestamps per command (gpu/profile.h); NULL unless profiling
+    double flops_next;                 // FLOPs of the next dispatch, for the profile (cmd_note_flops)
 } Cmd;
+
+// Tells the profile the FLOPs of the next dispatch (conv, matmul): GFLOP/s column.
+static inline void cmd_note_flops(Cmd* c, double flops) { c->flops_next = flops; }
 
 void cmd_begin(Cmd* c, GpuContext* g);
 void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, uint32_t gx, uint32_t gy,

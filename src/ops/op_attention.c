@@ -147,6 +147,10 @@ static void attn_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind* b,
     cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
 }
 
+// FLOPs of one T x S x HD product over every batch row and head, for the profile
+// (gpu/profile.h): the kernels' executed products, recomputation included.
+static double attn_product_flops(AttnDims d) { return 2.0 * d.N * d.NH * (double)d.T * d.S * d.HD; }
+
 void op_attention_forward(Cmd* c, const Tensor* o, const Tensor* lse, const Tensor* q, const Tensor* k,
                           const Tensor* v, AttnDims d) {
     const char* op = "op_attention_forward";
@@ -161,6 +165,7 @@ void op_attention_forward(Cmd* c, const Tensor* o, const Tensor* lse, const Tens
                 bind_w(&a.o.view), bind_w(&a.lse.view)};
     // 8 keys per online-softmax block: the per-block rescale of the RB x HD
     // accumulators is then small next to the block's 2 x RB x 8 x HD FMAs.
+    cmd_note_flops(c, 2 * attn_product_flops(d));  // Q K^T and P V
     attn_dispatch(c, SHADER_ATTENTION_FWD, "tttss", b, 5, d, a.vec4, d.T, 96, &push, 8);
 }
 
@@ -188,7 +193,9 @@ void op_attention_backward(Cmd* c, const Tensor* dq, const Tensor* dk, const Ten
     Bind in[] = {bind_tex(&a.q.view, w), bind_tex(&a.k.view, w), bind_tex(&a.v.view, w),
                  bind_tex(&a.o.view, w), bind_tex(&a.dout.view, w), bind_tex(&a.lse.view, 1)};
     Bind bq[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dq.view)};
+    cmd_note_flops(c, 3 * attn_product_flops(d));  // S = Q K^T (recomputed), dP = dO V^T, dQ = dS K
     attn_dispatch(c, SHADER_ATTENTION_BWD_DQ, "tttttts", bq, 7, d, a.vec4, d.T, 40, &push, 0);
     Bind bkv[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dk.view), bind_w(&a.dv.view)};
+    cmd_note_flops(c, 4 * attn_product_flops(d));  // S and dP recomputed, dV = P^T dO, dK = dS^T Q
     attn_dispatch(c, SHADER_ATTENTION_BWD_DKV, "ttttttss", bkv, 8, d, a.vec4, d.S, 40, &push, 0);
 }

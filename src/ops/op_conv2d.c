@@ -5,6 +5,7 @@
 // inputs through uniform texel buffers (PERFORMANCE.md); none needs scratch memory:
 // the data gradient reads w in place with the transposed index math.
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ops/op_common.h"
 #include "ops/ops.h"
@@ -60,8 +61,13 @@ typedef struct DirectBlock {
     int KB, PX, CB;
 } DirectBlock;
 
-static DirectBlock direct_block(int OCN, int ICN, int Q, int taps) {
-    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN, .PX = pick_px(Q), .CB = ICN % 4 == 0 ? 4 : 1};
+// data_grad: one input channel per step (CB = 1). Measured on lavapipe (N32, whole
+// backward = data + weight gradients, interleaved A/B replays, medians): CB 4 -> 1
+// took C32 K32 32x32 45.5 -> 36.8 ms, C64 K64 16x16 45.3 -> 38.7, C64 K64 8x8
+// 13.5 -> 12.1, C96 K32 32x32 145 -> 120; the forward is fastest with CB = 4
+// (C64 K64 16x16: 18.7 ms vs 21.5 with CB = 1).
+static DirectBlock direct_block(int OCN, int ICN, int Q, int taps, bool data_grad) {
+    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN, .PX = pick_px(Q), .CB = !data_grad && ICN % 4 == 0 ? 4 : 1};
     while (b.CB * taps * b.KB * b.PX > CONV2D_MAX_UNROLL) {
         if (b.CB > 1) b.CB = 1;
         else if (b.KB > 4) b.KB = 4;
@@ -77,6 +83,18 @@ static void grid_for(int64_t n, uint32_t* wg, uint32_t* gx, uint32_t* gy) {
     *wg = 64;
     while (*wg > 8 && div_up(n, *wg) < 16) *wg /= 2;
     grid_1d(n, *wg, gx, gy);
+}
+
+// The profile's label: the op and its shape (the model's convs differ mostly in shape).
+// Only built while profiling; the caller restores c->label before lab goes out of scope.
+static void profile_label(Cmd* c, char* lab, size_t n, const char* op, Conv2dDims d) {
+    if (!c->prof) return;
+    snprintf(lab, n, "%s C%d K%d %dx%d k%d s%d", op, d.C, d.K, d.H, d.W, d.KH, d.stride);
+    c->label = lab;
+}
+
+static double conv2d_flops(Conv2dDims d) {
+    return 2.0 * d.N * d.K * conv2d_out_h(d) * conv2d_out_w(d) * d.C * d.KH * d.KW;
 }
 
 // ---------------------------------------------------------------------------
@@ -95,7 +113,7 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
 
     Operand ox = tex(c, x), ow_ = tex(c, w), oy = sto(c, y);
     Operand ob = b ? tex(c, b) : ox;
-    DirectBlock blk = direct_block(d.K, d.C, OW, T);
+    DirectBlock blk = direct_block(d.K, d.C, OW, T, false);
     int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
     int vec_w = blk.CB == 4 && ow_.off % 4 == 0 ? 4 : 1;
     int QB = (int)div_up(OW, blk.PX);
@@ -108,7 +126,11 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
     DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off, b ? ob.off : 0, oy.off};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
                     bind_w(&oy.view)};
+    char lab[96];
+    profile_label(c, lab, sizeof lab, op, d);
+    cmd_note_flops(c, conv2d_flops(d));
     cmd_dispatch(c, p, binds, 4, &push, gx, gy, 1);
+    c->label = op;
 }
 
 // dx += conv_transpose(dy, w): one dispatch per phase (PH, PW) of the stride, each a
@@ -124,7 +146,7 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             int kh0 = (ph + d.pad) % S, kw0 = (pw + d.pad) % S;
             int nth = (d.KH - kh0 + S - 1) / S, ntw = (d.KW - kw0 + S - 1) / S;
             if (R < 1 || Q < 1 || nth < 1 || ntw < 1) continue;  // no tap reaches these pixels: dx += 0
-            DirectBlock blk = direct_block(d.C, d.K, Q, nth * ntw);
+            DirectBlock blk = direct_block(d.C, d.K, Q, nth * ntw, true);
             int vec_w = d.C % 4 == 0 && blk.KB % 4 == 0 && ow_.off % 4 == 0 ? 4 : 1;
             int QB = (int)div_up(Q, blk.PX);
             int64_t n = (int64_t)d.N * div_up(d.C, blk.KB) * R * QB;
@@ -134,6 +156,7 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 15);
             DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off};
             Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};
+            cmd_note_flops(c, 2.0 * d.N * d.C * R * Q * d.K * nth * ntw);
             cmd_dispatch(c, p, binds, 3, &push, gx, gy, 1);
         }
 }
@@ -152,6 +175,11 @@ static int pow2_at_most(int n, int cap) {
     return p;
 }
 
+// Starting block 16 x 8 channels. Smaller starting blocks (8 x 4) were measured
+// too (N32, interleaved A/B replays of the weight gradient alone, medians): neither
+// wins across the model's shapes or load states (8 x 4: C64 K64 8x8 -14%, C64 K32
+// 32x32 -8%; C64 K64 32x32 +12%, C128 K64 16x16 +14%; in a whole sft step 517 vs
+// 441 ms), so the larger block stays.
 static WeightBlock weight_block(int K, int C, int taps) {
     WeightBlock b = {.KB = pow2_at_most(K, 16), .CB = C < 4 ? C : pow2_at_most(C, 8)};
     while (((int64_t)div_up(K, b.KB) * div_up(C, b.CB) < 32 || b.KB * b.CB * taps * 4 > CONV2D_MAX_UNROLL) &&
@@ -187,6 +215,7 @@ static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const
                            ox.off, ody.off, odw.off, db ? odb.off : 0};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ody.view, vec_dy), bind_w(&odw.view),
                     db ? bind_w(&odb.view) : bind_r(&odw.view)};
+    cmd_note_flops(c, conv2d_flops(d));
     cmd_dispatch(c, p, binds, 4, &push, gx, gy, 1);
 }
 
@@ -208,6 +237,9 @@ void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor
             die("%s: a gradient overlaps an input", op);
     if ((dx && tensors_overlap(dx, dw)) || (db && tensors_overlap(db, dw)) || (dx && db && tensors_overlap(dx, db)))
         die("%s: gradients overlap each other", op);
+    char lab[96];
+    profile_label(c, lab, sizeof lab, op, d);
     if (dx) conv2d_data_grad(c, dx, dy, w, d);
     conv2d_weight_grad(c, dw, db, dy, x, d);
+    c->label = op;
 }

@@ -2,6 +2,8 @@
 // (shaders/col_sum.comp) and torch.nn.Linear built from them.
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "ops/op_common.h"
 #include "ops/ops.h"
 #include "util/check.h"
@@ -100,7 +102,15 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
     uint32_t gx, gy;
     if (t.shared) gx = div_up(d.N, t.wgx * t.tn), gy = div_up(d.M, t.wgy * t.tm);
     else grid_1d((int64_t)div_up(d.M, t.tm) * div_up(d.N, t.tn), t.wgx, &gx, &gy);
+    cmd_note_flops(c, 2.0 * (double)d.batch * (double)d.M * (double)d.N * (double)d.K);
+    char lab[192];  // the profile's label carries the shape (only built while profiling)
+    if (c->prof) {
+        snprintf(lab, sizeof lab, "%s %lldx%lldx%lld b%lld%s%s%s", op, (long long)d.M, (long long)d.N, (long long)d.K,
+                 (long long)d.batch, d.trans_a ? " tA" : "", d.trans_b ? " tB" : "", d.accumulate ? " acc" : "");
+        c->label = lab;
+    }
     cmd_dispatch(c, p, binds, 5, &push, gx, gy, (uint32_t)d.batch);
+    c->label = op;
 }
 
 // ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@ static const Command COMMANDS[] = {
     {"make-pairs", cmd_make_pairs, "sample images, score them with a judge, write a Pick-a-Pic manifest"},
     {"eval", cmd_eval, "win rate of a model against its base under a judge"},
     {"compare", cmd_compare, "fine-tune one base with several objectives, evaluate each, write an HTML report"},
+    {"export", cmd_export, "rewrite a pipeline or checkpoint as a clean (F16) pipeline folder"},
 };
 
 static void usage(FILE* out) {

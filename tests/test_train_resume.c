@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/safetensors.h"
 #include "test_util.h"
 #include "util/fsutil.h"
 
@@ -123,6 +124,20 @@ Test(train_resume, keeps_the_last_n_checkpoints_and_continues_from_pretrained, .
     cr_assert(path_exists(path), "%s", out);
     snprintf(path, sizeof path, "%s/tokenizer/vocab.json", b);
     cr_assert(path_exists(path), "tokenizer copied: %s", out);
+    // A checkpoint exported as an F16 pipeline without training state loads as a model.
+    snprintf(args, sizeof args, "export --model %s/checkpoint-3 --out %s/shipped", a, b);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/shipped/unet/diffusion_pytorch_model.safetensors", b);
+    char err[512];
+    SafeTensors* st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    const StTensor* w = st_find(st, "conv_in.weight");
+    cr_assert(w && w->dtype == ST_F16, "exported weights are F16");
+    st_close(st);
+    snprintf(path, sizeof path, "%s/shipped/train_state.safetensors", b);
+    cr_assert(!path_exists(path), "no training state in an export");
+    snprintf(args, sizeof args, "sample --model %s/shipped --prompt \"a photo of a bag\" --seeds 0 --steps 1 --out %s/g.png", b, b);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     remove_temp_dir(a);
     remove_temp_dir(b);
 }

@@ -6,6 +6,7 @@ int cmd_bench(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_export(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_make_pairs(int argc, char** argv);
 int cmd_sample(int argc, char** argv);

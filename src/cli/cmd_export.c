@@ -1,0 +1,60 @@
+// cmd_export.c: `vkpref export`: a pipeline folder (a finished run or any
+// checkpoint-<step>, whose unet/ holds the EMA weights when the run kept them)
+// rewritten as a clean pipeline folder, F16 by default, without the training
+// state: how a base model is made ready to ship (assets/). The folder is
+// written under a temporary name and renamed into place.
+#include <stddef.h>
+#include <stdio.h>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "model/pipeline_io.h"
+#include "util/check.h"
+#include "util/fsutil.h"
+
+typedef struct ExportConfig {
+    char model[OPT_STR_MAX], out[OPT_STR_MAX];
+    bool f16;
+    int device;
+} ExportConfig;
+
+#define O(name, type, def, help) {#name, type, offsetof(ExportConfig, name), def, help}
+
+static const OptSpec SPECS[] = {
+    O(model, OPT_STRING, "", "pipeline folder or checkpoint-<step> folder; required"),
+    O(out, OPT_STRING, "", "the new pipeline folder (replaced whole if it exists); required"),
+    O(f16, OPT_BOOL, "true", "store weights as F16 (else F32)"),
+    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+};
+
+static const OptTable TABLE = {"export", "Rewrite a pipeline or checkpoint as a clean (F16) pipeline folder.", SPECS,
+                               sizeof SPECS / sizeof *SPECS};
+
+int cmd_export(int argc, char** argv) {
+    ExportConfig c;
+    int pr = opts_parse(&TABLE, &c, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (!*c.model || !*c.out) {
+        fprintf(stderr, "vkpref export: --model DIR and --out DIR are required (see `vkpref export --help`)\n");
+        return 2;
+    }
+    GpuContext g;
+    GpuOptions go = GPU_DEFAULTS;
+    go.device = c.device;
+    if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
+    char err[1024];
+    DiffusionPipeline p;
+    if (pipeline_load(&p, &g, c.model, (PipelineAlloc){0}, err, sizeof err)) die("%s (--model)", err);
+    if (remove_stale_temps(c.out, err, sizeof err) < 0) die("%s", err);
+    AtomicDir d;
+    if (atomic_dir_begin(&d, c.out, err, sizeof err)) die("%s (--out)", err);
+    if (pipeline_save_model(&p, d.tmp_path, false, c.f16, err, sizeof err)) {
+        atomic_dir_abort(&d);
+        die("%s", err);
+    }
+    if (atomic_dir_commit(&d, err, sizeof err)) die("%s (--out)", err);
+    fprintf(stderr, "vkpref export: %s -> %s (%s weights)\n", c.model, c.out, c.f16 ? "F16" : "F32");
+    pipeline_free(&p);
+    gpu_free(&g);
+    return 0;
+}

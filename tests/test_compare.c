@@ -163,12 +163,8 @@ static double mtime(const char* path) {
 Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
     char dir[64], args[4096], path[512];
     temp_dir(dir, "compare");
-    const char* src = getenv("VKPREF_SOURCE_DIR");
-    snprintf(args, sizeof args,
-             "train --model_config %s/configs/models/fmnist-small.json --max_train_steps 1 --train_batch_size 2 "
-             "--validation_images 0 --validation_grid_seeds 0 --checkpointing_steps 0 --output_dir %s/base",
-             src ? src : ".", dir);
-    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
     snprintf(args, sizeof args,
              "make-pairs --model %s/base --prompt \"a photo of a bag\" --prompt \"a photo of a coat\" --per_prompt 4 "
              "--steps 2 --judge brightness --out %s/pairs",

@@ -41,12 +41,8 @@ static double image_mean(const char* path) {
 Test(eval_cli, make_pairs_and_eval, .timeout = 900) {
     char dir[64], args[4096], out[16384], path[512], err[512];
     temp_dir(dir, "eval");
-    const char* src = getenv("VKPREF_SOURCE_DIR");
-    snprintf(args, sizeof args,
-             "train --model_config %s/configs/models/fmnist-small.json --max_train_steps 1 --train_batch_size 2 "
-             "--validation_images 0 --validation_grid_seeds 0 --checkpointing_steps 0 --output_dir %s/base",
-             src ? src : ".", dir);
-    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
 
     // make-pairs with the brightness judge: the chosen image is the brighter one.
     snprintf(args, sizeof args,

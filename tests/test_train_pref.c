@@ -55,12 +55,8 @@ TestSuite(train_pref, .init = setup, .fini = teardown);
 
 Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
     char args[4096], out[16384], path[512];
-    const char* src = getenv("VKPREF_SOURCE_DIR");
-    snprintf(args, sizeof args,
-             "train --model_config %s/configs/models/fmnist-small.json --max_train_steps 1 --train_batch_size 2 " QUIET
-             "--output_dir %s/base",
-             src ? src : ".", dir);
-    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
     const char* objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto"};
     for (int i = 0; i < 6; i++) {
         snprintf(args, sizeof args,

@@ -178,3 +178,13 @@ void remove_temp_dir(const char* dir) {
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     cr_assert_eq(system(cmd), 0);
 }
+
+void train_tiny_base(const char* out_dir) {
+    const char* src = getenv("VKPREF_SOURCE_DIR");
+    char args[4096], out[16384];
+    snprintf(args, sizeof args,
+             "train --model_config %s/configs/models/fmnist-small.json --max_train_steps 1 --train_batch_size 2 "
+             "--validation_images 0 --validation_grid_seeds 0 --checkpointing_steps 0 --output_dir %s",
+             src ? src : ".", out_dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+}

@@ -78,3 +78,6 @@ int run_cli(const char* args, char* out, size_t outlen);
 void temp_dir(char dir[64], const char* label);
 // rm -rf of a temporary folder made by temp_dir.
 void remove_temp_dir(const char* dir);
+// A fmnist-small pipeline after one pre-training step (batch 2, no validation,
+// no checkpoints) in out_dir: the base that CLI tests fine-tune, judge and sample.
+void train_tiny_base(const char* out_dir);

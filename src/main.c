@@ -18,6 +18,7 @@ static const Command COMMANDS[] = {
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops | train | sample`"},
     {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},
     {"make-pairs", cmd_make_pairs, "sample images, score them with a judge, write a Pick-a-Pic manifest"},
+    {"fmnist-manifest", cmd_fmnist_manifest, "write a Pick-a-Pic manifest of real Fashion-MNIST images (single or style pairs)"},
     {"eval", cmd_eval, "win rate of a model against its base under a judge"},
     {"compare", cmd_compare, "fine-tune one base with several objectives, evaluate each, write an HTML report"},
     {"export", cmd_export, "rewrite a pipeline or checkpoint as a clean (F16) pipeline folder"},

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data/manifest.h"
+#include "io/fmnist.h"
 #include "io/image_resize.h"
 #include "io/png_image.h"
 #include "test_util.h"
@@ -152,4 +153,50 @@ Test(manifest, resize_center_crop) {
     float flip[6] = {1, 2, 3, 4, 5, 6};
     image_flip_horizontal(flip, 3, 2, 1);
     cr_assert(flip[0] == 3 && flip[2] == 1 && flip[3] == 6 && flip[5] == 4);
+}
+
+// `vkpref fmnist-manifest`: real Fashion-MNIST images as single rows (label 1,
+// the class caption) and as style pairs (the inverted image chosen over the
+// plain one), loaded back through manifest_load: each pixel of the chosen image
+// is exactly 255 - the rejected one's byte, and the plain image is exactly the
+// training image the model sees (fmnist_image). Bad options name the option.
+Test(manifest, fmnist_manifest_command) {
+    char out[8192], args[512], path[256], err[512];
+    snprintf(args, sizeof args, "fmnist-manifest --out %s/pairs --rows pairs --style invert --first 7 --count 5", dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, "fmnist-manifest --out %s/single --rows single --first 7 --count 5", dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+
+    Fmnist ds;
+    cr_assert_eq(fmnist_load(&ds, NULL, FMNIST_TRAIN, err, sizeof err), 0, "%s", err);
+    ManifestOptions o = {.channels = 1, .size = FMNIST_SIDE};
+    PrefDataset pairs, single;
+    snprintf(path, sizeof path, "%s/pairs/pairs.jsonl", dir);
+    cr_assert_eq(manifest_load(&pairs, path, &o, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/single/pairs.jsonl", dir);
+    cr_assert_eq(manifest_load(&single, path, &o, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(pairs.pairs, 5);
+    cr_assert_eq(single.singles, 5);
+    float real[FMNIST_SIDE * FMNIST_SIDE];
+    for (int i = 0; i < 5; i++) {
+        fmnist_image(&ds, 7 + i, real);
+        cr_assert_str_eq(pairs.items[i].caption, fmnist_caption(ds.labels[7 + i]));
+        cr_assert_str_eq(single.items[i].caption, fmnist_caption(ds.labels[7 + i]));
+        cr_assert_eq(single.items[i].label, 1);
+        const float *chosen = pref_image(&pairs, i, 0), *plain = pref_image(&pairs, i, 1);
+        for (int p = 0; p < FMNIST_SIDE * FMNIST_SIDE; p++) {
+            cr_assert_eq(plain[p], real[p], "pair %d pixel %d", i, p);
+            cr_assert_eq(pref_image(&single, i, 0)[p], real[p]);
+            cr_assert_eq(image_f32_to_u8(chosen[p]), 255 - image_f32_to_u8(plain[p]), "pair %d pixel %d", i, p);
+        }
+    }
+    manifest_free(&pairs), manifest_free(&single);
+    fmnist_free(&ds);
+
+    snprintf(args, sizeof args, "fmnist-manifest --out %s/bad --rows pairs", dir);
+    cr_assert_neq(run_cli(args, out, sizeof out), 0);
+    cr_assert(strstr(out, "--rows pairs needs a --style"), "%s", out);
+    snprintf(args, sizeof args, "fmnist-manifest --out %s/bad --count 5 --first 59999", dir);
+    cr_assert_neq(run_cli(args, out, sizeof out), 0);
+    cr_assert(strstr(out, "--first 59999 --count 5"), "%s", out);
 }

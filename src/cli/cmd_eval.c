@@ -37,7 +37,7 @@ static const OptSpec SPECS[] = {
     O(prompt, OPT_STRING_LIST, "", "a prompt (repeatable)"),
     O(prompts, OPT_STRING, "", "file of prompts, one a line"),
     O(seeds, OPT_STRING, "0-15", "seeds: each prompt is sampled at each seed by both models"),
-    O(judge, OPT_STRING, "classifier", "judge name (brightness, contrast, ink, darkness, small, classifier[:DIR], -NAME)"),
+    O(judge, OPT_STRING, "classifier", "judge name (brightness, contrast, ink, border, darkness, small, classifier[:DIR], -NAME)"),
     O(caption_fit_judge, OPT_STRING, "classifier", "classifier judge for caption-fit accuracy (\"\": skip)"),
     O(tie_margin, OPT_FLOAT, "0", "score differences within this margin are ties (count half)"),
     O(steps, OPT_INT, "25", "denoising steps"),

@@ -9,5 +9,6 @@ int cmd_eval(int argc, char** argv);
 int cmd_export(int argc, char** argv);
 int cmd_compare(int argc, char** argv);
 int cmd_make_pairs(int argc, char** argv);
+int cmd_fmnist_manifest(int argc, char** argv);
 int cmd_sample(int argc, char** argv);
 int cmd_train_judge(int argc, char** argv);

@@ -27,7 +27,7 @@ struct JudgeModel {
 };
 
 static const char* const KNOWN =
-    "brightness, contrast, ink, darkness, small, classifier or classifier:PATH, each optionally negated by a leading '-'";
+    "brightness, contrast, ink, border, darkness, small, classifier or classifier:PATH, each optionally negated by a leading '-'";
 
 int judge_open(Judge* j, GpuContext* g, const char* spec, char* err, size_t errlen) {
     memset(j, 0, sizeof *j);
@@ -39,6 +39,7 @@ int judge_open(Judge* j, GpuContext* g, const char* spec, char* err, size_t errl
     else if (!strcmp(s, "darkness")) j->kind = JUDGE_BRIGHTNESS, j->negate = !j->negate;
     else if (!strcmp(s, "contrast")) j->kind = JUDGE_CONTRAST;
     else if (!strcmp(s, "ink")) j->kind = JUDGE_INK;
+    else if (!strcmp(s, "border")) j->kind = JUDGE_BORDER;
     else if (!strcmp(s, "small")) j->kind = JUDGE_INK, j->negate = !j->negate;
     else if (!strcmp(s, "classifier") || !strncmp(s, "classifier:", 11)) j->kind = JUDGE_CLASSIFIER;
     else return fail(err, errlen, "unknown judge \"%s\" (judges: %s)", spec, KNOWN);
@@ -80,8 +81,20 @@ void judge_close(Judge* j) {
 
 bool judge_uses_captions(const Judge* j) { return j->kind == JUDGE_CLASSIFIER; }
 
+#define BORDER_WIDTH 2  // FMNIST_PAD: the frame real images leave as pure background
+
 // The statistic of one image, in double, pixels in index order.
 static double image_statistic(JudgeKind kind, const float* img) {
+    if (kind == JUDGE_BORDER) {
+        double sum = 0;
+        int n = 0;
+        for (int y = 0; y < FMNIST_SIDE; y++)
+            for (int x = 0; x < FMNIST_SIDE; x++)
+                if (y < BORDER_WIDTH || y >= FMNIST_SIDE - BORDER_WIDTH || x < BORDER_WIDTH ||
+                    x >= FMNIST_SIDE - BORDER_WIDTH)
+                    sum += img[y * FMNIST_SIDE + x], n++;
+        return sum / n;
+    }
     double sum = 0, ink = 0;
     for (int i = 0; i < IMAGE_PIXELS; i++) sum += img[i], ink += img[i] > INK_THRESHOLD;
     double mean = sum / IMAGE_PIXELS;

@@ -8,6 +8,9 @@
 //   ink               fraction of the 32x32 pixels that are garment: value above
 //                     (FMNIST_INK - 0.5) / 127.5 - 1, halfway between the raw
 //                     values 7 and 8, so a real image's ink * 1024 is its area
+//   border            mean pixel value of the 2-pixel frame of the image, in [-1, 1]:
+//                     the background's tone (-1 black as in Fashion-MNIST, +1 white
+//                     as in the inverted style of `fmnist-manifest --style invert`)
 //   darkness          alias of -brightness
 //   small             alias of -ink
 //   classifier        the classifier folder assets/judge-fmnist (found with
@@ -31,7 +34,7 @@
 #define JUDGE_DEFAULT_CLASSIFIER "assets/judge-fmnist"
 #define JUDGE_NAME_MAX 4200
 
-typedef enum JudgeKind { JUDGE_BRIGHTNESS, JUDGE_CONTRAST, JUDGE_INK, JUDGE_CLASSIFIER } JudgeKind;
+typedef enum JudgeKind { JUDGE_BRIGHTNESS, JUDGE_CONTRAST, JUDGE_INK, JUDGE_BORDER, JUDGE_CLASSIFIER } JudgeKind;
 
 struct JudgeModel;  // the loaded classifier (judge.c)
 

@@ -49,7 +49,7 @@ Test(judge, statistics_exact_on_synthetic_images) {
     cr_assert(fabs(score1("brightness", img[2]) - mean) < 1e-12);
 }
 
-// border: the mean of the 2-pixel frame only (124 of the 1024 pixels); a real
+// border: the mean of the 2-pixel frame only (240 of the 1024 pixels); a real
 // image has background there, its inverted style has white.
 Test(judge, border_reads_only_the_frame) {
     static float img[PIX];
@@ -58,9 +58,9 @@ Test(judge, border_reads_only_the_frame) {
         for (int x = 2; x < FMNIST_SIDE - 2; x++) img[y * FMNIST_SIDE + x] = -1.0f;  // ... but the inside
     cr_assert_eq(score1("border", img), 1.0);
     img[0] = -1.0f, img[FMNIST_SIDE + 1] = -1.0f;  // two frame pixels: (0,0) and (1,1)
-    cr_assert(fabs(score1("border", img) - (122.0 - 2.0) / 124.0) < 1e-12);
+    cr_assert(fabs(score1("border", img) - (238.0 - 2.0) / 240.0) < 1e-12);
     for (int i = 0; i < PIX; i++) img[i] = -img[i];
-    cr_assert(fabs(score1("-border", img) - (122.0 - 2.0) / 124.0) < 1e-12);
+    cr_assert(fabs(score1("-border", img) - (238.0 - 2.0) / 240.0) < 1e-12);
 }
 
 Test(judge, negation_and_aliases) {

@@ -1,0 +1,60 @@
+// test_configs.c: every config shipped in configs/ resolves through the binary
+// (`--print-config`: known keys, valid values), each fmnist-<objective>.json
+// selects its own objective from the shipped base, and the comparison config
+// names an existing tuned config for every objective it runs. A stale or
+// misspelt key in a shipped config fails here, not in a user's 10-minute run.
+#include <glob.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static const char* source_dir(void) {
+    const char* s = getenv("VKPREF_SOURCE_DIR");
+    cr_assert(s, "VKPREF_SOURCE_DIR is not set (run through ctest)");
+    return s;
+}
+
+Test(configs, fine_tuning_configs_resolve_to_their_objective) {
+    static const char* const objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto"};
+    char args[1024], want[64], out[16384];
+    for (size_t i = 0; i < sizeof objectives / sizeof *objectives; i++) {
+        snprintf(args, sizeof args, "train --config %s/configs/fmnist-%s.json --print-config", source_dir(),
+                 objectives[i]);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", args, out);
+        snprintf(want, sizeof want, "\"objective\":\t\"%s\"", objectives[i]);
+        cr_assert(strstr(out, want), "%s: no %s in\n%s", args, want, out);
+        cr_assert(strstr(out, "\"pretrained_model_name_or_path\":\t\"assets/fmnist-base\""), "%s:\n%s", args, out);
+    }
+}
+
+Test(configs, every_shipped_config_parses) {
+    char pattern[1024], args[1280], out[16384];
+    snprintf(pattern, sizeof pattern, "%s/configs/*.json", source_dir());
+    glob_t g;
+    cr_assert_eq(glob(pattern, 0, NULL, &g), 0, "no configs under %s", pattern);
+    int n = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char* name = strrchr(g.gl_pathv[i], '/') + 1;
+        const char* cmd = !strncmp(name, "compare-", 8) ? "compare" : "train";
+        snprintf(args, sizeof args, "%s --config %s --print-config", cmd, g.gl_pathv[i]);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", args, out);
+        n++;
+    }
+    globfree(&g);
+    cr_assert_geq(n, 8, "%d configs", n);
+}
+
+Test(configs, compare_names_a_tuned_config_per_objective) {
+    char args[1024], out[16384], path[1024];
+    snprintf(args, sizeof args, "compare --config %s/configs/compare-fmnist.json --print-config", source_dir());
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    static const char* const objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto"};
+    for (size_t i = 0; i < sizeof objectives / sizeof *objectives; i++) {
+        char want[128];
+        snprintf(want, sizeof want, "\"%s\":\t\"configs/fmnist-%s.json\"", objectives[i], objectives[i]);
+        cr_assert(strstr(out, want), "no %s in\n%s", want, out);
+        snprintf(path, sizeof path, "%s/configs/fmnist-%s.json", source_dir(), objectives[i]);
+        cr_assert_eq(access(path, R_OK), 0, "%s", path);
+    }
+}

@@ -15,15 +15,6 @@
 #include "model/weights.h"
 #include "test_util.h"
 
-static const Tol TOL_MODEL = {.rtol = 1e-3, .atol = 1e-4, .nmse = 1e-8};
-
-static SafeTensors* open_or_fail(const char* path) {
-    char err[512];
-    SafeTensors* st = st_open(path, err, sizeof err);
-    cr_assert(st, "%s", err);
-    return st;
-}
-
 // Uploads a golden tensor as float into a fresh arena tensor.
 static Tensor golden_tensor(const SafeTensors* st, const char* name) {
     const StTensor* t = st_find(st, name);
@@ -39,34 +30,8 @@ static Tensor golden_tensor(const SafeTensors* st, const char* name) {
     return d;
 }
 
-static double* golden_values(const SafeTensors* st, const char* name, int64_t* n) {
-    const StTensor* t = st_find(st, name);
-    cr_assert(t, "golden file lacks %s", name);
-    float* h = malloc((size_t)t->numel * sizeof *h);
-    st_read_f32(st, t, h);
-    double* d = malloc((size_t)t->numel * sizeof *d);
-    for (int64_t i = 0; i < t->numel; i++) d[i] = h[i];
-    free(h);
-    *n = t->numel;
-    return d;
-}
-
 static void expect_tensor(const SafeTensors* st, const char* golden_name, const Tensor* got, const char* label) {
-    int64_t n;
-    double* want = golden_values(st, golden_name, &n);
-    cr_assert_eq(n, tensor_numel(got), "%s: %lld elements, golden has %lld", label, (long long)tensor_numel(got), (long long)n);
-    double* g = t_download_new(got);
-    double wmax = 0, gmax = 0;
-    for (int64_t i = 0; i < n; i++) wmax = fmax(wmax, fabs(want[i])), gmax = fmax(gmax, fabs(g[i]));
-    if (wmax < 1e-6) {
-        // A gradient that is zero in exact arithmetic (e.g. a key-projection bias: softmax
-        // ignores a constant added to every score of a row) is only rounding noise on both
-        // sides; the gradients around it are O(1). It must stay at noise level.
-        cr_assert_leq(gmax, 1e-5, "%s: should be ~0, got max |g| %.3g", label, gmax);
-    } else {
-        ASSERT_CLOSE(label, g, want, n, TOL_MODEL);
-    }
-    free(want), free(g);
+    expect_golden_tensor(st, golden_name, got, label, TOL_MODEL);
 }
 
 // The activation, temporary and gradient arenas of one recording.
@@ -109,7 +74,7 @@ static void check_unet(const char* name) {
     cr_assert_eq(unused, 0, "%d tensors in the diffusers file have no parameter here", unused);
 
     snprintf(path, sizeof path, "%s/golden/%s/golden.safetensors", VKPREF_TEST_DATA, name);
-    SafeTensors* st = open_or_fail(path);
+    SafeTensors* st = golden_open(path);
     Tensor x = golden_tensor(st, "x_t"), ts = golden_tensor(st, "timesteps");
     Tensor ehs = golden_tensor(st, "encoder_hidden_states"), noise = golden_tensor(st, "noise");
     int64_t N = x.shape[0];
@@ -169,7 +134,7 @@ Test(model_golden, clip_text_model, GPU_TEST, .timeout = 300) {
     snprintf(path, sizeof path, "%s/golden/clip_tiny/text_encoder/model.safetensors", VKPREF_TEST_DATA);
     cr_assert_eq(weights_load(&ps, path, NULL, err, sizeof err), 0, "%s", err);
     snprintf(path, sizeof path, "%s/golden/clip_tiny/golden.safetensors", VKPREF_TEST_DATA);
-    SafeTensors* st = open_or_fail(path);
+    SafeTensors* st = golden_open(path);
     const StTensor* ti = st_find(st, "ids");
     int N = (int)ti->shape[0], L = (int)ti->shape[1];
     const int64_t* ids64 = st_data(st, ti);

@@ -117,6 +117,38 @@ bool check_close(const char* label, const double* got, const double* want, int64
     return bad == 0 && nmse <= tol.nmse;
 }
 
+SafeTensors* golden_open(const char* path) {
+    char err[512];
+    SafeTensors* st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    return st;
+}
+
+double* golden_values(const SafeTensors* st, const char* name, int64_t* n) {
+    const StTensor* t = st_find(st, name);
+    cr_assert(t, "golden file lacks %s", name);
+    float* h = xmalloc((size_t)t->numel * sizeof *h);
+    st_read_f32(st, t, h);
+    double* d = xmalloc((size_t)t->numel * sizeof *d);
+    for (int64_t i = 0; i < t->numel; i++) d[i] = h[i];
+    free(h);
+    *n = t->numel;
+    return d;
+}
+
+void expect_golden_tensor(const SafeTensors* st, const char* name, const Tensor* got, const char* label, Tol tol) {
+    int64_t n;
+    double* want = golden_values(st, name, &n);
+    cr_assert_eq(n, tensor_numel(got), "%s: %lld elements, golden has %lld", label, (long long)tensor_numel(got),
+                 (long long)n);
+    double* g = t_download_new(got);
+    double wmax = 0, gmax = 0;
+    for (int64_t i = 0; i < n; i++) wmax = fmax(wmax, fabs(want[i])), gmax = fmax(gmax, fabs(g[i]));
+    if (wmax < 1e-6) cr_assert_leq(gmax, 1e-5, "%s: should be ~0, got max |g| %.3g", label, gmax);
+    else ASSERT_CLOSE(label, g, want, n, tol);
+    free(want), free(g);
+}
+
 static double projected(FdForward f, void* ctx, double* out, int64_t nout, const double* r, double* scale) {
     f(ctx, out);
     double L = 0, s = 0;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "gpu/cmd.h"
+#include "io/safetensors.h"
 #include "ops/ops.h"
 #include "ref/ref.h"
 
@@ -56,6 +57,22 @@ typedef struct Tol { double rtol, atol, nmse; } Tol;
 #define TOL_F32 ((Tol){.rtol = 1e-4, .atol = 1e-5, .nmse = 1e-10})
 bool check_close(const char* label, const double* got, const double* want, int64_t n, Tol tol);
 #define ASSERT_CLOSE(label, got, want, n, tol) cr_assert(check_close(label, got, want, n, tol), "%s differs", label)
+
+// ---------------------------------------------------------------------------
+// Golden data from PyTorch (tools/make_golden.py, under VKPREF_TEST_DATA/golden).
+// A whole model in fp32 through ~40 layers accumulates rounding differently from
+// PyTorch's (oneDNN conv, BLAS matmul): TOL_MODEL is what such outputs and
+// gradients must reach (tests/test_model_golden.c).
+#define TOL_MODEL ((Tol){.rtol = 1e-3, .atol = 1e-4, .nmse = 1e-8})
+// Opens a safetensors file or fails the test.
+SafeTensors* golden_open(const char* path);
+// The values of golden tensor `name` as doubles (free them); fails the test when absent.
+double* golden_values(const SafeTensors* st, const char* name, int64_t* n);
+// got against golden tensor `name` with check_close(tol). A golden tensor below 1e-6
+// everywhere (a gradient that is zero in exact arithmetic, e.g. a key-projection bias:
+// softmax ignores a constant added to every score of a row) is rounding noise on both
+// sides while the gradients around it are O(1): got must stay at noise level (<= 1e-5).
+void expect_golden_tensor(const SafeTensors* st, const char* name, const Tensor* got, const char* label, Tol tol);
 
 // ---------------------------------------------------------------------------
 // Finite differences. The loss is L = sum_i r[i] * out[i] with a fixed random

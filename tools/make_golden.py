@@ -18,6 +18,7 @@ import os
 import sys
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_models import CLIPTextModel, UNet2DConditionModel, save_safetensors  # noqa: E402
@@ -56,11 +57,26 @@ def randomize(model, gen):
                 p.add_(0.1 * torch.randn(p.shape, generator=gen))
 
 
-def unet_golden(name, cfg, out_dir):
+def make_unet(cfg):
+    """The golden UNet of cfg (seeded: the same weights every call) and its generator, ready for the inputs."""
     gen = torch.Generator().manual_seed(1234)
     torch.manual_seed(1234)
     model = UNet2DConditionModel(cfg)
     randomize(model, gen)
+    return model, gen
+
+
+def make_clip():
+    """The golden text encoder (seeded like make_unet) and its generator."""
+    gen = torch.Generator().manual_seed(99)
+    torch.manual_seed(99)
+    model = CLIPTextModel(CLIP_CONFIG)
+    randomize(model, gen)
+    return model, gen
+
+
+def unet_golden(name, cfg, out_dir):
+    model, gen = make_unet(cfg)
     d = os.path.join(out_dir, name)
     os.makedirs(os.path.join(d, "unet"), exist_ok=True)
     with open(os.path.join(d, "unet", "config.json"), "w") as f:
@@ -84,10 +100,7 @@ def unet_golden(name, cfg, out_dir):
 
 
 def clip_golden(out_dir):
-    gen = torch.Generator().manual_seed(99)
-    torch.manual_seed(99)
-    model = CLIPTextModel(CLIP_CONFIG)
-    randomize(model, gen)
+    model, gen = make_clip()
     d = os.path.join(out_dir, "clip_tiny")
     os.makedirs(os.path.join(d, "text_encoder"), exist_ok=True)
     with open(os.path.join(d, "text_encoder", "config.json"), "w") as f:
@@ -104,6 +117,66 @@ def clip_golden(out_dir):
     print(f"clip_tiny: {sum(p.numel() for p in model.parameters())} parameters")
 
 
+# The Diffusion-DPO case: one micro-batch of DPO_PAIRS pairs on the `tiny` UNet.
+DPO_PAIRS = 3
+DPO_BETA = 40.0       # |z| in [0.27, 1.7]: sigma(-z) in [0.26, 0.84], far from saturation
+DPO_PERTURB = 0.5     # policy = reference + DPO_PERTURB * rms(p) * N(0, 1) on every bias and norm scale
+DPO_TIMESTEPS = [50, 400, 900]
+DPO_IDS = [[48, 5, 9, 21, 49, 49, 49, 49], [48, 33, 2, 2, 7, 49, 49, 49], [48, 17, 40, 12, 3, 26, 11, 49]]
+
+
+def dpo_golden(out_dir):
+    """OUT_DIR/tiny_dpo/golden.safetensors: a Diffusion-DPO micro-batch in float64.
+
+    The frozen reference is tiny/unet, the text encoder clip_tiny/text_encoder; the
+    policy differs from the reference in every 1-D tensor (biases, norm scales):
+    policy.<name> holds all its weights. Rows are [winners; losers], each pair sharing
+    noise, timestep and caption, its two images independent. Official loss (OBJECTIVES.md 1):
+    z = -beta/2 ((e_w - e_l) - (r_w - r_l)), loss = mean softplus(-z). Records the inputs
+    (x_t, target = noise, timesteps, ids, beta), e (mse), r (mse_ref), z, coef = dloss/de,
+    loss, implicit_acc and grad.<name> of the loss for every policy parameter.
+    """
+    cfg = UNET_CONFIGS["tiny"]
+    ref, _ = make_unet(cfg)
+    clip, _ = make_clip()
+    gen = torch.Generator().manual_seed(2311)  # Diffusion-DPO's arXiv number
+    policy = UNet2DConditionModel(cfg)
+    policy.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        for p in policy.parameters():
+            if p.dim() == 1:
+                p.add_(DPO_PERTURB * p.pow(2).mean().sqrt() * torch.randn(p.shape, generator=gen))
+    b, s, c = DPO_PAIRS, cfg["sample_size"], cfg["in_channels"]
+    x0 = torch.randn(2 * b, c, s, s, generator=gen)              # winners then losers: independent images
+    noise = torch.randn(b, c, s, s, generator=gen).repeat(2, 1, 1, 1)
+    t = torch.tensor(DPO_TIMESTEPS * 2, dtype=torch.float32)
+    ids = torch.tensor(DPO_IDS * 2)
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2  # SD's scaled_linear
+    acp = torch.cumprod(1 - betas, 0)[t.long()].float()[:, None, None, None]
+    x_t = acp.sqrt() * x0 + (1 - acp).sqrt() * noise
+    ref, policy, clip = ref.double(), policy.double(), clip.double()
+    with torch.no_grad():
+        ctx = clip(ids)
+        r = ((ref(x_t.double(), t, ctx) - noise.double()) ** 2).mean(dim=(1, 2, 3))
+    e = ((policy(x_t.double(), t, ctx) - noise.double()) ** 2).mean(dim=(1, 2, 3))
+    e.retain_grad()
+    z = -0.5 * DPO_BETA * ((e[:b] - e[b:]) - (r[:b] - r[b:]))
+    loss = F.softplus(-z).mean()
+    loss.backward()
+    g = {"x_t": x_t, "target": noise, "timesteps": t, "ids": ids, "beta": torch.tensor([DPO_BETA]),
+         "mse": e.detach(), "mse_ref": r, "z": z.detach(), "coef": e.grad, "loss": loss.detach().reshape(1),
+         "implicit_acc": (z > 0).double().mean().reshape(1)}
+    for pname, p in policy.named_parameters():
+        g["grad." + pname] = p.grad
+        if p.dim() == 1:  # the rest equals the reference's (tiny/unet)
+            g["policy." + pname] = p.detach()
+    d = os.path.join(out_dir, "tiny_dpo")
+    os.makedirs(d, exist_ok=True)
+    save_safetensors(os.path.join(d, "golden.safetensors"), {k: v.float() if v.is_floating_point() else v
+                                                             for k, v in g.items()})
+    print(f"tiny_dpo: beta {DPO_BETA}, z {[round(v, 4) for v in z.tolist()]}, loss {loss.item():.6f}")
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "tests", "data",
                                                                  "golden")
@@ -111,6 +184,7 @@ def main():
     for name, cfg in UNET_CONFIGS.items():
         unet_golden(name, cfg, out_dir)
     clip_golden(out_dir)
+    dpo_golden(out_dir)
 
 
 if __name__ == "__main__":

@@ -268,8 +268,9 @@ class UNet2DConditionModel(nn.Module):
 
     def forward(self, x, t, ctx):
         cfg = self.cfg
-        emb = self.time_embedding(timestep_embedding(t, cfg["block_out_channels"][0], cfg.get("flip_sin_to_cos", True),
-                                                     cfg.get("freq_shift", 0)))
+        emb = timestep_embedding(t, cfg["block_out_channels"][0], cfg.get("flip_sin_to_cos", True),
+                                 cfg.get("freq_shift", 0))
+        emb = self.time_embedding(emb.to(x.dtype))  # float32 like vkpref's, then the model's dtype
         h = self.conv_in(x)
         skips = (h,)
         for b in self.down_blocks:

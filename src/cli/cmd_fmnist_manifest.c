@@ -22,6 +22,7 @@
 #include "io/png_image.h"
 #include "util/check.h"
 #include "util/fsutil.h"
+#include "util/json_fields.h"
 
 typedef struct FmnistManifestConfig {
     char out[OPT_STR_MAX], split[OPT_STR_MAX], rows[OPT_STR_MAX], style[OPT_STR_MAX], captions[OPT_STR_MAX];
@@ -91,8 +92,7 @@ int cmd_fmnist_manifest(int argc, char** argv) {
     char* img_dir = path_join(c.out, "img");
     if (mkdir_p(img_dir, err, sizeof err)) die("%s (--out)", err);
 
-    size_t cap = 1 << 16, len = 0;
-    char* manifest = xmalloc(cap);
+    JsonLines manifest = {0};
     float img[FMNIST_SIDE * FMNIST_SIDE];
     int per_class[FMNIST_CLASSES] = {0};
     for (int i = c.first; i < c.first + c.count; i++) {
@@ -121,13 +121,7 @@ int cmd_fmnist_manifest(int argc, char** argv) {
             cJSON_AddNumberToObject(row, "label", 1);
         }
         cJSON_AddNumberToObject(row, "fmnist_index", i);
-        char* line = cJSON_PrintUnformatted(row);
-        size_t ll = strlen(line);
-        while (len + ll + 2 > cap) manifest = xrealloc(manifest, cap *= 2);
-        memcpy(manifest + len, line, ll);
-        len += ll;
-        manifest[len++] = '\n';
-        free(line);
+        json_lines_append(&manifest, row);
         cJSON_Delete(row);
     }
 
@@ -140,16 +134,16 @@ int cmd_fmnist_manifest(int argc, char** argv) {
     cJSON_AddStringToObject(summary, "style", c.style);
     cJSON_AddStringToObject(summary, "captions", c.captions);
     cJSON_AddItemToObject(summary, "per_class", cJSON_CreateIntArray(per_class, FMNIST_CLASSES));
-    char* text = cJSON_Print(summary);
     char* path = path_join(c.out, "fmnist_manifest.json");
-    if (write_file_atomic(path, text, strlen(text), err, sizeof err)) die("%s", err);
-    free(path), free(text);
+    if (json_write_file_atomic(path, summary, err, sizeof err)) die("%s", err);
+    free(path);
     cJSON_Delete(summary);
     path = path_join(c.out, "pairs.jsonl");
-    if (write_file_atomic(path, manifest, len, err, sizeof err)) die("%s", err);
+    if (write_file_atomic(path, manifest.text, manifest.len, err, sizeof err)) die("%s", err);
     printf("vkpref fmnist-manifest: %d %s rows (%s split, images %d..%d, style %s) -> %s\n", c.count, c.rows, c.split,
            c.first, c.first + c.count - 1, c.style, path);
-    free(path), free(manifest), free(img_dir);
+    json_lines_free(&manifest);
+    free(path), free(img_dir);
     fmnist_free(&ds);
     opts_free(&TABLE, &c);
     return 0;

@@ -22,6 +22,7 @@
 #include "sample/sample_output.h"
 #include "util/check.h"
 #include "util/fsutil.h"
+#include "util/json_fields.h"
 
 typedef struct MakePairsConfig {
     char model[OPT_STR_MAX];
@@ -93,8 +94,7 @@ int cmd_make_pairs(int argc, char** argv) {
     if (sample_images_write(img_dir, &sh, &run, &job.set, err, sizeof err)) die("%s (--out)", err);
 
     // The manifest: one pair per line, in memory first, then one atomic write.
-    size_t cap = 1 << 16, len = 0;
-    char* manifest = xmalloc(cap);
+    JsonLines manifest = {0};
     int pairs = 0, ties = 0;
     double gap = 0;
     for (int p = 0; p < job.nprompts; p++)
@@ -118,13 +118,7 @@ int cmd_make_pairs(int argc, char** argv) {
             cJSON_AddNumberToObject(row, "score_0", scores[i0]);
             cJSON_AddNumberToObject(row, "score_1", scores[i1]);
             cJSON_AddStringToObject(row, "judge", c.judge);
-            char* line = cJSON_PrintUnformatted(row);
-            size_t ll = strlen(line);
-            while (len + ll + 2 > cap) manifest = xrealloc(manifest, cap *= 2);
-            memcpy(manifest + len, line, ll);
-            len += ll;
-            manifest[len++] = '\n';
-            free(line);
+            json_lines_append(&manifest, row);
             cJSON_Delete(row);
             pairs++, ties += tie, gap += fabs(d);
         }
@@ -141,16 +135,16 @@ int cmd_make_pairs(int argc, char** argv) {
     cJSON_AddStringToObject(summary, "sampler", sampler_name(job.set.sampler));
     cJSON_AddNumberToObject(summary, "steps", c.steps);
     cJSON_AddNumberToObject(summary, "cfg", c.cfg);
-    char* text = cJSON_Print(summary);
     char* path = path_join(c.out, "make_pairs.json");
-    if (write_file_atomic(path, text, strlen(text), err, sizeof err)) die("%s", err);
-    free(path), free(text);
+    if (json_write_file_atomic(path, summary, err, sizeof err)) die("%s", err);
+    free(path);
     cJSON_Delete(summary);
     path = path_join(c.out, "pairs.jsonl");
-    if (write_file_atomic(path, manifest, len, err, sizeof err)) die("%s", err);
+    if (write_file_atomic(path, manifest.text, manifest.len, err, sizeof err)) die("%s", err);
     printf("vkpref make-pairs: %d pairs (%d ties within %g) from %d prompts x %d images, judge %s -> %s\n", pairs, ties,
            c.tie_margin, job.nprompts, K, c.judge, path);
-    free(path), free(manifest), free(img_dir), free(scores), free(caps), free(images);
+    json_lines_free(&manifest);
+    free(path), free(img_dir), free(scores), free(caps), free(images);
     judge_close(&judge);
     gpu_free(&g);
     render_job_free(&job);

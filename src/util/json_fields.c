@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/check.h"
 #include "util/fsutil.h"
@@ -67,4 +68,32 @@ const char* json_str(JsonFields* f, const char* key, const char* def) {
         return def;
     }
     return v->valuestring;
+}
+
+int json_write_file_atomic(const char* path, const cJSON* o, char* err, size_t errlen) {
+    char* text = cJSON_Print(o);
+    if (!text) die("cJSON_Print: out of memory");
+    int r = write_file_atomic(path, text, strlen(text), err, errlen);
+    free(text);
+    return r;
+}
+
+void json_lines_append(JsonLines* j, const cJSON* row) {
+    char* line = cJSON_PrintUnformatted(row);
+    if (!line) die("cJSON_PrintUnformatted: out of memory");
+    size_t n = strlen(line);
+    if (j->len + n + 2 > j->cap) {
+        while (j->len + n + 2 > j->cap) j->cap = j->cap ? 2 * j->cap : 1 << 16;
+        j->text = xrealloc(j->text, j->cap);
+    }
+    memcpy(j->text + j->len, line, n);
+    j->len += n;
+    j->text[j->len++] = '\n';
+    j->text[j->len] = 0;
+    free(line);
+}
+
+void json_lines_free(JsonLines* j) {
+    free(j->text);
+    *j = (JsonLines){0};
 }

@@ -23,3 +23,19 @@ int json_int(JsonFields* f, const char* key, int def, bool required);
 double json_num(JsonFields* f, const char* key, double def);
 bool json_bool(JsonFields* f, const char* key, bool def);
 const char* json_str(JsonFields* f, const char* key, const char* def);
+
+// ---------------------------------------------------------------------------
+// Writing.
+
+// o printed (formatted) and written to path atomically (temporary name + rename).
+// 0, or -1 with err naming the path.
+int json_write_file_atomic(const char* path, const cJSON* o, char* err, size_t errlen);
+
+// A JSON Lines text built in memory (manifests are written whole, atomically).
+typedef struct JsonLines {
+    char* text;  // NUL-terminated; NULL before the first line
+    size_t len, cap;
+} JsonLines;
+// Appends row printed on one line, and a newline.
+void json_lines_append(JsonLines* j, const cJSON* row);
+void json_lines_free(JsonLines* j);

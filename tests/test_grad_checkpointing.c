@@ -126,33 +126,12 @@ static void expect_smaller(const Run* off, const Run* on) {
 // with test_model_golden's tolerance (there: why this tolerance, and the
 // zero-in-exact-arithmetic gradients).
 
-static Tensor upload_golden(const SafeTensors* st, const char* name) {
-    const StTensor* t = st_find(st, name);
-    cr_assert(t, "golden file lacks %s", name);
-    int64_t shape[4] = {1, 1, 1, 1};
-    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
-    float* h = malloc((size_t)t->numel * sizeof *h);
-    st_read_f32(st, t, h);
-    Tensor d = arena_tensor(&tarena, t->ndim ? t->ndim : 1, shape);
-    tensor_upload(&tgpu, &d, h);
-    free(h);
-    return d;
-}
-
+// Host floats against golden tensor `name` (test_util's expect_golden_values).
 static void expect_golden(const SafeTensors* st, const char* name, const float* got, int64_t n) {
-    const StTensor* t = st_find(st, name);
-    cr_assert(t, "golden file lacks %s", name);
-    cr_assert_eq(t->numel, n, "%s: %lld elements, golden has %lld", name, (long long)n, (long long)t->numel);
-    float* w = malloc((size_t)n * sizeof *w);
-    st_read_f32(st, t, w);
-    double *gd = malloc((size_t)n * sizeof *gd), *wd = malloc((size_t)n * sizeof *wd), wmax = 0, gmax = 0;
-    for (int64_t i = 0; i < n; i++) {
-        gd[i] = got[i], wd[i] = w[i];
-        wmax = fmax(wmax, fabs(wd[i])), gmax = fmax(gmax, fabs(gd[i]));
-    }
-    if (wmax < 1e-6) cr_assert_leq(gmax, 1e-5, "%s: should be ~0, got max |g| %.3g", name, gmax);
-    else ASSERT_CLOSE(name, gd, wd, n, ((Tol){.rtol = 1e-3, .atol = 1e-4, .nmse = 1e-8}));
-    free(w), free(gd), free(wd);
+    double* g = malloc((size_t)n * sizeof *g);
+    for (int64_t i = 0; i < n; i++) g[i] = got[i];
+    expect_golden_values(st, name, g, n, name, TOL_MODEL);
+    free(g);
 }
 
 Test(grad_checkpointing, golden_tiny_bit_identical, GPU_TEST, .timeout = 300) {
@@ -169,8 +148,8 @@ Test(grad_checkpointing, golden_tiny_bit_identical, GPU_TEST, .timeout = 300) {
     snprintf(path, sizeof path, "%s/golden/tiny/golden.safetensors", VKPREF_TEST_DATA);
     SafeTensors* st = st_open(path, err, sizeof err);
     cr_assert(st, "%s", err);
-    m.x = upload_golden(st, "x_t"), m.ts = upload_golden(st, "timesteps");
-    m.ehs = upload_golden(st, "encoder_hidden_states"), m.target = upload_golden(st, "noise");
+    m.x = golden_upload(st, "x_t"), m.ts = golden_upload(st, "timesteps");
+    m.ehs = golden_upload(st, "encoder_hidden_states"), m.target = golden_upload(st, "noise");
 
     Run off = run(&m, false, false), on = run(&m, true, false);
     report("tiny", &off, &on);

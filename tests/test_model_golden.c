@@ -15,21 +15,6 @@
 #include "model/weights.h"
 #include "test_util.h"
 
-// Uploads a golden tensor as float into a fresh arena tensor.
-static Tensor golden_tensor(const SafeTensors* st, const char* name) {
-    const StTensor* t = st_find(st, name);
-    cr_assert(t, "golden file lacks %s", name);
-    int64_t shape[4] = {1, 1, 1, 1};
-    int nd = t->ndim ? t->ndim : 1;
-    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
-    float* h = malloc((size_t)t->numel * sizeof *h);
-    st_read_f32(st, t, h);
-    Tensor d = arena_tensor(&tarena, nd, shape);
-    tensor_upload(&tgpu, &d, h);
-    free(h);
-    return d;
-}
-
 static void expect_tensor(const SafeTensors* st, const char* golden_name, const Tensor* got, const char* label) {
     expect_golden_tensor(st, golden_name, got, label, TOL_MODEL);
 }
@@ -75,8 +60,8 @@ static void check_unet(const char* name) {
 
     snprintf(path, sizeof path, "%s/golden/%s/golden.safetensors", VKPREF_TEST_DATA, name);
     SafeTensors* st = golden_open(path);
-    Tensor x = golden_tensor(st, "x_t"), ts = golden_tensor(st, "timesteps");
-    Tensor ehs = golden_tensor(st, "encoder_hidden_states"), noise = golden_tensor(st, "noise");
+    Tensor x = golden_upload(st, "x_t"), ts = golden_upload(st, "timesteps");
+    Tensor ehs = golden_upload(st, "encoder_hidden_states"), noise = golden_upload(st, "noise");
     int64_t N = x.shape[0];
     Arenas ar;
     arenas_init(&ar);
@@ -142,7 +127,7 @@ Test(model_golden, clip_text_model, GPU_TEST, .timeout = 300) {
     for (int i = 0; i < N * L; i++) ids[i] = (uint32_t)ids64[i];
     Tensor tids = arena_tensor1(&tarena, (int64_t)N * L);
     tensor_upload_raw(&tgpu, &tids, ids);
-    Tensor r = golden_tensor(st, "r");
+    Tensor r = golden_upload(st, "r");
     Arenas ar;
     arenas_init(&ar);
     Cmd c;

@@ -136,17 +136,35 @@ double* golden_values(const SafeTensors* st, const char* name, int64_t* n) {
     return d;
 }
 
-void expect_golden_tensor(const SafeTensors* st, const char* name, const Tensor* got, const char* label, Tol tol) {
-    int64_t n;
-    double* want = golden_values(st, name, &n);
-    cr_assert_eq(n, tensor_numel(got), "%s: %lld elements, golden has %lld", label, (long long)tensor_numel(got),
-                 (long long)n);
-    double* g = t_download_new(got);
+Tensor golden_upload(const SafeTensors* st, const char* name) {
+    const StTensor* t = st_find(st, name);
+    cr_assert(t, "golden file lacks %s", name);
+    int64_t shape[4] = {1, 1, 1, 1};
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+    float* h = xmalloc((size_t)t->numel * sizeof *h);
+    st_read_f32(st, t, h);
+    Tensor d = arena_tensor(&tarena, t->ndim ? t->ndim : 1, shape);
+    tensor_upload(&tgpu, &d, h);
+    free(h);
+    return d;
+}
+
+void expect_golden_values(const SafeTensors* st, const char* name, const double* got, int64_t n, const char* label,
+                          Tol tol) {
+    int64_t m;
+    double* want = golden_values(st, name, &m);
+    cr_assert_eq(m, n, "%s: %lld elements, golden has %lld", label, (long long)n, (long long)m);
     double wmax = 0, gmax = 0;
-    for (int64_t i = 0; i < n; i++) wmax = fmax(wmax, fabs(want[i])), gmax = fmax(gmax, fabs(g[i]));
+    for (int64_t i = 0; i < n; i++) wmax = fmax(wmax, fabs(want[i])), gmax = fmax(gmax, fabs(got[i]));
     if (wmax < 1e-6) cr_assert_leq(gmax, 1e-5, "%s: should be ~0, got max |g| %.3g", label, gmax);
-    else ASSERT_CLOSE(label, g, want, n, tol);
-    free(want), free(g);
+    else ASSERT_CLOSE(label, got, want, n, tol);
+    free(want);
+}
+
+void expect_golden_tensor(const SafeTensors* st, const char* name, const Tensor* got, const char* label, Tol tol) {
+    double* g = t_download_new(got);
+    expect_golden_values(st, name, g, tensor_numel(got), label, tol);
+    free(g);
 }
 
 static double projected(FdForward f, void* ctx, double* out, int64_t nout, const double* r, double* scale) {

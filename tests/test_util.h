@@ -66,12 +66,17 @@ bool check_close(const char* label, const double* got, const double* want, int64
 #define TOL_MODEL ((Tol){.rtol = 1e-3, .atol = 1e-4, .nmse = 1e-8})
 // Opens a safetensors file or fails the test.
 SafeTensors* golden_open(const char* path);
+// Golden tensor `name` uploaded as float into a fresh tarena tensor of its shape.
+Tensor golden_upload(const SafeTensors* st, const char* name);
 // The values of golden tensor `name` as doubles (free them); fails the test when absent.
 double* golden_values(const SafeTensors* st, const char* name, int64_t* n);
 // got against golden tensor `name` with check_close(tol). A golden tensor below 1e-6
 // everywhere (a gradient that is zero in exact arithmetic, e.g. a key-projection bias:
 // softmax ignores a constant added to every score of a row) is rounding noise on both
 // sides while the gradients around it are O(1): got must stay at noise level (<= 1e-5).
+void expect_golden_values(const SafeTensors* st, const char* name, const double* got, int64_t n, const char* label,
+                          Tol tol);
+// The same for a device tensor.
 void expect_golden_tensor(const SafeTensors* st, const char* name, const Tensor* got, const char* label, Tol tol);
 
 // ---------------------------------------------------------------------------

@@ -55,10 +55,13 @@ static void apply_style(ImageStyle s, float* img, int n) {
         for (int i = 0; i < n; i++) img[i] = -img[i];
 }
 
-// Writes one image as img/<name>.png under out; the manifest path goes to rel.
-static void write_image(const char* out, const char* name, const float* img, char* rel, size_t reln) {
+// Writes image `index` of the split in `style` as img/<split><index>[_<style>].png
+// under out; the manifest's relative path goes to rel.
+static void write_image(const char* out, const char* split, int index, ImageStyle style, const float* img, char* rel,
+                        size_t reln) {
     char err[1024];
-    snprintf(rel, reln, "img/%s.png", name);
+    if (style == STYLE_NONE) snprintf(rel, reln, "img/%s%05d.png", split, index);
+    else snprintf(rel, reln, "img/%s%05d_%s.png", split, index, STYLE_NAMES[style]);
     char* path = path_join(out, rel);
     if (png_write_f32(path, img, FMNIST_SIDE, FMNIST_SIDE, 1, err, sizeof err)) die("%s (--out)", err);
     free(path);
@@ -73,7 +76,8 @@ int cmd_fmnist_manifest(int argc, char** argv) {
         return 2;
     }
     FmnistSplit split = FMNIST_TRAIN;
-    if (!strcmp(c.split, "test")) split = FMNIST_TEST;
+    const char* split_name = "train";  // a literal, for the image names
+    if (!strcmp(c.split, "test")) split = FMNIST_TEST, split_name = "test";
     else if (strcmp(c.split, "train")) die("--split \"%s\": expected train or test", c.split);
     bool pairs = !strcmp(c.rows, "pairs");
     if (!pairs && strcmp(c.rows, "single")) die("--rows \"%s\": expected single or pairs", c.rows);
@@ -96,27 +100,24 @@ int cmd_fmnist_manifest(int argc, char** argv) {
     float img[FMNIST_SIDE * FMNIST_SIDE];
     int per_class[FMNIST_CLASSES] = {0};
     for (int i = c.first; i < c.first + c.count; i++) {
-        char caption[128], name[64], rel0[96], rel1[96];
+        char caption[128], rel0[96], rel1[96];
         if (attributes) fmnist_attr_caption(&ds, i, &FMNIST_TRAIN_THRESHOLDS, caption, sizeof caption);
         else snprintf(caption, sizeof caption, "%s", fmnist_caption(ds.labels[i]));
         per_class[ds.labels[i]]++;
         fmnist_image(&ds, i, img);
         cJSON* row = cJSON_CreateObject();
         cJSON_AddStringToObject(row, "caption", caption);
-        if (pairs) {
-            snprintf(name, sizeof name, "%s%05d", split == FMNIST_TRAIN ? "train" : "test", i);
-            write_image(c.out, name, img, rel1, sizeof rel1);
+        if (pairs) {  // the plain image is the rejected one, its styled copy the chosen one
+            write_image(c.out, split_name, i, STYLE_NONE, img, rel1, sizeof rel1);
             apply_style(style, img, FMNIST_SIDE * FMNIST_SIDE);
-            snprintf(name, sizeof name, "%s%05d_%s", split == FMNIST_TRAIN ? "train" : "test", i, STYLE_NAMES[style]);
-            write_image(c.out, name, img, rel0, sizeof rel0);
+            write_image(c.out, split_name, i, style, img, rel0, sizeof rel0);
             cJSON_AddStringToObject(row, "jpg_0", rel0);
             cJSON_AddStringToObject(row, "jpg_1", rel1);
             cJSON_AddNumberToObject(row, "label_0", 1);
             cJSON_AddNumberToObject(row, "label_1", 0);
         } else {
             apply_style(style, img, FMNIST_SIDE * FMNIST_SIDE);
-            snprintf(name, sizeof name, style == STYLE_NONE ? "%s%05d" : "%s%05d_%s", split == FMNIST_TRAIN ? "train" : "test", i, STYLE_NAMES[style]);
-            write_image(c.out, name, img, rel0, sizeof rel0);
+            write_image(c.out, split_name, i, style, img, rel0, sizeof rel0);
             cJSON_AddStringToObject(row, "jpg_0", rel0);
             cJSON_AddNumberToObject(row, "label", 1);
         }

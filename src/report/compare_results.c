@@ -127,9 +127,7 @@ int compare_summary_write(const char* path, const char* config_json, const Compa
         cJSON_AddBoolToObject(o, "reused", commands[i].reused);
         cJSON_AddItemToArray(cmds, o);
     }
-    char* text = cJSON_Print(root);
+    int rc = json_write_file_atomic(path, root, err, errlen);
     cJSON_Delete(root);
-    int rc = write_file_atomic(path, text, strlen(text), err, errlen);
-    free(text);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "render/grid.h"
 #include "util/check.h"
 #include "util/fsutil.h"
+#include "util/json_fields.h"
 
 void sample_settings_text(const GenerateSettings* s, char* out, size_t n) {
     int k = snprintf(out, n, "%s, %d steps, cfg %g", sampler_name(s->sampler), s->steps, (double)s->cfg);
@@ -93,10 +94,9 @@ int sample_images_write(const char* dir, const SampleSheet* sh, const SampleRun*
             cJSON_AddItemToArray(list, e);
         }
     if (!r) {
-        char* text = cJSON_Print(root);
         char* path = path_join(dir, "index.json");
-        r = write_file_atomic(path, text, strlen(text), err, errlen);
-        free(path), free(text);
+        r = json_write_file_atomic(path, root, err, errlen);
+        free(path);
     }
     cJSON_Delete(root);
     return r;

@@ -10,11 +10,12 @@
 //                  kh = KH0 + STRIDE*th with (PH + PAD - kh) % STRIDE == 0, from dy row
 //                  r + (PH + PAD - kh) / STRIDE: a stride-1 correlation with the taps of
 //                  that phase (STRIDE 1: one phase, all taps, the flipped kernel).
-// Mapping: invocation i of a 1-D grid (flat_index) owns KB output channels x PX
-//   consecutive columns of one output row: i = (n * OCB + ocb) * R * QB + r * QB + qb
-//   (consecutive invocations take consecutive column blocks, then rows). Per step of CB
-//   input channels it fetches the CB x NTH input windows (conv2d.glsl) and the
-//   CB x NTH x NTW x KB weights it needs once, then does CB*NTH*NTW*KB*PX FMAs from
+// Mapping: invocation i of a 1-D grid (flat_index) owns KB output channels x PR output
+//   rows x PX consecutive columns: i = (n * OCB + ocb) * RB * QB + rb * QB + qb with
+//   RB = ceil(R / PR) (consecutive invocations take consecutive column blocks, then row
+//   blocks). Per step of CB input channels it fetches the CB x NR input windows
+//   (conv2d.glsl; NR = (PR - 1) * SR + NTH rows, shared by the PR output rows) and the
+//   CB x NTH x NTW x KB weights it needs once, then does CB*NTH*NTW*KB*PR*PX FMAs from
 //   registers, tile by tile (TO channels x TX columns: +10% on lavapipe over sweeping
 //   the whole block per tap). No shared memory, no barriers, no division in the loop.
 // Weights: VEC_W = 4 reads RGBA32F texels of w: forward along (c, kh, kw) of one k
@@ -26,7 +27,7 @@
 //   multiples of 4); 7 VEC_W (1 or 4); 8..11 KH, KW, STRIDE, PAD (conv2d.glsl);
 //   12 VEC_OUT: store (and, for the data gradient, load) OUT as vec4 (CS = 1, and
 //   OUT_W, off_out multiples of 4, so Q = OUT_W is too); forward 13 HAS_BIAS;
-//   data gradient 13 PH, 14 PW.
+//   data gradient 13 PH, 14 PW; 15 PR output rows per invocation.
 // Storage-buffer accesses cost a loop over the lanes on lavapipe: with few input
 // channels (conv_in, the data gradient of conv_out) the epilogue dominates, and
 // VEC_OUT quarters it.
@@ -36,6 +37,7 @@ layout(constant_id = 5) const int CB = 4;
 layout(constant_id = 6) const int VEC_X = 1;
 layout(constant_id = 7) const int VEC_W = 1;
 layout(constant_id = 12) const bool VEC_OUT = false;
+layout(constant_id = 15) const int PR = 1;
 // Register tile of the FMA loop (see main): TO output channels x TX columns.
 const int TO = KB % 4 == 0 ? 4 : KB, TX = 4;
 
@@ -55,6 +57,9 @@ const int OFF_MIN = OFFW0 - (NTW - 1), OFF_MAX = OFFW0;
 int tap_kh(int th) { return KH0 + STRIDE * th; }
 int tap_kw(int tw) { return KW0 + STRIDE * tw; }
 int tap_offh(int th) { return OFFH0 - th; }
+// Window row of tap th (output row offset 0): rows ROW0 + j, j = pr * SR + tap_row(th).
+int tap_row(int th) { return NTH - 1 - th; }
+const int ROW0 = OFFH0 - (NTH - 1);
 int tap_offw(int tw) { return OFFW0 - tw; }
 #else
 layout(constant_id = 13) const bool HAS_BIAS = false;
@@ -67,6 +72,8 @@ const int OFF_MIN = -PAD, OFF_MAX = KW - 1 - PAD;
 int tap_kh(int th) { return th; }
 int tap_kw(int tw) { return tw; }
 int tap_offh(int th) { return th - PAD; }
+int tap_row(int th) { return th; }
+const int ROW0 = -PAD;
 int tap_offw(int tw) { return tw - PAD; }
 #endif
 
@@ -82,22 +89,24 @@ layout(push_constant) uniform P {
 const int WLO = CONV2D_WIN_LO(OFF_MIN, VEC_X);
 const int NWIN = CONV2D_NWIN(OFF_MAX, WLO, PX, SQ, VEC_X);
 const int NWT = NWIN / VEC_X;
+const int NR = (PR - 1) * SR + NTH;  // input rows an invocation reads per input channel
 
 void main() {
-    uint sblocks = p.R * p.QB, ocbn = (p.OCN + KB - 1) / KB;
+    uint RB = (p.R + PR - 1) / PR;
+    uint sblocks = RB * p.QB, ocbn = (p.OCN + KB - 1) / KB;
     uint i = flat_index();
     if (i >= sblocks * ocbn * p.N) return;
     // Once per invocation: the loop below has no division.
     uint s = i % sblocks, rest = i / sblocks;
     uint ocb = rest % ocbn, n = rest / ocbn;
-    uint r = s / p.QB, qb = s - r * p.QB;
+    uint rb = s / p.QB, qb = s - rb * p.QB, r = rb * PR;
     uint oc0 = ocb * KB, q0 = qb * PX, plane = p.IH * p.IW;
 
-    int rows[NTH];
-    [[unroll]] for (int th = 0; th < NTH; th++) rows[th] = int(r) * SR + tap_offh(th);
-    int xoff[NTH * NWT];
-    float xmask[NTH * NWT];
-    CONV2D_WINDOW_SETUP(xoff, xmask, NTH, rows, int(q0) * SQ + WLO, NWT, VEC_X, int(p.IH), int(p.IW))
+    int rows[NR];
+    [[unroll]] for (int j = 0; j < NR; j++) rows[j] = int(r) * SR + ROW0 + j;
+    int xoff[NR * NWT];
+    float xmask[NR * NWT];
+    CONV2D_WINDOW_SETUP(xoff, xmask, NR, rows, int(q0) * SQ + WLO, NWT, VEC_X, int(p.IH), int(p.IW))
 
     // wb[oc]: element of W'(oc, 0, 0, 0), output channel clamped (results past OCN are discarded).
     // Data gradient with VEC_W = 4 reads 4 output channels per texel: wb[4g] is the group's start.
@@ -107,15 +116,15 @@ void main() {
         wb[oc] = p.off_w + ocg * p.ocs;
     }
 
-    float acc[KB * PX];
-    [[unroll]] for (int a = 0; a < KB * PX; a++) acc[a] = 0.0;
+    float acc[KB * PR * PX];  // acc[(oc * PR + pr) * PX + x]
+    [[unroll]] for (int a = 0; a < KB * PR * PX; a++) acc[a] = 0.0;
 
     uint choff[CB];
     [[unroll]] for (int ici = 0; ici < CB; ici++) choff[ici] = ici * plane;
     uint in_base = p.off_in + n * p.ICN * plane, woff = 0;
     for (uint ic0 = 0; ic0 < p.ICN; ic0 += CB) {
-        float win[CB * NTH * NWIN];
-        CONV2D_WINDOW_LOAD(win, IN, in_base, choff, CB, NTH, NWT, NWIN, VEC_X, xoff, xmask)
+        float win[CB * NR * NWIN];
+        CONV2D_WINDOW_LOAD(win, IN, in_base, choff, CB, NR, NWT, NWIN, VEC_X, xoff, xmask)
 
         // wr[((ici * NTH + th) * NTW + tw) * KB + oc] = W'(oc0 + oc, ic0 + ici, th, tw)
         float wr[CB * NTH * NTW * KB];
@@ -155,52 +164,57 @@ void main() {
         // Register tiles of TO output channels x TX columns: their accumulators stay
         // in registers over all CB x NTH x NTW taps of the step.
         [[unroll]] for (int o0 = 0; o0 < KB; o0 += TO)
-            [[unroll]] for (int x0 = 0; x0 < PX; x0 += TX)
-                [[unroll]] for (int ici = 0; ici < CB; ici++)
-                    [[unroll]] for (int th = 0; th < NTH; th++)
-                        [[unroll]] for (int tw = 0; tw < NTW; tw++) {
-                            int w0 = (ici * NTH + th) * NWIN + tap_offw(tw) - WLO;
-                            [[unroll]] for (int oi = 0; oi < TO; oi++) {
-                                int oc = o0 + oi;
-                                float wv = wr[((ici * NTH + th) * NTW + tw) * KB + oc];
-                                [[unroll]] for (int xi = 0; xi < TX; xi++)
-                                    acc[oc * PX + x0 + xi] = fma(wv, win[w0 + (x0 + xi) * SQ], acc[oc * PX + x0 + xi]);
+            [[unroll]] for (int pr = 0; pr < PR; pr++)
+                [[unroll]] for (int x0 = 0; x0 < PX; x0 += TX)
+                    [[unroll]] for (int ici = 0; ici < CB; ici++)
+                        [[unroll]] for (int th = 0; th < NTH; th++)
+                            [[unroll]] for (int tw = 0; tw < NTW; tw++) {
+                                int w0 = (ici * NR + pr * SR + tap_row(th)) * NWIN + tap_offw(tw) - WLO;
+                                [[unroll]] for (int oi = 0; oi < TO; oi++) {
+                                    int oc = o0 + oi, a0 = (oc * PR + pr) * PX + x0;
+                                    float wv = wr[((ici * NTH + th) * NTW + tw) * KB + oc];
+                                    [[unroll]] for (int xi = 0; xi < TX; xi++)
+                                        acc[a0 + xi] = fma(wv, win[w0 + (x0 + xi) * SQ], acc[a0 + xi]);
+                                }
                             }
-                        }
         in_base += CB * plane;
         woff += CB * p.ics;
     }
 
     uint out_plane = p.OUT_H * p.OUT_W;
-    uint out_base = p.off_out + (n * p.OCN + oc0) * out_plane + (RO + RS * r) * p.OUT_W + CO;
-    [[unroll]] for (int oc = 0; oc < KB; oc++) {
-        if (oc0 + oc >= p.OCN) break;
+    [[unroll]] for (int pr = 0; pr < PR; pr++) {
+        if (r + pr >= p.R) break;
+        uint out_base = p.off_out + (n * p.OCN + oc0) * out_plane + (RO + RS * (r + pr)) * p.OUT_W + CO;
+        [[unroll]] for (int oc = 0; oc < KB; oc++) {
+            if (oc0 + oc >= p.OCN) break;
+            int a0 = (oc * PR + pr) * PX;
 #if CONV2D_DATA_GRAD
-        float add = 0.0;
+            float add = 0.0;
 #else
-        float add = HAS_BIAS ? texelFetch(BIAS, int(p.off_b + oc0 + oc)).x : 0.0;
+            float add = HAS_BIAS ? texelFetch(BIAS, int(p.off_b + oc0 + oc)).x : 0.0;
 #endif
-        if (VEC_OUT) {
-            [[unroll]] for (int x = 0; x < PX; x += 4) {
-                if (q0 + x >= p.Q) break;
-                uint e = (out_base + oc * out_plane + q0 + x) >> 2;
-                vec4 v = vec4(acc[oc * PX + x], acc[oc * PX + x + 1], acc[oc * PX + x + 2], acc[oc * PX + x + 3]);
+            if (VEC_OUT) {
+                [[unroll]] for (int x = 0; x < PX; x += 4) {
+                    if (q0 + x >= p.Q) break;
+                    uint e = (out_base + oc * out_plane + q0 + x) >> 2;
+                    vec4 v = vec4(acc[a0 + x], acc[a0 + x + 1], acc[a0 + x + 2], acc[a0 + x + 3]);
 #if CONV2D_DATA_GRAD
-                outv4[e] += v;
+                    outv4[e] += v;
 #else
-                outv4[e] = v + add;
+                    outv4[e] = v + add;
+#endif
+                }
+                continue;
+            }
+            [[unroll]] for (int x = 0; x < PX; x++) {
+                if (q0 + x >= p.Q) break;
+                uint e = out_base + oc * out_plane + CS * (q0 + x);
+#if CONV2D_DATA_GRAD
+                outv[e] += acc[a0 + x];
+#else
+                outv[e] = acc[a0 + x] + add;
 #endif
             }
-            continue;
-        }
-        [[unroll]] for (int x = 0; x < PX; x++) {
-            if (q0 + x >= p.Q) break;
-            uint e = out_base + oc * out_plane + CS * (q0 + x);
-#if CONV2D_DATA_GRAD
-            outv[e] += acc[oc * PX + x];
-#else
-            outv[e] = acc[oc * PX + x] + add;
-#endif
         }
     }
 }

@@ -36,6 +36,8 @@ static void check_dims(const char* op, Conv2dDims d) {
 // FMAs unrolled per loop step of one invocation: bounded so that the shaders stay
 // a few thousand instructions (PERFORMANCE.md's best blocks are 8 x 16 x 9 x 4).
 #define CONV2D_MAX_UNROLL 4608
+// The forward's output rows per invocation multiply that (PR x the block above).
+#define CONV2D_MAX_ROWS 4
 
 // Columns per invocation: multiples of 4 (texel rows), at most 16, with the fewest
 // computed-but-discarded columns (larger blocks win ties).
@@ -58,7 +60,7 @@ typedef struct DirectPush {
 } DirectPush;
 
 typedef struct DirectBlock {
-    int KB, PX, CB;
+    int KB, PX, CB, PR;
 } DirectBlock;
 
 // data_grad: one input channel per step (CB = 1). Measured on lavapipe (N32, whole
@@ -66,8 +68,26 @@ typedef struct DirectBlock {
 // took C32 K32 32x32 45.5 -> 36.8 ms, C64 K64 16x16 45.3 -> 38.7, C64 K64 8x8
 // 13.5 -> 12.1, C96 K32 32x32 145 -> 120; the forward is fastest with CB = 4
 // (C64 K64 16x16: 18.7 ms vs 21.5 with CB = 1).
-static DirectBlock direct_block(int OCN, int ICN, int Q, int taps, bool data_grad) {
-    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN, .PX = pick_px(Q), .CB = !data_grad && ICN % 4 == 0 ? 4 : 1};
+//
+// Output rows per invocation (PR, forward only): each weight fetched feeds PR rows
+// and the input rows overlap. Weight fetches are the costliest part of the kernel on
+// lavapipe (replacing them with constants made C64 K64 16x16 1.8x faster), so PR
+// pays there. Measured (N32, interleaved A/B replays, medians), PR 1 -> 2, then 2 -> 4:
+// C64 K64 16x16 -10%, -8%; C32 K32 32x32 -5%, -5%; C96 K32 32x32 -6%, -6%; C64 K64 8x8
+// -23%, -5%; C128 K64 16x16 -9%, -8%; stride 2 -13%, +4%; PR 8 was 35-98% slower
+// (register spills). The data gradient got slower with PR 2 (+8%, +43% at 8x8), so
+// it keeps one row. The unrolled FMAs are PR x the block bounded below.
+static int pick_pr(int R) {
+    static const double rel_cost[] = {0, 1.0, 0.9, 0, 0.84};  // per computed row, from the numbers above
+    int best = 1;
+    for (int pr = 2; pr <= CONV2D_MAX_ROWS; pr *= 2)
+        if (div_up(R, pr) * pr * rel_cost[pr] < div_up(R, best) * best * rel_cost[best]) best = pr;
+    return best;
+}
+
+static DirectBlock direct_block(int OCN, int ICN, int Q, int R, int taps, bool data_grad) {
+    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN, .PX = pick_px(Q), .CB = !data_grad && ICN % 4 == 0 ? 4 : 1,
+                     .PR = data_grad ? 1 : pick_pr(R)};
     while (b.CB * taps * b.KB * b.PX > CONV2D_MAX_UNROLL) {
         if (b.CB > 1) b.CB = 1;
         else if (b.KB > 4) b.KB = 4;
@@ -113,16 +133,16 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
 
     Operand ox = tex(c, x), ow_ = tex(c, w), oy = sto(c, y);
     Operand ob = b ? tex(c, b) : ox;
-    DirectBlock blk = direct_block(d.K, d.C, OW, T, false);
+    DirectBlock blk = direct_block(d.K, d.C, OW, OH, T, false);
     int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
     int vec_w = blk.CB == 4 && ow_.off % 4 == 0 ? 4 : 1;
     int QB = (int)div_up(OW, blk.PX);
-    int64_t n = (int64_t)d.N * div_up(d.K, blk.KB) * OH * QB;
+    int64_t n = (int64_t)d.N * div_up(d.K, blk.KB) * div_up(OH, blk.PR) * QB;
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
     bool vec_out = OW % 4 == 0 && oy.off % 4 == 0;
-    uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, d.stride, d.pad, vec_out, b != NULL};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "ttts", sizeof(DirectPush), spec, 14);
+    uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, d.stride, d.pad, vec_out, b != NULL, 0, blk.PR};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "ttts", sizeof(DirectPush), spec, 16);
     DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off, b ? ob.off : 0, oy.off};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
                     bind_w(&oy.view)};
@@ -146,14 +166,14 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             int kh0 = (ph + d.pad) % S, kw0 = (pw + d.pad) % S;
             int nth = (d.KH - kh0 + S - 1) / S, ntw = (d.KW - kw0 + S - 1) / S;
             if (R < 1 || Q < 1 || nth < 1 || ntw < 1) continue;  // no tap reaches these pixels: dx += 0
-            DirectBlock blk = direct_block(d.C, d.K, Q, nth * ntw, true);
+            DirectBlock blk = direct_block(d.C, d.K, Q, R, nth * ntw, true);
             int vec_w = d.C % 4 == 0 && blk.KB % 4 == 0 && ow_.off % 4 == 0 ? 4 : 1;
             int QB = (int)div_up(Q, blk.PX);
-            int64_t n = (int64_t)d.N * div_up(d.C, blk.KB) * R * QB;
+            int64_t n = (int64_t)d.N * div_up(d.C, blk.KB) * div_up(R, blk.PR) * QB;
             uint32_t wg, gx, gy;
             grid_for(n, &wg, &gx, &gy);
-            uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, vec_out, ph, pw};
-            const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 15);
+            uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, vec_out, ph, pw, blk.PR};
+            const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 16);
             DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off};
             Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};
             cmd_note_flops(c, 2.0 * d.N * d.C * R * Q * d.K * nth * ntw);

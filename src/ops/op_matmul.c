@@ -37,24 +37,29 @@ static void check_extent(const char* op, const char* what, const Tensor* t, int6
 }
 
 // ---------------------------------------------------------------------------
-// Tiles. Register variant (CPU drivers): 16x8 outputs per invocation,
-// PERFORMANCE.md's fastest lavapipe SGEMM, over a flat list of blocks so no SIMD
-// lane idles on a skinny product (lavapipe vectorises along local x only: a
-// 4-wide workgroup ran at half speed). Shared-memory variant (GPUs): 4x4 per
-// invocation in 16x16 workgroups, 64x64x16 tiles. One tile shape per variant
-// keeps the number of pipelines (each a compile on first use) small.
+// Tiles. Register variant (CPU drivers): 16x16 outputs per invocation (16x8 when
+// N <= 8), over a flat list of blocks so no SIMD lane idles on a skinny product
+// (lavapipe vectorises along local x only: a 4-wide workgroup ran at half speed).
+// 16x16 against PERFORMANCE.md's 16x8 (interleaved A/B replays, medians, the
+// model's shapes): 4096x64x64 tB -49%, 1024x64x64 tB -66%, 4096x512x64 tB -24%,
+// 4096x64x256 tB -21%, the tA weight gradients -10 to -15%, 1024^3 -7%; 32x8 and
+// 8x16 were slower, 8x32 mixed. Each operand fetch feeds more FMAs, and fetches
+// (gathers on lavapipe) are what the kernel spends its time on.
+// Shared-memory variant (GPUs): 4x4 per invocation in 16x16 workgroups, 64x64x16
+// tiles. Few tile shapes keep the number of pipelines (each a compile on first
+// use) small.
 
 typedef struct MatmulTile {
     uint32_t wgx, wgy, tm, tn, bk;
     bool shared;
 } MatmulTile;
 
-static MatmulTile matmul_tile(const GpuContext* g) {
+static MatmulTile matmul_tile(const GpuContext* g, int64_t N) {
     if (g->tune.use_shared_memory) return (MatmulTile){.wgx = 16, .wgy = 16, .tm = 4, .tn = 4, .bk = 16, .shared = true};
     // One SIMD program per workgroup: the most workgroups to spread over the
     // CPU threads (a skinny 64x576 output is only 36 programs).
     uint32_t wg = g->subgroup_size < 8 ? 8 : g->subgroup_size > 64 ? 64 : g->subgroup_size;
-    return (MatmulTile){.wgx = wg, .wgy = 1, .tm = 16, .tn = 8, .bk = 16, .shared = false};
+    return (MatmulTile){.wgx = wg, .wgy = 1, .tm = 16, .tn = N <= 8 ? 8 : 16, .bk = 16, .shared = false};
 }
 
 // ---------------------------------------------------------------------------
@@ -89,7 +94,7 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
     int va = texel_width(&a, d.trans_a ? d.M : d.K, d.batch, d.stride_a);
     int vb = texel_width(&b, d.trans_b ? d.K : d.N, d.batch, d.stride_b);
     int vc = texel_width(&out, d.N, d.batch, d.stride_c);
-    MatmulTile t = matmul_tile(c->gpu);
+    MatmulTile t = matmul_tile(c->gpu, d.N);
     uint32_t spec[] = {t.wgx, t.wgy, 1, t.tm, t.tn, d.trans_a, d.trans_b, (uint32_t)va, (uint32_t)vb, (uint32_t)vc,
                        t.shared, t.bk};
     const Pipeline* p = pipeline_get(c->gpu, SHADER_MATMUL, "tttst", sizeof(MatmulPush), spec, 12);

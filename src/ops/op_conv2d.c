@@ -37,7 +37,7 @@ static void check_dims(const char* op, Conv2dDims d) {
 // a few thousand instructions (PERFORMANCE.md's best blocks are 8 x 16 x 9 x 4).
 #define CONV2D_MAX_UNROLL 4608
 // The forward's output rows per invocation multiply that (PR x the block above).
-#define CONV2D_MAX_ROWS 4
+#define CONV2D_MAX_ROWS 2
 
 // Columns per invocation: multiples of 4 (texel rows), at most 16, with the fewest
 // computed-but-discarded columns (larger blocks win ties).
@@ -76,9 +76,14 @@ typedef struct DirectBlock {
 // C64 K64 16x16 -10%, -8%; C32 K32 32x32 -5%, -5%; C96 K32 32x32 -6%, -6%; C64 K64 8x8
 // -23%, -5%; C128 K64 16x16 -9%, -8%; stride 2 -13%, +4%; PR 8 was 35-98% slower
 // (register spills). The data gradient got slower with PR 2 (+8%, +43% at 8x8), so
-// it keeps one row. The unrolled FMAs are PR x the block bounded below.
+// it keeps one row. PR stops at 2 for the start-up cost: lavapipe optimises every
+// pipeline's NIR at creation even when its shader cache holds the machine code,
+// and that grows with the unrolled block (a DPO bench process started in 5.5 s
+// with PR 1, 7.4 s with PR 2, 13.5 s with PR 4; without the cache 164 s before
+// this change, 193 s with PR 4): PR 4's extra 1-1.5% of a step does not pay for
+// 6 s per process.
 static int pick_pr(int R) {
-    static const double rel_cost[] = {0, 1.0, 0.9, 0, 0.84};  // per computed row, from the numbers above
+    static const double rel_cost[] = {0, 1.0, 0.9};  // per computed row, from the numbers above
     int best = 1;
     for (int pr = 2; pr <= CONV2D_MAX_ROWS; pr *= 2)
         if (div_up(R, pr) * pr * rel_cost[pr] < div_up(R, best) * best * rel_cost[best]) best = pr;

@@ -1,7 +1,9 @@
 // test_op_conv2d.c: 2-D convolution: reference backward vs finite differences (x, w, b),
 // shader forward and backward (dx, dw, db accumulated into random values) vs reference
 // on tiny, realistic, odd, 1x1, one-channel, strided, non-square and unaligned shapes;
-// the per-kernel profile (gpu/profile.h) of a recorded conv.
+// the forward with a residual added in its epilogue (op_conv2d_forward_add: a separate
+// residual and y += conv in place) on the same shapes; the per-kernel profile
+// (gpu/profile.h) of a recorded conv.
 #include <string.h>
 
 #include "gpu/profile.h"
@@ -117,6 +119,22 @@ static void run_case(const ConvCase* cc, uint64_t seed) {
     ASSERT_CLOSE(label, dw_got, dw_ref, nw, TOL_F32);
     snprintf(label, sizeof label, "%s (seed %llu) db", cc->name, (unsigned long long)seed);
     ASSERT_CLOSE(label, db_got, db_ref, d.K, TOL_F32);
+
+    // Residual in the epilogue: y = conv + b + r with r separate, and y += conv + b in place.
+    double* r = rand_array(&rng, ny, -1, 1);
+    Tensor tr = upload_at(4, sy, r, m), ty_sep = upload_at(4, sy, y0, m), ty_in = upload_at(4, sy, r, m);
+    RUN_CMD(c, {
+        op_conv2d_forward_add(&c, &ty_sep, &tx, &tw, cc->bias ? &tb : NULL, &tr, d);
+        op_conv2d_forward_add(&c, &ty_in, &tx, &tw, cc->bias ? &tb : NULL, &ty_in, d);
+    });
+    for (int64_t i = 0; i < ny; i++) y_ref[i] += r[i];
+    double *ysep_got = t_download_new(&ty_sep), *yin_got = t_download_new(&ty_in);
+    snprintf(label, sizeof label, "%s (seed %llu) y = conv + residual", cc->name, (unsigned long long)seed);
+    ASSERT_CLOSE(label, ysep_got, y_ref, ny, TOL_F32);
+    snprintf(label, sizeof label, "%s (seed %llu) y += conv", cc->name, (unsigned long long)seed);
+    ASSERT_CLOSE(label, yin_got, y_ref, ny, TOL_F32);
+    free(r), free(ysep_got), free(yin_got);
+
     free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(y0);
     free(y_ref), free(dx_ref), free(dw_ref), free(db_ref), free(y_got), free(dx_got), free(dw_got), free(db_got);
 }

@@ -27,7 +27,9 @@
 //   multiples of 4); 7 VEC_W (1 or 4); 8..11 KH, KW, STRIDE, PAD (conv2d.glsl);
 //   12 VEC_OUT: store (and, for the data gradient, load) OUT as vec4 (CS = 1, and
 //   OUT_W, off_out multiples of 4, so Q = OUT_W is too); forward 13 HAS_BIAS;
-//   data gradient 13 PH, 14 PW; 15 PR output rows per invocation.
+//   data gradient 13 PH, 14 PW; 15 PR output rows per invocation; forward 16 HAS_RES:
+//   add RES (y's shape, off_res; it may be y itself) to the stored outputs, after the
+//   bias, so (conv + b) + r rounds as a separate add of r would.
 // Storage-buffer accesses cost a loop over the lanes on lavapipe: with few input
 // channels (conv_in, the data gradient of conv_out) the epilogue dominates, and
 // VEC_OUT quarters it.
@@ -66,6 +68,8 @@ layout(constant_id = 13) const bool HAS_BIAS = false;
 layout(binding = 2) uniform samplerBuffer BIAS;  // R32F; any view when !HAS_BIAS
 layout(binding = 3) writeonly buffer Out { float outv[]; };
 layout(binding = 3) writeonly buffer Out4 { vec4 outv4[]; };  // the same buffer, for VEC_OUT
+layout(constant_id = 16) const bool HAS_RES = false;
+layout(binding = 4) uniform samplerBuffer RES;  // VEC_OUT ? RGBA32F : R32F; any view when !HAS_RES
 const int NTH = KH, NTW = KW;
 const int SR = STRIDE, SQ = STRIDE, RO = 0, CO = 0, RS = 1, CS = 1;
 const int OFF_MIN = -PAD, OFF_MAX = KW - 1 - PAD;
@@ -83,7 +87,7 @@ layout(push_constant) uniform P {
     uint R, Q, QB;        // output rows and columns computed, column blocks per row (ceil(Q / PX))
     uint OUT_H, OUT_W;    // OUT plane (forward OH, OW; data gradient H, W)
     uint ocs, ics;        // element strides of w along oc and ic
-    uint off_in, off_w, off_b, off_out;  // elements from the start of each binding
+    uint off_in, off_w, off_b, off_out, off_res;  // elements from the start of each binding
 } p;
 
 const int WLO = CONV2D_WIN_LO(OFF_MIN, VEC_X);
@@ -201,7 +205,9 @@ void main() {
 #if CONV2D_DATA_GRAD
                     outv4[e] += v;
 #else
-                    outv4[e] = v + add;
+                    v += add;
+                    if (HAS_RES) v += texelFetch(RES, int(e - (p.off_out >> 2) + (p.off_res >> 2)));
+                    outv4[e] = v;
 #endif
                 }
                 continue;
@@ -212,7 +218,9 @@ void main() {
 #if CONV2D_DATA_GRAD
                 outv[e] += acc[a0 + x];
 #else
-                outv[e] = acc[a0 + x] + add;
+                float v = acc[a0 + x] + add;
+                if (HAS_RES) v += texelFetch(RES, int(e - p.off_out + p.off_res)).x;
+                outv[e] = v;
 #endif
             }
         }

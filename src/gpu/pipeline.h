@@ -13,7 +13,7 @@
 #include "gpu/gpu.h"
 #include "shaders_gen.h"
 
-#define PIPELINE_MAX_SPEC 16
+#define PIPELINE_MAX_SPEC 20
 #define PIPELINE_MAX_BINDINGS 12
 
 typedef struct Pipeline {

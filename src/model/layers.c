@@ -70,6 +70,10 @@ void conv2d_forward_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor*
     op_conv2d_forward(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), conv_dims(c, x));
 }
 
+void conv2d_forward_add_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x, const Tensor* residual) {
+    op_conv2d_forward_add(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), residual, conv_dims(c, x));
+}
+
 Tensor conv2d_forward(Graph* g, const Conv2d* c, const Tensor* x) {
     Tensor y = graph_tmp(g, 4, (int64_t[]){x->shape[0], c->cout, conv2d_out_size(c, x->shape[2]),
                                             conv2d_out_size(c, x->shape[3])});

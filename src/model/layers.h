@@ -20,6 +20,8 @@ void linear_backward(Graph* g, const Linear* l, const Tensor* dx, const Tensor* 
 void conv2d_init(Conv2d* c, ParamStore* ps, const char* prefix, int cin, int cout, int k, int stride, int pad);
 Tensor conv2d_forward(Graph* g, const Conv2d* c, const Tensor* x);
 void conv2d_forward_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x);
+// y = conv(x) + residual, the add done as the conv stores y (residual may be y).
+void conv2d_forward_add_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x, const Tensor* residual);
 int64_t conv2d_out_size(const Conv2d* c, int64_t in);
 void conv2d_backward(Graph* g, const Conv2d* c, const Tensor* dx, const Tensor* dy, const Tensor* x);
 

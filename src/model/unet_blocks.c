@@ -30,13 +30,13 @@ Tensor resnet_forward(Graph* g, ResnetBlock2D* r, const Tensor* x, const Tensor*
     Tensor tproj = linear_forward(g, &r->time_emb_proj, temb_act);  // [N, cout], broadcast over H, W
     op_add_channel_forward(g->cmd, &r->c1, &r->c1, &tproj);
     r->h2 = groupnorm_forward(g, &r->norm2, &r->s2, &r->c1, ACT_SILU);
-    Tensor c2 = conv2d_forward(g, &r->conv2, &r->h2);
-    Tensor out = graph_act(g, 4, c2.shape);
+    // out = shortcut(x) + conv2(h2), the residual added as conv2 stores its outputs.
+    Tensor out = graph_act(g, 4, r->h2.shape);
     if (r->has_shortcut) {
         conv2d_forward_to(g, &r->conv_shortcut, &out, x);
-        op_add(g->cmd, &out, &out, &c2);
+        conv2d_forward_add_to(g, &r->conv2, &out, &r->h2, &out);
     } else {
-        op_add(g->cmd, &out, x, &c2);
+        conv2d_forward_add_to(g, &r->conv2, &out, &r->h2, x);
     }
     return out;
 }
@@ -194,7 +194,8 @@ Tensor transformer2d_forward(Graph* g, Transformer2DModel* t, const Tensor* x, c
     } else {
         t->hn = graph_tmp(g, 4, x->shape);
         op_tokens_to_nchw(g->cmd, &t->hn, &t->hout, false);
-        conv2d_forward_to(g, &t->proj_out_conv, &out, &t->hn);
+        conv2d_forward_add_to(g, &t->proj_out_conv, &out, &t->hn, x);  // + the residual x
+        return out;
     }
     op_add(g->cmd, &out, &out, x);
     return out;

@@ -56,7 +56,7 @@ static int pick_px(int Q) {
 
 typedef struct DirectPush {
     uint32_t N, OCN, ICN, IH, IW, R, Q, QB, OUT_H, OUT_W, ocs, ics;
-    uint32_t off_in, off_w, off_b, off_out;
+    uint32_t off_in, off_w, off_b, off_out, off_res;
 } DirectPush;
 
 typedef struct DirectBlock {
@@ -125,7 +125,12 @@ static double conv2d_flops(Conv2dDims d) {
 // ---------------------------------------------------------------------------
 
 void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b, Conv2dDims d) {
-    const char* op = "op_conv2d_forward";
+    op_conv2d_forward_add(c, y, x, w, b, NULL, d);
+}
+
+void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
+                           const Tensor* r, Conv2dDims d) {
+    const char* op = r ? "op_conv2d_forward_add" : "op_conv2d_forward";
     c->label = op;
     check_dims(op, d);
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
@@ -133,11 +138,16 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
     check_tensor(op, "y", y, (int64_t)d.N * d.K * OH * OW);
     if (b) check_tensor(op, "bias", b, d.K);
+    if (r) check_tensor(op, "residual", r, (int64_t)d.N * d.K * OH * OW);
     if (tensors_overlap(y, x) || tensors_overlap(y, w) || (b && tensors_overlap(y, b)))
         die("%s: output y overlaps an input", op);
+    // y += conv is fine (each output element is read, then written, by one invocation);
+    // a residual that partly overlaps y is not.
+    if (r && tensors_overlap(y, r) && !(r->buf == y->buf && r->offset == y->offset))
+        die("%s: the residual overlaps y without being y", op);
 
     Operand ox = tex(c, x), ow_ = tex(c, w), oy = sto(c, y);
-    Operand ob = b ? tex(c, b) : ox;
+    Operand ob = b ? tex(c, b) : ox, orr = r ? tex(c, r) : ox;
     DirectBlock blk = direct_block(d.K, d.C, OW, OH, T, false);
     int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
     int vec_w = blk.CB == 4 && ow_.off % 4 == 0 ? 4 : 1;
@@ -145,16 +155,18 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
     int64_t n = (int64_t)d.N * div_up(d.K, blk.KB) * div_up(OH, blk.PR) * QB;
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
-    bool vec_out = OW % 4 == 0 && oy.off % 4 == 0;
-    uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, d.stride, d.pad, vec_out, b != NULL, 0, blk.PR};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "ttts", sizeof(DirectPush), spec, 16);
-    DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off, b ? ob.off : 0, oy.off};
+    bool vec_out = OW % 4 == 0 && oy.off % 4 == 0 && (!r || orr.off % 4 == 0);
+    uint32_t spec[] = {wg,   1,    1,           blk.KB,    blk.PX, blk.CB, vec_x, vec_w, d.KH,
+                       d.KW, d.stride, d.pad, vec_out, b != NULL, 0,      blk.PR, r != NULL};
+    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "tttst", sizeof(DirectPush), spec, 17);
+    DirectPush push = {d.N,   d.K,    d.C,     d.H,    d.W,    OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off,
+                       b ? ob.off : 0, oy.off, r ? orr.off : 0};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
-                    bind_w(&oy.view)};
+                    bind_w(&oy.view), r ? bind_tex(&orr.view, vec_out ? 4 : 1) : bind_tex(&ox.view, vec_x)};
     char lab[96];
     profile_label(c, lab, sizeof lab, op, d);
     cmd_note_flops(c, conv2d_flops(d));
-    cmd_dispatch(c, p, binds, 4, &push, gx, gy, 1);
+    cmd_dispatch(c, p, binds, 5, &push, gx, gy, 1);
     c->label = op;
 }
 
@@ -179,7 +191,7 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             grid_for(n, &wg, &gx, &gy);
             uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, vec_out, ph, pw, blk.PR};
             const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 16);
-            DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off};
+            DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off, 0};
             Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};
             cmd_note_flops(c, 2.0 * d.N * d.C * R * Q * d.K * nth * ntw);
             cmd_dispatch(c, p, binds, 3, &push, gx, gy, 1);

@@ -12,6 +12,11 @@ int conv2d_out_w(Conv2dDims d);
 
 // y = conv(x, w) + b (b may be NULL)
 void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b, Conv2dDims d);
+// y = (conv(x, w) + b) + r: a residual r of y's shape added as the outputs are
+// stored, which saves a pass over y (ResNet blocks). r may be y itself (y += conv);
+// b and r may be NULL.
+void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
+                           const Tensor* r, Conv2dDims d);
 // dx += conv_transpose(dy, w); dw += correlation of x and dy; db += sum over N, OH, OW of dy.
 // dx and db may be NULL.
 void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,

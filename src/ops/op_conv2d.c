@@ -156,10 +156,10 @@ void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tenso
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
     bool vec_out = OW % 4 == 0 && oy.off % 4 == 0 && (!r || orr.off % 4 == 0);
-    uint32_t spec[] = {wg,   1,    1,           blk.KB,    blk.PX, blk.CB, vec_x, vec_w, d.KH,
+    uint32_t spec[] = {wg,   1,        1,     blk.KB,  blk.PX,    blk.CB, vec_x,  vec_w,    d.KH,
                        d.KW, d.stride, d.pad, vec_out, b != NULL, 0,      blk.PR, r != NULL};
     const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "tttst", sizeof(DirectPush), spec, 17);
-    DirectPush push = {d.N,   d.K,    d.C,     d.H,    d.W,    OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off,
+    DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off,
                        b ? ob.off : 0, oy.off, r ? orr.off : 0};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
                     bind_w(&oy.view), r ? bind_tex(&orr.view, vec_out ? 4 : 1) : bind_tex(&ox.view, vec_x)};

@@ -2,7 +2,8 @@
 // shader forward and backward (dx, dw, db accumulated into random values) vs reference
 // on tiny, realistic, odd, 1x1, one-channel, strided, non-square and unaligned shapes;
 // the forward with a residual added in its epilogue (op_conv2d_forward_add: a separate
-// residual and y += conv in place) on the same shapes; the per-kernel profile
+// residual and y += conv in place; op_conv2d_forward_add_channel: one value per sample
+// and channel) on the same shapes; the per-kernel profile
 // (gpu/profile.h) of a recorded conv.
 #include <string.h>
 
@@ -133,7 +134,19 @@ static void run_case(const ConvCase* cc, uint64_t seed) {
     ASSERT_CLOSE(label, ysep_got, y_ref, ny, TOL_F32);
     snprintf(label, sizeof label, "%s (seed %llu) y += conv", cc->name, (unsigned long long)seed);
     ASSERT_CLOSE(label, yin_got, y_ref, ny, TOL_F32);
-    free(r), free(ysep_got), free(yin_got);
+    free(ysep_got), free(yin_got);
+
+    // Per-(sample, channel) add in the epilogue: y = conv + b + t[n][k].
+    double* t = rand_array(&rng, (int64_t)d.N * d.K, -1, 1);
+    int64_t st[] = {d.N, d.K};
+    Tensor tt = upload_at(2, st, t, m), ty_ch = upload_at(4, sy, y0, m);
+    RUN_CMD(c, op_conv2d_forward_add_channel(&c, &ty_ch, &tx, &tw, cc->bias ? &tb : NULL, &tt, d););
+    int64_t plane = (int64_t)OH * OW;
+    for (int64_t i = 0; i < ny; i++) y_ref[i] += t[i / plane] - r[i];  // y_ref held conv + b + r
+    double* ych_got = t_download_new(&ty_ch);
+    snprintf(label, sizeof label, "%s (seed %llu) y = conv + t[n][k]", cc->name, (unsigned long long)seed);
+    ASSERT_CLOSE(label, ych_got, y_ref, ny, TOL_F32);
+    free(r), free(t), free(ych_got);
 
     free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(y0);
     free(y_ref), free(dx_ref), free(dw_ref), free(db_ref), free(y_got), free(dx_got), free(dw_got), free(db_got);

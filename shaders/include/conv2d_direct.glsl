@@ -27,9 +27,10 @@
 //   multiples of 4); 7 VEC_W (1 or 4); 8..11 KH, KW, STRIDE, PAD (conv2d.glsl);
 //   12 VEC_OUT: store (and, for the data gradient, load) OUT as vec4 (CS = 1, and
 //   OUT_W, off_out multiples of 4, so Q = OUT_W is too); forward 13 HAS_BIAS;
-//   data gradient 13 PH, 14 PW; 15 PR output rows per invocation; forward 16 HAS_RES:
-//   add RES (y's shape, off_res; it may be y itself) to the stored outputs, after the
-//   bias, so (conv + b) + r rounds as a separate add of r would.
+//   data gradient 13 PH, 14 PW; 15 PR output rows per invocation; forward 16 RES_MODE:
+//   add RES (from off_res) to the stored outputs after the bias, so (conv + b) + r
+//   rounds as a separate add of r would: 1 a tensor of y's shape (it may be y itself),
+//   2 one value per (sample, output channel), [N, OCN], broadcast over the plane.
 // Storage-buffer accesses cost a loop over the lanes on lavapipe: with few input
 // channels (conv_in, the data gradient of conv_out) the epilogue dominates, and
 // VEC_OUT quarters it.
@@ -68,8 +69,8 @@ layout(constant_id = 13) const bool HAS_BIAS = false;
 layout(binding = 2) uniform samplerBuffer BIAS;  // R32F; any view when !HAS_BIAS
 layout(binding = 3) writeonly buffer Out { float outv[]; };
 layout(binding = 3) writeonly buffer Out4 { vec4 outv4[]; };  // the same buffer, for VEC_OUT
-layout(constant_id = 16) const bool HAS_RES = false;
-layout(binding = 4) uniform samplerBuffer RES;  // VEC_OUT ? RGBA32F : R32F; any view when !HAS_RES
+layout(constant_id = 16) const int RES_MODE = 0;  // 0 none, 1 tensor, 2 per (n, oc)
+layout(binding = 4) uniform samplerBuffer RES;  // mode 1: VEC_OUT ? RGBA32F : R32F; mode 2: R32F; any view for 0
 const int NTH = KH, NTW = KW;
 const int SR = STRIDE, SQ = STRIDE, RO = 0, CO = 0, RS = 1, CS = 1;
 const int OFF_MIN = -PAD, OFF_MAX = KW - 1 - PAD;
@@ -196,6 +197,7 @@ void main() {
             float add = 0.0;
 #else
             float add = HAS_BIAS ? texelFetch(BIAS, int(p.off_b + oc0 + oc)).x : 0.0;
+            float cadd = RES_MODE == 2 ? texelFetch(RES, int(p.off_res + n * p.OCN + oc0 + oc)).x : 0.0;
 #endif
             if (VEC_OUT) {
                 [[unroll]] for (int x = 0; x < PX; x += 4) {
@@ -206,7 +208,8 @@ void main() {
                     outv4[e] += v;
 #else
                     v += add;
-                    if (HAS_RES) v += texelFetch(RES, int(e - (p.off_out >> 2) + (p.off_res >> 2)));
+                    if (RES_MODE == 1) v += texelFetch(RES, int(e - (p.off_out >> 2) + (p.off_res >> 2)));
+                    if (RES_MODE == 2) v += cadd;
                     outv4[e] = v;
 #endif
                 }
@@ -219,7 +222,8 @@ void main() {
                 outv[e] += acc[a0 + x];
 #else
                 float v = acc[a0 + x] + add;
-                if (HAS_RES) v += texelFetch(RES, int(e - p.off_out + p.off_res)).x;
+                if (RES_MODE == 1) v += texelFetch(RES, int(e - p.off_out + p.off_res)).x;
+                if (RES_MODE == 2) v += cadd;
                 outv[e] = v;
 #endif
             }

@@ -74,10 +74,20 @@ void conv2d_forward_add_to(Graph* g, const Conv2d* c, const Tensor* y, const Ten
     op_conv2d_forward_add(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), residual, conv_dims(c, x));
 }
 
+static Tensor conv2d_output(Graph* g, const Conv2d* c, const Tensor* x) {
+    return graph_tmp(g, 4, (int64_t[]){x->shape[0], c->cout, conv2d_out_size(c, x->shape[2]),
+                                       conv2d_out_size(c, x->shape[3])});
+}
+
 Tensor conv2d_forward(Graph* g, const Conv2d* c, const Tensor* x) {
-    Tensor y = graph_tmp(g, 4, (int64_t[]){x->shape[0], c->cout, conv2d_out_size(c, x->shape[2]),
-                                            conv2d_out_size(c, x->shape[3])});
+    Tensor y = conv2d_output(g, c, x);
     conv2d_forward_to(g, c, &y, x);
+    return y;
+}
+
+Tensor conv2d_forward_add_channel(Graph* g, const Conv2d* c, const Tensor* x, const Tensor* t) {
+    Tensor y = conv2d_output(g, c, x);
+    op_conv2d_forward_add_channel(g->cmd, &y, x, P(g->ps, c->w), P(g->ps, c->b), t, conv_dims(c, x));
     return y;
 }
 

@@ -22,6 +22,8 @@ Tensor conv2d_forward(Graph* g, const Conv2d* c, const Tensor* x);
 void conv2d_forward_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x);
 // y = conv(x) + residual, the add done as the conv stores y (residual may be y).
 void conv2d_forward_add_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x, const Tensor* residual);
+// conv(x) + t[n][k], t [N, cout] broadcast over the plane, added as the conv stores y.
+Tensor conv2d_forward_add_channel(Graph* g, const Conv2d* c, const Tensor* x, const Tensor* t);
 int64_t conv2d_out_size(const Conv2d* c, int64_t in);
 void conv2d_backward(Graph* g, const Conv2d* c, const Tensor* dx, const Tensor* dy, const Tensor* x);
 

@@ -26,9 +26,8 @@ Tensor resnet_forward(Graph* g, ResnetBlock2D* r, const Tensor* x, const Tensor*
     r->x = *x;
     r->temb_act = *temb_act;
     r->h1 = groupnorm_forward(g, &r->norm1, &r->s1, x, ACT_SILU);
-    r->c1 = conv2d_forward(g, &r->conv1, &r->h1);
     Tensor tproj = linear_forward(g, &r->time_emb_proj, temb_act);  // [N, cout], broadcast over H, W
-    op_add_channel_forward(g->cmd, &r->c1, &r->c1, &tproj);
+    r->c1 = conv2d_forward_add_channel(g, &r->conv1, &r->h1, &tproj);  // conv1(h1) + tproj
     r->h2 = groupnorm_forward(g, &r->norm2, &r->s2, &r->c1, ACT_SILU);
     // out = shortcut(x) + conv2(h2), the residual added as conv2 stores its outputs.
     Tensor out = graph_act(g, 4, r->h2.shape);

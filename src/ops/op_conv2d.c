@@ -124,13 +124,28 @@ static double conv2d_flops(Conv2dDims d) {
 
 // ---------------------------------------------------------------------------
 
+// What the forward adds after the bias (RES_MODE of conv2d_direct.glsl).
+typedef enum { CONV_ADD_NONE = 0, CONV_ADD_TENSOR = 1, CONV_ADD_CHANNEL = 2 } ConvAdd;
+
+static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
+                           ConvAdd mode, const Tensor* r, Conv2dDims d);
+
 void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b, Conv2dDims d) {
-    op_conv2d_forward_add(c, y, x, w, b, NULL, d);
+    conv2d_forward(c, "op_conv2d_forward", y, x, w, b, CONV_ADD_NONE, NULL, d);
 }
 
 void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
                            const Tensor* r, Conv2dDims d) {
-    const char* op = r ? "op_conv2d_forward_add" : "op_conv2d_forward";
+    conv2d_forward(c, "op_conv2d_forward_add", y, x, w, b, r ? CONV_ADD_TENSOR : CONV_ADD_NONE, r, d);
+}
+
+void op_conv2d_forward_add_channel(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
+                                   const Tensor* t, Conv2dDims d) {
+    conv2d_forward(c, "op_conv2d_forward_add_channel", y, x, w, b, CONV_ADD_CHANNEL, t, d);
+}
+
+static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
+                           ConvAdd mode, const Tensor* r, Conv2dDims d) {
     c->label = op;
     check_dims(op, d);
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
@@ -138,13 +153,14 @@ void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tenso
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
     check_tensor(op, "y", y, (int64_t)d.N * d.K * OH * OW);
     if (b) check_tensor(op, "bias", b, d.K);
-    if (r) check_tensor(op, "residual", r, (int64_t)d.N * d.K * OH * OW);
+    if (mode == CONV_ADD_TENSOR) check_tensor(op, "residual", r, (int64_t)d.N * d.K * OH * OW);
+    if (mode == CONV_ADD_CHANNEL) check_tensor(op, "t", r, (int64_t)d.N * d.K);
     if (tensors_overlap(y, x) || tensors_overlap(y, w) || (b && tensors_overlap(y, b)))
         die("%s: output y overlaps an input", op);
     // y += conv is fine (each output element is read, then written, by one invocation);
-    // a residual that partly overlaps y is not.
-    if (r && tensors_overlap(y, r) && !(r->buf == y->buf && r->offset == y->offset))
-        die("%s: the residual overlaps y without being y", op);
+    // a residual that partly overlaps y is not, nor a per-channel t inside y.
+    if (r && tensors_overlap(y, r) && !(mode == CONV_ADD_TENSOR && r->buf == y->buf && r->offset == y->offset))
+        die("%s: %s overlaps y", op, mode == CONV_ADD_TENSOR ? "the residual (other than y itself)" : "t");
 
     Operand ox = tex(c, x), ow_ = tex(c, w), oy = sto(c, y);
     Operand ob = b ? tex(c, b) : ox, orr = r ? tex(c, r) : ox;
@@ -155,14 +171,14 @@ void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tenso
     int64_t n = (int64_t)d.N * div_up(d.K, blk.KB) * div_up(OH, blk.PR) * QB;
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
-    bool vec_out = OW % 4 == 0 && oy.off % 4 == 0 && (!r || orr.off % 4 == 0);
-    uint32_t spec[] = {wg,   1,        1,     blk.KB,  blk.PX,    blk.CB, vec_x,  vec_w,    d.KH,
-                       d.KW, d.stride, d.pad, vec_out, b != NULL, 0,      blk.PR, r != NULL};
+    bool vec_out = OW % 4 == 0 && oy.off % 4 == 0 && (mode != CONV_ADD_TENSOR || orr.off % 4 == 0);
+    uint32_t spec[] = {wg,   1,        1,     blk.KB,  blk.PX,    blk.CB, vec_x,  vec_w, d.KH,
+                       d.KW, d.stride, d.pad, vec_out, b != NULL, 0,      blk.PR, mode};
     const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "tttst", sizeof(DirectPush), spec, 17);
     DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off,
                        b ? ob.off : 0, oy.off, r ? orr.off : 0};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
-                    bind_w(&oy.view), r ? bind_tex(&orr.view, vec_out ? 4 : 1) : bind_tex(&ox.view, vec_x)};
+                    bind_w(&oy.view), r ? bind_tex(&orr.view, mode == CONV_ADD_TENSOR && vec_out ? 4 : 1) : bind_tex(&ox.view, vec_x)};
     char lab[96];
     profile_label(c, lab, sizeof lab, op, d);
     cmd_note_flops(c, conv2d_flops(d));

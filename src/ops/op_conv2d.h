@@ -17,6 +17,10 @@ void op_conv2d_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w
 // b and r may be NULL.
 void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
                            const Tensor* r, Conv2dDims d);
+// y = (conv(x, w) + b) + t[n][k]: t [N, K] broadcast over the output plane (a
+// ResNet block's time-embedding projection), added as the outputs are stored.
+void op_conv2d_forward_add_channel(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
+                                   const Tensor* t, Conv2dDims d);
 // dx += conv_transpose(dy, w); dw += correlation of x and dy; db += sum over N, OH, OW of dy.
 // dx and db may be NULL.
 void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,

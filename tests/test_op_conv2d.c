@@ -121,32 +121,30 @@ static void run_case(const ConvCase* cc, uint64_t seed) {
     snprintf(label, sizeof label, "%s (seed %llu) db", cc->name, (unsigned long long)seed);
     ASSERT_CLOSE(label, db_got, db_ref, d.K, TOL_F32);
 
-    // Residual in the epilogue: y = conv + b + r with r separate, and y += conv + b in place.
+    // Adds in the epilogue, against y_ref = conv + b: a separate residual r, y += conv + b
+    // in place (y holding r), and t[n][k] broadcast over the plane.
     double* r = rand_array(&rng, ny, -1, 1);
-    Tensor tr = upload_at(4, sy, r, m), ty_sep = upload_at(4, sy, y0, m), ty_in = upload_at(4, sy, r, m);
+    double* t = rand_array(&rng, (int64_t)d.N * d.K, -1, 1);
+    int64_t st[] = {d.N, d.K};
+    Tensor tr = upload_at(4, sy, r, m), tt = upload_at(2, st, t, m);
+    Tensor ty_sep = upload_at(4, sy, y0, m), ty_in = upload_at(4, sy, r, m), ty_ch = upload_at(4, sy, y0, m);
     RUN_CMD(c, {
         op_conv2d_forward_add(&c, &ty_sep, &tx, &tw, cc->bias ? &tb : NULL, &tr, d);
         op_conv2d_forward_add(&c, &ty_in, &tx, &tw, cc->bias ? &tb : NULL, &ty_in, d);
+        op_conv2d_forward_add_channel(&c, &ty_ch, &tx, &tw, cc->bias ? &tb : NULL, &tt, d);
     });
-    for (int64_t i = 0; i < ny; i++) y_ref[i] += r[i];
-    double *ysep_got = t_download_new(&ty_sep), *yin_got = t_download_new(&ty_in);
-    snprintf(label, sizeof label, "%s (seed %llu) y = conv + residual", cc->name, (unsigned long long)seed);
-    ASSERT_CLOSE(label, ysep_got, y_ref, ny, TOL_F32);
-    snprintf(label, sizeof label, "%s (seed %llu) y += conv", cc->name, (unsigned long long)seed);
-    ASSERT_CLOSE(label, yin_got, y_ref, ny, TOL_F32);
-    free(ysep_got), free(yin_got);
-
-    // Per-(sample, channel) add in the epilogue: y = conv + b + t[n][k].
-    double* t = rand_array(&rng, (int64_t)d.N * d.K, -1, 1);
-    int64_t st[] = {d.N, d.K};
-    Tensor tt = upload_at(2, st, t, m), ty_ch = upload_at(4, sy, y0, m);
-    RUN_CMD(c, op_conv2d_forward_add_channel(&c, &ty_ch, &tx, &tw, cc->bias ? &tb : NULL, &tt, d););
+    double *want_res = copy_array(y_ref, ny), *want_ch = copy_array(y_ref, ny);
     int64_t plane = (int64_t)OH * OW;
-    for (int64_t i = 0; i < ny; i++) y_ref[i] += t[i / plane] - r[i];  // y_ref held conv + b + r
-    double* ych_got = t_download_new(&ty_ch);
-    snprintf(label, sizeof label, "%s (seed %llu) y = conv + t[n][k]", cc->name, (unsigned long long)seed);
-    ASSERT_CLOSE(label, ych_got, y_ref, ny, TOL_F32);
-    free(r), free(t), free(ych_got);
+    for (int64_t i = 0; i < ny; i++) want_res[i] += r[i], want_ch[i] += t[i / plane];
+    const struct { const char* what; const Tensor* got; const double* want; } adds[] = {
+        {"y = conv + residual", &ty_sep, want_res}, {"y += conv", &ty_in, want_res}, {"y = conv + t[n][k]", &ty_ch, want_ch}};
+    for (size_t a = 0; a < sizeof adds / sizeof *adds; a++) {
+        double* got = t_download_new(adds[a].got);
+        snprintf(label, sizeof label, "%s (seed %llu) %s", cc->name, (unsigned long long)seed, adds[a].what);
+        ASSERT_CLOSE(label, got, adds[a].want, ny, TOL_F32);
+        free(got);
+    }
+    free(r), free(t), free(want_res), free(want_ch);
 
     free(x), free(w), free(b), free(dy), free(dx0), free(dw0), free(db0), free(y0);
     free(y_ref), free(dx_ref), free(dw_ref), free(db_ref), free(y_got), free(dx_got), free(dw_got), free(db_got);

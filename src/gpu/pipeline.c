@@ -23,7 +23,8 @@ static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, 
     const ShaderBlob* blob = &g_shaders[id];
     uint32_t nb = (uint32_t)strlen(kinds);
     if (nb > PIPELINE_MAX_BINDINGS) die("shader %s: %u bindings (max %d)", blob->name, nb, PIPELINE_MAX_BINDINGS);
-    if (nspec < 3 || nspec > PIPELINE_MAX_SPEC) die("shader %s: %u specialization constants (3 to %d)", blob->name, nspec, PIPELINE_MAX_SPEC);
+    if (nspec < 3 || nspec > PIPELINE_MAX_SPEC)
+        die("shader %s: %u specialization constants (3 to %d)", blob->name, nspec, PIPELINE_MAX_SPEC);
     if (push_size > g->props.limits.maxPushConstantsSize)
         die("shader %s: push constants of %u bytes exceed the device limit %u", blob->name, push_size,
             g->props.limits.maxPushConstantsSize);

@@ -91,7 +91,9 @@ static int pick_pr(int R) {
 }
 
 static DirectBlock direct_block(int OCN, int ICN, int Q, int R, int taps, bool data_grad) {
-    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN, .PX = pick_px(Q), .CB = !data_grad && ICN % 4 == 0 ? 4 : 1,
+    DirectBlock b = {.KB = OCN >= 8 ? 8 : OCN >= 4 ? 4 : OCN,
+                     .PX = pick_px(Q),
+                     .CB = !data_grad && ICN % 4 == 0 ? 4 : 1,
                      .PR = data_grad ? 1 : pick_pr(R)};
     while (b.CB * taps * b.KB * b.PX > CONV2D_MAX_UNROLL) {
         if (b.CB > 1) b.CB = 1;
@@ -177,8 +179,10 @@ static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor
     const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "tttst", sizeof(DirectPush), spec, 17);
     DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off,
                        b ? ob.off : 0, oy.off, r ? orr.off : 0};
+    // Absent bias / residual: any view of the right kind (the shader does not read it).
+    int vec_r = r ? (mode == CONV_ADD_TENSOR && vec_out ? 4 : 1) : vec_x;
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ow_.view, vec_w), bind_tex(&ob.view, b ? 1 : vec_x),
-                    bind_w(&oy.view), r ? bind_tex(&orr.view, mode == CONV_ADD_TENSOR && vec_out ? 4 : 1) : bind_tex(&ox.view, vec_x)};
+                    bind_w(&oy.view), bind_tex(&orr.view, vec_r)};
     char lab[96];
     profile_label(c, lab, sizeof lab, op, d);
     cmd_note_flops(c, conv2d_flops(d));
@@ -205,7 +209,8 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             int64_t n = (int64_t)d.N * div_up(d.C, blk.KB) * div_up(R, blk.PR) * QB;
             uint32_t wg, gx, gy;
             grid_for(n, &wg, &gx, &gy);
-            uint32_t spec[] = {wg, 1, 1, blk.KB, blk.PX, blk.CB, vec_x, vec_w, d.KH, d.KW, S, d.pad, vec_out, ph, pw, blk.PR};
+            uint32_t spec[] = {wg,   1,    1, blk.KB,  blk.PX, blk.CB, vec_x, vec_w,
+                               d.KH, d.KW, S, d.pad, vec_out, ph,     pw,     blk.PR};
             const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 16);
             DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off, 0};
             Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};

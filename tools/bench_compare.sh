@@ -2,11 +2,14 @@
 # bench_compare.sh: vkpref against the same model in PyTorch on this machine's
 # CPU (tools/bench_torch.py), case by case, as a Markdown table.
 #
-#   tools/bench_compare.sh [--steps N] [--warmup N] [--model_config F] [--build DIR] [--out FILE]
+#   tools/bench_compare.sh [--steps N] [--warmup N] [--model_config F] [--cases LIST] [--build DIR] [--out FILE]
 #
-# Cases: sft with a batch of 32, dpo with 8 pairs (16 UNet rows, frozen
-# reference), one denoising step of a batch of 16 with guidance 3 (32 UNet
-# rows). Each case runs `vkpref bench train|sample --json`, then
+# Cases (--cases, comma-separated; default sft:32,dpo:8,sample:16:3, the issue's
+# three): OBJECTIVE:B trains one step of B items (sft, dpo, mapo, kto, tdpo,
+# tkto; pair objectives use 2 UNet rows per item, with a frozen reference),
+# sample:B:CFG runs one denoising step of B images with guidance CFG (> 1: 2
+# UNet rows per image). configs/models/fmnist-wide.json is a second, wider
+# architecture for sizes the kernels were not tuned on. Each case runs `vkpref bench train|sample --json`, then
 # bench_torch.py with the same model, batch and objective (and the vkpref
 # model's vocabulary size), one after the other, so both see about the same
 # background load. Builds vkpref in DIR (default: build) when it is missing.
@@ -15,6 +18,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 steps=5 warmup=3 build="$root/build" out="" model_config="$root/configs/models/fmnist-small.json"
+cases="sft:32,dpo:8,sample:16:3"
 while [ $# -gt 0 ]; do
     case "$1" in
         --steps) steps=$2; shift 2 ;;
@@ -22,7 +26,8 @@ while [ $# -gt 0 ]; do
         --build) build=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --model_config) model_config=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --cases) cases=$2; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "bench_compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -60,15 +65,44 @@ run_case() {  # name, vkpref args, bench_torch args (vkpref's vocab_size is adde
     printf '{"case": "%s", "vkpref": %s, "torch": %s}\n' "$name" "$vk" "$torch_json" >> "$results"
 }
 
-run_case "sft, batch 32" "train --objective sft --train_batch_size 32" "train --objective sft --train_batch_size 32"
-run_case "dpo, 8 pairs" "train --objective dpo --train_batch_size 8" "train --objective dpo --train_batch_size 8"
-# vkpref's text encoder is not trained for sampling, whatever the objective: encode_s is apart.
-run_case "sampling step, batch 16, cfg 3" "sample --batch 16 --cfg 3" "sample --batch 16 --cfg 3"
+# Two passes over --cases: check every case, then run them (a typo in the last
+# case should not cost the time of the first ones).
+IFS=, read -r -a case_list <<< "$cases"
+check_only=1
+run_or_check() { [ "$check_only" = 1 ] || run_case "$@"; }
+for pass in check run; do
+[ "$pass" = run ] && check_only=0
+for spec in "${case_list[@]}"; do
+    IFS=: read -r kind n cfg extra <<< "$spec"
+    if [[ -n "${extra:-}" || ! "${n:-}" =~ ^[1-9][0-9]*$ ]]; then
+        echo "bench_compare.sh: --cases: bad case '$spec' (OBJECTIVE:B or sample:B:CFG)" >&2; exit 2
+    fi
+    case "$kind" in
+        sample)
+            if [[ ! "${cfg:-}" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+                echo "bench_compare.sh: --cases: '$spec' needs a guidance scale (sample:B:CFG)" >&2; exit 2
+            fi
+            # vkpref's text encoder is not trained for sampling, whatever the objective: encode_s is apart.
+            run_or_check "sampling step, batch $n, cfg $cfg" "sample --batch $n --cfg $cfg" "sample --batch $n --cfg $cfg" ;;
+        sft|kto)
+            [ -z "${cfg:-}" ] || { echo "bench_compare.sh: --cases: '$spec': $kind takes OBJECTIVE:B" >&2; exit 2; }
+            run_or_check "$kind, batch $n" "train --objective $kind --train_batch_size $n" \
+                     "train --objective $kind --train_batch_size $n" ;;
+        dpo|mapo|tdpo|tkto)
+            [ -z "${cfg:-}" ] || { echo "bench_compare.sh: --cases: '$spec': $kind takes OBJECTIVE:B" >&2; exit 2; }
+            run_or_check "$kind, $n pairs" "train --objective $kind --train_batch_size $n" \
+                     "train --objective $kind --train_batch_size $n" ;;
+        *) echo "bench_compare.sh: --cases: unknown case kind '$kind' in '$spec'" \
+                "(sft, dpo, mapo, kto, tdpo, tkto, sample)" >&2; exit 2 ;;
+    esac
+done
+done
 
 table=$("$python" - "$results" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 v0, t0 = rows[0]["vkpref"], rows[0]["torch"]
+print("model: %s" % v0.get("model", "?"))
 print("vkpref: %s; PyTorch %s on the CPU, %d threads, BLAS %s, attention %s, env %s" % (
     v0["device"], t0["device"].split("PyTorch ")[-1].rstrip(")"), t0["threads"],
     ", ".join(b.rsplit("/", 1)[-1] for b in t0["blas"]) or "?", t0["attention"],

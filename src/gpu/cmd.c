@@ -6,6 +6,38 @@
 #include "gpu/profile.h"
 #include "util/check.h"
 
+// A recorded command, encoded at cmd_end (cmd.h).
+typedef enum { CMD_OP_DISPATCH, CMD_OP_FILL, CMD_OP_COPY, CMD_OP_BARRIER } CmdOpKind;
+
+typedef struct CmdOp {
+    CmdOpKind kind;
+    int prof_row;  // profile row (profile_cmd_row) when profiling
+    double flops;  // for the profile
+    // Dispatch: binding i is view[i] when it is a texel binding, else buf[i].
+    const Pipeline* p;
+    uint32_t grid[3];
+    VkDescriptorBufferInfo buf[PIPELINE_MAX_BINDINGS];
+    VkBufferView view[PIPELINE_MAX_BINDINGS];
+    uint8_t push[PIPELINE_MAX_PUSH];
+    // Fill (dst, dst_offset, size, fill_bits) and copy (src, dst, region).
+    VkBuffer dst, src;
+    VkBufferCopy region;
+    uint32_t fill_bits;
+} CmdOp;
+
+static CmdOp* add_op(Cmd* c, CmdOpKind kind) {
+    if (c->ended) die("command recording is already ended");
+    if (c->nops == c->cap_ops) {
+        c->cap_ops = c->cap_ops ? 2 * c->cap_ops : 256;
+        c->ops = xrealloc(c->ops, (size_t)c->cap_ops * sizeof *c->ops);
+    }
+    CmdOp* op = &c->ops[c->nops++];
+    op->kind = kind;
+    op->prof_row = -1;
+    op->flops = 0;
+    return op;
+}
+
 static VkCommandBuffer new_segment(Cmd* c) {
     if (c->nseg == CMD_MAX_SEGMENTS) die("command recording exceeds %d segments", CMD_MAX_SEGMENTS);
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
@@ -22,7 +54,6 @@ static VkCommandBuffer new_segment(Cmd* c) {
 }
 
 static VkCommandBuffer current(Cmd* c) {
-    if (c->ended) die("command recording is already ended");
     if (c->dispatches_in_seg >= c->max_per_seg) {
         VK_CHECK(vkEndCommandBuffer(c->seg[c->nseg - 1]));
         new_segment(c);
@@ -60,12 +91,7 @@ static bool overlaps_any(const Range* r, const Range* list, int n) {
 }
 
 void cmd_barrier(Cmd* c) {
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
-                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
-    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
-    vkCmdPipelineBarrier(current(c), st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+    add_op(c, CMD_OP_BARRIER);
     c->nw = c->nr = 0;
     c->nbarrier++;
 }
@@ -128,8 +154,6 @@ void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const v
 
     Range r[PIPELINE_MAX_BINDINGS];
     bool w[PIPELINE_MAX_BINDINGS];
-    VkWriteDescriptorSet wr[PIPELINE_MAX_BINDINGS];
-    VkDescriptorBufferInfo bi[PIPELINE_MAX_BINDINGS];
     VkBufferView views[PIPELINE_MAX_BINDINGS];
     for (uint32_t i = 0; i < nb; i++) {
         bool texel = p->kinds[i] == 't';
@@ -138,28 +162,19 @@ void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const v
         if (texel && b[i].write) die("dispatch of %s: texel binding %u cannot be written", name, i);
         r[i] = range_of(b[i].t);
         w[i] = b[i].write;
-        wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = i,
-                                       .descriptorCount = 1};
-        if (texel) {
-            views[i] = texel_view(c, b[i].t, b[i].texel_components);
-            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
-            wr[i].pTexelBufferView = &views[i];
-        } else {
-            bi[i] = (VkDescriptorBufferInfo){b[i].t->buf->buf, b[i].t->offset, tensor_bytes(b[i].t)};
-            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
-            wr[i].pBufferInfo = &bi[i];
-        }
+        views[i] = texel ? texel_view(c, b[i].t, b[i].texel_components) : VK_NULL_HANDLE;
     }
     track(c, r, w, (int)nb);
-    VkCommandBuffer cb = current(c);
-    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
-    c->gpu->push_descriptor(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, nb, wr);
-    if (p->push_size) vkCmdPushConstants(cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, push);
-    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, name, c->label, c->flops_next);
-    vkCmdDispatch(cb, gx, gy, gz);
-    if (c->prof) profile_cmd_after(c->prof, cb, c->nseg - 1);
+    CmdOp* op = add_op(c, CMD_OP_DISPATCH);
+    op->p = p;
+    op->grid[0] = gx, op->grid[1] = gy, op->grid[2] = gz;
+    for (uint32_t i = 0; i < nb; i++) {
+        op->view[i] = views[i];
+        op->buf[i] = (VkDescriptorBufferInfo){b[i].t->buf->buf, b[i].t->offset, tensor_bytes(b[i].t)};
+    }
+    if (p->push_size) memcpy(op->push, push, p->push_size);
+    if (c->prof) op->prof_row = profile_cmd_row(name, c->label), op->flops = c->flops_next;
     c->flops_next = 0;
-    c->dispatches_in_seg++;
     c->ndispatch++;
 }
 
@@ -167,14 +182,12 @@ void cmd_fill(Cmd* c, const Tensor* t, float value) {
     Range r = range_of(t);
     bool w = true;
     track(c, &r, &w, 1);
-    uint32_t bits;
-    memcpy(&bits, &value, sizeof bits);
-    VkCommandBuffer cb = current(c);
+    CmdOp* op = add_op(c, CMD_OP_FILL);
+    memcpy(&op->fill_bits, &value, sizeof op->fill_bits);
+    op->dst = t->buf->buf;
+    op->region = (VkBufferCopy){.dstOffset = t->offset, .size = tensor_bytes(t)};
     // No op label: fills are recorded outside the ops (gradient zeroing), the label would be stale.
-    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, "vkCmdFillBuffer", NULL, 0);
-    vkCmdFillBuffer(cb, t->buf->buf, t->offset, tensor_bytes(t), bits);
-    if (c->prof) profile_cmd_after(c->prof, cb, c->nseg - 1);
-    c->dispatches_in_seg++;
+    if (c->prof) op->prof_row = profile_cmd_row("vkCmdFillBuffer", NULL);
 }
 
 void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
@@ -183,15 +196,68 @@ void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
     Range r[2] = {range_of(src), range_of(dst)};
     bool w[2] = {false, true};
     track(c, r, w, 2);
-    VkBufferCopy region = {.srcOffset = src->offset, .dstOffset = dst->offset, .size = tensor_bytes(src)};
+    CmdOp* op = add_op(c, CMD_OP_COPY);
+    op->src = src->buf->buf, op->dst = dst->buf->buf;
+    op->region = (VkBufferCopy){.srcOffset = src->offset, .dstOffset = dst->offset, .size = tensor_bytes(src)};
+    if (c->prof) op->prof_row = profile_cmd_row("vkCmdCopyBuffer", NULL);
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+static void encode_barrier(Cmd* c) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                                           VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(current(c), st, st, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+static void encode_dispatch(Cmd* c, VkCommandBuffer cb, const CmdOp* op) {
+    const Pipeline* p = op->p;
+    VkWriteDescriptorSet wr[PIPELINE_MAX_BINDINGS];
+    for (uint32_t i = 0; i < p->nbindings; i++) {
+        wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = i,
+                                       .descriptorCount = 1};
+        if (op->view[i]) {
+            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            wr[i].pTexelBufferView = &op->view[i];
+        } else {
+            wr[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+            wr[i].pBufferInfo = &op->buf[i];
+        }
+    }
+    vkCmdBindPipeline(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
+    c->gpu->push_descriptor(cb, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, p->nbindings, wr);
+    if (p->push_size) vkCmdPushConstants(cb, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, p->push_size, op->push);
+    vkCmdDispatch(cb, op->grid[0], op->grid[1], op->grid[2]);
+}
+
+static void encode(Cmd* c, const CmdOp* op) {
+    if (op->kind == CMD_OP_BARRIER) {
+        encode_barrier(c);
+        return;
+    }
+    if (op->kind == CMD_OP_DISPATCH) pipeline_wait(c->gpu, op->p);
     VkCommandBuffer cb = current(c);
-    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, "vkCmdCopyBuffer", NULL, 0);
-    vkCmdCopyBuffer(cb, src->buf->buf, dst->buf->buf, 1, &region);
+    if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, op->prof_row, op->flops);
+    switch (op->kind) {
+        case CMD_OP_DISPATCH: encode_dispatch(c, cb, op); break;
+        case CMD_OP_FILL: vkCmdFillBuffer(cb, op->dst, op->region.dstOffset, op->region.size, op->fill_bits); break;
+        case CMD_OP_COPY: vkCmdCopyBuffer(cb, op->src, op->dst, 1, &op->region); break;
+        case CMD_OP_BARRIER: break;
+    }
     if (c->prof) profile_cmd_after(c->prof, cb, c->nseg - 1);
     c->dispatches_in_seg++;
 }
 
 void cmd_end(Cmd* c) {
+    if (c->ended) die("command recording is already ended");
+    for (int i = 0; i < c->nops; i++) encode(c, &c->ops[i]);
+    free(c->ops);
+    c->ops = NULL;
+    c->nops = c->cap_ops = 0;
     // Make every write visible to the host (readback through mapped memory) and
     // to the next replay of this recording.
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
@@ -221,6 +287,7 @@ void cmd_free(Cmd* c) {
     if (c->nseg) vkFreeCommandBuffers(g->device, g->pool, (uint32_t)c->nseg, c->seg);
     for (int i = 0; i < c->nviews; i++) vkDestroyBufferView(g->device, c->views[i], NULL);
     free(c->views);
+    free(c->ops);
     profile_cmd_free(c->prof);
     memset(c, 0, sizeof *c);
 }

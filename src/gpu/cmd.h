@@ -2,6 +2,10 @@
 // ("segments") that are submitted together in one vkQueueSubmit; a recording can
 // be replayed any number of times (record once, replay every step).
 //
+// Commands are kept in a list while they are recorded and encoded into the
+// command buffers at cmd_end: the pipelines they use are compiled on worker
+// threads meanwhile (pipeline.h), and only the encoding waits for them.
+//
 // Barriers come from hazard tracking on byte ranges: a dispatch that reads a
 // range written since the last barrier, or writes a range read or written since
 // then, gets one global compute->compute memory barrier first. So a forgotten
@@ -32,6 +36,8 @@ static inline Bind bind_tex(const Tensor* t, int components) { return (Bind){t, 
 
 typedef struct Cmd {
     GpuContext* gpu;
+    struct CmdOp* ops;  // recorded, not yet encoded (cmd.c)
+    int nops, cap_ops;
     VkCommandBuffer seg[CMD_MAX_SEGMENTS];
     int nseg, dispatches_in_seg, max_per_seg;
     Range unsynced_w[CMD_MAX_HAZARDS], unsynced_r[CMD_MAX_HAZARDS];
@@ -54,6 +60,7 @@ void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const v
 void cmd_fill(Cmd* c, const Tensor* t, float value);             // vkCmdFillBuffer
 void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src);     // same element count
 void cmd_barrier(Cmd* c);
+// Encodes the recorded commands (waiting for their pipelines) and ends the recording.
 void cmd_end(Cmd* c);
 // Submits every segment in one vkQueueSubmit and waits for the fence. Replayable.
 void cmd_submit(Cmd* c);

@@ -122,7 +122,8 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageS
                                                             void* user) {
     GpuContext* g = user;
     if (severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
-        g->validation_messages++;
+        // Pipelines compile on worker threads (pipeline.c): the layer may call from any of them.
+        __atomic_fetch_add(&g->validation_messages, 1, __ATOMIC_RELAXED);
         fprintf(stderr, "vkpref: validation %s: %s\n",
                 severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning", data->pMessage);
     }

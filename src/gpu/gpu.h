@@ -42,6 +42,9 @@ typedef struct GpuContext {
     PFN_vkCmdPushDescriptorSetKHR push_descriptor;
     struct Pipeline** pipes; // pipeline cache, created on first use
     int npipes, cap_pipes;
+    struct PipelineCompiler* compiler;  // worker threads compiling pipelines (pipeline.c)
+    double pipeline_compile_s;          // start-up cost (`vkpref bench`): compile time summed over threads,
+    double pipeline_wait_s;             // and the time callers were held up by compiles
     GpuTuning tune;
 } GpuContext;
 

@@ -8,13 +8,24 @@
 //   - bindings are numbered 0.. in the order of the `kinds` string, where 's' is a
 //     storage buffer and 't' a uniform texel buffer (inputs of GEMM-like kernels,
 //     which llvmpipe fetches 2x faster than storage buffers: PERFORMANCE.md);
-//   - push constants are one named struct per op, at most 128 bytes.
+//   - push constants are one named struct per op, at most PIPELINE_MAX_PUSH bytes.
+//
+// Compiling (vkCreateComputePipelines) is the slow part of start-up: ~85 ms per
+// pipeline on lavapipe even when Mesa's shader cache holds the machine code (it
+// optimises the NIR every time), ~80 pipelines for a training step. So
+// pipeline_get returns at once, with the descriptor-set and pipeline layouts
+// made, and queues the compile on worker threads (CPUs - 1); the recorder
+// (cmd.c) keeps recording and calls pipeline_wait only when it encodes the
+// dispatch, at cmd_end. A waiting thread compiles queued pipelines itself rather
+// than sleep. $VKPREF_PIPELINE_THREADS=0 compiles on the calling thread at
+// pipeline_get (the behaviour before the workers); N > 0 uses N workers.
 #pragma once
 #include "gpu/gpu.h"
 #include "shaders_gen.h"
 
 #define PIPELINE_MAX_SPEC 20
 #define PIPELINE_MAX_BINDINGS 12
+#define PIPELINE_MAX_PUSH 128
 
 typedef struct Pipeline {
     ShaderId shader;
@@ -23,14 +34,24 @@ typedef struct Pipeline {
     uint32_t spec[PIPELINE_MAX_SPEC];
     uint32_t nbindings, push_size;
     uint32_t local[3];
-    VkPipeline pipeline;
     VkPipelineLayout layout;
     VkDescriptorSetLayout set_layout;
+    // Set by the compile (pipeline.c; read them after pipeline_wait):
+    int state;        // queued, compiling, ready
+    VkResult result;  // of vkCreateShaderModule / vkCreateComputePipelines
+    VkPipeline pipeline;
 } Pipeline;
 
-// spec[0..2] is the workgroup size; nspec >= 3.
+// spec[0..2] is the workgroup size; nspec >= 3. The pipeline may still be
+// compiling: call pipeline_wait before using p->pipeline.
 const Pipeline* pipeline_get(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
                              uint32_t nspec);
+// Returns once p->pipeline exists; a failed compile is fatal here (with the shader's name).
+void pipeline_wait(GpuContext* g, const Pipeline* p);
+// Start-up cost so far: compile time summed over threads, and time callers spent
+// in pipeline_wait (or compiling at pipeline_get without workers).
+void pipeline_stats(const GpuContext* g, double* compile_s, double* wait_s);
+// Stops the workers and destroys every pipeline.
 void pipeline_cache_free(GpuContext* g);
 
 // Reinterpret a float as a 32-bit specialization constant.

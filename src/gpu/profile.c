@@ -43,7 +43,7 @@ void profile_reset(void) {
     for (int i = 0; i < g_prof.nrows; i++) g_prof.rows[i].calls = 0, g_prof.rows[i].ns = g_prof.rows[i].flops = 0;
 }
 
-static int row_of(const char* name, const char* label) {
+int profile_cmd_row(const char* name, const char* label) {
     if (!label) label = "";
     for (int i = 0; i < g_prof.nrows; i++)
         if (!strncmp(g_prof.rows[i].name, name, 63) && !strncmp(g_prof.rows[i].label, label, 63)) return i;
@@ -118,13 +118,13 @@ void profile_cmd_segment(CmdProfile* p, VkCommandBuffer cb, int seg, int max_com
     vkCmdResetQueryPool(cb, p->pools[seg], 0, qi.queryCount);
 }
 
-void profile_cmd_before(CmdProfile* p, VkCommandBuffer cb, int seg, const char* name, const char* label, double flops) {
+void profile_cmd_before(CmdProfile* p, VkCommandBuffer cb, int seg, int row, double flops) {
     if (p->ncmds == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 256;
         p->cmds = xrealloc(p->cmds, (size_t)p->cap * sizeof *p->cmds);
     }
     uint32_t q = p->used[seg];
-    p->cmds[p->ncmds++] = (ProfCommand){row_of(name, label), seg, q, flops};
+    p->cmds[p->ncmds++] = (ProfCommand){row, seg, q, flops};
     vkCmdWriteTimestamp(cb, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->pools[seg], q);
 }
 

@@ -37,7 +37,9 @@ void profile_print(FILE* out, int max_rows, int steps, double step_s);
 // Recorder hooks (cmd.c only). profile_cmd_new returns NULL when timestamps are unsupported.
 CmdProfile* profile_cmd_new(struct GpuContext* g);
 void profile_cmd_segment(CmdProfile* p, VkCommandBuffer cb, int seg, int max_commands);
-void profile_cmd_before(CmdProfile* p, VkCommandBuffer cb, int seg, const char* name, const char* label, double flops);
+// The table row of a command, taken when it is recorded (the label may not outlive that).
+int profile_cmd_row(const char* name, const char* label);
+void profile_cmd_before(CmdProfile* p, VkCommandBuffer cb, int seg, int row, double flops);
 void profile_cmd_after(CmdProfile* p, VkCommandBuffer cb, int seg);
 void profile_cmd_collect(CmdProfile* p);  // after the fence: add this replay's times to the table
 void profile_cmd_free(CmdProfile* p);

@@ -21,12 +21,32 @@ const char* vk_result_name(VkResult r) {
     }
 }
 
+static void (*g_fatal_hooks[4])(void);
+static int g_nfatal_hooks;
+
+void on_fatal_exit(void (*fn)(void)) {
+    for (int i = 0; i < g_nfatal_hooks; i++)
+        if (g_fatal_hooks[i] == fn) return;
+    if (g_nfatal_hooks == 4) {
+        fputs("vkpref: internal error: more than 4 fatal-exit hooks\n", stderr);
+        abort();
+    }
+    g_fatal_hooks[g_nfatal_hooks++] = fn;
+}
+
+_Noreturn static void fatal_exit(void) {
+    static int exiting;  // a hook that fails must not run the hooks again
+    if (!exiting++)
+        for (int i = g_nfatal_hooks - 1; i >= 0; i--) g_fatal_hooks[i]();
+    exit(1);
+}
+
 void vk_fail(VkResult r, const char* call, const char* file, int line) {
     fprintf(stderr, "vkpref: Vulkan error %s (%d) from %s\n  at %s:%d\n", vk_result_name(r), (int)r,
             call, file, line);
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
         fprintf(stderr, "  hint: the device ran out of memory; try a smaller --train_batch_size\n");
-    exit(1);
+    fatal_exit();
 }
 
 void die(const char* fmt, ...) {
@@ -36,7 +56,7 @@ void die(const char* fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    exit(1);
+    fatal_exit();
 }
 
 void* xmalloc(size_t n) {

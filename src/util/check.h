@@ -10,6 +10,11 @@ const char* vk_result_name(VkResult r);
 _Noreturn void vk_fail(VkResult r, const char* call, const char* file, int line);
 _Noreturn void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// fn runs in die() and vk_fail() before they exit (at most 4; each once): a
+// subsystem with threads inside the driver (pipeline.c's compilers) stops them,
+// so that exit() does not tear the driver down under them.
+void on_fatal_exit(void (*fn)(void));
+
 #define VK_CHECK(call)                                                  \
     do {                                                                \
         VkResult vk_check_r_ = (call);                                  \

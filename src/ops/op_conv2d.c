@@ -221,7 +221,7 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
 
 // Weight-gradient blocks: 4 columns per step (measured on lavapipe at N16 C64 K64
 // 16x16: 4 columns with 16 x 8 channels ~50 GFLOP/s, 16 columns with 8 x 4 ~33),
-// as many channels as the unroll bound allows, but at least 32 invocations so that
+// up to 16 x 4 channels (below: compile time), but at least 32 invocations so that
 // both threads of a CPU driver get work (the reduction is not split: no atomics).
 typedef struct WeightBlock {
     int KB, CB;
@@ -233,13 +233,17 @@ static int pow2_at_most(int n, int cap) {
     return p;
 }
 
-// Starting block 16 x 8 channels. Smaller starting blocks (8 x 4) were measured
-// too (N32, interleaved A/B replays of the weight gradient alone, medians): neither
-// wins across the model's shapes or load states (8 x 4: C64 K64 8x8 -14%, C64 K32
-// 32x32 -8%; C64 K64 32x32 +12%, C128 K64 16x16 +14%; in a whole sft step 517 vs
-// 441 ms), so the larger block stays.
+// Starting block 16 x 4 channels. Runtime alone favoured 16 x 8 a little (N32,
+// interleaved A/B replays of the data + weight gradient: 16 x 4 +5-9% on C64 K64
+// 16x16 and C128 K64 16x16, within +-3% elsewhere; weight-gradient share of a whole
+// step: sft +1-2%, dpo none measurable), but LLVM's compile time grows much faster
+// than the block's 16 x 8 x 9 = 1152 accumulators per lane: on a machine whose Mesa
+// cache is empty, each 16 x 8 variant took 52-57 s to compile at its first dispatch
+// (two of them: 109 s of a DPO bench process's 166 s first step), a 16 x 4 variant
+// ~11 s; with a warm cache the NIR alone cost ~1 s more per process. 8 x 4 (the
+// smallest) lost up to 14% (C64 K64 32x32 +12%, C128 K64 16x16 +14%).
 static WeightBlock weight_block(int K, int C, int taps) {
-    WeightBlock b = {.KB = pow2_at_most(K, 16), .CB = C < 4 ? C : pow2_at_most(C, 8)};
+    WeightBlock b = {.KB = pow2_at_most(K, 16), .CB = C < 4 ? C : pow2_at_most(C, 4)};
     while (((int64_t)div_up(K, b.KB) * div_up(C, b.CB) < 32 || b.KB * b.CB * taps * 4 > CONV2D_MAX_UNROLL) &&
            (b.KB > 4 || b.CB > 1)) {
         if (b.CB > 1 && (b.CB * 2 >= b.KB || b.KB <= 4)) b.CB = b.CB > 2 ? b.CB / 2 : 1;

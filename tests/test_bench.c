@@ -14,7 +14,7 @@ static const char* const COMMON_KEYS[] = {"median_s", "min_s", "max_s", "images_
                                           "peak_device_bytes", "allocated_device_bytes", "dispatches_per_step",
                                           "barriers_per_step", "submits_per_step", "host_median_s", "host_fraction",
                                           "gflop_per_step", "images_per_step", "pipelines", "pipeline_compile_s",
-                                          "pipeline_wait_s"};
+                                          "pipeline_wait_s", "first_step_s"};
 
 // Runs `vkpref bench <args> --json` and returns its JSON object (the output's
 // one line that starts with '{'), after checking the common keys.
@@ -49,6 +49,7 @@ static void check_sane(const cJSON* o) {
     cr_assert(num(o, "dispatches_per_step") >= 10 && num(o, "barriers_per_step") > 0);
     cr_assert(num(o, "host_median_s") >= 0 && num(o, "host_fraction") >= 0 && num(o, "host_fraction") < 1);
     cr_assert(num(o, "pipelines") >= 5 && num(o, "pipeline_compile_s") > 0 && num(o, "pipeline_wait_s") >= 0);
+    cr_assert(num(o, "first_step_s") > 0);
     double ips = num(o, "images_per_step") / num(o, "median_s");
     cr_assert(fabs(num(o, "images_per_s") - ips) <= 1e-6 * ips);
 }

@@ -40,6 +40,7 @@ void bench_run(BenchResult* r, BenchStepFn one, void* user) {
         double t0 = now_seconds();
         double h = one(user, s);
         double t = now_seconds() - t0;
+        if (s == 0) r->first_step_s = t;
         if (s >= r->warmup) step[s - r->warmup] = t, host[s - r->warmup] = h;
     }
     r->step = bench_times(step, r->steps);
@@ -78,6 +79,7 @@ static void print_json(const BenchResult* r, const GpuContext* g, cJSON* extra) 
     cJSON_AddNumberToObject(o, "host_fraction", r->host.median / r->step.median);
     double compile_s, wait_s;
     pipeline_stats(g, &compile_s, &wait_s);
+    cJSON_AddNumberToObject(o, "first_step_s", r->first_step_s);
     cJSON_AddNumberToObject(o, "pipelines", g->npipes);
     cJSON_AddNumberToObject(o, "pipeline_compile_s", compile_s);
     cJSON_AddNumberToObject(o, "pipeline_wait_s", wait_s);
@@ -122,8 +124,9 @@ static void print_text(const BenchResult* r, const GpuContext* g, cJSON* extra) 
            r->memory.peak / 1048576.0, r->memory.allocated / 1048576.0);
     double compile_s, wait_s;
     pipeline_stats(g, &compile_s, &wait_s);
-    printf("start-up       %d pipelines: %.2f s of compiling (summed over threads), recording held up %.2f s "
-           "(once per process, not in the step time)\n", g->npipes, compile_s, wait_s);
+    printf("start-up       %d pipelines: %.2f s of compiling (summed over threads), recording held up %.2f s; "
+           "first step %.3f s (once per process, not in the step time)\n", g->npipes, compile_s, wait_s,
+           r->first_step_s);
 }
 
 void bench_result_print(const BenchResult* r, const GpuContext* g, cJSON* extra, bool json) {

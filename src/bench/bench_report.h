@@ -39,6 +39,7 @@ typedef struct BenchResult {
     int warmup, steps;        // untimed and timed steps
     BenchTimes step;          // wall time of a whole step: host inputs + submit + wait
     BenchTimes host;          // of which: the host writing the step's inputs (the recording is replayed, not re-recorded)
+    double first_step_s;      // wall time of step 0 (warm-up or not): includes the driver's compile at first dispatch
     double images_per_step;   // train: UNet rows (pairs count 2); sample: images advanced one denoising step
     FlopCount flops;          // per step
     double dispatches_per_step, barriers_per_step, submits_per_step;

@@ -121,27 +121,30 @@ static int worker_count(void) {
     return n < 1 ? 1 : n > PIPELINE_MAX_THREADS ? PIPELINE_MAX_THREADS : (int)n;
 }
 
+// Drops the queue (pipelines never compiled keep VK_NULL_HANDLE) and joins the
+// workers once each has finished the pipeline it is compiling.
+static void stop_workers(PipelineCompiler* pc) {
+    pthread_mutex_lock(&pc->lock);
+    pc->stop = true;
+    pc->head = pc->tail;
+    pthread_cond_broadcast(&pc->queued);
+    pthread_mutex_unlock(&pc->lock);
+    for (int t = 0; t < pc->nthreads; t++)
+        if (!pthread_equal(pc->threads[t], pthread_self())) pthread_join(pc->threads[t], NULL);
+    pc->nthreads = 0;
+}
+
 // Live compilers, for stop_compilers_before_exit (die() may come from any op).
+#define PIPELINE_MAX_COMPILERS 8
 static pthread_mutex_t g_live_lock = PTHREAD_MUTEX_INITIALIZER;
-static PipelineCompiler* g_live[8];
+static PipelineCompiler* g_live[PIPELINE_MAX_COMPILERS];
 static int g_nlive;
 
-// A fatal error while pipelines compile: drop the queue and let the workers
-// finish what they are compiling, so that exit() does not unload the driver
-// under them (a crash instead of the error's exit status 1).
+// A fatal error while pipelines compile: stop the workers, so that exit() does
+// not unload the driver under them (a crash instead of the error's exit status 1).
 static void stop_compilers_before_exit(void) {
     pthread_mutex_lock(&g_live_lock);
-    for (int i = 0; i < g_nlive; i++) {
-        PipelineCompiler* pc = g_live[i];
-        pthread_mutex_lock(&pc->lock);
-        pc->stop = true;
-        pc->head = pc->tail;
-        pthread_cond_broadcast(&pc->queued);
-        pthread_mutex_unlock(&pc->lock);
-        for (int t = 0; t < pc->nthreads; t++)
-            if (!pthread_equal(pc->threads[t], pthread_self())) pthread_join(pc->threads[t], NULL);
-        pc->nthreads = 0;
-    }
+    for (int i = 0; i < g_nlive; i++) stop_workers(g_live[i]);
     pthread_mutex_unlock(&g_live_lock);
 }
 
@@ -152,10 +155,10 @@ static PipelineCompiler* compiler_start(GpuContext* g) {
     pthread_cond_init(&pc->done, NULL);
     g->compiler = pc;
     pthread_mutex_lock(&g_live_lock);
-    bool full = g_nlive == (int)(sizeof g_live / sizeof *g_live);
+    bool full = g_nlive == PIPELINE_MAX_COMPILERS;
     if (!full) g_live[g_nlive++] = pc;
     pthread_mutex_unlock(&g_live_lock);
-    if (full) die("more than %d GPU contexts compile pipelines", (int)(sizeof g_live / sizeof *g_live));
+    if (full) die("more than %d GPU contexts compile pipelines", PIPELINE_MAX_COMPILERS);
     on_fatal_exit(stop_compilers_before_exit);
     int n = worker_count();
     for (int i = 0; i < n; i++) {
@@ -173,11 +176,7 @@ static void compiler_stop(GpuContext* g) {
     for (int i = 0; i < g_nlive; i++)
         if (g_live[i] == pc) g_live[i] = g_live[--g_nlive];
     pthread_mutex_unlock(&g_live_lock);
-    pthread_mutex_lock(&pc->lock);
-    pc->stop = true;
-    pthread_cond_broadcast(&pc->queued);
-    pthread_mutex_unlock(&pc->lock);
-    for (int i = 0; i < pc->nthreads; i++) pthread_join(pc->threads[i], NULL);
+    stop_workers(pc);
     pthread_mutex_destroy(&pc->lock);
     pthread_cond_destroy(&pc->queued);
     pthread_cond_destroy(&pc->done);

@@ -190,13 +190,12 @@ Tensor transformer2d_forward(Graph* g, Transformer2DModel* t, const Tensor* x, c
     if (t->linear_projection) {
         Tensor po = linear_forward(g, &t->proj_out_lin, &t->hout);
         op_tokens_to_nchw(g->cmd, &out, &po, false);
+        op_add(g->cmd, &out, &out, x);  // + the residual x
     } else {
         t->hn = graph_tmp(g, 4, x->shape);
         op_tokens_to_nchw(g->cmd, &t->hn, &t->hout, false);
-        conv2d_forward_add_to(g, &t->proj_out_conv, &out, &t->hn, x);  // + the residual x
-        return out;
+        conv2d_forward_add_to(g, &t->proj_out_conv, &out, &t->hn, x);  // + the residual x, as the conv stores
     }
-    op_add(g->cmd, &out, &out, x);
     return out;
 }
 

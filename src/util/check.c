@@ -21,14 +21,15 @@ const char* vk_result_name(VkResult r) {
     }
 }
 
-static void (*g_fatal_hooks[4])(void);
+#define FATAL_HOOKS_MAX 4
+static void (*g_fatal_hooks[FATAL_HOOKS_MAX])(void);
 static int g_nfatal_hooks;
 
 void on_fatal_exit(void (*fn)(void)) {
     for (int i = 0; i < g_nfatal_hooks; i++)
         if (g_fatal_hooks[i] == fn) return;
-    if (g_nfatal_hooks == 4) {
-        fputs("vkpref: internal error: more than 4 fatal-exit hooks\n", stderr);
+    if (g_nfatal_hooks == FATAL_HOOKS_MAX) {
+        fprintf(stderr, "vkpref: internal error: more than %d fatal-exit hooks\n", FATAL_HOOKS_MAX);
         abort();
     }
     g_fatal_hooks[g_nfatal_hooks++] = fn;

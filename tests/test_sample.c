@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 #include "io/png_image.h"
 #include "render/grid.h"
 #include "sample/generator.h"

@@ -15,7 +15,7 @@
 
 #include "bench/bench_model.h"
 #include "bench/bench_report.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "ops/op_sample.h"
 #include "sample/generator.h"
 #include "train/step.h"  // step_ptr

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "eval/winrate.h"
 #include "judge/judge.h"
 #include "sample/render.h"

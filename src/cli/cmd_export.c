@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "model/pipeline_io.h"
 #include "util/check.h"
 #include "util/fsutil.h"

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "io/fmnist.h"
 #include "io/png_image.h"
 #include "util/check.h"

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "judge/judge.h"
 #include "sample/render.h"
 #include "sample/sample_output.h"

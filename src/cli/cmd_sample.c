@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "sample/generator.h"
 #include "sample/render.h"
 #include "sample/sample_output.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "cli/options.h"
+#include "util/options.h"
 #include "io/fmnist.h"
 #include "judge/classifier_infer.h"
 #include "judge/classifier_io.h"

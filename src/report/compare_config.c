@@ -1,5 +1,5 @@
 // compare_config.c: see compare_config.h. The scalar keys of each section go
-// through an options table (cli/options.h), so defaults, text-to-value checks
+// through an options table (util/options.h), so defaults, text-to-value checks
 // and the resolved JSON work as for every other command; this file adds the
 // sections, the dotted flag names and the checks across keys.
 #include "report/compare_config.h"

@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 #include "train/objective.h"
 
 typedef struct CompareEval {

@@ -3,7 +3,7 @@
 #pragma once
 #include <stdint.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 #include "sample/generator.h"
 
 // The prompts x seeds of a run and its settings.

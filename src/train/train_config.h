@@ -4,7 +4,7 @@
 #pragma once
 #include <stdbool.h>
 
-#include "cli/options.h"
+#include "util/options.h"
 
 typedef struct TrainConfig {
     char pretrained_model_name_or_path[OPT_STR_MAX];  // pipeline folder; empty: from scratch (model_config)

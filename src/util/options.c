@@ -1,5 +1,5 @@
 // options.c: see options.h.
-#include "cli/options.h"
+#include "util/options.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

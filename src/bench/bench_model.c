@@ -15,7 +15,7 @@ static bool has_dir(const BenchModelSource* s) { return s->dir && *s->dir; }
 static void create_random(DiffusionPipeline* p, GpuContext* g, const BenchModelSource* src, PipelineAlloc alloc) {
     char dir[] = "/tmp/vkpref-bench-tokenizer-XXXXXX", err[1024];
     if (!mkdtemp(dir)) die("%s: cannot create a temporary folder for the tokenizer", dir);
-    pipeline_from_model_config(p, g, src->model_config, dir, src->seed, alloc);
+    if (pipeline_from_model_config(p, g, src->model_config, dir, src->seed, alloc, err, sizeof err)) die("%s", err);
     if (remove_tree(dir, err, sizeof err)) fprintf(stderr, "vkpref bench: warning: %s\n", err);
 }
 
@@ -31,7 +31,8 @@ void bench_model_open(DiffusionPipeline* p, GpuContext* g, const BenchModelSourc
 
 void bench_model_reference(ParamStore* ref, GpuContext* g, const DiffusionPipeline* p, const BenchModelSource* src) {
     if (has_dir(src)) {
-        reference_unet_load(ref, g, &p->unet_cfg, src->dir);
+        char err[1024];
+        if (reference_unet_load(ref, g, &p->unet_cfg, src->dir, err, sizeof err)) die("%s", err);
         return;
     }
     UNet ref_unet;  // random weights: the same draw as the policy's initial UNet

@@ -16,10 +16,12 @@
 
 #include "bench/bench_model.h"
 #include "bench/bench_report.h"
-#include "train/objective.h"
+#include "objective/objective.h"
 #include "train/step.h"
 #include "train/train_config.h"
 #include "train/model_setup.h"
+#include "train/optimizer.h"
+#include "train/run.h"
 #include "gpu/profile.h"
 #include "util/check.h"
 #include "util/rng.h"
@@ -35,8 +37,7 @@ typedef struct BenchTrainConfig {
 static const char* const SHARED[] = {
     "pretrained_model_name_or_path", "model_config", "objective", "train_batch_size", "gradient_accumulation_steps",
     "gradient_checkpointing", "train_text_encoder", "use_ema", "learning_rate", "adam_beta1", "adam_beta2",
-    "adam_epsilon", "adam_weight_decay", "max_grad_norm", "ema_decay", "beta_dpo", "beta_mapo", "mapo_snr",
-    "beta_kto", "kto_lambda_desirable", "kto_lambda_undesirable", "seed", "device"};
+    "adam_epsilon", "adam_weight_decay", "max_grad_norm", "ema_decay", "seed", "device"};
 #define NSHARED (sizeof SHARED / sizeof *SHARED)
 
 #define O(name, type, def, help) {#name, type, offsetof(BenchTrainConfig, name), def, help}
@@ -51,7 +52,7 @@ static const OptSpec OWN[] = {
 #define NOWN (sizeof OWN / sizeof *OWN)
 
 static const OptTable* options(void) {
-    static OptSpec specs[NSHARED + NOWN];
+    static OptSpec specs[NSHARED + OBJ_HYPER_OPTIONS + NOWN];
     static OptTable t = {"bench train",
                          "Time one training step on random inputs of the model's shape (as `vkpref train` runs it; "
                          "--train_text_encoder auto: true for sft, false otherwise). --train_batch_size counts items: "
@@ -59,11 +60,12 @@ static const OptTable* options(void) {
                          specs, 0};
     if (t.n) return &t;
     const OptTable* tr = train_options();
-    for (size_t i = 0; i < NSHARED; i++) {
+    for (size_t i = 0; i < NSHARED + OBJ_HYPER_OPTIONS; i++) {  // and every objective's hyper-parameters
+        const char* name = i < NSHARED ? SHARED[i] : OBJ_HYPERS[i - NSHARED].key;
         const OptSpec* s = NULL;
         for (int k = 0; k < tr->n && !s; k++)
-            if (!strcmp(tr->specs[k].name, SHARED[i])) s = &tr->specs[k];
-        if (!s) die("bench train: `vkpref train` has no option --%s", SHARED[i]);
+            if (!strcmp(tr->specs[k].name, name)) s = &tr->specs[k];
+        if (!s) die("bench train: `vkpref train` has no option --%s", name);
         specs[t.n] = *s;
         specs[t.n++].offset += offsetof(BenchTrainConfig, train);
     }
@@ -77,6 +79,8 @@ typedef struct TrainBench {
     int items, rows, K, text_len, vocab, T;
     int64_t numel;  // of one image
     TrainStep st;
+    int step;       // the step being filled
+    double host;    // its host input time so far
 } TrainBench;
 
 // Random inputs of micro-batch m of step s (the stand-in for the batchers).
@@ -98,31 +102,26 @@ static void fill_micro_batch(TrainBench* b, int s, int m) {
         for (int r = 0; r < b->rows; r++) signs[r] = rng_u01(seed, (uint64_t)s, RNG_STREAM_FLIP, (uint64_t)r) < 0.5 ? 1.0f : -1.0f;
 }
 
-// One optimizer step as `vkpref train` runs it; returns the host input time.
+// fill_micro_batch, timed: the host's share of a step.
+static void fill_timed(void* user, int m) {
+    TrainBench* b = user;
+    double t0 = now_seconds();
+    fill_micro_batch(b, b->step, m);
+    b->host += now_seconds() - t0;
+}
+
+// One optimizer step as `vkpref train` runs it (the same replay); returns the host input time.
 static double one_step(void* user, int s) {
     TrainBench* b = user;
     const TrainConfig* c = b->c;
-    double host = 0, t0 = now_seconds();
-    float* sv = step_ptr(&b->st.scalars);
-    sv[STEP_LR] = (float)c->learning_rate;
-    sv[STEP_BC1] = (float)(1 - pow((double)(float)c->adam_beta1, s + 1));
-    sv[STEP_BC2] = (float)(1 - pow((double)(float)c->adam_beta2, s + 1));
-    double ramp = (1.0 + s) / (10.0 + s);
-    sv[STEP_EMA_DECAY] = (float)(ramp < c->ema_decay ? ramp : c->ema_decay);
-    for (int m = 0; m < b->K; m++) {
-        if (m) t0 = now_seconds();
-        fill_micro_batch(b, s, m);
-        host += now_seconds() - t0;
-        cmd_submit(m == b->K - 1 ? &b->st.update : &b->st.accumulate);
-    }
-    return host;
-}
-
-static bool resolve_train_text(const char* v, Objective obj) {
-    if (!strcmp(v, "auto")) return obj == OBJ_SFT;  // as `vkpref train` pre-training on fmnist
-    if (!strcmp(v, "true")) return true;
-    if (!strcmp(v, "false")) return false;
-    die("--train_text_encoder %s: use auto, true or false", v);
+    double t0 = now_seconds();
+    optimizer_step_scalars(step_ptr(&b->st.scalars), c->learning_rate, s, (float)c->adam_beta1, (float)c->adam_beta2,
+                           c->ema_decay);
+    b->step = s;
+    b->host = now_seconds() - t0;
+    double metrics[OBJ_METRICS_COUNT];
+    train_step_replay(&b->st, b->K, fill_timed, b, metrics);
+    return b->host;
 }
 
 int bench_train(int argc, char** argv) {
@@ -133,8 +132,11 @@ int bench_train(int argc, char** argv) {
     if (bc.profile) profile_enable();  // before anything is recorded
     const TrainConfig* c = &bc.train;
     TrainBench b = {.c = c, .K = c->gradient_accumulation_steps};
-    if (!objective_parse(c->objective, &b.obj)) die("--objective %s: use sft, dpo, mapo, kto, tdpo or tkto", c->objective);
-    bool train_text = resolve_train_text(c->train_text_encoder, b.obj);
+    char err[1024];
+    if (!objective_parse(c->objective, &b.obj)) die("--objective %s: use %s", c->objective, objective_names_list());
+    bool train_text;  // auto: as `vkpref train` pre-training on fmnist
+    if (train_text_encoder_resolve(c->train_text_encoder, b.obj, b.obj == OBJ_SFT, &train_text, err, sizeof err))
+        die("%s", err);
     if (train_text && objective_needs_reference(b.obj))
         die("--objective %s with --train_text_encoder %s: the frozen reference UNet reads the same text states, which "
             "would need a frozen copy of the text encoder too; use --train_text_encoder false",
@@ -156,7 +158,8 @@ int bench_train(int argc, char** argv) {
     ParamStore ref_ps;
     if (ref) bench_model_reference(&ref_ps, &g, &p, &src);
 
-    ObjectiveHyper hyper = objective_hyper_from_options(c, b.obj, p.sched.num_train_timesteps);
+    ObjectiveHyper hyper;
+    if (objective_hyper_from_options(c, b.obj, p.sched.num_train_timesteps, &hyper, err, sizeof err)) die("%s", err);
     b.items = c->train_batch_size;
     b.rows = b.items * objective_rows_per_item(b.obj);
     b.text_len = p.max_length;

@@ -274,8 +274,14 @@ void cmd_submit(Cmd* c) {
     GpuContext* g = c->gpu;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)c->nseg,
                        .pCommandBuffers = c->seg};
-    VK_CHECK(vkQueueSubmit(g->queue, 1, &si, g->fence));
-    VK_CHECK(vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, UINT64_MAX));
+    if (g->device_lost) return;  // nothing runs on a lost device; the caller reports it
+    VkResult r = vkQueueSubmit(g->queue, 1, &si, g->fence);
+    if (r == VK_SUCCESS) r = vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, UINT64_MAX);
+    if (r == VK_ERROR_DEVICE_LOST) {
+        g->device_lost = true;
+        return;
+    }
+    if (r != VK_SUCCESS) vk_fail(r, "vkQueueSubmit/vkWaitForFences", __FILE__, __LINE__);
     VK_CHECK(vkResetFences(g->device, 1, &g->fence));
     if (c->prof) profile_cmd_collect(c->prof);
     c->nsubmit++;

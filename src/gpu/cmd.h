@@ -63,6 +63,7 @@ void cmd_barrier(Cmd* c);
 // Encodes the recorded commands (waiting for their pipelines) and ends the recording.
 void cmd_end(Cmd* c);
 // Submits every segment in one vkQueueSubmit and waits for the fence. Replayable.
+// VK_ERROR_DEVICE_LOST is not fatal: it sets gpu->device_lost (checked by the caller).
 void cmd_submit(Cmd* c);
 void cmd_free(Cmd* c);
 

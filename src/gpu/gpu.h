@@ -37,6 +37,7 @@ typedef struct GpuContext {
     bool has_fp16, has_coopmat;
     bool force_staging;      // tests: use the staging path even where memory is mappable
     int validation_messages; // warnings + errors from the validation layer; tests assert 0
+    bool device_lost;        // a submit returned VK_ERROR_DEVICE_LOST: later submits do nothing
     VkCommandPool pool;
     VkFence fence;
     PFN_vkCmdPushDescriptorSetKHR push_descriptor;

@@ -52,10 +52,7 @@ void classifier_step_free(ClassifierStep* s) {
 }
 
 double classifier_step_run(ClassifierStep* s, int step, double lr, AdamWHyper adam, int* correct, double* gnorm) {
-    float* sv = step_ptr(&s->scalars);
-    sv[STEP_LR] = (float)lr;
-    sv[STEP_BC1] = (float)(1 - pow((double)adam.beta1, step + 1));
-    sv[STEP_BC2] = (float)(1 - pow((double)adam.beta2, step + 1));
+    optimizer_step_scalars(step_ptr(&s->scalars), lr, step, adam.beta1, adam.beta2, 0);  // no EMA
     cmd_submit(&s->cmd);
     int B = s->batch, K = s->model.cfg.num_classes;
     const float *loss = step_ptr(&s->loss), *logits = step_ptr(&s->logits);

@@ -7,7 +7,7 @@
 // the double-precision specification.
 #pragma once
 #include "gpu/cmd.h"
-#include "train/objective.h"
+#include "objective/objective.h"
 
 // coef [n] out (overwritten): coef_scale * dLoss/de[i]. coef_scale is for the
 //   caller's gradient accumulation (1/K with K micro-batches per step, so the

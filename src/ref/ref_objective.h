@@ -7,7 +7,7 @@
 #pragma once
 #include <stdint.h>
 
-#include "train/objective.h"
+#include "objective/objective.h"
 
 // n_items = B: pairs (dpo, tdpo, mapo, tkto) or samples (sft, kto); the arrays hold
 // rows = B * objective_rows_per_item(obj) values in the layouts of objective.h.

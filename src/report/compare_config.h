@@ -28,7 +28,7 @@
 #include <stdio.h>
 
 #include "util/options.h"
-#include "train/objective.h"
+#include "objective/objective.h"
 
 typedef struct CompareEval {
     OptStrings prompt;

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "train/objective.h"
+#include "objective/objective.h"
 
 typedef struct CompareRow {
     Objective obj;

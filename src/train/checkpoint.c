@@ -49,7 +49,7 @@ static int checkpoint_step(const char* name) {
     return (int)v;
 }
 
-int* checkpoint_list(const char* output_dir, int* n) {
+int* checkpoint_list(const char* output_dir, const char* run_id, int* n) {
     *n = 0;
     int cap = 16, *steps = xmalloc((size_t)cap * sizeof *steps);
     DIR* d = opendir(output_dir);
@@ -61,6 +61,12 @@ int* checkpoint_list(const char* output_dir, int* n) {
         char path[8192];
         snprintf(path, sizeof path, "%s/%s/train_state.json", output_dir, de->d_name);
         if (!path_exists(path)) continue;  // not finished (cannot happen with atomic folders, but be safe)
+        if (run_id) {
+            char dir[8192], err[1024];
+            CheckpointState st;
+            snprintf(dir, sizeof dir, "%s/%s", output_dir, de->d_name);
+            if (checkpoint_read_state(dir, &st, err, sizeof err) || strcmp(st.run_id, run_id)) continue;
+        }
         if (*n == cap) steps = xrealloc(steps, (size_t)(cap *= 2) * sizeof *steps);
         steps[(*n)++] = s;
     }
@@ -69,24 +75,11 @@ int* checkpoint_list(const char* output_dir, int* n) {
     return steps;
 }
 
-static int prune(const char* output_dir, int keep_last, char* err, size_t errlen) {
-    if (keep_last <= 0) return 0;
-    int n, *steps = checkpoint_list(output_dir, &n);
-    int r = 0;
-    for (int i = 0; i < n - keep_last && !r; i++) {
-        char path[8192];
-        snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", output_dir, steps[i]);
-        r = remove_tree(path, err, errlen);
-    }
-    free(steps);
-    return r;
-}
-
 int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* config_json,
-                    CheckpointState st, const char* output_dir, int keep_last, char* out_path, size_t out_len,
-                    char* err, size_t errlen) {
+                    const CheckpointState* st, const char* output_dir, char* out_path, size_t out_len, char* err,
+                    size_t errlen) {
     char path[8192];
-    snprintf(out_path, out_len, "%s/" CHECKPOINT_PREFIX "%d", output_dir, st.step);
+    snprintf(out_path, out_len, "%s/" CHECKPOINT_PREFIX "%d", output_dir, st->step);
     if (remove_stale_temps(out_path, err, errlen) < 0) return -1;
     AtomicDir d;
     if (atomic_dir_begin(&d, out_path, err, errlen)) return -1;
@@ -107,7 +100,8 @@ int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool us
     }
     if (!r) {
         char state[256];
-        int n = snprintf(state, sizeof state, "{\n  \"format\": %d,\n  \"step\": %d\n}\n", STATE_FORMAT, st.step);
+        int n = snprintf(state, sizeof state, "{\n  \"format\": %d,\n  \"step\": %d,\n  \"run_id\": \"%s\"\n}\n",
+                         STATE_FORMAT, st->step, st->run_id);
         snprintf(path, sizeof path, "%s/train_state.json", d.tmp_path);
         r = write_file_atomic(path, state, (size_t)n, err, errlen);
     }
@@ -115,13 +109,13 @@ int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool us
         atomic_dir_abort(&d);
         return -1;
     }
-    if (atomic_dir_commit(&d, err, errlen)) return -1;
-    return prune(output_dir, keep_last, err, errlen);
+    return atomic_dir_commit(&d, err, errlen);
 }
 
-int checkpoint_resolve(const char* spec, const char* output_dir, char* out, size_t out_len, char* err, size_t errlen) {
+int checkpoint_resolve(const char* spec, const char* output_dir, const char* run_id, char* out, size_t out_len,
+                       char* err, size_t errlen) {
     if (!strcmp(spec, "latest")) {
-        int n, *steps = checkpoint_list(output_dir, &n);
+        int n, *steps = checkpoint_list(output_dir, run_id && *run_id ? run_id : NULL, &n);
         int last = n ? steps[n - 1] : -1;
         free(steps);
         if (last < 0) {
@@ -142,8 +136,7 @@ int checkpoint_resolve(const char* spec, const char* output_dir, char* out, size
     return 0;
 }
 
-int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
-                          CheckpointState* st, char* err, size_t errlen) {
+int checkpoint_read_state(const char* dir, CheckpointState* st, char* err, size_t errlen) {
     char path[8192];
     snprintf(path, sizeof path, "%s/train_state.json", dir);
     char* text = json_read_file(path, err, errlen);
@@ -154,12 +147,21 @@ int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool us
     JsonFields f = {root, path, err, errlen, 0};
     int format = json_int(&f, "format", 0, true);
     st->step = json_int(&f, "step", 0, true);
+    const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "run_id");  // absent in older checkpoints
+    snprintf(st->run_id, sizeof st->run_id, "%s", cJSON_IsString(id) ? id->valuestring : "");
     cJSON_Delete(root);
     if (f.failed) return -1;
     if (format != STATE_FORMAT || st->step < 0) {
         snprintf(err, errlen, "%s: unsupported format %d or step %d", path, format, st->step);
         return -1;
     }
+    return 0;
+}
+
+int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
+                          CheckpointState* st, char* err, size_t errlen) {
+    if (checkpoint_read_state(dir, st, err, errlen)) return -1;
+    char path[8192];
     snprintf(path, sizeof path, "%s/train_state.safetensors", dir);
     SafeTensors* sf = st_open(path, err, errlen);
     if (!sf) return -1;

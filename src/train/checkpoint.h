@@ -4,8 +4,9 @@
 // when EMA is on, so it can be sampled from directly) plus what resuming needs:
 //   train_state.safetensors  raw weights, AdamW moments and EMA of every
 //                            trainable store, named "<store>/<slot>/<param>"
-//   train_state.json         step and format version (RNG needs nothing: every
-//                            draw is a pure function of seed and step, rng.h)
+//   train_state.json         step, format version and the run's id (run_dir.h;
+//                            RNG needs nothing: every draw is a pure function of
+//                            seed and step, rng.h)
 //   train_config.json        the resolved options of the run
 // The folder is written under a temporary name and renamed into place, so a
 // checkpoint folder is either complete or absent.
@@ -18,20 +19,26 @@
 #define CHECKPOINT_PREFIX "checkpoint-"
 
 typedef struct CheckpointState {
-    int step;  // optimizer steps completed
+    int step;         // optimizer steps completed
+    char run_id[17];  // the run that wrote it ("" for checkpoints written before runs had ids)
 } CheckpointState;
 
-// Writes output_dir/checkpoint-<step>, then deletes the oldest checkpoints
-// beyond keep_last (0: keep all). config_json: the resolved options.
+// Writes output_dir/checkpoint-<step> (pruning is the caller's: run_dir_prune).
+// config_json: the resolved options.
 int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* config_json,
-                    CheckpointState st, const char* output_dir, int keep_last, char* out_path, size_t out_len,
-                    char* err, size_t errlen);
-// "latest": the finished checkpoint of output_dir with the highest step;
-// anything else must be a checkpoint folder. Writes the folder to out.
-int checkpoint_resolve(const char* spec, const char* output_dir, char* out, size_t out_len, char* err, size_t errlen);
+                    const CheckpointState* st, const char* output_dir, char* out_path, size_t out_len, char* err,
+                    size_t errlen);
+// "latest": the finished checkpoint of output_dir with the highest step among
+// those of run_id (any run when run_id is NULL or ""); anything else must be a
+// checkpoint folder. Writes the folder to out.
+int checkpoint_resolve(const char* spec, const char* output_dir, const char* run_id, char* out, size_t out_len,
+                       char* err, size_t errlen);
 // Restores weights, moments and EMA into p (loaded from the checkpoint folder
 // with the same allocation) and reads the step.
 int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
                           CheckpointState* st, char* err, size_t errlen);
-// Steps of the finished checkpoints in output_dir, ascending (malloc'ed; count in *n).
-int* checkpoint_list(const char* output_dir, int* n);
+// Steps of the finished checkpoints in output_dir, ascending (malloc'ed; count
+// in *n); only those written by run_id unless it is NULL.
+int* checkpoint_list(const char* output_dir, const char* run_id, int* n);
+// Reads dir/train_state.json (step, run id). 0, or -1 with err.
+int checkpoint_read_state(const char* dir, CheckpointState* st, char* err, size_t errlen);

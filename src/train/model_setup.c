@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "io/fmnist.h"
 #include "model/bpe_train.h"
@@ -19,45 +20,64 @@ typedef struct ModelSpec {
     int merges, max_length;
 } ModelSpec;
 
-static char* section(const cJSON* root, const char* key, const char* path) {
+// The JSON text of root[key] (an object), or NULL with err.
+static char* section(const cJSON* root, const char* key, const char* path, char* err, size_t errlen) {
     const cJSON* o = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!cJSON_IsObject(o)) die("%s: missing object \"%s\" (--model_config)", path, key);
+    if (!cJSON_IsObject(o)) {
+        fail(err, errlen, "%s: missing object \"%s\" (--model_config)", path, key);
+        return NULL;
+    }
     return cJSON_PrintUnformatted(o);
 }
 
-static void load_model_spec(ModelSpec* m, const char* name) {
-    char err[1024], found[8192];
-    const char* path = find_data_file(name, found, sizeof found);
-    char* text = json_read_file(path, err, sizeof err);
-    if (!text) die("%s (--model_config)", err);
-    cJSON* root = json_parse_object(text, path, err, sizeof err);
-    free(text);
-    if (!root) die("%s (--model_config)", err);
-    char* s = section(root, "unet", path);
-    if (unet_config_parse(&m->unet, s, path, err, sizeof err)) die("%s (in \"unet\")", err);
-    free(s);
-    s = section(root, "text_encoder", path);
-    if (clip_config_parse(&m->clip, s, path, err, sizeof err)) die("%s (in \"text_encoder\")", err);
-    free(s);
-    s = section(root, "scheduler", path);
-    if (scheduler_config_parse(&m->sched, s, path, err, sizeof err)) die("%s (in \"scheduler\")", err);
-    free(s);
-    const cJSON* tok = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
-    JsonFields f = {cJSON_IsObject(tok) ? tok : NULL, path, err, sizeof err, 0};
-    m->merges = f.root ? json_int(&f, "merges", 400, false) : 400;
-    m->max_length = f.root ? json_int(&f, "model_max_length", m->clip.max_position_embeddings, false)
-                           : m->clip.max_position_embeddings;
-    if (f.failed) die("%s (in \"tokenizer\")", err);
-    cJSON_Delete(root);
-    if (m->max_length > m->clip.max_position_embeddings)
-        die("%s: tokenizer model_max_length %d exceeds max_position_embeddings %d", path, m->max_length,
-            m->clip.max_position_embeddings);
+// Appends " (suffix)" to the message in err.
+static int with_context(char* err, size_t errlen, const char* suffix) {
+    size_t k = strlen(err);
+    if (k < errlen) snprintf(err + k, errlen - k, " (%s)", suffix);
+    return -1;
 }
 
-void pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char* name, const char* tokenizer_dir,
-                                uint64_t seed, PipelineAlloc alloc) {
+static int load_model_spec(ModelSpec* m, const char* name, char* err, size_t errlen) {
+    char found[8192];
+    const char* path = find_data_file(name, found, sizeof found);
+    char* text = json_read_file(path, err, errlen);
+    if (!text) return with_context(err, errlen, "--model_config");
+    cJSON* root = json_parse_object(text, path, err, errlen);
+    free(text);
+    if (!root) return with_context(err, errlen, "--model_config");
+    int r = 0;
+    char* s = section(root, "unet", path, err, errlen);
+    if (!s || unet_config_parse(&m->unet, s, path, err, errlen)) r = s ? with_context(err, errlen, "in \"unet\"") : -1;
+    free(s);
+    s = r ? NULL : section(root, "text_encoder", path, err, errlen);
+    if (!r && (!s || clip_config_parse(&m->clip, s, path, err, errlen)))
+        r = s ? with_context(err, errlen, "in \"text_encoder\"") : -1;
+    free(s);
+    s = r ? NULL : section(root, "scheduler", path, err, errlen);
+    if (!r && (!s || scheduler_config_parse(&m->sched, s, path, err, errlen)))
+        r = s ? with_context(err, errlen, "in \"scheduler\"") : -1;
+    free(s);
+    if (!r) {
+        const cJSON* tok = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
+        JsonFields f = {cJSON_IsObject(tok) ? tok : NULL, path, err, errlen, 0};
+        m->merges = f.root ? json_int(&f, "merges", 400, false) : 400;
+        m->max_length = f.root ? json_int(&f, "model_max_length", m->clip.max_position_embeddings, false)
+                               : m->clip.max_position_embeddings;
+        if (f.failed) r = with_context(err, errlen, "in \"tokenizer\"");
+        else if (m->merges < 0)
+            r = fail(err, errlen, "%s: tokenizer merges %d must be >= 0", path, m->merges);
+        else if (m->max_length < 1 || m->max_length > m->clip.max_position_embeddings)
+            r = fail(err, errlen, "%s: tokenizer model_max_length %d must be in [1, max_position_embeddings %d]", path,
+                     m->max_length, m->clip.max_position_embeddings);
+    }
+    cJSON_Delete(root);
+    return r;
+}
+
+int pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char* name, const char* tokenizer_dir,
+                               uint64_t seed, PipelineAlloc alloc, char* err, size_t errlen) {
     ModelSpec ms;
-    load_model_spec(&ms, name);
+    if (load_model_spec(&ms, name, err, errlen)) return -1;
     // Every caption the embedded set can produce: class names with all attribute words.
     static char caps[FMNIST_CLASSES * 9][96];
     const char* texts[FMNIST_CLASSES * 9];
@@ -70,36 +90,42 @@ void pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char*
             }
     BpeVocab vocab;
     bpe_train(&vocab, texts, n, ms.merges, 1);
-    char err[1024];
-    if (mkdir_p(tokenizer_dir, err, sizeof err) || bpe_save(&vocab, tokenizer_dir, ms.max_length, err, sizeof err))
-        die("%s", err);
+    int r = mkdir_p(tokenizer_dir, err, errlen) || bpe_save(&vocab, tokenizer_dir, ms.max_length, err, errlen);
     ms.clip.vocab_size = vocab.vocab_size;
     bpe_free(&vocab);
-    if (pipeline_create(p, g, &ms.unet, &ms.clip, &ms.sched, tokenizer_dir, alloc, err, sizeof err))
-        die("%s (--model_config %s)", err, name);
+    if (r) return -1;
+    if (pipeline_create(p, g, &ms.unet, &ms.clip, &ms.sched, tokenizer_dir, alloc, err, errlen)) {
+        size_t k = strlen(err);
+        snprintf(err + k, errlen - k, " (--model_config %s)", name);
+        return -1;
+    }
     param_store_init_random(&p->unet_ps, seed * 2 + 1);
     param_store_init_random(&p->text_ps, seed * 2 + 2);
     if (alloc.unet_ema) param_store_reset_ema(&p->unet_ps);
+    return 0;
 }
 
-void reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir) {
+int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir, char* err,
+                        size_t errlen) {
     UNet ref_unet;  // registers the parameters; a recording keeps its own copy of the struct
     param_store_init(ref, g);
     unet_init(&ref_unet, cfg, ref);
     param_store_alloc(ref, false, false, false);
-    char path[8192], err[1024];
+    char path[8192];
     snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
-    if (weights_load(ref, path, NULL, err, sizeof err)) die("%s (the reference model)", err);
+    if (weights_load(ref, path, NULL, err, errlen)) {
+        param_store_free(ref);
+        return with_context(err, errlen, "the reference model");
+    }
+    return 0;
 }
 
-ObjectiveHyper objective_hyper_from_options(const TrainConfig* c, Objective obj, int num_train_timesteps) {
-    ObjectiveHyper h = objective_hyper_default();
-    h.beta_dpo = (float)c->beta_dpo, h.beta_mapo = (float)c->beta_mapo, h.mapo_snr = (float)c->mapo_snr;
-    h.mapo_t = (float)num_train_timesteps, h.beta_kto = (float)c->beta_kto;
-    h.kto_lambda_desirable = (float)c->kto_lambda_desirable, h.kto_lambda_undesirable = (float)c->kto_lambda_undesirable;
-    char err[1024];
-    if (objective_hyper_check(obj, &h, err, sizeof err)) die("%s", err);
-    return h;
+int objective_hyper_from_options(const TrainConfig* c, Objective obj, int num_train_timesteps, ObjectiveHyper* h,
+                                 char* err, size_t errlen) {
+    *h = objective_hyper_default();
+    for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) *objective_hyper_field(h, (ObjHyperKey)k) = (float)c->objective_hyper[k];
+    h->mapo_t = (float)num_train_timesteps;
+    return objective_hyper_check(obj, h, err, errlen);
 }
 
 TrainStepConfig train_step_config_from_options(const TrainConfig* c, Objective obj, bool train_text, int rows,

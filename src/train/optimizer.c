@@ -1,6 +1,8 @@
 // optimizer.c: see optimizer.h.
 #include "train/optimizer.h"
 
+#include <math.h>
+
 #include "util/check.h"
 
 int optimizer_grad_chunks(ParamStore* const* stores, int nstores, Tensor* out) {
@@ -38,4 +40,12 @@ void optimizer_record_update(Cmd* c, ParamStore* const* stores, int nstores, con
             cmd_fill(c, &g, 0.0f);
         }
     }
+}
+
+void optimizer_step_scalars(float* sv, double lr, int step, float beta1, float beta2, double ema_decay) {
+    sv[STEP_LR] = (float)lr;
+    sv[STEP_BC1] = (float)(1 - pow((double)beta1, step + 1));
+    sv[STEP_BC2] = (float)(1 - pow((double)beta2, step + 1));
+    double ramp = (1.0 + step) / (10.0 + step);
+    sv[STEP_EMA_DECAY] = (float)(ramp < ema_decay ? ramp : ema_decay);
 }

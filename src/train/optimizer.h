@@ -19,3 +19,9 @@ int64_t optimizer_scratch_numel(ParamStore* const* stores, int nstores);
 void optimizer_record_update(Cmd* c, ParamStore* const* stores, int nstores, const Tensor* stats,
                              const Tensor* norm_scratch, const Tensor* scalars, float max_grad_norm, AdamWHyper adam,
                              bool ema);
+
+// The per-step scalars of optimizer step `step` (0 for the first) into
+// sv[STEP_SCALARS_COUNT]: the learning rate, AdamW's bias corrections 1 - beta^(step + 1)
+// and the EMA decay min(ema_decay, (1 + step) / (10 + step)) (diffusers' EMAModel
+// warm-up, so early EMA weights follow training instead of the random start).
+void optimizer_step_scalars(float* sv, double lr, int step, float beta1, float beta2, double ema_decay);

@@ -1,5 +1,5 @@
 // pref_batches.h: training batches from a Pick-a-Pic-style manifest, laid out
-// as the preference objectives need them (OBJECTIVES.md section 0 and 10):
+// laid out as the objective's RowLayout (objective/objective.h) asks:
 //
 //   ROWS_CHOSEN          B rows: the chosen image of each pair, or a single
 //                        image not labelled undesirable (sft)
@@ -20,8 +20,7 @@
 #include "data/manifest.h"
 #include "model/schedule.h"
 #include "model/tokenizer.h"
-
-typedef enum RowLayout { ROWS_CHOSEN, ROWS_PAIRS, ROWS_UNPAIRED, ROWS_CAPTION_PAIRS } RowLayout;
+#include "objective/objective.h"
 
 typedef struct PrefSource {  // one entry of the pool a layout draws from
     int item, image;

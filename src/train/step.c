@@ -103,3 +103,13 @@ void train_step_free(TrainStep* s) {
     cmd_free(&s->update);
     arena_free(&s->io), arena_free(&s->act), arena_free(&s->tmp), arena_free(&s->grad);
 }
+
+void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double metrics[OBJ_METRICS_COUNT]) {
+    for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] = 0;
+    for (int m = 0; m < K; m++) {
+        fill(user, m);
+        cmd_submit(m == K - 1 ? &s->update : &s->accumulate);
+        const float* mv = step_ptr(&s->metrics);
+        for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] += mv[k] / K;
+    }
+}

@@ -14,7 +14,7 @@
 #include "model/clip.h"
 #include "model/unet.h"
 #include "ops/ops.h"
-#include "train/objective.h"
+#include "objective/objective.h"
 
 typedef struct TrainStepConfig {
     int batch;              // UNet rows per micro-batch (items x objective_rows_per_item)
@@ -52,3 +52,11 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
 void train_step_free(TrainStep* s);
 // Mapped pointers of the host-visible tensors.
 float* step_ptr(const Tensor* t);
+
+// Writes micro-batch m's inputs (x_t, target, timesteps, ids, signs) into the io tensors.
+typedef void (*StepFillFn)(void* user, int m);
+// One optimizer step of K micro-batches, the step scalars already written
+// (optimizer_step_scalars): per micro-batch fill, then a replay of `accumulate`
+// (`update` for the last). metrics gets the objective's metrics averaged over
+// the micro-batches.
+void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double metrics[OBJ_METRICS_COUNT]);

@@ -2,6 +2,7 @@
 #include "train/train_config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define O(name, type, def, help) {#name, type, offsetof(TrainConfig, name), def, help}
 
@@ -10,14 +11,10 @@ static const OptSpec SPECS[] = {
     O(model_config, OPT_STRING, "configs/models/fmnist-small.json", "architecture for training from scratch"),
     O(dataset, OPT_STRING, "fmnist", "\"fmnist\" (Debian's Fashion-MNIST) or a Pick-a-Pic-style JSONL manifest"),
     O(output_dir, OPT_STRING, "out/train", "where checkpoints, logs, grids and the final pipeline go"),
+    O(overwrite_output_dir, OPT_BOOL, "false",
+      "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
     O(resume_from_checkpoint, OPT_STRING, "", "\"latest\" or a checkpoint-<step> folder"),
-    O(objective, OPT_STRING, "sft", "training objective: sft, dpo, mapo, kto, tdpo, tkto (OBJECTIVES.md)"),
-    O(beta_dpo, OPT_FLOAT, "5000", "dpo/tdpo beta, official half convention: z = -beta/2 ((e_w - e_l) - (r_w - r_l))"),
-    O(beta_mapo, OPT_FLOAT, "0.1", "mapo beta (weight of the margin term)"),
-    O(mapo_snr, OPT_FLOAT, "0.5", "mapo constant s in f(e) = s e / expm1(s e)"),
-    O(beta_kto, OPT_FLOAT, "1000", "kto/tkto beta"),
-    O(kto_lambda_desirable, OPT_FLOAT, "1", "kto/tkto weight of desirable samples"),
-    O(kto_lambda_undesirable, OPT_FLOAT, "1", "kto/tkto weight of undesirable samples"),
+    O(objective, OPT_STRING, "sft", "training objective: sft, dpo, mapo, kto, tdpo or tkto (docs/OBJECTIVES.md)"),
     O(random_flip, OPT_BOOL, "false", "manifests: random horizontal flips (the same for both images of a pair)"),
     O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
     O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
@@ -47,11 +44,29 @@ static const OptSpec SPECS[] = {
     O(validation_inference_steps, OPT_INT, "25", "sampler steps for validation grids"),
     O(validation_guidance_scale, OPT_FLOAT, "3.0", "classifier-free guidance for validation grids"),
     O(log_every, OPT_INT, "10", "CSV log every N steps"),
+    O(max_loss_spike, OPT_FLOAT, "0",
+      "stop when a step's loss exceeds this many times the median of the last 50 (0: off)"),
     O(save_f16, OPT_BOOL, "false", "write the final weights as F16"),
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"train", "Train a diffusion model (pre-training: sft on Fashion-MNIST).", SPECS,
-                               sizeof SPECS / sizeof *SPECS};
+#define NSPECS (sizeof SPECS / sizeof *SPECS)
 
-const OptTable* train_options(void) { return &TABLE; }
+// The objectives' hyper-parameters follow SPECS, generated from their table (objective.h).
+const OptTable* train_options(void) {
+    static OptSpec specs[NSPECS + OBJ_HYPER_OPTIONS];
+    static char defs[OBJ_HYPER_OPTIONS][32];
+    static OptTable t = {"train",
+                         "Train or fine-tune a diffusion model: sft pre-training on Fashion-MNIST, or preference "
+                         "fine-tuning of a pipeline folder on a manifest (--objective).",
+                         specs, 0};
+    if (t.n) return &t;
+    for (size_t i = 0; i < NSPECS; i++) specs[t.n++] = SPECS[i];
+    for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) {
+        snprintf(defs[k], sizeof defs[k], "%.15g", OBJ_HYPERS[k].def);
+        specs[t.n++] = (OptSpec){OBJ_HYPERS[k].key, OPT_FLOAT,
+                                 offsetof(TrainConfig, objective_hyper) + (size_t)k * sizeof(double), defs[k],
+                                 OBJ_HYPERS[k].help};
+    }
+    return &t;
+}

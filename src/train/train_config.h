@@ -4,6 +4,7 @@
 #pragma once
 #include <stdbool.h>
 
+#include "objective/objective.h"
 #include "util/options.h"
 
 typedef struct TrainConfig {
@@ -11,8 +12,9 @@ typedef struct TrainConfig {
     char model_config[OPT_STR_MAX];    // from scratch: a JSON with "unet", "text_encoder", "scheduler" objects
     char dataset[OPT_STR_MAX];         // "fmnist" or a Pick-a-Pic-style manifest
     char output_dir[OPT_STR_MAX];
+    bool overwrite_output_dir;         // a new run may replace the earlier run in output_dir
     char resume_from_checkpoint[OPT_STR_MAX];  // "", "latest" or a checkpoint folder
-    char objective[OPT_STR_MAX];       // sft (this issue); dpo, mapo, kto, tdpo, tkto later
+    char objective[OPT_STR_MAX];       // objective_names_list()
     int max_train_steps, train_batch_size, gradient_accumulation_steps, seed;
     double learning_rate;
     char lr_scheduler[OPT_STR_MAX];    // constant, constant_with_warmup, linear, cosine
@@ -20,7 +22,7 @@ typedef struct TrainConfig {
     double adam_beta1, adam_beta2, adam_epsilon, adam_weight_decay, max_grad_norm;
     bool use_ema;
     double ema_decay;
-    double beta_dpo, beta_mapo, mapo_snr, beta_kto, kto_lambda_desirable, kto_lambda_undesirable;
+    double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
@@ -35,6 +37,7 @@ typedef struct TrainConfig {
     int validation_grid_seeds;         // columns of the validation grid (seeds 0..N-1); 0: no grids
     double validation_guidance_scale;
     int log_every;                     // CSV/progress granularity in steps
+    double max_loss_spike;             // stop when a loss exceeds this x the running median (0: off)
     bool save_f16;                     // store the final model's weights as F16
     int device;
 } TrainConfig;

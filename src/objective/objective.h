@@ -1,35 +1,82 @@
-// objective.h: the preference objectives (shared/design/OBJECTIVES.md sections
-// 1-4 and the gradient table of section 10): names, hyper-parameters with the
-// official defaults, the row layout each one expects, and the fixed layout of
-// the metrics vector that op_objective (ops/op_objective.h) writes every step.
+// objective.h: the preference objectives, each described once in the table
+// OBJECTIVES (objective.c): name, row layout, whether it compares pairs, needs
+// the frozen reference or per-row signs, its hyper-parameters (option keys,
+// defaults, ranges, help), the metrics it defines, a help line and the paper.
+// The shader constants (enum values, metric indices) are generated from this
+// header at build time (tools/gen_objective_glsl.c -> objective_gen.glsl).
+//
+// Adding an objective: a row in OBJECTIVES and an enum value here, a branch in
+// shaders/objective_coef.comp, the double-precision reference in
+// src/ref/ref_objective.c, its tests (tests/test_op_objective.c) and a config
+// under configs/. docs/OBJECTIVES.md describes each one for users.
 //
 // Every objective is a scalar function of per-sample errors e[n] (the policy's
 // per-sample MSE, ops/op_loss.h) and, for most, r[n] (the frozen reference's).
 // The GPU op turns (e, r, signs) into coef[n] = dLoss/de[n], which drives the one
 // shared backward (op_mse_per_sample_backward), plus the metrics below.
-//
-// Row layouts of one micro-batch of B items (n = rows = B * rows_per_item):
-//   sft        B rows: the chosen images.                       loss = mean e
-//   dpo, tdpo  2B rows [winners; losers] (tdpo: the same image with the matched
-//              and the mismatched caption), shared noise/timestep per pair.
-//   mapo       2B rows [winners; losers], no reference model.
-//   kto        B rows, independent samples, signs[i] > 0 desirable, else undesirable.
-//   tkto       2B rows [matched caption (desirable); mismatched (undesirable)]:
-//              kto over 2B rows, signs given per row like kto
-//              (objective_tkto_signs() fills the usual [+1..; -1..] layout).
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-// The numeric values are shader constants (shaders/include/objective.glsl).
+// The numeric values are shader constants (generated into objective_gen.glsl).
 typedef enum Objective { OBJ_SFT = 0, OBJ_DPO = 1, OBJ_MAPO = 2, OBJ_KTO = 3, OBJ_TDPO = 4, OBJ_TKTO = 5 } Objective;
 #define OBJ_COUNT 6
 
+// Row layouts of one micro-batch of B items (train/pref_batches.h builds them):
+//   ROWS_CHOSEN          B rows: the chosen image of each pair, or a single image (sft)
+//   ROWS_PAIRS           2B rows [winners; losers], noise and timestep shared per pair (dpo, mapo)
+//   ROWS_UNPAIRED        B rows, each an image with a sign (+1 desirable, -1 undesirable) (kto)
+//   ROWS_CAPTION_PAIRS   2B rows [image with its caption; the same image, noise and
+//                        timestep with a mismatched caption] (tdpo, tkto)
+typedef enum RowLayout { ROWS_CHOSEN, ROWS_PAIRS, ROWS_UNPAIRED, ROWS_CAPTION_PAIRS } RowLayout;
+
+// Hyper-parameters an objective may read; each is an option of `vkpref train`
+// under its key (OBJ_HYPER_MAPO_T is not: it is the schedule's timestep count).
+typedef enum ObjHyperKey {
+    OBJ_HYPER_BETA_DPO,
+    OBJ_HYPER_BETA_MAPO,
+    OBJ_HYPER_MAPO_SNR,
+    OBJ_HYPER_BETA_KTO,
+    OBJ_HYPER_KTO_LAMBDA_DESIRABLE,
+    OBJ_HYPER_KTO_LAMBDA_UNDESIRABLE,
+    OBJ_HYPER_MAPO_T,
+    OBJ_HYPER_COUNT
+} ObjHyperKey;
+#define OBJ_HYPER_OPTIONS OBJ_HYPER_MAPO_T  // the first OBJ_HYPER_OPTIONS keys are options
+
+typedef struct ObjHyperSpec {
+    const char* key;      // option key ("beta_dpo")
+    size_t field;         // offsetof(ObjectiveHyper, ...)
+    double def;           // the official default
+    bool zero_allowed;    // range: >= 0 when true, else > 0 (always finite)
+    const char* help;
+} ObjHyperSpec;
+extern const ObjHyperSpec OBJ_HYPERS[OBJ_HYPER_COUNT];
+
+typedef struct ObjectiveInfo {
+    const char* name;       // "dpo"
+    RowLayout layout;
+    int rows_per_item;      // UNet rows per item of train_batch_size
+    bool pairwise;          // items are (preferred, rejected) pairs of rows
+    bool needs_reference;   // reads the frozen reference's errors r[n]
+    bool needs_signs;       // reads a per-row desirable/undesirable sign
+    unsigned hypers;        // bit k: reads OBJ_HYPERS[k]
+    unsigned metrics;       // bit m: defines metric m (others are written as 0)
+    const char* help;       // one line for --help
+    const char* paper;      // where the loss comes from
+} ObjectiveInfo;
+extern const ObjectiveInfo OBJECTIVES[OBJ_COUNT];
+
+// The table row of obj (aborts on a value outside the enum: a programming error).
+const ObjectiveInfo* objective_info(Objective obj);
 // "sft", "dpo", "mapo", "kto", "tdpo", "tkto".
 const char* objective_name(Objective obj);
 // Case-sensitive; false (and *out untouched) for an unknown name.
 bool objective_parse(const char* name, Objective* out);
+// "sft, dpo, mapo, kto, tdpo or tkto": for messages and help.
+const char* objective_names_list(void);
+RowLayout objective_row_layout(Objective obj);
 
 // Hyper-parameters. tdpo reads the dpo fields, tkto the kto fields.
 typedef struct ObjectiveHyper {
@@ -50,8 +97,10 @@ typedef struct ObjectiveHyper {
     float kto_lambda_undesirable;  // 1
 } ObjectiveHyper;
 
-// The defaults of OBJECTIVES.md (official code), for every objective.
+// The defaults of OBJ_HYPERS (the official code's), for every objective.
 ObjectiveHyper objective_hyper_default(void);
+// The field of h that key k names.
+float* objective_hyper_field(ObjectiveHyper* h, ObjHyperKey k);
 // 0 if the fields obj reads are finite and in range (betas, s, T > 0; lambdas >= 0),
 // else -1 with a message naming the field (err may be NULL).
 int objective_hyper_check(Objective obj, const ObjectiveHyper* h, char* err, size_t errlen);

@@ -1,0 +1,159 @@
+// objective.c: see objective.h.
+#include "objective/objective.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/check.h"
+
+#define HYPER(k) (1u << (k))
+#define METRIC(m) (1u << (m))
+// Metrics every objective defines, those of every comparison, and those of a reference.
+#define METRICS_ALL (METRIC(OBJ_METRIC_LOSS) | METRIC(OBJ_METRIC_POLICY_MSE) | METRIC(OBJ_METRIC_WIN_MSE) | \
+                     METRIC(OBJ_METRIC_MEAN_ABS_COEF))
+#define METRICS_PREF (METRICS_ALL | METRIC(OBJ_METRIC_IMPLICIT_ACC) | METRIC(OBJ_METRIC_REWARD_MARGIN) | \
+                      METRIC(OBJ_METRIC_MEAN_SIGMA) | METRIC(OBJ_METRIC_LOSE_MSE))
+#define METRICS_REF (METRIC(OBJ_METRIC_REF_MSE) | METRIC(OBJ_METRIC_WIN_DRIFT) | METRIC(OBJ_METRIC_LOSE_DRIFT))
+#define METRICS_SIGNS (METRIC(OBJ_METRIC_KTO_Z) | METRIC(OBJ_METRIC_DESIRABLE_FRAC))
+#define DPO_HYPERS HYPER(OBJ_HYPER_BETA_DPO)
+#define KTO_HYPERS \
+    (HYPER(OBJ_HYPER_BETA_KTO) | HYPER(OBJ_HYPER_KTO_LAMBDA_DESIRABLE) | HYPER(OBJ_HYPER_KTO_LAMBDA_UNDESIRABLE))
+
+const ObjectiveInfo OBJECTIVES[OBJ_COUNT] = {
+    [OBJ_SFT] = {"sft", ROWS_CHOSEN, 1, false, false, false, 0, METRICS_ALL,
+                 "supervised fine-tuning on the chosen images (the denoising loss)",
+                 "Ho et al., Denoising Diffusion Probabilistic Models, NeurIPS 2020"},
+    [OBJ_DPO] = {"dpo", ROWS_PAIRS, 2, true, true, false, DPO_HYPERS, METRICS_PREF | METRICS_REF,
+                 "Diffusion-DPO on preference pairs, against the frozen starting model",
+                 "Wallace et al., Diffusion Model Alignment Using Direct Preference Optimization, CVPR 2024"},
+    [OBJ_MAPO] = {"mapo", ROWS_PAIRS, 2, true, false, false,
+                  HYPER(OBJ_HYPER_BETA_MAPO) | HYPER(OBJ_HYPER_MAPO_SNR) | HYPER(OBJ_HYPER_MAPO_T),
+                  METRICS_PREF | METRIC(OBJ_METRIC_MAPO_WIN_SCORE) | METRIC(OBJ_METRIC_MAPO_LOSE_SCORE),
+                  "margin-aware preference optimisation: no reference model",
+                  "Hong et al., Margin-aware Preference Optimization for Aligning Diffusion Models without "
+                  "Reference, 2024"},
+    [OBJ_KTO] = {"kto", ROWS_UNPAIRED, 1, false, true, true, KTO_HYPERS, METRICS_PREF | METRICS_REF | METRICS_SIGNS,
+                 "Diffusion-KTO on single images marked desirable or undesirable",
+                 "Li et al., Aligning Diffusion Models by Optimizing Human Utility, NeurIPS 2024"},
+    [OBJ_TDPO] = {"tdpo", ROWS_CAPTION_PAIRS, 2, true, true, false, DPO_HYPERS, METRICS_PREF | METRICS_REF,
+                  "DPO between an image's own caption and a mismatched one (text preference)",
+                  "Diffusion-DPO's loss over (matched, mismatched) caption pairs"},
+    [OBJ_TKTO] = {"tkto", ROWS_CAPTION_PAIRS, 2, false, true, true, KTO_HYPERS,
+                  METRICS_PREF | METRICS_REF | METRICS_SIGNS,
+                  "KTO with the matched caption desirable and a mismatched one undesirable",
+                  "Diffusion-KTO's loss over (matched, mismatched) caption rows"},
+};
+
+#define H(key, field, def, zero, help) {key, offsetof(ObjectiveHyper, field), def, zero, help}
+const ObjHyperSpec OBJ_HYPERS[OBJ_HYPER_COUNT] = {
+    [OBJ_HYPER_BETA_DPO] = H("beta_dpo", beta_dpo, 5000, false,
+                             "dpo/tdpo beta, official half convention: z = -beta/2 ((e_w - e_l) - (r_w - r_l))"),
+    [OBJ_HYPER_BETA_MAPO] = H("beta_mapo", beta_mapo, 0.1, false, "mapo beta (weight of the margin term)"),
+    [OBJ_HYPER_MAPO_SNR] = H("mapo_snr", mapo_snr, 0.5, false, "mapo constant s in f(e) = s e / expm1(s e)"),
+    [OBJ_HYPER_BETA_KTO] = H("beta_kto", beta_kto, 1000, false, "kto/tkto beta"),
+    [OBJ_HYPER_KTO_LAMBDA_DESIRABLE] = H("kto_lambda_desirable", kto_lambda_desirable, 1, true,
+                                         "kto/tkto weight of desirable samples"),
+    [OBJ_HYPER_KTO_LAMBDA_UNDESIRABLE] = H("kto_lambda_undesirable", kto_lambda_undesirable, 1, true,
+                                           "kto/tkto weight of undesirable samples"),
+    [OBJ_HYPER_MAPO_T] = H("mapo_t", mapo_t, 1000, false, "num_train_timesteps of the schedule"),
+};
+
+const ObjectiveInfo* objective_info(Objective obj) {
+    if ((unsigned)obj >= OBJ_COUNT) die("objective: unknown objective %d", (int)obj);
+    return &OBJECTIVES[obj];
+}
+
+const char* objective_name(Objective obj) { return objective_info(obj)->name; }
+
+bool objective_parse(const char* name, Objective* out) {
+    for (int i = 0; i < OBJ_COUNT; i++)
+        if (name && strcmp(name, OBJECTIVES[i].name) == 0) {
+            *out = (Objective)i;
+            return true;
+        }
+    return false;
+}
+
+const char* objective_names_list(void) {
+    static char list[256];
+    if (!*list)
+        for (int i = 0; i < OBJ_COUNT; i++) {
+            size_t n = strlen(list);
+            snprintf(list + n, sizeof list - n, "%s%s", i == 0 ? "" : i == OBJ_COUNT - 1 ? " or " : ", ",
+                     OBJECTIVES[i].name);
+        }
+    return list;
+}
+
+RowLayout objective_row_layout(Objective obj) { return objective_info(obj)->layout; }
+
+float* objective_hyper_field(ObjectiveHyper* h, ObjHyperKey k) {
+    if ((unsigned)k >= OBJ_HYPER_COUNT) die("objective: unknown hyper-parameter %d", (int)k);
+    return (float*)((char*)h + OBJ_HYPERS[k].field);
+}
+
+ObjectiveHyper objective_hyper_default(void) {
+    ObjectiveHyper h;
+    for (int k = 0; k < OBJ_HYPER_COUNT; k++) *objective_hyper_field(&h, (ObjHyperKey)k) = (float)OBJ_HYPERS[k].def;
+    return h;
+}
+
+int objective_hyper_check(Objective obj, const ObjectiveHyper* h, char* err, size_t errlen) {
+    const ObjectiveInfo* o = objective_info(obj);
+    for (int k = 0; k < OBJ_HYPER_COUNT; k++) {
+        if (!(o->hypers & HYPER(k))) continue;
+        const ObjHyperSpec* s = &OBJ_HYPERS[k];
+        float v = *(const float*)((const char*)h + s->field);
+        if (!isfinite(v) || v < 0 || (!s->zero_allowed && v == 0))
+            return fail(err, errlen, "%s: %s must be %s 0 (got %g)", o->name, s->key, s->zero_allowed ? ">=" : ">", v);
+    }
+    return 0;
+}
+
+float objective_beta(Objective obj, const ObjectiveHyper* h) {
+    const ObjectiveInfo* o = objective_info(obj);
+    // The first hyper-parameter an objective reads is its beta.
+    for (int k = 0; k < OBJ_HYPER_COUNT; k++)
+        if (o->hypers & HYPER(k)) return *(const float*)((const char*)h + OBJ_HYPERS[k].field);
+    return 1.0f;
+}
+
+int objective_rows_per_item(Objective obj) { return objective_info(obj)->rows_per_item; }
+bool objective_needs_reference(Objective obj) { return objective_info(obj)->needs_reference; }
+bool objective_needs_signs(Objective obj) { return objective_info(obj)->needs_signs; }
+
+void objective_tkto_signs(float* signs, int64_t pairs) {
+    for (int64_t i = 0; i < pairs; i++) signs[i] = 1.0f, signs[pairs + i] = -1.0f;
+}
+
+// ---------------------------------------------------------------------------
+
+static const char* const METRIC_NAMES[OBJ_METRICS_COUNT] = {
+    [OBJ_METRIC_LOSS] = "loss",
+    [OBJ_METRIC_IMPLICIT_ACC] = "implicit_acc",
+    [OBJ_METRIC_REWARD_MARGIN] = "reward_margin",
+    [OBJ_METRIC_POLICY_MSE] = "policy_mse",
+    [OBJ_METRIC_REF_MSE] = "ref_mse",
+    [OBJ_METRIC_WIN_DRIFT] = "win_drift",
+    [OBJ_METRIC_LOSE_DRIFT] = "lose_drift",
+    [OBJ_METRIC_MAPO_WIN_SCORE] = "mapo_win_score",
+    [OBJ_METRIC_MAPO_LOSE_SCORE] = "mapo_lose_score",
+    [OBJ_METRIC_KTO_Z] = "kto_z",
+    [OBJ_METRIC_MEAN_SIGMA] = "mean_sigma",
+    [OBJ_METRIC_WIN_MSE] = "win_mse",
+    [OBJ_METRIC_LOSE_MSE] = "lose_mse",
+    [OBJ_METRIC_DESIRABLE_FRAC] = "desirable_frac",
+    [OBJ_METRIC_MEAN_ABS_COEF] = "mean_abs_coef",
+};
+
+const char* objective_metric_name(ObjMetric m) {
+    if ((unsigned)m >= OBJ_METRICS_COUNT) die("objective: unknown metric %d", (int)m);
+    return METRIC_NAMES[m];
+}
+
+bool objective_metric_used(Objective obj, ObjMetric m) {
+    if ((unsigned)m >= OBJ_METRICS_COUNT) die("objective: unknown metric %d", (int)m);
+    return (objective_info(obj)->metrics & METRIC(m)) != 0;
+}

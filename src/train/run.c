@@ -1,0 +1,529 @@
+// run.c: see run.h. Every random choice of step s is a function of (seed, s)
+// (util/rng.h), so a resumed run continues bit for bit.
+#include "train/run.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/manifest.h"
+#include "io/fmnist.h"
+#include "model/pipeline_io.h"
+#include "train/checkpoint.h"
+#include "train/fmnist_batches.h"
+#include "train/lr_schedule.h"
+#include "train/model_setup.h"
+#include "train/optimizer.h"
+#include "train/pref_batches.h"
+#include "train/run_dir.h"
+#include "train/step.h"
+#include "train/validation.h"
+#include "train/validation_grid.h"
+#include "util/check.h"
+#include "util/fsutil.h"
+#include "util/json_fields.h"
+#include "util/timer.h"
+
+// Options that may change on resume without changing what the run computes.
+static const char* const RESUME_FREE_KEYS[] = {"resume_from_checkpoint", "max_train_steps", "output_dir", "device",
+                                               "checkpointing_steps", "checkpoints_total_limit", "log_every",
+                                               "save_f16", "validation_steps", "overwrite_output_dir",
+                                               "max_loss_spike"};
+
+// Losses the spike check takes its running median over.
+#define SPIKE_WINDOW 50
+#define SPIKE_MIN_HISTORY 10
+
+struct TrainRun {
+    TrainConfig c;         // a copy: the run outlives the caller's struct
+    RunHooks hooks;
+    Objective obj;
+    bool train_text;       // resolved --train_text_encoder
+    bool pref;             // a manifest (else the embedded fmnist set)
+    bool validating;
+    char run_id[RUN_ID_LEN + 1];
+    PrefDataset pref_set;
+    PrefBatcher pref_batcher;
+    ParamStore ref;        // the frozen reference UNet (objective_needs_reference)
+    bool has_ref, has_pref, has_fmnist, has_val, has_grid, has_step, has_pipe, has_sched;
+    char* config_json;
+    GpuContext* g;
+    DiffusionPipeline p;
+    TrainStep st;
+    ValidationLoss val;
+    ValidationGrid grid;
+    Fmnist train_set, test_set;
+    FmnistBatcher batcher, val_batcher;
+    NoiseSchedule sched;
+    LrSchedule lrs;
+    FILE* csv;
+    int start, done, rows;
+    double t_start;
+    // Checkpoints: the newest written, and the newest known good (a finite step followed it).
+    int last_ckpt_step, good_ckpt_step;
+    char good_ckpt[8192];
+    bool prune_pending;
+    double losses[SPIKE_WINDOW];
+    int nlosses;
+};
+
+static void say(const TrainRun* r, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const TrainRun* r, const char* fmt, ...) {
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (r->hooks.log) r->hooks.log(r->hooks.user, line);
+    else fprintf(stderr, "vkpref train: %s\n", line);
+}
+
+int train_text_encoder_resolve(const char* value, Objective obj, bool fmnist_sft, bool* out, char* err, size_t errlen) {
+    (void)obj;
+    if (!strcmp(value, "auto")) *out = fmnist_sft;
+    else if (!strcmp(value, "true")) *out = true;
+    else if (!strcmp(value, "false")) *out = false;
+    else return fail(err, errlen, "--train_text_encoder %s: use auto, true or false", value);
+    return 0;
+}
+
+// Everything the run reads from c that can be wrong, before anything is loaded or written.
+static int check_options(TrainRun* r, char* err, size_t errlen) {
+    const TrainConfig* c = &r->c;
+    if (!objective_parse(c->objective, &r->obj))
+        return fail(err, errlen, "--objective %s: use %s", c->objective, objective_names_list());
+    bool fmnist = !strcmp(c->dataset, "fmnist");
+    if (fmnist && r->obj != OBJ_SFT)
+        return fail(err, errlen, "--objective %s needs preference data: --dataset MANIFEST.jsonl (Pick-a-Pic style; the "
+                    "embedded fmnist set has none)", c->objective);
+    if (objective_needs_reference(r->obj) && !*c->pretrained_model_name_or_path)
+        return fail(err, errlen, "--objective %s compares against a frozen reference: give "
+                    "--pretrained_model_name_or_path", c->objective);
+    if (train_text_encoder_resolve(c->train_text_encoder, r->obj, fmnist && r->obj == OBJ_SFT, &r->train_text, err,
+                                   errlen))
+        return -1;
+    if (c->train_batch_size < 1) return fail(err, errlen, "--train_batch_size %d: must be >= 1", c->train_batch_size);
+    if (c->max_train_steps < 1) return fail(err, errlen, "--max_train_steps %d: must be >= 1", c->max_train_steps);
+    if (c->gradient_accumulation_steps < 1)
+        return fail(err, errlen, "--gradient_accumulation_steps %d: must be >= 1", c->gradient_accumulation_steps);
+    if (c->checkpointing_steps < 0 || c->validation_steps < 0 || c->log_every < 1)
+        return fail(err, errlen, "--checkpointing_steps and --validation_steps must be >= 0, --log_every >= 1");
+    if (c->validation_images < 0) return fail(err, errlen, "--validation_images %d: must be >= 0", c->validation_images);
+    if (c->max_loss_spike < 0 || (c->max_loss_spike > 0 && c->max_loss_spike <= 1))
+        return fail(err, errlen, "--max_loss_spike %g: use 0 (off) or a factor above 1", c->max_loss_spike);
+    if (lr_schedule_parse(c->lr_scheduler, &r->lrs))
+        return fail(err, errlen, "--lr_scheduler %s: use constant, constant_with_warmup, linear or cosine",
+                    c->lr_scheduler);
+    if (!*c->output_dir) return fail(err, errlen, "--output_dir is empty");
+    return 0;
+}
+
+// A resumed run computes the same steps only with the same options: name the ones that differ.
+static void warn_changed_options(TrainRun* r, const char* ckpt) {
+    char path[8400], err[1024];
+    snprintf(path, sizeof path, "%s/train_config.json", ckpt);
+    char* text = json_read_file(path, err, sizeof err);
+    if (!text) return;
+    cJSON *then = cJSON_Parse(text), *now = cJSON_Parse(r->config_json);
+    free(text);
+    const cJSON* item;
+    cJSON_ArrayForEach(item, now) {
+        bool free_key = false;
+        for (size_t i = 0; i < sizeof RESUME_FREE_KEYS / sizeof *RESUME_FREE_KEYS; i++)
+            free_key |= !strcmp(item->string, RESUME_FREE_KEYS[i]);
+        const cJSON* old = cJSON_GetObjectItemCaseSensitive(then, item->string);
+        if (free_key || !old || cJSON_Compare(old, item, true)) continue;
+        char *a = cJSON_PrintUnformatted(old), *b = cJSON_PrintUnformatted(item);
+        // A flag given as a string and the same value saved as a JSON bool or number are not a change.
+        const char *ua = a + (*a == '"'), *ub = b + (*b == '"');
+        size_t la = strlen(ua) - (*a == '"'), lb = strlen(ub) - (*b == '"');
+        if (la != lb || strncmp(ua, ub, la))
+            say(r, "warning: %s was %s in the checkpoint, now %s: the run will differ from an uninterrupted one",
+                item->string, a, b);
+        free(a), free(b);
+    }
+    cJSON_Delete(then), cJSON_Delete(now);
+}
+
+// The CSV log; a resumed run keeps the rows up to the checkpoint's step.
+static FILE* open_log(const char* output_dir, int resume_step, char* err, size_t errlen) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/train_log.csv", output_dir);
+    if (resume_step > 0 && path_exists(path)) {
+        char* text = read_file(path, NULL, err, errlen);
+        if (!text) return NULL;
+        size_t keep = 0;
+        for (char* line = text; *line;) {
+            char* end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+            if (line != text && atoi(line) > resume_step) break;
+            keep = (size_t)(line - text) + len;
+            line += len;
+        }
+        int w = write_file_atomic(path, text, keep, err, errlen);
+        free(text);
+        if (w) return NULL;
+        FILE* f = fopen(path, "a");
+        if (!f) fail(err, errlen, "%s: cannot append", path);
+        return f;
+    }
+    FILE* f = fopen(path, "w");
+    if (!f) {
+        fail(err, errlen, "%s: cannot write", path);
+        return NULL;
+    }
+    fputs("step,loss,lr,grad_norm,images_per_s,val_loss", f);  // then the objective's metrics (objective.h)
+    for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(f, ",%s", objective_metric_name((ObjMetric)k));
+    fputc('\n', f);
+    return f;
+}
+
+// The output folder: recovered, refused when it holds another run, the run id settled.
+static int prepare_output_dir(TrainRun* r, char* err, size_t errlen) {
+    const TrainConfig* c = &r->c;
+    if (mkdir_p(c->output_dir, err, errlen) || run_dir_recover(c->output_dir, err, errlen)) return -1;
+    if (*c->resume_from_checkpoint) return run_id_read(c->output_dir, r->run_id, err, errlen);
+    if (run_dir_holds_run(c->output_dir)) {
+        if (!c->overwrite_output_dir)
+            return fail(err, errlen, "--output_dir %s holds an earlier run: continue it with --resume_from_checkpoint "
+                        "latest, replace it with --overwrite_output_dir, or choose another folder", c->output_dir);
+        say(r, "--overwrite_output_dir: removing the earlier run's checkpoints, log and grids from %s", c->output_dir);
+        if (run_dir_clear(c->output_dir, err, errlen)) return -1;
+    }
+    run_id_new(r->run_id);
+    return run_id_write(c->output_dir, r->run_id, err, errlen);
+}
+
+// Models: from a checkpoint, a pipeline folder, or a --model_config (from scratch).
+static int load_models(TrainRun* r, char* err, size_t errlen) {
+    const TrainConfig* c = &r->c;
+    char path[8192];
+    PipelineAlloc alloc = {.unet_train = true, .unet_ema = c->use_ema, .text_train = r->train_text};
+    // The run's working copy of the tokenizer: checkpoints and the final pipeline copy it,
+    // and the final pipeline's own tokenizer/ is only replaced at the end, whole.
+    snprintf(path, sizeof path, "%s/.tokenizer", c->output_dir);
+    if (*c->resume_from_checkpoint) {
+        char ckpt[8192];
+        if (checkpoint_resolve(c->resume_from_checkpoint, c->output_dir, r->run_id, ckpt, sizeof ckpt, err, errlen))
+            return -1;
+        if (pipeline_load(&r->p, r->g, ckpt, alloc, err, errlen)) return -1;
+        r->has_pipe = true;
+        CheckpointState cs;
+        if (checkpoint_load_state(&r->p, r->train_text, c->use_ema, ckpt, &cs, err, errlen)) return -1;
+        warn_changed_options(r, ckpt);
+        r->start = cs.step;
+        if (!*r->run_id) {  // a checkpoint from elsewhere: this folder continues its run
+            snprintf(r->run_id, sizeof r->run_id, "%s", *cs.run_id ? cs.run_id : "");
+            if (!*r->run_id) run_id_new(r->run_id);
+            if (run_id_write(c->output_dir, r->run_id, err, errlen)) return -1;
+        }
+        snprintf(r->good_ckpt, sizeof r->good_ckpt, "%s", ckpt);  // it led to a finite step when it was written
+        r->good_ckpt_step = r->last_ckpt_step = cs.step;
+        say(r, "resuming from %s (step %d)", ckpt, r->start);
+    } else if (*c->pretrained_model_name_or_path) {
+        if (pipeline_load(&r->p, r->g, c->pretrained_model_name_or_path, alloc, err, errlen)) {
+            size_t k = strlen(err);
+            snprintf(err + k, errlen - k, " (--pretrained_model_name_or_path)");
+            return -1;
+        }
+        r->has_pipe = true;
+        if (c->use_ema) param_store_reset_ema(&r->p.unet_ps);
+    } else {
+        if (pipeline_from_model_config(&r->p, r->g, c->model_config, path, (uint64_t)c->seed, alloc, err, errlen))
+            return -1;
+        r->has_pipe = true;
+    }
+    if ((*c->resume_from_checkpoint || *c->pretrained_model_name_or_path) &&
+        pipeline_adopt_tokenizer(&r->p, path, err, errlen))
+        return -1;
+    if (r->start >= c->max_train_steps)
+        return fail(err, errlen, "--max_train_steps %d: the checkpoint is already at step %d", c->max_train_steps,
+                    r->start);
+    return 0;
+}
+
+static int setup_data(TrainRun* r, char* err, size_t errlen) {
+    const TrainConfig* c = &r->c;
+    DiffusionPipeline* p = &r->p;
+    int L = p->max_length;
+    if (r->pref) {
+        ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
+                              .skip_bad = c->skip_bad_rows};
+        if (manifest_load(&r->pref_set, c->dataset, &mo, err, errlen)) return -1;
+        RowLayout layout = objective_row_layout(r->obj);
+        if (pref_batcher_init(&r->pref_batcher, &r->pref_set, &r->sched, &p->tok, L, layout,
+                              c->proportion_empty_prompts, c->random_flip, (uint64_t)c->seed, err, errlen)) {
+            manifest_free(&r->pref_set);
+            return -1;
+        }
+        r->has_pref = true;
+        say(r, "%s: %d pairs, %d single images kept, %d ties dropped, %d bad rows skipped", c->dataset,
+            r->pref_set.pairs, r->pref_set.singles, r->pref_set.ties_dropped, r->pref_set.skipped);
+        if (layout == ROWS_CAPTION_PAIRS)
+            for (int k = 0; k < PERTURB_KINDS; k++)
+                if (r->pref_batcher.perturb_count[k])
+                    say(r, "mismatched captions by rule \"%s\": %d", perturb_kind_name((PerturbKind)k),
+                        r->pref_batcher.perturb_count[k]);
+    } else {
+        if (fmnist_load(&r->train_set, NULL, FMNIST_TRAIN, err, errlen)) return -1;
+        fmnist_batcher_init(&r->batcher, &r->train_set, &r->sched, &p->tok, L, c->caption_attributes,
+                            c->proportion_empty_prompts);
+        r->has_fmnist = true;
+    }
+    return 0;
+}
+
+static int setup_validation(TrainRun* r, char* err, size_t errlen) {
+    TrainConfig* c = &r->c;
+    DiffusionPipeline* p = &r->p;
+    int L = p->max_length;
+    if (c->validation_images > 0 && (p->unet_cfg.in_channels != 1 || p->unet_cfg.sample_size != FMNIST_SIDE)) {
+        say(r, "no held-out validation loss: it uses Fashion-MNIST test images, and this model is not 1x%dx%d",
+            FMNIST_SIDE, FMNIST_SIDE);
+        c->validation_images = 0;
+    }
+    if (c->validation_images > 0) {
+        // Batches of up to 32; the count is rounded down to a whole number of them.
+        int vb = c->validation_images < 32 ? c->validation_images : 32, vn = c->validation_images / vb * vb;
+        if (fmnist_load(&r->test_set, NULL, FMNIST_TEST, err, errlen)) return -1;
+        fmnist_batcher_init(&r->val_batcher, &r->test_set, &r->sched, &p->tok, L, c->caption_attributes, 0);
+        int64_t E = (int64_t)p->unet_cfg.in_channels * p->unet_cfg.sample_size * p->unet_cfg.sample_size;
+        float* xt = xmalloc((size_t)(vn * E) * sizeof *xt);
+        float* tg = xmalloc((size_t)(vn * E) * sizeof *tg);
+        float* ts = xmalloc((size_t)vn * sizeof *ts);
+        uint32_t* ids = xmalloc((size_t)vn * (size_t)L * sizeof *ids);
+        fmnist_validation_inputs(&r->val_batcher, vn, xt, tg, ts, ids);
+        validation_init(&r->val, r->g, p, vb, vn, xt, tg, ts, ids);
+        free(xt), free(tg), free(ts), free(ids);
+        r->has_val = true;
+    }
+    if (c->validation_grid_seeds > 0) {
+        if (validation_grid_init(&r->grid, r->g, p, c->validation_prompts, c->validation_grid_seeds,
+                                 c->validation_inference_steps, (float)c->validation_guidance_scale, c->use_ema, err,
+                                 errlen)) {
+            size_t k = strlen(err);
+            snprintf(err + k, errlen - k, " (--validation_prompts)");
+            return -1;
+        }
+        r->has_grid = true;
+    }
+    r->validating = c->validation_images > 0 || c->validation_grid_seeds > 0;
+    return 0;
+}
+
+// The held-out loss (NAN when off) and, when grids are on, output_dir/validation/step-<step>.png.
+static int validate(TrainRun* r, int step, double* loss, char* err, size_t errlen) {
+    if (r->has_grid) {
+        char path[8192];
+        snprintf(path, sizeof path, "%s/validation/step-%06d.png", r->c.output_dir, step);
+        if (validation_grid_render(&r->grid, path, step, err, errlen)) return -1;
+    }
+    *loss = r->has_val ? validation_run(&r->val) : NAN;
+    return 0;
+}
+
+RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, const RunHooks* hooks, char* err,
+                         size_t errlen) {
+    *out = NULL;
+    TrainRun* r = xcalloc(1, sizeof *r);
+    r->c = *c;
+    if (hooks) r->hooks = *hooks;
+    r->g = g;
+    r->good_ckpt_step = r->last_ckpt_step = -1;
+    r->pref = strcmp(c->dataset, "fmnist") != 0;
+    RunStatus st = RUN_ERR_INPUT;
+    if (check_options(r, err, errlen) || prepare_output_dir(r, err, errlen)) goto fail;
+    r->config_json = opts_to_json(train_options(), &r->c);
+    if (load_models(r, err, errlen)) goto fail;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/train_config.json", c->output_dir);
+    if (write_file_atomic(path, r->config_json, strlen(r->config_json), err, errlen)) {
+        st = RUN_ERR_IO;
+        goto fail;
+    }
+    DiffusionPipeline* p = &r->p;
+    say(r, "UNet %lld parameters, text encoder %lld, vocabulary %d", (long long)param_count(&p->unet_ps),
+        (long long)param_count(&p->text_ps), p->tok.vocab_size);
+    schedule_init(&r->sched, &p->sched);
+    r->has_sched = true;
+    if (objective_needs_reference(r->obj)) {  // the model fine-tuning started from, frozen
+        if (reference_unet_load(&r->ref, g, &p->unet_cfg, c->pretrained_model_name_or_path, err, errlen)) goto fail;
+        r->has_ref = true;
+    }
+    if (setup_data(r, err, errlen)) goto fail;
+    ObjectiveHyper hyper;
+    if (objective_hyper_from_options(c, r->obj, p->sched.num_train_timesteps, &hyper, err, errlen)) goto fail;
+    r->rows = c->train_batch_size * objective_rows_per_item(r->obj);
+    TrainStepConfig sc = train_step_config_from_options(c, r->obj, r->train_text, r->rows, p->max_length, hyper,
+                                                        &r->ref);
+    train_step_init(&r->st, g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
+    r->has_step = true;
+    if (setup_validation(r, err, errlen)) goto fail;
+    r->csv = open_log(c->output_dir, r->start, err, errlen);
+    if (!r->csv) {
+        st = RUN_ERR_IO;
+        goto fail;
+    }
+    if (r->start == 0 && r->validating) {
+        double v;
+        if (validate(r, 0, &v, err, errlen)) {
+            st = RUN_ERR_IO;
+            goto fail;
+        }
+        if (!isnan(v)) {
+            say(r, "step 0 validation loss %.5f", v);
+            fprintf(r->csv, "0,,,,,%.6f", v);
+            for (int k = 1; k < OBJ_METRICS_COUNT; k++) fputc(',', r->csv);
+            fputc('\n', r->csv);
+            fflush(r->csv);
+        }
+    }
+    r->done = r->start;
+    r->t_start = now_seconds();
+    *out = r;
+    return RUN_OK;
+fail:
+    train_run_close(r);
+    return st;
+}
+
+int train_run_done(const TrainRun* r) { return r->done; }
+int train_run_total(const TrainRun* r) { return r->c.max_train_steps; }
+Objective train_run_objective(const TrainRun* r) { return r->obj; }
+const char* train_run_last_good_checkpoint(const TrainRun* r) { return r->good_ckpt; }
+
+// Writes micro-batch m's inputs (batchers: pure functions of seed, step and position).
+static void fill_micro_batch(void* user, int m) {
+    TrainRun* r = user;
+    TrainStep* st = &r->st;
+    int B = r->c.train_batch_size, s = r->done;
+    float *xt = step_ptr(&st->x_t), *tg = step_ptr(&st->target), *ts = step_ptr(&st->timesteps);
+    uint32_t* ids = (uint32_t*)step_ptr(&st->ids);
+    if (r->pref)
+        pref_training_batch(&r->pref_batcher, (uint64_t)r->c.seed, s, m * B, B, xt, tg, ts, ids, step_ptr(&st->signs));
+    else
+        fmnist_training_batch(&r->batcher, (uint64_t)r->c.seed, s, m * B, B, xt, tg, ts, ids);
+}
+
+static int cmp_double(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return (x > y) - (x < y);
+}
+
+// The median of the last SPIKE_WINDOW losses before this one (NAN while too few).
+static double recent_median(const TrainRun* r) {
+    int n = r->nlosses < SPIKE_WINDOW ? r->nlosses : SPIKE_WINDOW;
+    if (n < SPIKE_MIN_HISTORY) return NAN;
+    double v[SPIKE_WINDOW];
+    memcpy(v, r->losses, (size_t)n * sizeof *v);
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static RunStatus diverged(TrainRun* r, char* err, size_t errlen, const char* what) {
+    fail(err, errlen, "step %d: %s: stopping (lower --learning_rate?); the weights of that step were not applied; "
+         "last good checkpoint: %s", r->done + 1, what, *r->good_ckpt ? r->good_ckpt : "none");
+    return RUN_ERR_DIVERGED;
+}
+
+RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t errlen) {
+    const TrainConfig* c = &r->c;
+    if (r->done >= c->max_train_steps)
+        return fail(err, errlen, "the run is at step %d of %d: nothing left to do", r->done, c->max_train_steps),
+               RUN_ERR_INPUT;
+    memset(rep, 0, sizeof *rep);
+    int s = r->done;
+    double lr = lr_at(r->lrs, c->learning_rate, s, c->lr_warmup_steps, c->max_train_steps);
+    optimizer_step_scalars(step_ptr(&r->st.scalars), lr, s, (float)c->adam_beta1, (float)c->adam_beta2,
+                           c->ema_decay);
+    train_step_replay(&r->st, c->gradient_accumulation_steps, fill_micro_batch, r, rep->metrics);
+    if (r->g->device_lost)
+        return fail(err, errlen, "step %d: the Vulkan device was lost; last complete checkpoint: %s", s + 1,
+                    *r->good_ckpt ? r->good_ckpt : "none"), RUN_ERR_DEVICE;
+    double loss = rep->metrics[OBJ_METRIC_LOSS], gnorm = step_ptr(&r->st.stats)[0];
+    char what[160];
+    if (!isfinite(loss) || !isfinite(gnorm)) {
+        snprintf(what, sizeof what, "loss %g, gradient norm %g", loss, gnorm);
+        return diverged(r, err, errlen, what);
+    }
+    double median = recent_median(r);
+    if (c->max_loss_spike > 0 && !isnan(median) && loss > c->max_loss_spike * median) {
+        snprintf(what, sizeof what, "loss %g is above %g x the running median %g (--max_loss_spike)", loss,
+                 c->max_loss_spike, median);
+        return diverged(r, err, errlen, what);
+    }
+    r->losses[r->nlosses++ % SPIKE_WINDOW] = loss;
+    // The weights of the newest checkpoint just gave a finite step: it is good now.
+    if (r->last_ckpt_step == s && r->last_ckpt_step != r->good_ckpt_step) {
+        snprintf(r->good_ckpt, sizeof r->good_ckpt, "%s/" CHECKPOINT_PREFIX "%d", c->output_dir, s);
+        r->good_ckpt_step = s;
+    }
+    if (r->prune_pending) {
+        if (run_dir_prune(c->output_dir, r->run_id, c->checkpoints_total_limit, r->good_ckpt_step, err, errlen))
+            return RUN_ERR_IO;
+        r->prune_pending = false;
+    }
+
+    int done = ++r->done;
+    rep->step = done, rep->total = c->max_train_steps;
+    rep->loss = loss, rep->lr = lr, rep->grad_norm = gnorm, rep->val_loss = NAN;
+    rep->images_per_s = (double)r->rows * c->gradient_accumulation_steps * (done - r->start) /
+                        (now_seconds() - r->t_start);
+    bool validate_now = r->validating && ((c->validation_steps && done % c->validation_steps == 0) ||
+                                          done == c->max_train_steps);
+    if (validate_now && validate(r, done, &rep->val_loss, err, errlen)) return RUN_ERR_IO;
+    if (done % c->log_every == 0 || done == c->max_train_steps || validate_now) {
+        fprintf(r->csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, rep->images_per_s);
+        if (validate_now && !isnan(rep->val_loss)) fprintf(r->csv, "%.6f", rep->val_loss);
+        for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(r->csv, ",%.6g", rep->metrics[k]);
+        fputc('\n', r->csv);
+        if (fflush(r->csv) || ferror(r->csv))
+            return fail(err, errlen, "%s/train_log.csv: write failed", c->output_dir), RUN_ERR_IO;
+    }
+    if (validate_now && !isnan(rep->val_loss)) say(r, "step %d validation loss %.5f", done, rep->val_loss);
+    if (c->checkpointing_steps && (done % c->checkpointing_steps == 0 || done == c->max_train_steps)) {
+        char path[8192];
+        CheckpointState cs = {.step = done};
+        snprintf(cs.run_id, sizeof cs.run_id, "%s", r->run_id);
+        if (checkpoint_save(&r->p, r->train_text, c->use_ema, r->config_json, &cs, c->output_dir, path, sizeof path,
+                            err, errlen))
+            return RUN_ERR_IO;
+        r->last_ckpt_step = done;
+        r->prune_pending = true;
+        rep->checkpoint_saved = true;
+    }
+    return RUN_OK;
+}
+
+RunStatus train_run_finish(TrainRun* r, char* err, size_t errlen) {
+    const TrainConfig* c = &r->c;
+    if (r->prune_pending &&
+        run_dir_prune(c->output_dir, r->run_id, c->checkpoints_total_limit, r->last_ckpt_step, err, errlen))
+        return RUN_ERR_IO;
+    r->prune_pending = false;
+    if (r->csv) {
+        int bad = fclose(r->csv);
+        r->csv = NULL;
+        if (bad) return fail(err, errlen, "%s/train_log.csv: write failed", c->output_dir), RUN_ERR_IO;
+    }
+    if (run_dir_save_pipeline(&r->p, c->output_dir, c->use_ema, c->save_f16, err, errlen)) return RUN_ERR_IO;
+    return RUN_OK;
+}
+
+void train_run_close(TrainRun* r) {
+    if (!r) return;
+    if (r->csv) fclose(r->csv);
+    if (r->has_grid) validation_grid_free(&r->grid);
+    if (r->has_val) validation_free(&r->val), fmnist_batcher_free(&r->val_batcher), fmnist_free(&r->test_set);
+    if (r->has_pref) pref_batcher_free(&r->pref_batcher), manifest_free(&r->pref_set);
+    if (r->has_fmnist) fmnist_batcher_free(&r->batcher), fmnist_free(&r->train_set);
+    if (r->has_ref) param_store_free(&r->ref);
+    if (r->has_sched) schedule_free(&r->sched);
+    if (r->has_step) train_step_free(&r->st);
+    if (r->has_pipe) pipeline_free(&r->p);
+    free(r->config_json);
+    free(r);
+}

@@ -51,7 +51,7 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"train", "Train a diffusion model (pre-training: sft on Fashion-MNIST).", SPECS,
+static const OptTable TABLE = {"train", "Pre-train a diffusion model (sft on Fashion-MNIST) or fine-tune one on a manifest (docs/TRAINING.md).", SPECS,
                                sizeof SPECS / sizeof *SPECS};
 
 const OptTable* train_options(void) { return &TABLE; }

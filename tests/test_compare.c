@@ -93,6 +93,46 @@ Test(svg_chart, series_legend_escaping_and_gaps) {
     free(t);
 }
 
+Test(svg_chart, smoothing_and_robust_range) {
+    double y[5] = {1, NAN, 3, 3, 3}, e[5];
+    svg_ema(y, 5, 0.5, e);  // bias-corrected: the first value is itself, the gap is skipped
+    cr_assert_float_eq(e[0], 1, 1e-12);
+    cr_assert(isnan(e[1]));
+    cr_assert_float_eq(e[2], (0.25 * 1 + 0.5 * 3) / 0.75, 1e-12);
+    cr_assert(e[3] > e[2] && e[4] > e[3] && e[4] < 3);
+    double v[6] = {5, 1, NAN, 2, 3, 4};
+    cr_assert_float_eq(svg_percentile(v, 6, 0), 1, 1e-12);
+    cr_assert_float_eq(svg_percentile(v, 6, 50), 3, 1e-12);
+    cr_assert_float_eq(svg_percentile(v, 6, 100), 5, 1e-12);
+    cr_assert_float_eq(svg_percentile(v, 6, 25), 2, 1e-12);
+    cr_assert(isnan(svg_percentile(v + 2, 1, 50)));
+
+    // One spike among 100 values: the robust range leaves it out (and counts it); the smoothed line is drawn bold.
+    double x[100], l[100];
+    for (int i = 0; i < 100; i++) x[i] = i, l[i] = 0.5 - 0.002 * i;
+    l[3] = 40;
+    SvgSeries s = {"mapo", x, l, 100, NULL};
+    SvgChart c = {.id = "loss", .smooth = 0.9, .robust_percent = 1};
+    char* t = chart_text(&c, &s, 1);
+    cr_assert_eq(count(t, "<polyline"), 2, "raw and smoothed: %s", t);
+    cr_assert(strstr(t, "stroke-opacity=\"0.28\""), "the raw line is faint: %s", t);
+    // Every y tick label (text-anchor end) stays below 1: the spike at 40 does not set the range.
+    static const char key[] = "text-anchor=\"end\">";
+    int yticks = 0;
+    double ymax = -1;
+    for (const char* q = t; (q = strstr(q, key)) != NULL; q += sizeof key - 1, yticks++) {
+        double v = atof(q + sizeof key - 1);
+        if (v > ymax) ymax = v;
+    }
+    cr_assert(yticks >= 2 && ymax < 1, "highest y tick %g: the range follows the spike: %s", ymax, t);
+    free(t);
+    FILE* devnull = fopen("/dev/null", "w");
+    cr_assert_eq(svg_line_chart(devnull, &c, &s, 1), 2, "the spike and the highest of the rest lie outside 1..99%%");
+    SvgChart plain = {.id = "loss"};
+    cr_assert_eq(svg_line_chart(devnull, &plain, &s, 1), 0);
+    fclose(devnull);
+}
+
 Test(train_log, columns_empty_cells_and_tail_means) {
     char dir[64], path[128], err[512];
     temp_dir(dir, "trainlog");
@@ -221,7 +261,28 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
         cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "reused")));
     }
     cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(sum, "commands")), 7, "base grid + 3 per objective");
+    // What a report needs to be rendered again: hyper-parameters and curves of every run.
+    const cJSON* dpo = cJSON_GetArrayItem(rows, 1);
+    cr_assert_float_eq(num_at(dpo, "learning_rate"), 2e-4, 1e-12);
+    cr_assert_float_eq(num_at(dpo, "beta"), 100, 1e-9);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "beta")), "sft reads no beta");
+    const cJSON* curves = cJSON_GetObjectItem(dpo, "curves");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(curves, "loss")), 2);
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(curves, "implicit_acc")), 2);
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(sum, "base_grid")));
     cJSON_Delete(sum);
+
+    // Rendered again from summary.json alone: the same tables, charts and grids.
+    char again[1024];
+    snprintf(again, sizeof again, "compare --report_from %s/cmp/summary.json --report %s/again.html", dir, dir);
+    cr_assert_eq(run_cli(again, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/again.html", dir);
+    html = read_file(path, NULL, err, sizeof err);
+    cr_assert(html, "%s", err);
+    cr_assert(strstr(html, ">sft") && strstr(html, ">dpo") && strstr(html, "lr 0.0002, &#946; 100"), "%s", html);
+    cr_assert_eq(count(html, "<svg"), 2);
+    cr_assert_eq(count(html, "src=\"data:image/png;base64,"), 3);
+    free(html);
 
     // Settings reached the runs: shared "train" options, dpo's file over them, compare's budget over both.
     snprintf(path, sizeof path, "%s/cmp/dpo/train_config.json", dir);

@@ -4,7 +4,7 @@
 Pick-a-Pic v2 (yuvalkirstain/pickapic_v2 and its copies) stores rows with the
 columns caption, jpg_0, jpg_1 (JPEG bytes), label_0, label_1 and optional
 are_different, has_label, model_0, model_1, user_id, ranking_id, ... (see the
-dataset card and shared/design/OBJECTIVES.md 6(a)). This writes
+dataset card; docs/DATA.md describes the manifest). This writes
 
   OUT/img/<shard>_<row>_0.jpg, OUT/img/<shard>_<row>_1.jpg   (the bytes as stored)
   OUT/pairs.jsonl   {"caption", "jpg_0", "jpg_1", "label_0", "label_1", + optional fields}

@@ -15,6 +15,8 @@
 //                                  compare_train_config.json (the --config it got), eval.json, grid.png
 //   OUT/<dir>/compare_record.json  the steps finished there: command, its config, wall time
 //   OUT/summary.json, OUT/report.html
+// --report_from SUMMARY.json [--report FILE.html] renders a report again from a
+// summary.json (and the grid PNGs it names) without running anything.
 // Resuming: a step is reused when its record holds the same command (and, for
 // train, the same config), its output exists and no step it depends on ran
 // again; --rerun redoes everything. Records are written after a step
@@ -264,10 +266,6 @@ static void prepare_run_dir(const char* dir) {
 static void write_outputs(Compare* cmp, int done) {
     const CompareConfig* c = cmp->c;
     char err[2048];
-    char* path = path_join(c->output_dir, "summary.json");
-    if (compare_summary_write(path, cmp->config_json, cmp->rows, cmp->nrows, cmp->cmds, cmp->ncmds, err, sizeof err))
-        die("%s", err);
-    free(path);
     char title[1024];
     int n = snprintf(title, sizeof title, "vkpref compare:");
     for (int i = 0; i < c->objectives.n && n < (int)sizeof title; i++)
@@ -278,6 +276,9 @@ static void write_outputs(Compare* cmp, int done) {
                        .pending = c->objectives.v + done, .npending = c->objectives.n - done,
                        .base_grid = cmp->base_grid, .commands = cmp->cmds, .ncommands = cmp->ncmds,
                        .config_json = cmp->config_json};
+    char* path = path_join(c->output_dir, "summary.json");
+    if (compare_summary_write(path, &r, err, sizeof err)) die("%s", err);
+    free(path);
     path = path_join(c->output_dir, "report.html");
     if (html_report_write(path, &r, err, sizeof err)) die("%s", err);
     free(path);
@@ -320,6 +321,13 @@ int cmd_compare(int argc, char** argv) {
         return pr > 0 ? 0 : 2;
     }
     char err[2048];
+    if (*c.report_from) {  // render a report again from a summary.json; nothing runs
+        int rc = compare_report_from_summary(c.report_from, c.report_out, err, sizeof err);
+        if (rc) fprintf(stderr, "vkpref compare: %s\n", err);
+        else fprintf(stderr, "vkpref compare: report %s\n", c.report_out);
+        compare_config_free(&c);
+        return rc ? 1 : 0;
+    }
     // Every input is checked before the first (possibly hours-long) run.
     if (compare_config_check(&c, err, sizeof err)) die("%s", err);
     Compare cmp = {.c = &c, .config_json = compare_config_to_json(&c), .eval_text = describe_eval(&c)};

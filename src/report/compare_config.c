@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "model/schedule.h"
+#include "report/compare_results.h"
+#include "report/html_report.h"
 #include "sample/sample_inputs.h"
 #include "train/train_config.h"
 #include "util/check.h"
@@ -254,7 +256,10 @@ void compare_config_help(FILE* out) {
                  "  --rerun\n      redo every step, reusing nothing\n"
                  "  --config FILE.json\n      the settings above as JSON (sections \"eval\", \"grid\", \"train\", "
                  "\"objective_configs\"; \"_comment\" is ignored)\n"
-                 "  --print-config\n      print the resolved settings as JSON and exit\n");
+                 "  --print-config\n      print the resolved settings as JSON and exit\n"
+                 "  --report_from SUMMARY.json [--report FILE.html]\n      run nothing: render the report again from "
+                 "a summary.json and the grid PNGs\n      it names (looked up beside it first); default FILE: report.html "
+                 "beside it\n");
 }
 
 int compare_config_parse(CompareConfig* c, int argc, char** argv) {
@@ -276,6 +281,12 @@ int compare_config_parse(CompareConfig* c, int argc, char** argv) {
         if (!strcmp(a, "--print-config")) { print = true; continue; }
         if (!strcmp(a, "--rerun") || !strcmp(a, "--rerun=true")) { c->rerun = true; continue; }
         if (!strcmp(a, "--rerun=false")) { c->rerun = false; continue; }
+        if (!strcmp(a, "--report_from") || !strcmp(a, "--report")) {
+            if (i + 1 >= argc) return fprintf(stderr, "vkpref compare: %s needs a file\n", a), -1;
+            char* dst = a[8] == '_' ? c->report_from : c->report_out;
+            snprintf(dst, OPT_STR_MAX, "%s", argv[++i]);
+            continue;
+        }
         if (strncmp(a, "--", 2))
             return fprintf(stderr, "vkpref compare: unexpected argument \"%s\" (options start with --)\n", a), -1;
         char key[256];
@@ -297,6 +308,13 @@ int compare_config_parse(CompareConfig* c, int argc, char** argv) {
             fprintf(stderr, "vkpref compare: %s\n", err);
             return -1;
         }
+    }
+    if (*c->report_out && !*c->report_from)
+        return fprintf(stderr, "vkpref compare: --report goes with --report_from\n"), -1;
+    if (*c->report_from && !*c->report_out) {  // report.html beside the summary
+        const char* slash = strrchr(c->report_from, '/');
+        snprintf(c->report_out, OPT_STR_MAX, "%.*sreport.html", slash ? (int)(slash - c->report_from + 1) : 0,
+                 c->report_from);
     }
     if (print) {
         char* j = compare_config_to_json(c);
@@ -448,4 +466,12 @@ char* compare_train_config(const CompareConfig* c, Objective obj, char* err, siz
     char* out = cJSON_Print(merged);
     cJSON_Delete(merged);
     return out;
+}
+
+int compare_report_from_summary(const char* summary_path, const char* html_path, char* err, size_t errlen) {
+    CompareReport r;
+    if (compare_summary_read(&r, summary_path, err, errlen)) return -1;
+    int rc = html_report_write(html_path, &r, err, errlen);
+    compare_summary_free(&r);
+    return rc;
 }

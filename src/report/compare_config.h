@@ -54,6 +54,8 @@ typedef struct CompareConfig {
     char objective_configs[OBJ_COUNT][OPT_STR_MAX];  // per Objective; "" for none
     cJSON* train;           // the shared train options: a flat object
     bool rerun;             // --rerun (a flag only): redo every step instead of reusing finished ones
+    char report_from[OPT_STR_MAX];  // --report_from SUMMARY.json (a flag only): re-render, run nothing
+    char report_out[OPT_STR_MAX];   // --report FILE.html: where (default: report.html beside the summary)
 } CompareConfig;
 
 // Parses `vkpref compare` arguments (argv[0] is "compare"): defaults, then
@@ -71,3 +73,6 @@ char* compare_config_to_json(const CompareConfig* c);
 // objective_configs file. malloc'ed JSON text, or NULL with err.
 char* compare_train_config(const CompareConfig* c, Objective obj, char* err, size_t errlen);
 void compare_config_help(FILE* out);
+// Renders the HTML report of a summary.json again (compare_summary_read, then
+// html_report_write) to html_path. 0, or -1 with err.
+int compare_report_from_summary(const char* summary_path, const char* html_path, char* err, size_t errlen);

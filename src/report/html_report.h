@@ -4,12 +4,15 @@
 // settings, the results table, loss and implicit-accuracy curves, the grids of
 // the base and of every objective at the same prompts and seeds, every command
 // run, and the resolved config.
+//
+// Layout: fits a window 800 px wide or wider without horizontal scrolling (the
+// charts scale down, the table keeps intervals on one line).
 #pragma once
 #include <stddef.h>
 
 #include "report/compare_results.h"
 
-typedef struct CompareReport {
+struct CompareReport {
     const char* title;
     const char* base;           // pipeline folder
     const char* dataset;        // manifest
@@ -24,7 +27,9 @@ typedef struct CompareReport {
     const CompareCommand* commands;
     int ncommands;
     const char* config_json;    // the resolved settings
-} CompareReport;
+    const char* note;           // shown under the title when not NULL (e.g. where re-rendered data came from)
+};
+typedef struct CompareReport CompareReport;
 
 // Writes path atomically (temporary name + rename). 0, or -1 with err (an
 // unreadable grid PNG names its file).

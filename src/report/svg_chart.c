@@ -3,6 +3,9 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
+
+#include "util/check.h"
 
 // Okabe & Ito's palette without its yellow (unreadable on white).
 static const char* const PALETTE[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
@@ -71,14 +74,50 @@ typedef struct Frame {
 static double to_px(const Frame* f, double x) { return f->px0 + (x - f->x0) / (f->x1 - f->x0) * (f->px1 - f->px0); }
 static double to_py(const Frame* f, double y) { return f->py1 - (y - f->y0) / (f->y1 - f->y0) * (f->py1 - f->py0); }
 
-static void draw_series(FILE* out, const Frame* f, const SvgSeries* s, const char* color) {
+void svg_ema(const double* y, int n, double w, double* out) {
+    double acc = 0, wk = 1;  // wk = w^k after k finite values: the bias correction divides by 1 - wk
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(y[i])) {
+            out[i] = NAN;
+            continue;
+        }
+        acc = w * acc + (1 - w) * y[i];
+        wk *= w;
+        out[i] = acc / (1 - wk);
+    }
+}
+
+static int cmp_double(const void* a, const void* b) {
+    double x = *(const double*)a, y = *(const double*)b;
+    return x < y ? -1 : x > y;
+}
+
+double svg_percentile(const double* v, int n, double p) {
+    double* s = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *s);
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(v[i])) s[m++] = v[i];
+    double r = NAN;
+    if (m) {
+        qsort(s, (size_t)m, sizeof *s, cmp_double);
+        double pos = fmin(fmax(p, 0), 100) / 100 * (m - 1);
+        int k = (int)floor(pos);
+        r = k + 1 < m ? s[k] + (pos - k) * (s[k + 1] - s[k]) : s[k];
+    }
+    free(s);
+    return r;
+}
+
+// The polylines of one series (a gap starts a new one); markers when it is short.
+static void draw_series(FILE* out, const Frame* f, const SvgSeries* s, const char* color, const char* style,
+                        bool markers) {
     bool open = false;
     int finite = 0;
     for (int i = 0; i < s->n; i++) finite += isfinite(s->x[i]) && isfinite(s->y[i]);
     for (int i = 0; i < s->n; i++) {
         bool ok = isfinite(s->x[i]) && isfinite(s->y[i]);
         if (ok && !open) {
-            fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" points=\"", color);
+            fprintf(out, "<polyline fill=\"none\" stroke=\"%s\" %s points=\"", color, style);
             open = true;
         } else if (!ok && open) {
             fputs("\"/>\n", out);
@@ -87,14 +126,14 @@ static void draw_series(FILE* out, const Frame* f, const SvgSeries* s, const cha
         if (ok) fprintf(out, "%.1f,%.1f ", to_px(f, s->x[i]), to_py(f, s->y[i]));
     }
     if (open) fputs("\"/>\n", out);
-    if (finite <= MARKER_MAX_POINTS)
+    if (markers && finite <= MARKER_MAX_POINTS)
         for (int i = 0; i < s->n; i++)
             if (isfinite(s->x[i]) && isfinite(s->y[i]))
                 fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", to_px(f, s->x[i]),
                         to_py(f, s->y[i]), color);
 }
 
-void svg_line_chart(FILE* out, const SvgChart* c, const SvgSeries* series, int nseries) {
+int svg_line_chart(FILE* out, const SvgChart* c, const SvgSeries* series, int nseries) {
     int W = c->width > 0 ? c->width : 720, H = c->height > 0 ? c->height : 320;
     const double legend_w = 130, left = 64, top = c->title ? 28 : 12, bottom = 44;
     Frame f = {.px0 = left, .px1 = W - legend_w - 12, .py0 = top, .py1 = H - bottom};
@@ -107,7 +146,25 @@ void svg_line_chart(FILE* out, const SvgChart* c, const SvgSeries* series, int n
         }
     bool empty = !isfinite(xlo);
     if (empty) xlo = 0, xhi = 1, ylo = 0, yhi = 1;
-    if (c->y_min < c->y_max) ylo = c->y_min, yhi = c->y_max;
+    bool fixed = c->y_min < c->y_max;
+    if (fixed) ylo = c->y_min, yhi = c->y_max;
+    else if (c->robust_percent > 0 && !empty) {
+        int total = 0;
+        for (int k = 0; k < nseries; k++) total += series[k].n;
+        double* all = xmalloc((size_t)(total ? total : 1) * sizeof *all);
+        int m = 0;
+        for (int k = 0; k < nseries; k++)
+            for (int i = 0; i < series[k].n; i++) all[m++] = isfinite(series[k].x[i]) ? series[k].y[i] : NAN;
+        double lo = svg_percentile(all, m, c->robust_percent), hi = svg_percentile(all, m, 100 - c->robust_percent);
+        free(all);
+        if (hi > lo) ylo = lo, yhi = hi;
+    }
+    int outside = 0;
+    for (int k = 0; k < nseries && !empty; k++)
+        for (int i = 0; i < series[k].n; i++) {
+            double x = series[k].x[i], y = series[k].y[i];
+            outside += isfinite(x) && isfinite(y) && (y < ylo || y > yhi);
+        }
     double xt[MAX_TICKS], yt[MAX_TICKS], xs, ys;
     int nx = svg_nice_ticks(xlo, xhi, 6, xt, MAX_TICKS, &xs), ny = svg_nice_ticks(ylo, yhi, 5, yt, MAX_TICKS, &ys);
     f.x0 = xt[0], f.x1 = xt[nx - 1], f.y0 = yt[0], f.y1 = yt[ny - 1];
@@ -162,7 +219,22 @@ void svg_line_chart(FILE* out, const SvgChart* c, const SvgSeries* series, int n
             f.px0 - 3, f.py0 - 3, f.px1 - f.px0 + 6, f.py1 - f.py0 + 6);
     xml_escape(out, id);
     fputs("-plot)\">\n", out);
-    for (int k = 0; k < nseries; k++) draw_series(out, &f, &series[k], series_color(series, k));
+    bool smooth = c->smooth > 0 && c->smooth < 1;
+    for (int k = 0; k < nseries; k++) {
+        const char* color = series_color(series, k);
+        if (!smooth) {
+            draw_series(out, &f, &series[k], color, "stroke-width=\"1.6\"", true);
+            continue;
+        }
+        // The logged values faint, their moving average over them.
+        draw_series(out, &f, &series[k], color, "stroke-width=\"1\" stroke-opacity=\"0.28\"", false);
+        double* ys = xmalloc((size_t)(series[k].n > 0 ? series[k].n : 1) * sizeof *ys);
+        svg_ema(series[k].y, series[k].n, c->smooth, ys);
+        SvgSeries sm = series[k];
+        sm.y = ys;
+        draw_series(out, &f, &sm, color, "stroke-width=\"2.2\"", true);
+        free(ys);
+    }
     fputs("</g>\n", out);
     for (int k = 0; k < nseries; k++) {
         double lx = f.px1 + 14, ly = f.py0 + 8 + 18 * k;
@@ -173,4 +245,5 @@ void svg_line_chart(FILE* out, const SvgChart* c, const SvgSeries* series, int n
         fputs("</text>\n", out);
     }
     fputs("</svg>\n", out);
+    return outside;
 }

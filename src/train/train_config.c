@@ -9,7 +9,7 @@
 static const OptSpec SPECS[] = {
     O(pretrained_model_name_or_path, OPT_STRING, "", "pipeline folder to start from (empty: train from scratch)"),
     O(model_config, OPT_STRING, "configs/models/fmnist-small.json", "architecture for training from scratch"),
-    O(dataset, OPT_STRING, "fmnist", "\"fmnist\" (Debian's Fashion-MNIST) or a Pick-a-Pic-style JSONL manifest"),
+    O(dataset, OPT_STRING, "fmnist", "\"fmnist\" (Debian's Fashion-MNIST) or a Pick-a-Pic-style JSONL manifest (docs/DATA.md)"),
     O(output_dir, OPT_STRING, "out/train", "where checkpoints, logs, grids and the final pipeline go"),
     O(overwrite_output_dir, OPT_BOOL, "false",
       "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
@@ -18,7 +18,7 @@ static const OptSpec SPECS[] = {
     O(random_flip, OPT_BOOL, "false", "manifests: random horizontal flips (the same for both images of a pair)"),
     O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
     O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
-    O(train_batch_size, OPT_INT, "32", "images per micro-batch"),
+    O(train_batch_size, OPT_INT, "32", "items per micro-batch: images (sft, kto) or pairs of rows (dpo, mapo, tdpo, tkto)"),
     O(gradient_accumulation_steps, OPT_INT, "1", "micro-batches per optimizer step"),
     O(seed, OPT_INT, "0", "seed of every random choice (batches, noise, timesteps, dropout)"),
     O(learning_rate, OPT_FLOAT, "1e-3", "peak learning rate"),
@@ -35,9 +35,9 @@ static const OptSpec SPECS[] = {
     O(train_text_encoder, OPT_STRING, "auto", "train the text encoder: auto (yes when pre-training on fmnist), true, false"),
     O(gradient_checkpointing, OPT_BOOL, "false", "recompute each UNet block's forward before its backward (less memory, ~1/3 more dispatches)"),
     O(caption_attributes, OPT_BOOL, "false", "fmnist: add measured attribute words to captions"),
-    O(checkpointing_steps, OPT_INT, "500", "save checkpoint-<step> every N steps"),
-    O(checkpoints_total_limit, OPT_INT, "3", "keep the last N checkpoints"),
-    O(validation_steps, OPT_INT, "500", "validation loss and grid every N steps"),
+    O(checkpointing_steps, OPT_INT, "500", "save checkpoint-<step> every N steps and at the last step (0: none; docs/TRAINING.md)"),
+    O(checkpoints_total_limit, OPT_INT, "3", "keep the last N checkpoints (0: keep all)"),
+    O(validation_steps, OPT_INT, "500", "validation loss and grid at step 0, every N steps and at the last step (0: step 0 and the last)"),
     O(validation_images, OPT_INT, "256", "held-out images for the deterministic validation loss"),
     O(validation_prompts, OPT_STRING, "", "prompt file for validation grids (default: the class captions)"),
     O(validation_grid_seeds, OPT_INT, "4", "validation grid columns: seeds 0..N-1 (0: no grids)"),
@@ -57,8 +57,8 @@ const OptTable* train_options(void) {
     static OptSpec specs[NSPECS + OBJ_HYPER_OPTIONS];
     static char defs[OBJ_HYPER_OPTIONS][32];
     static OptTable t = {"train",
-                         "Train or fine-tune a diffusion model: sft pre-training on Fashion-MNIST, or preference "
-                         "fine-tuning of a pipeline folder on a manifest (--objective).",
+                         "Pre-train a diffusion model (sft on Fashion-MNIST) or fine-tune one on a manifest "
+                         "(docs/TRAINING.md).",
                          specs, 0};
     if (t.n) return &t;
     for (size_t i = 0; i < NSPECS; i++) specs[t.n++] = SPECS[i];

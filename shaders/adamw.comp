@@ -2,7 +2,8 @@
 #include "common.glsl"
 #include "optim.glsl"
 // adamw: one torch.optim.AdamW step (no amsgrad), the gradient first scaled by the
-// clipping factor clip[1] of grad_norm_final when HAS_CLIP:
+// clipping factor clip[1] of grad_norm_final when HAS_CLIP (0 there means the
+// gradient norm was not finite: the step is skipped, nothing is written):
 //   g' = g * clip[1];  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
 //   p -= lr * wd * p;  p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
 //   (torch's order and grouping: decoupled decay first, then addcdiv with
@@ -52,6 +53,7 @@ void main() {
     float lr = texelFetch(SCALARS, int(p.off_s)).x;
     Step st;
     st.gscale = HAS_CLIP ? texelFetch(CLIP, int(p.off_c + 1)).x : 1.0;
+    if (st.gscale == 0.0) return;
     st.decay = 1.0 - lr * p.weight_decay;
     st.step_size = lr / texelFetch(SCALARS, int(p.off_s + 1)).x;
     st.sqrt_bc2 = sqrt(texelFetch(SCALARS, int(p.off_s + 2)).x);

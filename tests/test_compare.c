@@ -16,7 +16,7 @@
 #include "test_util.h"
 #include "util/base64.h"
 #include "util/fsutil.h"
-#include "util/subprocess.h"
+#include "util/command_line.h"
 
 Test(base64, rfc4648_test_vectors) {
     const char* in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};

@@ -157,24 +157,65 @@ Test(train_resume, clear_errors) {
     remove_temp_dir(a);
 }
 
-// A diverging run stops with a message naming the step and the last good
-// checkpoint, which is kept; no later checkpoint and no final pipeline appear.
-Test(train_resume, nan_stops_and_keeps_the_last_good_checkpoint, .timeout = 600) {
+// A diverging run stops with a message naming the step and the newest
+// checkpoint whose weights went on to a finite step; that checkpoint is kept,
+// no final pipeline appears, and resuming from it trains. With warm-up, step 1
+// runs at lr 0 (checkpoint-1 = the initial weights, verified by step 2's finite
+// loss); step 2 at lr 1e27 blows the weights up (checkpoint-2 is written but
+// never verified); step 3 is non-finite and stops the run.
+Test(train_resume, nan_stop_names_a_checkpoint_that_is_really_good, .timeout = 600) {
     char a[64], args[4096], out[16384], path[512];
     temp_dir(a, "nan");
     snprintf(args, sizeof args,
-             "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 5 "
-             "--learning_rate 1e30 --lr_scheduler constant --checkpointing_steps 1 --validation_images 0 "
-             "--validation_grid_seeds 0 --output_dir %s",
+             "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 6 "
+             "--learning_rate 1e30 --lr_scheduler constant_with_warmup --lr_warmup_steps 1000 --checkpointing_steps 1 "
+             "--checkpoints_total_limit 1 --validation_images 0 --validation_grid_seeds 0 --output_dir %s",
              source_dir(), a);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
-    cr_assert(strstr(out, "stopping") && strstr(out, "last good checkpoint:"), "%s", out);
+    cr_assert(strstr(out, "stopping") && strstr(out, "were not applied"), "%s", out);
     const char* at = strstr(out, "last good checkpoint: ");
-    char ckpt[256];
+    cr_assert(at, "%s", out);
+    char ckpt[256], want[256];
     cr_assert_eq(sscanf(at + strlen("last good checkpoint: "), "%255s", ckpt), 1);
+    snprintf(want, sizeof want, "%s/checkpoint-1", a);
+    cr_assert_str_eq(ckpt, want, "%s", out);
     snprintf(path, sizeof path, "%s/train_state.json", ckpt);
-    cr_assert(path_exists(path), "the named checkpoint %s is whole: %s", ckpt, out);
+    cr_assert(path_exists(path), "the named checkpoint %s is kept, though the limit is 1: %s", ckpt, out);
     snprintf(path, sizeof path, "%s/model_index.json", a);
     cr_assert(!path_exists(path), "no final pipeline after a stop");
+    // Its weights train on (at a sane rate).
+    snprintf(args, sizeof args,
+             "train --resume_from_checkpoint %s --output_dir %s --train_batch_size 2 --max_train_steps 2 "
+             "--learning_rate 1e-4 --lr_scheduler constant --checkpointing_steps 0 --validation_images 0 "
+             "--validation_grid_seeds 0",
+             ckpt, a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    remove_temp_dir(a);
+}
+
+// An output folder holding a run is never reused silently: a new run is
+// refused, --overwrite_output_dir replaces the earlier run's checkpoints.
+Test(train_resume, an_output_folder_holding_a_run_is_refused_unless_asked, .timeout = 600) {
+    char a[64], args[4096], out[16384], path[512];
+    temp_dir(a, "reuse");
+    const char* run = "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 2 "
+                      "--checkpointing_steps 2 --validation_images 0 --validation_grid_seeds 0 --output_dir %s %s";
+    snprintf(args, sizeof args, run, source_dir(), a, "");
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, run, source_dir(), a, "--seed 3");
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "holds an earlier run") && strstr(out, "--overwrite_output_dir"), "%s", out);
+    snprintf(path, sizeof path, "%s/checkpoint-2/train_state.json", a);
+    cr_assert(path_exists(path), "the earlier run is untouched");
+    char* before = slurp(path);
+    snprintf(args, sizeof args, run, source_dir(), a, "--seed 3 --overwrite_output_dir --max_train_steps 1");
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/checkpoint-2", a);
+    cr_assert(!path_exists(path), "the earlier run's checkpoint is gone after --overwrite_output_dir");
+    snprintf(path, sizeof path, "%s/checkpoint-1/train_state.json", a);
+    char* after = slurp(path);
+    cr_assert(strstr(after, "\"run_id\"") && strcmp(strstr(before, "\"run_id\""), strstr(after, "\"run_id\"")),
+              "a new run id: %s vs %s", before, after);
+    free(before), free(after);
     remove_temp_dir(a);
 }

@@ -1,37 +1,14 @@
 // objective.glsl: constants and fp32 numerics of the preference objectives
-// (shared/design/OBJECTIVES.md section 10; src/train/objective.h is the C side:
-// the constants below must keep the values of its enums).
+// (docs/OBJECTIVES.md; src/objective/objective.h is the C side, and the
+// constants come from it through the generated objective_gen.glsl).
 //
 // GLSL has no expm1/log1p, and its exp/log are only specified to a few ulps
 // relative (log: 2^-21 ABSOLUTE inside [0.5, 2], useless near 1), so the helpers
 // avoid exp(x) - 1 and log(1 + x) where those would cancel: short series where
 // the argument is small, the library functions only where they are accurate.
 
-// enum Objective
-#define OBJ_SFT 0u
-#define OBJ_DPO 1u
-#define OBJ_MAPO 2u
-#define OBJ_KTO 3u
-#define OBJ_TDPO 4u
-#define OBJ_TKTO 5u
-
-// enum ObjMetric (the layout of the metrics vector)
-#define OBJ_METRIC_LOSS 0
-#define OBJ_METRIC_IMPLICIT_ACC 1
-#define OBJ_METRIC_REWARD_MARGIN 2
-#define OBJ_METRIC_POLICY_MSE 3
-#define OBJ_METRIC_REF_MSE 4
-#define OBJ_METRIC_WIN_DRIFT 5
-#define OBJ_METRIC_LOSE_DRIFT 6
-#define OBJ_METRIC_MAPO_WIN_SCORE 7
-#define OBJ_METRIC_MAPO_LOSE_SCORE 8
-#define OBJ_METRIC_KTO_Z 9
-#define OBJ_METRIC_MEAN_SIGMA 10
-#define OBJ_METRIC_WIN_MSE 11
-#define OBJ_METRIC_LOSE_MSE 12
-#define OBJ_METRIC_DESIRABLE_FRAC 13
-#define OBJ_METRIC_MEAN_ABS_COEF 14
-#define OBJ_METRICS_COUNT 15
+// The enum values and metric indices of src/objective/objective.h, generated at build time.
+#include "objective_gen.glsl"
 
 // exp(x) - 1. |x| < ln(2)/2: Taylor to x^9 (truncation < 6e-10 relative), no
 // cancellation; beyond, e^x is at least sqrt(2) away from 1 and exp(x) - 1 loses

@@ -3,10 +3,12 @@
 // against the base and sampled at the same prompts and seeds, and one
 // self-contained HTML report (report/html_report.h) plus summary.json.
 //
-// Every piece of work is an existing command (train, eval, sample) run as a
-// child process of this binary (util/subprocess.h): each stays one tested code
-// path, its messages stream through, and a failure stops compare with a
-// message naming the objective. compare itself only plans, records and reports.
+// Every piece of work runs in this process, as the same code its command runs:
+// training through the library's run (train/run.h) on compare's one device, so
+// the objectives share the device and its pipeline cache one after another;
+// eval and sample through their command functions. Each step is recorded as
+// the command line that repeats it; a failure stops compare with a message
+// naming the objective. compare itself only plans, records and reports.
 //
 // Layout of OUT (output_dir):
 //   OUT/compare_config.json        the resolved settings
@@ -37,7 +39,8 @@
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
-#include "util/subprocess.h"
+#include "util/command_line.h"
+#include "train/train_config.h"
 #include "util/timer.h"
 
 #define RECORD_FILE "compare_record.json"
@@ -80,6 +83,8 @@ typedef struct Compare {
     int nrows;
     char* base_grid;  // set once the base grid exists
     char* eval_text;
+    GpuContext gpu;   // opened for the first training run, shared by the rest
+    bool gpu_open;
 } Compare;
 
 static void add_command(Compare* cmp, const char* line, bool reused) {
@@ -131,6 +136,27 @@ static bool reusable(const cJSON* rec, const Step* s, const char* line, double* 
     return true;
 }
 
+// Runs the step's command in this process; returns its exit status.
+static int execute(Compare* cmp, Step* s) {
+    int argc = s->args.n;
+    char** argv = s->args.v;
+    if (!strcmp(argv[0], "train")) {
+        TrainConfig tc;
+        int pr = opts_parse(train_options(), &tc, argc, argv);
+        if (pr) return pr > 0 ? 0 : 2;
+        if (!cmp->gpu_open) {  // one device for every objective's run
+            GpuOptions go = GPU_DEFAULTS;
+            go.device = cmp->c->device;
+            if (gpu_init(&cmp->gpu, &go)) die("no usable Vulkan device (see `vkpref info`)");
+            cmp->gpu_open = true;
+        }
+        return train_with_progress(&cmp->gpu, &tc);
+    }
+    if (!strcmp(argv[0], "eval")) return cmd_eval(argc, argv);
+    if (!strcmp(argv[0], "sample")) return cmd_sample(argc, argv);
+    die("compare: no step runs `vkpref %s`", argv[0]);
+}
+
 // Runs s in dir (or reuses it; see the file comment). *upstream_ran: a step this
 // one depends on ran in this invocation (in), this step ran (out). Returns the
 // step's wall time in seconds (NAN when a reused record has none).
@@ -148,11 +174,9 @@ static double run_step(Compare* cmp, const char* dir, cJSON* rec, Step* s, bool*
     record_save(dir, rec);  // before the run: a killed run leaves no record of the old output
     fprintf(stderr, "vkpref compare: [%s] %s: %s\n", s->who, s->name, line);
     add_command(cmp, line, false);
-    char err[1024];
     double t0 = now_seconds();
-    int rc = run_self(s->args.v, err, sizeof err);
+    int rc = execute(cmp, s);
     wall = now_seconds() - t0;
-    if (rc < 0) die("[%s] %s: %s", s->who, s->name, err);
     if (rc)
         die("compare stopped: %s of %s failed (`vkpref %s` exit status %d; its messages are above). The command was:\n  %s",
             s->name, s->who, s->args.v[0], rc, line);
@@ -393,6 +417,7 @@ int cmd_compare(int argc, char** argv) {
     for (int i = 0; i < cmp.nrows; i++) compare_row_free(&cmp.rows[i]);
     for (int i = 0; i < cmp.ncmds; i++) free(cmp.cmds[i].line);
     free(cmp.rows), free(cmp.cmds), free(cmp.base_grid), free(cmp.eval_text), free(cmp.config_json);
+    if (cmp.gpu_open) gpu_free(&cmp.gpu);
     compare_config_free(&c);
     return 0;
 }

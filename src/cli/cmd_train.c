@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "train/run.h"
+#include "util/check.h"
 #include "util/progress.h"
 
 typedef struct TrainCli {
@@ -27,7 +28,7 @@ int cli_exit_status(RunStatus st) {
     case RUN_ERR_INPUT:
     case RUN_ERR_DIVERGED:
     case RUN_ERR_IO: return 1;
-    case RUN_ERR_DEVICE: return 3;
+    case RUN_ERR_DEVICE: return EXIT_DEVICE;
     }
     return 1;
 }
@@ -38,27 +39,13 @@ static int stop(TrainCli* t, RunStatus st, const char* err) {
     return cli_exit_status(st);
 }
 
-int cmd_train(int argc, char** argv) {
-    TrainConfig c;
-    int pr = opts_parse(train_options(), &c, argc, argv);
-    if (pr) return pr > 0 ? 0 : 2;
-    GpuContext g;
-    GpuOptions go = GPU_DEFAULTS;
-    go.device = c.device;
-    go.quiet = false;
-    if (gpu_init(&g, &go)) {
-        fprintf(stderr, "vkpref: error: no usable Vulkan device (see `vkpref info`)\n");
-        return 3;
-    }
+int train_with_progress(GpuContext* g, const TrainConfig* c) {
     TrainCli t = {.loss_avg = NAN};
     RunHooks hooks = {log_line, &t};
     TrainRun* r;
     char err[4096];
-    RunStatus st = train_run_open(&r, &g, &c, &hooks, err, sizeof err);
-    if (st) {
-        gpu_free(&g);
-        return stop(&t, st, err);
-    }
+    RunStatus st = train_run_open(&r, g, c, &hooks, err, sizeof err);
+    if (st) return stop(&t, st, err);
     progress_begin(&t.prog, "train", train_run_total(r), train_run_done(r));
     while (train_run_done(r) < train_run_total(r)) {
         TrainStepReport rep;
@@ -76,10 +63,26 @@ int cmd_train(int argc, char** argv) {
     if (!st) {
         progress_end(&t.prog);
         st = train_run_finish(r, err, sizeof err);
-        if (!st) fprintf(stderr, "vkpref train: pipeline written to %s\n", c.output_dir);
+        if (!st) fprintf(stderr, "vkpref train: pipeline written to %s\n", c->output_dir);
     }
     int rc = st ? stop(&t, st, err) : 0;
     train_run_close(r);
+    return rc;
+}
+
+int cmd_train(int argc, char** argv) {
+    TrainConfig c;
+    int pr = opts_parse(train_options(), &c, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    GpuContext g;
+    GpuOptions go = GPU_DEFAULTS;
+    go.device = c.device;
+    go.quiet = false;
+    if (gpu_init(&g, &go)) {
+        fprintf(stderr, "vkpref: error: no usable Vulkan device (see `vkpref info`)\n");
+        return EXIT_DEVICE;
+    }
+    int rc = train_with_progress(&g, &c);
     gpu_free(&g);
     return rc;
 }

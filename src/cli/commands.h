@@ -17,3 +17,6 @@ int cmd_train_judge(int argc, char** argv);
 // files, a diverging run), 3 for the device (lost, out of memory).
 #include "train/run.h"
 int cli_exit_status(RunStatus st);
+// A training run with a progress bar on an open device (train and compare).
+// Returns the exit status.
+int train_with_progress(GpuContext* g, const TrainConfig* c);

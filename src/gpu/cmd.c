@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "gpu/profile.h"
+#include "gpu/vk_check.h"
 #include "util/check.h"
 
 // A recorded command, encoded at cmd_end (cmd.h).

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gpu/pipeline.h"
+#include "gpu/vk_check.h"
 #include "util/check.h"
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"

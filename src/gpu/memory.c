@@ -1,8 +1,10 @@
 // memory.c: buffer creation, memory-type choice, arenas and transfers.
 #include "gpu/memory.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "gpu/vk_check.h"
 #include "util/check.h"
 
 static uint32_t find_memory_type(const GpuContext* g, uint32_t bits, VkMemoryPropertyFlags want,
@@ -36,7 +38,16 @@ void gpu_buffer_create(GpuContext* g, GpuBuffer* b, VkDeviceSize size, bool host
     if (type == UINT32_MAX) die("no Vulkan memory type fits a %s buffer", host_visible ? "host-visible" : "device");
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
                                .memoryTypeIndex = type};
-    VK_CHECK(vkAllocateMemory(g->device, &ai, NULL, &b->mem));
+    VkResult r = vkAllocateMemory(g->device, &ai, NULL, &b->mem);
+    if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
+        // Not a bug: the model and batch do not fit. Say how much and what helps.
+        fprintf(stderr, "vkpref: error: the device is out of memory: %s of %.1f MiB failed (%s)\n"
+                        "  lower --train_batch_size (with --gradient_accumulation_steps for the same effective batch),"
+                        " the resolution, or turn on --gradient_checkpointing and F16 storage (--save_f16 for outputs)\n",
+                "vkAllocateMemory", (double)req.size / (1024.0 * 1024.0), vk_result_name(r));
+        fatal_exit(EXIT_DEVICE);
+    }
+    VK_CHECK(r);
     VK_CHECK(vkBindBufferMemory(g->device, b->buf, b->mem, 0));
     if ((g->memprops.memoryTypes[type].propertyFlags & hv) == hv)
         VK_CHECK(vkMapMemory(g->device, b->mem, 0, VK_WHOLE_SIZE, 0, &b->mapped));
@@ -170,3 +181,8 @@ void tensor_upload(GpuContext* g, const Tensor* t, const float* host) { transfer
 void tensor_download(GpuContext* g, const Tensor* t, float* host) { transfer(g, t, host, false); }
 void tensor_upload_raw(GpuContext* g, const Tensor* t, const void* host) { transfer(g, t, (void*)host, true); }
 void tensor_download_raw(GpuContext* g, const Tensor* t, void* host) { transfer(g, t, host, false); }
+
+float* tensor_host_ptr(const Tensor* t) {
+    if (!t->buf->mapped) die("tensor is not host-visible");
+    return (float*)((char*)t->buf->mapped + t->offset);
+}

@@ -65,3 +65,6 @@ void tensor_download(GpuContext* g, const Tensor* t, float* host);
 // Raw 4-byte elements (token ids as uint32, for example).
 void tensor_upload_raw(GpuContext* g, const Tensor* t, const void* host);
 void tensor_download_raw(GpuContext* g, const Tensor* t, void* host);
+
+// The mapped address of a host-visible tensor (aborts for a device-local one: a programming error).
+float* tensor_host_ptr(const Tensor* t);

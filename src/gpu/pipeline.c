@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpu/vk_check.h"
 #include "util/check.h"
 #include "util/timer.h"
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gpu/gpu.h"
+#include "gpu/vk_check.h"
 #include "util/check.h"
 
 typedef struct ProfRow {

@@ -9,6 +9,7 @@
 // so one small shader (sampler_step.comp) serves every sampler, with the
 // coefficients written by the host before each replay of the recorded step.
 #pragma once
+#include "ops/op_sample.h"
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -48,12 +49,7 @@ void schedule_noise_coefs(const NoiseSchedule* s, int t, double* a, double* b);
 void schedule_add_noise(const NoiseSchedule* s, int t, const float* x0, const float* eps, long n, float* x_t,
                         float* target);
 
-typedef struct SamplerStep {
-    float timestep;  // model input timestep
-    float p, q, r, s, sa, sb, cx0, ceps, cx, cnoise;
-    bool clip;          // clamp x0 to [-clip_range, clip_range]
-    float clip_range;
-} SamplerStep;
+// SamplerStep (the coefficients of one denoising step) is the sampler op's input: ops/op_sample.h.
 
 // The timesteps of an n-step run ("leading" spacing, as diffusers' DDIM/DDPM with steps_offset),
 // in the order they are visited (descending). Writes n values.

@@ -1,7 +1,6 @@
 // op_sample.c: see op_sample.h.
 #include "ops/op_sample.h"
 
-#include "model/schedule.h"
 #include "util/check.h"
 
 void sampler_pack_coefs(const SamplerStep* st, float k[SAMPLER_COEF_COUNT]) {

@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model/schedule.h"
+#include "ops/op_sample.h"
 
 void ref_sampler_step(double* x, const double* model_out, const double* noise, int64_t n, const SamplerStep* st,
                       bool cfg, double cfg_scale);

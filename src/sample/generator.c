@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "ops/op_sample.h"
-#include "train/step.h"  // step_ptr: mapped pointers of host-visible tensors
 #include "util/check.h"
 #include "util/rng.h"
 
@@ -99,10 +98,10 @@ void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int bat
     g->timesteps = arena_tensor1(&g->io, g->rows);
     g->coefs = arena_tensor1(&g->io, SAMPLER_COEF_COUNT);
     // Steps without noise multiply it by 0, which would still turn stale NaN bits into NaN.
-    memset(step_ptr(&g->noise), 0, (size_t)tensor_bytes(&g->noise));
+    memset(tensor_host_ptr(&g->noise), 0, (size_t)tensor_bytes(&g->noise));
     g->tok = xmalloc((size_t)L * sizeof *g->tok);
     if (g->guided) {  // the unconditional rows are the empty prompt in every batch
-        uint32_t* ids = (uint32_t*)step_ptr(&g->ids);
+        uint32_t* ids = (uint32_t*)tensor_host_ptr(&g->ids);
         tokenizer_encode(&p->tok, "", L, g->tok);
         for (int r = 0; r < batch; r++)
             for (int k = 0; k < L; k++) ids[(int64_t)r * L + k] = (uint32_t)g->tok[k];
@@ -115,7 +114,7 @@ void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int bat
 // of the run (the padding of a short last batch repeats its last item).
 static void write_captions(Generator* g, const char* const* prompts, int k0, int m) {
     int L = g->pipe->max_length;
-    uint32_t* ids = (uint32_t*)step_ptr(&g->ids) + (g->guided ? (int64_t)g->batch * L : 0);
+    uint32_t* ids = (uint32_t*)tensor_host_ptr(&g->ids) + (g->guided ? (int64_t)g->batch * L : 0);
     for (int k = 0; k < g->batch; k++) {
         tokenizer_encode(&g->pipe->tok, prompts[k0 + (k < m ? k : m - 1)], L, g->tok);
         for (int j = 0; j < L; j++) ids[(int64_t)k * L + j] = (uint32_t)g->tok[j];
@@ -131,8 +130,8 @@ static void write_noise(Generator* g, float* dst, const uint64_t* seeds, int k0,
 int generator_run(Generator* g, const char* const* prompts, const uint64_t* seeds, int n, float* images,
                   GenerateProgress progress, void* user) {
     int nbatches = (n + g->batch - 1) / g->batch, total = nbatches * g->set.steps, done = 0, bad = 0;
-    float *x = step_ptr(&g->x), *noise = step_ptr(&g->noise), *ts = step_ptr(&g->timesteps);
-    float* coefs = step_ptr(&g->coefs);
+    float *x = tensor_host_ptr(&g->x), *noise = tensor_host_ptr(&g->noise), *ts = tensor_host_ptr(&g->timesteps);
+    float* coefs = tensor_host_ptr(&g->coefs);
     for (int k0 = 0; k0 < n; k0 += g->batch) {
         int m = n - k0 < g->batch ? n - k0 : g->batch;
         write_captions(g, prompts, k0, m);

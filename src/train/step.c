@@ -6,10 +6,7 @@
 #include "train/optimizer.h"
 #include "util/check.h"
 
-float* step_ptr(const Tensor* t) {
-    if (!t->buf->mapped) die("step tensor is not host-visible");
-    return (float*)((char*)t->buf->mapped + t->offset);
-}
+float* step_ptr(const Tensor* t) { return tensor_host_ptr(t); }
 
 // One micro-batch: text encoder, the frozen reference UNet (forward only, no
 // saved activations) when the objective needs one, the policy UNet, per-row

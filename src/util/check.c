@@ -1,25 +1,8 @@
-// check.c: VkResult names and fatal-error reporting.
+// check.c: fatal-error reporting and allocation that never returns NULL.
 #include "util/check.h"
 
 #include <stdarg.h>
 #include <string.h>
-
-const char* vk_result_name(VkResult r) {
-    switch (r) {
-#define R(x) case x: return #x;
-        R(VK_SUCCESS) R(VK_NOT_READY) R(VK_TIMEOUT) R(VK_EVENT_SET) R(VK_EVENT_RESET)
-        R(VK_INCOMPLETE) R(VK_ERROR_OUT_OF_HOST_MEMORY) R(VK_ERROR_OUT_OF_DEVICE_MEMORY)
-        R(VK_ERROR_INITIALIZATION_FAILED) R(VK_ERROR_DEVICE_LOST) R(VK_ERROR_MEMORY_MAP_FAILED)
-        R(VK_ERROR_LAYER_NOT_PRESENT) R(VK_ERROR_EXTENSION_NOT_PRESENT)
-        R(VK_ERROR_FEATURE_NOT_PRESENT) R(VK_ERROR_INCOMPATIBLE_DRIVER)
-        R(VK_ERROR_TOO_MANY_OBJECTS) R(VK_ERROR_FORMAT_NOT_SUPPORTED)
-        R(VK_ERROR_FRAGMENTED_POOL) R(VK_ERROR_UNKNOWN) R(VK_ERROR_OUT_OF_POOL_MEMORY)
-        R(VK_ERROR_INVALID_EXTERNAL_HANDLE) R(VK_ERROR_FRAGMENTATION)
-        R(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS) R(VK_PIPELINE_COMPILE_REQUIRED)
-#undef R
-    default: return "VK_RESULT_UNKNOWN";
-    }
-}
 
 #define FATAL_HOOKS_MAX 4
 static void (*g_fatal_hooks[FATAL_HOOKS_MAX])(void);
@@ -35,19 +18,11 @@ void on_fatal_exit(void (*fn)(void)) {
     g_fatal_hooks[g_nfatal_hooks++] = fn;
 }
 
-_Noreturn static void fatal_exit(void) {
+void fatal_exit(int status) {
     static int exiting;  // a hook that fails must not run the hooks again
     if (!exiting++)
         for (int i = g_nfatal_hooks - 1; i >= 0; i--) g_fatal_hooks[i]();
-    exit(1);
-}
-
-void vk_fail(VkResult r, const char* call, const char* file, int line) {
-    fprintf(stderr, "vkpref: Vulkan error %s (%d) from %s\n  at %s:%d\n", vk_result_name(r), (int)r,
-            call, file, line);
-    if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
-        fprintf(stderr, "  hint: the device ran out of memory; try a smaller --train_batch_size\n");
-    fatal_exit();
+    exit(status);
 }
 
 void die(const char* fmt, ...) {
@@ -57,7 +32,7 @@ void die(const char* fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
-    fatal_exit();
+    fatal_exit(1);
 }
 
 void* xmalloc(size_t n) {

@@ -1,25 +1,20 @@
-// check.h: fatal-error helpers. Every Vulkan call goes through VK_CHECK, which
-// names the call, the VkResult and the source line; user errors go through die().
+// check.h: error helpers. Library code reports an error of the user's input
+// through an error buffer (fail()); die() is for programming errors inside the
+// library and for the command layer. Vulkan calls are checked with VK_CHECK
+// (gpu/vk_check.h), where Vulkan is used.
 #pragma once
 #include <stdio.h>
 #include <stdlib.h>
-#include <vulkan/vulkan.h>
 
-const char* vk_result_name(VkResult r);
-
-_Noreturn void vk_fail(VkResult r, const char* call, const char* file, int line);
 _Noreturn void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+// Runs the fatal-exit hooks and exits with status (die: 1; the device: 3).
+_Noreturn void fatal_exit(int status);
+#define EXIT_DEVICE 3  // the exit status when the device is lost or out of memory
 
 // fn runs in die() and vk_fail() before they exit (at most 4; each once): a
 // subsystem with threads inside the driver (pipeline.c's compilers) stops them,
 // so that exit() does not tear the driver down under them.
 void on_fatal_exit(void (*fn)(void));
-
-#define VK_CHECK(call)                                                  \
-    do {                                                                \
-        VkResult vk_check_r_ = (call);                                  \
-        if (vk_check_r_ != VK_SUCCESS) vk_fail(vk_check_r_, #call, __FILE__, __LINE__); \
-    } while (0)
 
 // Allocation that never returns NULL (out of host memory is fatal).
 void* xmalloc(size_t n);

@@ -62,6 +62,8 @@
 #   --cases LIST          bench cases as tools/bench_compare.sh takes them (default sft:32,dpo:8,sample:16:3)
 #   --steps N, --warmup N timed and warm-up steps of each bench (default 20 and 5; dry run 2 and 1)
 #   --test-timeout S      seconds per test executable (default 300; dry run 240)
+#   --parallel N          test executables run at once (default 4; dry run 1), each with
+#                         Criterion's --jobs 2 as add_test gives it
 #   --time-limit S        stop starting new steps after S seconds, record the rest as
 #                         skipped and write the JSON (default 540, so one run fits 10 minutes)
 #   --python PY           the Python with PyTorch (default: the first of python3,
@@ -73,7 +75,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 me=gpu_check.sh
 dry_run=0 out="" bundle="" use_bundle=auto build="$root/build" tests_opt="" models="" cases=""
-do_tests=1 do_bench=1 do_torch=1 do_compile=1 steps="" warmup="" test_timeout="" time_limit=540 python=""
+do_tests=1 do_bench=1 do_torch=1 do_compile=1 steps="" warmup="" test_timeout="" time_limit=540 python="" parallel=""
 validate=""
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 need_arg() { [ $# -ge 2 ] || { echo "$me: $1 needs a value (see --help)" >&2; exit 2; }; }
@@ -94,6 +96,7 @@ while [ $# -gt 0 ]; do
         --steps) need_arg "$@"; steps=$2; shift 2 ;;
         --warmup) need_arg "$@"; warmup=$2; shift 2 ;;
         --test-timeout) need_arg "$@"; test_timeout=$2; shift 2 ;;
+        --parallel) need_arg "$@"; parallel=$2; shift 2 ;;
         --time-limit) need_arg "$@"; time_limit=$2; shift 2 ;;
         --python) need_arg "$@"; python=$2; shift 2 ;;
         --validate) need_arg "$@"; validate=$2; shift 2 ;;
@@ -101,7 +104,7 @@ while [ $# -gt 0 ]; do
         *) echo "$me: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-for v in steps warmup test_timeout time_limit; do
+for v in steps warmup test_timeout time_limit parallel; do
     val=${!v}
     if [ -n "$val" ] && [[ ! "$val" =~ ^[0-9]+$ ]]; then
         echo "$me: --${v//_/-} $val: expected a whole number" >&2; exit 2
@@ -194,7 +197,7 @@ fi
 start_s=$SECONDS
 if [ "$dry_run" = 1 ]; then
     mode=dry-run
-    : "${steps:=2}" "${warmup:=1}" "${test_timeout:=240}"
+    : "${steps:=2}" "${warmup:=1}" "${test_timeout:=240}" "${parallel:=1}"
     [ -n "$models" ] || models="$root/tests/data/bench_tiny.json"
     [ -n "$cases" ] || cases="sft:2,dpo:1,sample:2:3"
     [ -n "$tests_opt" ] || tests_opt="test_configs,test_fmnist,test_op_loss,test_safetensors,test_manifest"
@@ -202,12 +205,13 @@ if [ "$dry_run" = 1 ]; then
     torch_device=cpu ops_args=(--reps 1 --only attention) torch_ops_args=(--only attention --steps 1 --warmup 1)
 else
     mode=gpu
-    : "${steps:=20}" "${warmup:=5}" "${test_timeout:=300}"
+    : "${steps:=20}" "${warmup:=5}" "${test_timeout:=300}" "${parallel:=4}"
     [ -n "$models" ] || models="$root/configs/models/fmnist-small.json,$root/configs/models/fmnist-wide.json"
     [ -n "$cases" ] || cases="sft:32,dpo:8,sample:16:3"
     [ "$use_bundle" != auto ] || use_bundle=1
     torch_device=cuda ops_args=() torch_ops_args=(--steps 10 --warmup 3)
 fi
+[ "$parallel" -ge 1 ] || { echo "$me: --parallel $parallel: expected 1 or more" >&2; exit 2; }
 [ -n "$bundle" ] || bundle="$root/.gpu"
 [ -n "$out" ] || out="$root/docs/results/gpu-check-$(date -u +%Y-%m-%d).json"
 mkdir -p "$(dirname "$out")"
@@ -403,24 +407,29 @@ else
     mapfile -t tests < <(find "$bin" -maxdepth 1 -type f -name 'test_*' -perm -u+x -printf '%f\n' | sort)
 fi
 : > "$work/tests.tsv"
-mkdir -p "$work/logs"
+mkdir -p "$work/logs" "$work/results"
+run_test() {  # name -> $work/results/NAME.tsv: name, exit status or "skipped", seconds, reason
+    local t=$1 t0=$SECONDS rc=0 res="$work/results/$1.tsv"
+    if [ "$have_gpu" = 0 ]; then printf '%s\tskipped\t0\tno Vulkan GPU device\n' "$t" > "$res"; return; fi
+    if out_of_time; then printf '%s\tskipped\t0\t--time-limit reached\n' "$t" > "$res"; return; fi
+    if [ ! -x "$bin/$t" ]; then
+        printf '%s\t127\t0\tno executable %s\n' "$t" "$bin/$t" > "$res"
+        log "test $t: no executable $bin/$t"; return
+    fi
+    "${test_env[@]}" timeout -k 10 "$(limit "$test_timeout")" "$bin/$t" --jobs 2 > "$work/logs/$t.log" 2>&1 || rc=$?
+    printf '%s\t%s\t%s\t\n' "$t" "$rc" $((SECONDS - t0)) > "$res"
+    log "test $t: $([ "$rc" = 0 ] && echo pass || echo "FAIL (exit $rc)") in $((SECONDS - t0)) s"
+}
 if [ "$do_tests" = 1 ]; then
+    # As add_test runs them: Criterion's --jobs 2 and this environment.
     test_env=("${vk_env[@]}" VKPREF_VALIDATION=1 VKPREF_BIN="$vkpref" VKPREF_SOURCE_DIR="$root" VKPREF_REQUIRE_GPU=1)
     for t in "${tests[@]}"; do
-        if [ "$have_gpu" = 0 ]; then
-            printf '%s\tskipped\t0\tno Vulkan GPU device\n' "$t" >> "$work/tests.tsv"; continue
-        fi
-        if out_of_time; then
-            printf '%s\tskipped\t0\t--time-limit reached\n' "$t" >> "$work/tests.tsv"; continue
-        fi
-        if [ ! -x "$bin/$t" ]; then
-            printf '%s\t127\t0\tno executable %s\n' "$t" "$bin/$t" >> "$work/tests.tsv"
-            log "test $t: no executable $bin/$t"; continue
-        fi
-        t0=$SECONDS rc=0
-        "${test_env[@]}" timeout -k 10 "$(limit "$test_timeout")" "$bin/$t" --jobs 2 > "$work/logs/$t.log" 2>&1 || rc=$?
-        printf '%s\t%s\t%s\t\n' "$t" "$rc" $((SECONDS - t0)) >> "$work/tests.tsv"
-        log "test $t: $([ "$rc" = 0 ] && echo pass || echo "FAIL (exit $rc)") in $((SECONDS - t0)) s"
+        while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+        run_test "$t" &
+    done
+    wait || true
+    for t in "${tests[@]}"; do
+        cat "$work/results/$t.tsv" >> "$work/tests.tsv" 2>/dev/null || printf '%s\t1\t0\tno result\n' "$t" >> "$work/tests.tsv"
     done
 fi
 
@@ -482,7 +491,7 @@ for m in "${model_list[@]}"; do
             *) log "--cases: unknown case kind '$kind' in '$spec' (sft, dpo, mapo, kto, tdpo, tkto, sample)"; exit 2 ;;
         esac
         specs+=("$idx|$name|$m|$kind|$args")
-        printf '%s\t%s\t%s\t%s\t%s\n' "$idx" "$name" "$m" "$kind" "$spec" >> "$work/cases.tsv"
+        [ "$do_bench" = 0 ] || printf '%s\t%s\t%s\t%s\t%s\n' "$idx" "$name" "$m" "$kind" "$spec" >> "$work/cases.tsv"
         idx=$((idx + 1))
     done
 done
@@ -570,7 +579,7 @@ for line in read(os.path.join(work, "tests.tsv")).splitlines():
     if s:
         t.update(tested=int(s.group(1)), passing=int(s.group(2)), failing=int(s.group(3)), crashing=int(s.group(4)))
     if rc != 0:
-        t["failed_cases"] = sorted(set(re.findall(r"\[FAIL\] (\S+?):", logtext)))
+        t["failed_cases"] = sorted(set(re.findall(r"\[FAIL\] (\S+): ", logtext)))
         t["log_tail"] = tail(logtext) if logtext else why
         if why:
             t["reason"] = why

@@ -151,6 +151,10 @@ if summ is not None and tests is not None:
         errs.append("tests_summary.total %r != %d tests" % (summ.get("total"), len(tests)))
 ops = need(r, "bench_ops", dict, "top")
 if ops is not None:
+    for side in ("vkpref", "torch"):
+        s = need(ops, side, dict, "bench_ops")
+        if s is not None and s.get("status") not in ("ok", "failed", "skipped"):
+            errs.append("bench_ops.%s.status: %r" % (side, s.get("status")))
     for i, c in enumerate(ops.get("cases") or []):
         for k in ("case", "shape", "pass"):
             need(c, k, str, "bench_ops.cases[%d]" % i)
@@ -272,6 +276,12 @@ if [ "$use_bundle" = 1 ]; then
     bin="$work/bundle/bin"
     source_built=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("source_dir", ""))' \
                    "$bundle/MANIFEST.json" 2>/dev/null || true)
+    bundle_commit=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("commit", ""))' \
+                    "$bundle/MANIFEST.json" 2>/dev/null || true)
+    head_commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || true)
+    if [ -n "$head_commit" ] && [ -n "$bundle_commit" ] && [ "$head_commit" != "$bundle_commit" ]; then
+        note "the bundle was built at commit ${bundle_commit:0:10}, the checkout is at ${head_commit:0:10}: rerun tools/gpu_bundle.sh if the tests or their data changed"
+    fi
     glibc_needed=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("glibc_needed", ""))' \
                    "$bundle/MANIFEST.json" 2>/dev/null || true)
     glibc_here=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{ print $2 }' || true)
@@ -527,9 +537,11 @@ fi
 # ---------------------------------------------------------------------------
 # 5. The JSON.
 "$py_any" - "$work" "$out" "$mode" "$root" "$vkpref" "$((SECONDS - start_s))" \
-    "$do_tests" "$do_bench" "$torch_missing" "$steps" "$warmup" "${vk_env[*]:1}" "$torch_py" <<'EOF'
+    "$do_tests" "$do_bench" "$torch_missing" "$steps" "$warmup" "${vk_env[*]:1}" "$torch_py" \
+    "$([ "$use_bundle" = 1 ] && echo "$bundle/MANIFEST.json")" <<'EOF'
 import json, os, re, subprocess, sys, time
-work, out, mode, root, vkpref, elapsed, do_tests, do_bench, torch_missing, steps, warmup, vk_env, torch_py = sys.argv[1:]
+(work, out, mode, root, vkpref, elapsed, do_tests, do_bench, torch_missing, steps, warmup, vk_env, torch_py,
+ manifest) = sys.argv[1:]
 B = os.path.join(work, "bench")
 notes = [l for l in open(os.path.join(work, "notes.txt")).read().splitlines() if l]
 
@@ -686,10 +698,23 @@ if ops["torch"]["status"] == "failed":
 if mode == "gpu" and not (dev["type"] and dev["type"] != "CPU"):
     problems.append("no Vulkan GPU device")
 
-bundle_manifest = None
+# The build: the bundle's manifest, else this checkout's commit.
+build = {"bundle": bool(manifest)}
+if manifest:
+    try:
+        m = json.load(open(manifest))
+        build.update({k: m.get(k) for k in ("commit", "dirty", "created", "source_dir", "glibc_needed")})
+    except (OSError, ValueError) as e:
+        build["error"] = "MANIFEST.json: %s" % e
+else:
+    try:
+        build["commit"] = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                                         text=True).stdout.strip() or None
+    except OSError:
+        build["commit"] = None
 result = {
     "format": 1, "mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "host": os.uname().nodename, "elapsed_s": int(elapsed), "vkpref": vkpref,
+    "host": os.uname().nodename, "elapsed_s": int(elapsed), "build": build,
     "vulkan_env": vk_env, "steps": int(steps), "warmup": int(warmup),
     "device": dev, "torch": torch_info, "tests_summary": summary, "tests": tests,
     "bench_ops": ops, "bench": bench,

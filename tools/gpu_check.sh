@@ -41,12 +41,14 @@
 # Exit status: 0 when every test passed and every vkpref and eager PyTorch run
 # gave a result; 1 otherwise (torch.compile failures are recorded but do not
 # count: inductor needs a C compiler that the GPU machine may not have); 2 for
-# a usage error. The JSON is written in every case.
+# a usage error or a missing build or bundle. Past those checks the JSON is
+# always written.
 #
 # --dry-run runs the same pipeline here, on lavapipe and the CPU (PyTorch on
 # cpu, no torch.compile beyond one case), with the build's executables and this
 # machine's libraries (no bundle unless --bundle is given), a few quick tests,
-# tests/data/bench_tiny.json and 2 timed steps: a couple of minutes on 2 cores.
+# tests/data/bench_tiny.json and 2 timed steps: about a minute on 2 cores with
+# Mesa's shader cache warm, about 3 minutes on an empty one.
 # Without PyTorch the dry run records the PyTorch side as skipped and still
 # passes; a GPU run counts it as a failure. ctest runs it (tool_gpu_check_dry_run).
 #
@@ -64,8 +66,8 @@
 #   --test-timeout S      seconds per test executable (default 300; dry run 240)
 #   --parallel N          test executables run at once (default 4; dry run 1), each with
 #                         Criterion's --jobs 2 as add_test gives it
-#   --time-limit S        stop starting new steps after S seconds, record the rest as
-#                         skipped and write the JSON (default 540, so one run fits 10 minutes)
+#   --time-limit S        after S seconds start no new step and cut the running one, record
+#                         the rest as skipped, write the JSON (default 540: a run fits 10 minutes)
 #   --python PY           the Python with PyTorch (default: the first of python3,
 #                         /usr/bin/python3 that imports torch)
 #   --validate FILE       only check that FILE is a complete gpu_check JSON (exit 0 or 1)

@@ -135,6 +135,7 @@ num = (int, float)
 need(r, "format", int, "top")
 need(r, "mode", str, "top")
 need(r, "ok", bool, "top")
+need(r, "complete", bool, "top")
 need(r, "notes", list, "top")
 dev = need(r, "device", dict, "top")
 if dev is not None:
@@ -231,6 +232,220 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# The JSON, written after each step ("partial", so that a run cut from outside
+# still leaves its results so far) and at the end ("final").
+write_json() {  # stage
+    "$py_any" - "$work" "$out" "$mode" "$root" "$vkpref" "$((SECONDS - start_s))" \
+        "$do_tests" "$do_bench" "$torch_missing" "$steps" "$warmup" "${vk_env[*]:1}" "$torch_py" \
+        "$([ "$use_bundle" = 1 ] && echo "$bundle/MANIFEST.json")" "$1" <<'EOF'
+import json, os, re, subprocess, sys, time
+(work, out, mode, root, vkpref, elapsed, do_tests, do_bench, torch_missing, steps, warmup, vk_env, torch_py,
+ manifest, stage) = sys.argv[1:]
+B = os.path.join(work, "bench")
+notes = [l for l in open(os.path.join(work, "notes.txt")).read().splitlines() if l]
+
+def read(path, default=""):
+    try:
+        return open(path, errors="replace").read()
+    except OSError:
+        return default
+
+def tail(text, n=40):
+    return "\n".join(text.strip().splitlines()[-n:])
+
+# Device, from `vkpref info`: "* [i] NAME" then "type: T   driver: D   Vulkan X.Y.Z".
+info = read(os.path.join(work, "info.txt"))
+dev = {"name": None, "type": None, "driver": None, "driver_version": None, "vulkan_api": None,
+       "info_exit_status": int(read(os.path.join(work, "info_rc"), "-1").strip() or -1), "vkpref_info": info.strip()}
+m = re.search(r"^\* \[\d+\] (.*)\n\s+type: (.*?)   driver: (.*?)   Vulkan (\S+)", info, re.M)
+if m:
+    dev.update(name=m.group(1).strip(), type=m.group(2), driver=m.group(3), vulkan_api=m.group(4))
+    v = re.search(r"\d+(\.\d+)+", m.group(3))
+    dev["driver_version"] = v.group(0) if v else m.group(3)
+smi = read(os.path.join(work, "nvidia_smi.txt")).strip()
+if smi:
+    parts = [p.strip() for p in smi.splitlines()[0].split(",")]
+    dev["nvidia_smi"] = {"name": parts[0], "driver_version": parts[1] if len(parts) > 1 else None,
+                         "memory": parts[2] if len(parts) > 2 else None}
+    if len(parts) > 1:
+        dev["driver_version"] = parts[1]
+dbg = read(os.path.join(work, "loader_debug.txt"))
+if dbg:
+    dev["loader_debug_tail"] = tail(dbg, 60)
+
+# Tests: name, exit status (or "skipped"), seconds, reason; Criterion's summary in the log.
+tests = []
+for line in read(os.path.join(work, "tests.tsv")).splitlines():
+    name, rc, secs, why = (line.split("\t") + [""] * 4)[:4]
+    t = {"name": name, "seconds": int(secs or 0)}
+    if rc == "skipped":
+        t.update(status="skipped", reason=why)
+        tests.append(t)
+        continue
+    rc = int(rc)
+    t["exit_status"] = rc
+    t["status"] = "pass" if rc == 0 else "timeout" if rc in (124, 137) else "fail"
+    logtext = read(os.path.join(work, "logs", name + ".log"))
+    s = re.search(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)", logtext)
+    if s:
+        t.update(tested=int(s.group(1)), passing=int(s.group(2)), failing=int(s.group(3)), crashing=int(s.group(4)))
+    if rc != 0:
+        t["failed_cases"] = sorted(set(re.findall(r"\[FAIL\] (\S+): ", logtext)))
+        t["log_tail"] = tail(logtext) if logtext else why
+        if why:
+            t["reason"] = why
+    tests.append(t)
+summary = {"total": len(tests), "passed": sum(t["status"] == "pass" for t in tests),
+           "failed": sum(t["status"] in ("fail", "timeout") for t in tests),
+           "skipped": sum(t["status"] == "skipped" for t in tests)}
+
+def side(name):
+    """One run: {"status": ok|failed|skipped, "median_s", ..., the run's own JSON as "result"}."""
+    skipped = os.path.join(B, name + ".skipped")
+    if os.path.exists(skipped):
+        return {"status": "skipped", "reason": read(skipped).strip()}
+    if not os.path.exists(os.path.join(B, name + ".rc")):
+        return {"status": "skipped", "reason": "not run"}
+    rc = int(read(os.path.join(B, name + ".rc")).strip() or -1)
+    lines = [l for l in read(os.path.join(B, name + ".json")).splitlines() if l.startswith("{")]
+    res = None
+    try:
+        res = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        pass
+    if rc == 0 and res is not None and "error" not in res:
+        if isinstance(res.get("median_s"), (int, float)) and res["median_s"] > 0:
+            return {"status": "ok", "median_s": res["median_s"], "min_s": res.get("min_s"), "max_s": res.get("max_s"),
+                    "result": res}
+        if res.get("cases"):  # bench_torch.py ops
+            return {"status": "ok", "result": res}
+    r = {"status": "failed", "exit_status": rc}
+    r["error"] = (res or {}).get("error") or ("timed out" if rc in (124, 137) else tail(read(os.path.join(B, name + ".log")), 20))
+    return r
+
+bench = []
+for line in read(os.path.join(work, "cases.tsv")).splitlines():
+    i, name, model, kind, spec = line.split("\t")
+    c = {"case": name, "spec": spec, "model": os.path.relpath(model, root) if model.startswith(root + "/") else model,
+         "kind": kind, "vkpref": side(i + ".vkpref"), "torch": side(i + ".torch"), "torch_compile": side(i + ".compile")}
+    v = c["vkpref"]
+    for s, key in (("torch", "ratio"), ("torch_compile", "ratio_compile")):
+        c[key] = c[s]["median_s"] / v["median_s"] if v["status"] == "ok" and c[s]["status"] == "ok" else None
+    bench.append(c)
+
+# Ops: vkpref's first line is the device and its FMA peak, then one line per case;
+# bench_torch.py ops gives one object with "cases".
+ops = {"cases": []}
+vk_lines = []
+for l in read(os.path.join(B, "ops.json")).splitlines():
+    try:
+        vk_lines.append(json.loads(l))
+    except ValueError:
+        pass
+if os.path.exists(os.path.join(B, "ops.skipped")):
+    ops["vkpref"] = {"status": "skipped", "reason": read(os.path.join(B, "ops.skipped")).strip()}
+elif read(os.path.join(B, "ops.rc")).strip() == "0" and len(vk_lines) > 1:
+    ops["vkpref"] = {"status": "ok", "device": vk_lines[0].get("device"),
+                     "peak_gflops_per_s": vk_lines[0].get("peak_gflops_per_s")}
+elif os.path.exists(os.path.join(B, "ops.rc")):
+    ops["vkpref"] = {"status": "failed", "error": tail(read(os.path.join(B, "ops.log")), 20)}
+else:
+    ops["vkpref"] = {"status": "skipped", "reason": "not run"}
+ops["torch"] = side("ops_torch")
+torch_ops = {}
+if ops["torch"]["status"] == "ok":
+    res = ops["torch"].pop("result")
+    ops["torch"]["device"] = res.get("device")
+    for tc in res.get("cases", []):
+        torch_ops[(tc["case"], tc["shape"], tc["pass"])] = tc
+for l in vk_lines[1:]:
+    tc = torch_ops.get((l.get("case"), l.get("shape"), l.get("pass")))
+    row = {"case": l.get("case"), "shape": l.get("shape"), "pass": l.get("pass"), "vkpref_median_s": l.get("median_s"),
+           "vkpref_gflops_per_s": l.get("gflops_per_s"), "torch_median_s": tc["median_s"] if tc else None,
+           "torch_gflops_per_s": tc.get("gflops_per_s") if tc else None}
+    row["ratio"] = (row["torch_median_s"] / row["vkpref_median_s"]
+                    if row["torch_median_s"] and row["vkpref_median_s"] else None)
+    ops["cases"].append(row)
+
+torch_info = None
+if torch_py:
+    for c in bench:
+        r = c["torch"].get("result")
+        if r:
+            torch_info = {"python": torch_py, "device": r.get("device"), "version": r.get("torch_version"),
+                          "attention": r.get("attention"), "tf32": r.get("tf32")}
+            break
+    if torch_info is None:
+        torch_info = {"python": torch_py}
+
+# ok: every test passed (none skipped on a GPU run), every vkpref run and every eager PyTorch run gave a result.
+problems = []
+if stage != "final":
+    problems.append("the run stopped before its end (results so far, written after: %s)" % stage)
+if summary["failed"]:
+    problems.append("%d test executables failed" % summary["failed"])
+if summary["skipped"]:
+    problems.append("%d test executables skipped" % summary["skipped"])
+for c in bench:
+    if c["vkpref"]["status"] != "ok":
+        problems.append("vkpref %s (%s): %s" % (c["case"], c["model"], c["vkpref"]["status"]))
+    if c["torch"]["status"] == "failed" or (c["torch"]["status"] == "skipped" and not (
+            mode == "dry-run" and torch_missing == "1") and c["torch"]["reason"] != "--no-torch"):
+        problems.append("PyTorch %s (%s): %s" % (c["case"], c["model"], c["torch"]["status"]))
+if do_bench == "1" and ops["vkpref"]["status"] != "ok":
+    problems.append("vkpref bench ops: %s" % ops["vkpref"]["status"])
+if ops["torch"]["status"] == "failed":
+    problems.append("PyTorch ops: failed")
+if mode == "gpu" and not (dev["type"] and dev["type"] != "CPU"):
+    problems.append("no Vulkan GPU device")
+
+# The build: the bundle's manifest, else this checkout's commit.
+build = {"bundle": bool(manifest)}
+if manifest:
+    try:
+        m = json.load(open(manifest))
+        build.update({k: m.get(k) for k in ("commit", "dirty", "created", "source_dir", "glibc_needed")})
+    except (OSError, ValueError) as e:
+        build["error"] = "MANIFEST.json: %s" % e
+else:
+    try:
+        build["commit"] = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                                         text=True).stdout.strip() or None
+    except OSError:
+        build["commit"] = None
+result = {
+    "format": 1, "mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    "host": os.uname().nodename, "elapsed_s": int(elapsed), "build": build,
+    "vulkan_env": vk_env, "steps": int(steps), "warmup": int(warmup),
+    "device": dev, "torch": torch_info, "tests_summary": summary, "tests": tests,
+    "bench_ops": ops, "bench": bench,
+    "ratio_definition": "PyTorch median step time / vkpref median step time (> 1: vkpref is faster)",
+    "complete": stage == "final", "notes": notes, "problems": problems, "ok": not problems,
+}
+tmp = out + ".tmp"
+with open(tmp, "w") as f:
+    json.dump(result, f, indent=1)
+    f.write("\n")
+os.replace(tmp, out)
+if stage != "final":
+    sys.exit(0)
+print("gpu_check.sh: wrote %s" % out, file=sys.stderr)
+print("gpu_check.sh: device: %s (%s, driver %s, Vulkan %s)" % (dev["name"], dev["type"], dev["driver_version"],
+                                                              dev["vulkan_api"]), file=sys.stderr)
+print("gpu_check.sh: tests: %(passed)d passed, %(failed)d failed, %(skipped)d skipped" % summary, file=sys.stderr)
+for c in bench:
+    def fmt(s):
+        return "%.4f s" % s["median_s"] if s["status"] == "ok" else s["status"]
+    print("gpu_check.sh: %-28s %-34s vkpref %-10s PyTorch %-10s ratio %-6s compiled %-10s ratio %s" % (
+        c["case"], c["model"], fmt(c["vkpref"]), fmt(c["torch"]),
+        "%.2f" % c["ratio"] if c["ratio"] else "-", fmt(c["torch_compile"]),
+        "%.2f" % c["ratio_compile"] if c["ratio_compile"] else "-"), file=sys.stderr)
+for p in problems:
+    print("gpu_check.sh: problem: %s" % p, file=sys.stderr)
+EOF
+}
+
 : > "$work/notes.txt"
 note() { log "$*"; printf '%s\n' "$*" >> "$work/notes.txt"; }
 left() { echo $((time_limit - (SECONDS - start_s))); }  # seconds left before --time-limit
@@ -273,7 +488,9 @@ if [ "$use_bundle" = 1 ]; then
     }
     bundle=$(cd "$bundle" && pwd)
     log "unpacking $bundle/bundle.tar.xz"
-    "$py_any" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+    "$py_any" -c 'import sys, tarfile
+t = tarfile.open(sys.argv[1])
+t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))' \
         "$bundle/bundle.tar.xz" "$work/bundle"
     bin="$work/bundle/bin"
     source_built=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("source_dir", ""))' \
@@ -443,6 +660,7 @@ if [ "$do_tests" = 1 ]; then
     for t in "${tests[@]}"; do
         cat "$work/results/$t.tsv" >> "$work/tests.tsv" 2>/dev/null || printf '%s\t1\t0\tno result\n' "$t" >> "$work/tests.tsv"
     done
+    write_json tests
 fi
 
 # ---------------------------------------------------------------------------
@@ -511,6 +729,7 @@ done
 if [ "$do_bench" = 1 ]; then
     run_vkpref ops bench ops --json "${ops_args[@]}"
     run_torch ops_torch ops "${torch_ops_args[@]}"
+    write_json "bench ops"
     for s in "${specs[@]}"; do
         IFS='|' read -r i name m kind args <<< "$s"
         # shellcheck disable=SC2086
@@ -519,6 +738,7 @@ if [ "$do_bench" = 1 ]; then
         [ -s "$work/bench/$i.vkpref.json" ] && vocab=$(vocab_of "$work/bench/$i.vkpref.json")
         # shellcheck disable=SC2086
         run_torch "$i.torch" $args --vocab_size "$vocab"
+        write_json "$name, $(basename "$m")"
     done
     for s in "${specs[@]}"; do  # torch.compile last: its compile time is the least certain
         IFS='|' read -r i name m kind args <<< "$s"
@@ -533,215 +753,13 @@ if [ "$do_bench" = 1 ]; then
         [ -s "$work/bench/$i.vkpref.json" ] && vocab=$(vocab_of "$work/bench/$i.vkpref.json")
         # shellcheck disable=SC2086
         run_torch "$i.compile" $args --vocab_size "$vocab" --compile
+        write_json "$name, $(basename "$m"), torch.compile"
     done
 fi
 
 # ---------------------------------------------------------------------------
 # 5. The JSON.
-"$py_any" - "$work" "$out" "$mode" "$root" "$vkpref" "$((SECONDS - start_s))" \
-    "$do_tests" "$do_bench" "$torch_missing" "$steps" "$warmup" "${vk_env[*]:1}" "$torch_py" \
-    "$([ "$use_bundle" = 1 ] && echo "$bundle/MANIFEST.json")" <<'EOF'
-import json, os, re, subprocess, sys, time
-(work, out, mode, root, vkpref, elapsed, do_tests, do_bench, torch_missing, steps, warmup, vk_env, torch_py,
- manifest) = sys.argv[1:]
-B = os.path.join(work, "bench")
-notes = [l for l in open(os.path.join(work, "notes.txt")).read().splitlines() if l]
-
-def read(path, default=""):
-    try:
-        return open(path, errors="replace").read()
-    except OSError:
-        return default
-
-def tail(text, n=40):
-    return "\n".join(text.strip().splitlines()[-n:])
-
-# Device, from `vkpref info`: "* [i] NAME" then "type: T   driver: D   Vulkan X.Y.Z".
-info = read(os.path.join(work, "info.txt"))
-dev = {"name": None, "type": None, "driver": None, "driver_version": None, "vulkan_api": None,
-       "info_exit_status": int(read(os.path.join(work, "info_rc"), "-1").strip() or -1), "vkpref_info": info.strip()}
-m = re.search(r"^\* \[\d+\] (.*)\n\s+type: (.*?)   driver: (.*?)   Vulkan (\S+)", info, re.M)
-if m:
-    dev.update(name=m.group(1).strip(), type=m.group(2), driver=m.group(3), vulkan_api=m.group(4))
-    v = re.search(r"\d+(\.\d+)+", m.group(3))
-    dev["driver_version"] = v.group(0) if v else m.group(3)
-smi = read(os.path.join(work, "nvidia_smi.txt")).strip()
-if smi:
-    parts = [p.strip() for p in smi.splitlines()[0].split(",")]
-    dev["nvidia_smi"] = {"name": parts[0], "driver_version": parts[1] if len(parts) > 1 else None,
-                         "memory": parts[2] if len(parts) > 2 else None}
-    if len(parts) > 1:
-        dev["driver_version"] = parts[1]
-dbg = read(os.path.join(work, "loader_debug.txt"))
-if dbg:
-    dev["loader_debug_tail"] = tail(dbg, 60)
-
-# Tests: name, exit status (or "skipped"), seconds, reason; Criterion's summary in the log.
-tests = []
-for line in read(os.path.join(work, "tests.tsv")).splitlines():
-    name, rc, secs, why = (line.split("\t") + [""] * 4)[:4]
-    t = {"name": name, "seconds": int(secs or 0)}
-    if rc == "skipped":
-        t.update(status="skipped", reason=why)
-        tests.append(t)
-        continue
-    rc = int(rc)
-    t["exit_status"] = rc
-    t["status"] = "pass" if rc == 0 else "timeout" if rc in (124, 137) else "fail"
-    logtext = read(os.path.join(work, "logs", name + ".log"))
-    s = re.search(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)", logtext)
-    if s:
-        t.update(tested=int(s.group(1)), passing=int(s.group(2)), failing=int(s.group(3)), crashing=int(s.group(4)))
-    if rc != 0:
-        t["failed_cases"] = sorted(set(re.findall(r"\[FAIL\] (\S+): ", logtext)))
-        t["log_tail"] = tail(logtext) if logtext else why
-        if why:
-            t["reason"] = why
-    tests.append(t)
-summary = {"total": len(tests), "passed": sum(t["status"] == "pass" for t in tests),
-           "failed": sum(t["status"] in ("fail", "timeout") for t in tests),
-           "skipped": sum(t["status"] == "skipped" for t in tests)}
-
-def side(name):
-    """One run: {"status": ok|failed|skipped, "median_s", ..., the run's own JSON as "result"}."""
-    skipped = os.path.join(B, name + ".skipped")
-    if os.path.exists(skipped):
-        return {"status": "skipped", "reason": read(skipped).strip()}
-    if not os.path.exists(os.path.join(B, name + ".rc")):
-        return {"status": "skipped", "reason": "not run"}
-    rc = int(read(os.path.join(B, name + ".rc")).strip() or -1)
-    lines = [l for l in read(os.path.join(B, name + ".json")).splitlines() if l.startswith("{")]
-    res = None
-    try:
-        res = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        pass
-    if rc == 0 and res is not None and "error" not in res:
-        if isinstance(res.get("median_s"), (int, float)) and res["median_s"] > 0:
-            return {"status": "ok", "median_s": res["median_s"], "min_s": res.get("min_s"), "max_s": res.get("max_s"),
-                    "result": res}
-        if res.get("cases"):  # bench_torch.py ops
-            return {"status": "ok", "result": res}
-    r = {"status": "failed", "exit_status": rc}
-    r["error"] = (res or {}).get("error") or ("timed out" if rc in (124, 137) else tail(read(os.path.join(B, name + ".log")), 20))
-    return r
-
-bench = []
-for line in read(os.path.join(work, "cases.tsv")).splitlines():
-    i, name, model, kind, spec = line.split("\t")
-    c = {"case": name, "spec": spec, "model": os.path.relpath(model, root) if model.startswith(root + "/") else model,
-         "kind": kind, "vkpref": side(i + ".vkpref"), "torch": side(i + ".torch"), "torch_compile": side(i + ".compile")}
-    v = c["vkpref"]
-    for s, key in (("torch", "ratio"), ("torch_compile", "ratio_compile")):
-        c[key] = c[s]["median_s"] / v["median_s"] if v["status"] == "ok" and c[s]["status"] == "ok" else None
-    bench.append(c)
-
-# Ops: vkpref's first line is the device and its FMA peak, then one line per case;
-# bench_torch.py ops gives one object with "cases".
-ops = {"cases": []}
-vk_lines = []
-for l in read(os.path.join(B, "ops.json")).splitlines():
-    try:
-        vk_lines.append(json.loads(l))
-    except ValueError:
-        pass
-if os.path.exists(os.path.join(B, "ops.skipped")):
-    ops["vkpref"] = {"status": "skipped", "reason": read(os.path.join(B, "ops.skipped")).strip()}
-elif read(os.path.join(B, "ops.rc")).strip() == "0" and len(vk_lines) > 1:
-    ops["vkpref"] = {"status": "ok", "device": vk_lines[0].get("device"),
-                     "peak_gflops_per_s": vk_lines[0].get("peak_gflops_per_s")}
-elif os.path.exists(os.path.join(B, "ops.rc")):
-    ops["vkpref"] = {"status": "failed", "error": tail(read(os.path.join(B, "ops.log")), 20)}
-else:
-    ops["vkpref"] = {"status": "skipped", "reason": "not run"}
-ops["torch"] = side("ops_torch")
-torch_ops = {}
-if ops["torch"]["status"] == "ok":
-    res = ops["torch"].pop("result")
-    ops["torch"]["device"] = res.get("device")
-    for tc in res.get("cases", []):
-        torch_ops[(tc["case"], tc["shape"], tc["pass"])] = tc
-for l in vk_lines[1:]:
-    tc = torch_ops.get((l.get("case"), l.get("shape"), l.get("pass")))
-    row = {"case": l.get("case"), "shape": l.get("shape"), "pass": l.get("pass"), "vkpref_median_s": l.get("median_s"),
-           "vkpref_gflops_per_s": l.get("gflops_per_s"), "torch_median_s": tc["median_s"] if tc else None,
-           "torch_gflops_per_s": tc.get("gflops_per_s") if tc else None}
-    row["ratio"] = (row["torch_median_s"] / row["vkpref_median_s"]
-                    if row["torch_median_s"] and row["vkpref_median_s"] else None)
-    ops["cases"].append(row)
-
-torch_info = None
-if torch_py:
-    for c in bench:
-        r = c["torch"].get("result")
-        if r:
-            torch_info = {"python": torch_py, "device": r.get("device"), "version": r.get("torch_version"),
-                          "attention": r.get("attention"), "tf32": r.get("tf32")}
-            break
-    if torch_info is None:
-        torch_info = {"python": torch_py}
-
-# ok: every test passed (none skipped on a GPU run), every vkpref run and every eager PyTorch run gave a result.
-problems = []
-if summary["failed"]:
-    problems.append("%d test executables failed" % summary["failed"])
-if summary["skipped"]:
-    problems.append("%d test executables skipped" % summary["skipped"])
-for c in bench:
-    if c["vkpref"]["status"] != "ok":
-        problems.append("vkpref %s (%s): %s" % (c["case"], c["model"], c["vkpref"]["status"]))
-    if c["torch"]["status"] == "failed" or (c["torch"]["status"] == "skipped" and not (
-            mode == "dry-run" and torch_missing == "1") and c["torch"]["reason"] != "--no-torch"):
-        problems.append("PyTorch %s (%s): %s" % (c["case"], c["model"], c["torch"]["status"]))
-if do_bench == "1" and ops["vkpref"]["status"] != "ok":
-    problems.append("vkpref bench ops: %s" % ops["vkpref"]["status"])
-if ops["torch"]["status"] == "failed":
-    problems.append("PyTorch ops: failed")
-if mode == "gpu" and not (dev["type"] and dev["type"] != "CPU"):
-    problems.append("no Vulkan GPU device")
-
-# The build: the bundle's manifest, else this checkout's commit.
-build = {"bundle": bool(manifest)}
-if manifest:
-    try:
-        m = json.load(open(manifest))
-        build.update({k: m.get(k) for k in ("commit", "dirty", "created", "source_dir", "glibc_needed")})
-    except (OSError, ValueError) as e:
-        build["error"] = "MANIFEST.json: %s" % e
-else:
-    try:
-        build["commit"] = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
-                                         text=True).stdout.strip() or None
-    except OSError:
-        build["commit"] = None
-result = {
-    "format": 1, "mode": mode, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "host": os.uname().nodename, "elapsed_s": int(elapsed), "build": build,
-    "vulkan_env": vk_env, "steps": int(steps), "warmup": int(warmup),
-    "device": dev, "torch": torch_info, "tests_summary": summary, "tests": tests,
-    "bench_ops": ops, "bench": bench,
-    "ratio_definition": "PyTorch median step time / vkpref median step time (> 1: vkpref is faster)",
-    "notes": notes, "problems": problems, "ok": not problems,
-}
-tmp = out + ".tmp"
-with open(tmp, "w") as f:
-    json.dump(result, f, indent=1)
-    f.write("\n")
-os.replace(tmp, out)
-print("gpu_check.sh: wrote %s" % out, file=sys.stderr)
-print("gpu_check.sh: device: %s (%s, driver %s, Vulkan %s)" % (dev["name"], dev["type"], dev["driver_version"],
-                                                              dev["vulkan_api"]), file=sys.stderr)
-print("gpu_check.sh: tests: %(passed)d passed, %(failed)d failed, %(skipped)d skipped" % summary, file=sys.stderr)
-for c in bench:
-    def fmt(s):
-        return "%.4f s" % s["median_s"] if s["status"] == "ok" else s["status"]
-    print("gpu_check.sh: %-28s %-34s vkpref %-10s PyTorch %-10s ratio %-6s compiled %-10s ratio %s" % (
-        c["case"], c["model"], fmt(c["vkpref"]), fmt(c["torch"]),
-        "%.2f" % c["ratio"] if c["ratio"] else "-", fmt(c["torch_compile"]),
-        "%.2f" % c["ratio_compile"] if c["ratio_compile"] else "-"), file=sys.stderr)
-for p in problems:
-    print("gpu_check.sh: problem: %s" % p, file=sys.stderr)
-EOF
+write_json final
 validate_json "$out" || exit 1
 ok=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1]))["ok"])' "$out")
 log "done in $((SECONDS - start_s)) s: $([ "$ok" = True ] && echo "everything passed" || echo "NOT everything passed (see problems above)")"

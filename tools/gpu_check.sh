@@ -616,6 +616,9 @@ if [ "$mode" = gpu ]; then
                     if [ "$(selected_type "$work/info.txt")" != CPU ] && [ -n "$(selected_type "$work/info.txt")" ]; then
                         have_gpu=1; note "Vulkan driver: a manifest written for $lib"
                     fi
+                else
+                    # In a container the NVIDIA runtime mounts the Vulkan driver only for the graphics capability.
+                    note "no libGLX_nvidia.so.0 (the NVIDIA Vulkan driver) on this machine; NVIDIA_DRIVER_CAPABILITIES=${NVIDIA_DRIVER_CAPABILITIES:-unset} (a container needs 'graphics' in it for Vulkan)"
                 fi
             fi
         fi

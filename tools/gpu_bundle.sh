@@ -18,7 +18,8 @@
 #                   kept out of the archive)
 #   MANIFEST.json   the commit, the source folder the executables were built in
 #                   (the tests have their data folder compiled in), the newest
-#                   glibc symbol version they need, and the file list
+#                   glibc symbol version they need (and lib-cxx needs), the newest
+#                   libstdc++ symbol version the layer needs, and the file list
 # xz keeps the bundle near 40 MiB (uncompressed, the validation layer alone is
 # 22 MiB). tools/gpu_check.sh unpacks the archive into a temporary folder.
 #
@@ -102,6 +103,8 @@ done < <(ldd "${elfs[@]}" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $1
 newest_glibc() { objdump -T "$@" 2>/dev/null | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1; }
 glibc_needed=$(newest_glibc "${elfs[@]}" "$stage"/lib/*)
 glibc_needed_cxx=$(newest_glibc "$stage"/lib-cxx/* 2>/dev/null || true)
+glibcxx_needed=$(objdump -T "${elfs[@]}" "$stage"/lib/* 2>/dev/null | grep -o 'GLIBCXX_[0-9][0-9.]*' | sed 's/GLIBCXX_//' |
+                 sort -Vu | tail -1 || true)
 commit=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo true || echo false)
 
@@ -117,12 +120,13 @@ if [ "$fmnist" = 1 ]; then
     done
 fi
 python3 - "$out/MANIFEST.json" "$stage" "$commit" "$dirty" "$source_dir" "$glibc_needed" "$glibc_needed_cxx" \
-    "$validation" "$fmnist" <<'EOF'
+    "$glibcxx_needed" "$validation" "$fmnist" <<'EOF'
 import json, os, sys, time
-path, stage, commit, dirty, source_dir, glibc, glibc_cxx, validation, fmnist = sys.argv[1:]
+path, stage, commit, dirty, source_dir, glibc, glibc_cxx, glibcxx, validation, fmnist = sys.argv[1:]
 files = sorted(os.path.relpath(os.path.join(d, f), stage) for d, _, fs in os.walk(stage) for f in fs)
 json.dump({"format": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit,
            "dirty": dirty == "true", "source_dir": source_dir, "glibc_needed": glibc, "glibc_needed_lib_cxx": glibc_cxx,
+           "glibcxx_needed": glibcxx,
            "validation_layer": validation == "1", "fashion_mnist": fmnist == "1",
            "tests": sorted(f[len("bin/"):] for f in files if f.startswith("bin/test_")), "files": files},
           open(path, "w"), indent=1)

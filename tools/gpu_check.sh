@@ -511,10 +511,14 @@ t.extractall(sys.argv[2], **({"filter": "data"} if hasattr(tarfile, "data_filter
     libpath="$work/bundle/lib"
     # The layer's C++ runtime: the bundle's libstdc++ needs the build machine's
     # glibc, so it is used only when this machine's lacks what the layer needs.
-    if [ -d "$work/bundle/lib-cxx" ]; then
-        if ! "$py_any" - <<'EOF'
-import ctypes.util, os, subprocess, sys
-need = b"GLIBCXX_3.4.30"
+    glibcxx_needed=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("glibcxx_needed", ""))' \
+                     "$bundle/MANIFEST.json" 2>/dev/null || true)
+    glibc_needed_cxx=$("$py_any" -c 'import json, sys; print(json.load(open(sys.argv[1])).get("glibc_needed_lib_cxx", ""))' \
+                       "$bundle/MANIFEST.json" 2>/dev/null || true)
+    if [ -d "$work/bundle/lib-cxx" ] && [ -n "$glibcxx_needed" ]; then
+        if ! "$py_any" - "$glibcxx_needed" <<'EOF'
+import subprocess, sys
+need = ("GLIBCXX_" + sys.argv[1]).encode()
 paths = []
 try:
     out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
@@ -532,7 +536,7 @@ sys.exit(1)
 EOF
         then
             libpath="$libpath:$work/bundle/lib-cxx"
-            note "this machine's libstdc++ lacks GLIBCXX_3.4.30: using the bundle's (needs glibc $glibc_needed)"
+            note "this machine's libstdc++ lacks GLIBCXX_$glibcxx_needed (the validation layer's): using the bundle's (which needs glibc $glibc_needed_cxx)"
         fi
     fi
     vk_env+=(LD_LIBRARY_PATH="$libpath${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
@@ -629,7 +633,7 @@ if [ "$mode" = gpu ]; then
     fi
 fi
 cat "$work/info.txt" >&2
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$work/nvidia_smi.txt" 2>/dev/null || true
+timeout 30 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$work/nvidia_smi.txt" 2>/dev/null || true
 
 # ---------------------------------------------------------------------------
 # 2. Tests.

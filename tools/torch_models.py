@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 def timestep_embedding(t, dim, flip_sin_to_cos, freq_shift, max_period=10000):
     half = dim // 2
-    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32) / (half - freq_shift)
+    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - freq_shift)
     emb = t[:, None].float() * torch.exp(exponent)[None, :]
     emb = torch.cat([torch.sin(emb), torch.cos(emb)], dim=-1)
     if flip_sin_to_cos:
@@ -79,7 +79,7 @@ def sdpa(q, k, v, heads, causal):
     v = v.view(n, s, heads, hd).transpose(1, 2)
     scores = q @ k.transpose(-1, -2) / math.sqrt(hd)
     if causal:
-        mask = torch.triu(torch.ones(t, s, dtype=torch.bool), diagonal=1)
+        mask = torch.triu(torch.ones(t, s, dtype=torch.bool, device=q.device), diagonal=1)
         scores = scores.masked_fill(mask, float("-inf"))
     o = torch.softmax(scores, dim=-1) @ v
     return o.transpose(1, 2).reshape(n, t, c)
@@ -353,7 +353,7 @@ class CLIPTextModel(nn.Module):
 
     def forward(self, ids):
         tm = self.text_model
-        pos = torch.arange(ids.shape[1])[None, :].expand_as(ids)
+        pos = torch.arange(ids.shape[1], device=ids.device)[None, :].expand_as(ids)
         h = tm.embeddings.token_embedding(ids) + tm.embeddings.position_embedding(pos)
         for layer in tm.encoder.layers:
             h = layer(h)

@@ -75,15 +75,18 @@ static bool wanted(Bench* b, const char* name) { return !b->o->only || strstr(na
 
 // ---------------------------------------------------------------------------
 
+#define PEAK_FMA_PUSH(X) X(float, seed)
+PUSH_STRUCT(PeakFmaPush, PEAK_FMA_PUSH)
+SHADER_PUSH(bench_peak_fma, PeakFmaPush)
+
 static void measure_peak(Bench* b) {
     const uint32_t iters = 2048, wg = 64, groups = 512;
     Tensor y = arena_tensor1(&b->arena, (int64_t)wg * groups);
-    const Pipeline* p = pipeline_get(&b->g, SHADER_BENCH_PEAK_FMA, "s", 4, (uint32_t[]){wg, 1, 1, iters}, 4);
     Cmd c;
     cmd_begin(&c, &b->g);
-    float seed = 1.0f;
+    PeakFmaPush push = {.seed = 1.0f};
     Bind bind = bind_w(&y);
-    cmd_dispatch(&c, p, &bind, 1, &seed, groups, 1, 1);
+    cmd_dispatch(&c, SHADER_BENCH_PEAK_FMA, (uint32_t[]){wg, 1, 1, iters}, 4, &bind, 1, &push, sizeof push, groups, 1, 1);
     cmd_end(&c);
     cmd_submit(&c);
     double t[5];

@@ -105,6 +105,43 @@ Test(push_constants, reflection_reads_matmul) {
     cr_assert_str_eq(kinds, "tttst");
 }
 
+// No shader has a vector member yet: hand-assembled SPIR-V with the block
+// { uint n; vec4 v; } (std430: v at offset 16) stands in for one. Only the
+// instructions the reflection reads: not a module a driver would take.
+static const uint32_t vec4_block[] = {
+    0x07230203, 0x00010500, 0, 7, 0,  // header, id bound 7
+    (3 << 16) | 71, 4, 2,             // OpDecorate %4 Block
+    (5 << 16) | 72, 4, 0, 35, 0,      // OpMemberDecorate %4 0 Offset 0
+    (5 << 16) | 72, 4, 1, 35, 16,     // OpMemberDecorate %4 1 Offset 16
+    (4 << 16) | 6, 4, 1, 'v',         // OpMemberName %4 1 "v"
+    (3 << 16) | 22, 1, 32,            // %1 = OpTypeFloat 32
+    (4 << 16) | 23, 2, 1, 4,          // %2 = OpTypeVector %1 4
+    (4 << 16) | 21, 3, 32, 0,         // %3 = OpTypeInt 32 unsigned
+    (4 << 16) | 30, 4, 3, 2,          // %4 = OpTypeStruct %3 %2
+    (4 << 16) | 32, 5, 9, 4,          // %5 = OpTypePointer PushConstant %4
+    (4 << 16) | 59, 5, 6, 9,          // %6 = OpVariable %5 PushConstant
+};
+#define VEC4_PUSH(X) X(uint32_t, n) X(PushVec4, v)
+PUSH_STRUCT(Vec4Push, VEC4_PUSH)
+#define UVEC4_PUSH(X) X(uint32_t, n) X(PushUvec4, v)
+PUSH_STRUCT(Uvec4Push, UVEC4_PUSH)
+
+Test(push_constants, vector_members) {
+    char err[256] = "";
+    SpirvInfo s;
+    cr_assert_eq(spirv_reflect(vec4_block, sizeof vec4_block / 4, &s, err, sizeof err), 0, "%s", err);
+    cr_assert(s.has_push);
+    cr_assert_eq(s.nmembers, 2);
+    cr_assert_eq(s.members[1].offset, 16);
+    cr_assert_eq(s.members[1].components, 4);
+    cr_assert_eq(s.members[1].scalar, PUSH_FLOAT);
+    cr_assert_str_eq(s.members[1].name, "v");
+    cr_assert_eq(s.nbindings, 0);
+    cr_assert_eq(spirv_check_push(&s, Vec4Push_push_layout(), err, sizeof err), 0, "%s", err);
+    cr_assert_eq(spirv_check_push(&s, Uvec4Push_push_layout(), err, sizeof err), -1);
+    cr_assert(strstr(err, "Uvec4Push.v is a uvec4, the GLSL member 1 a vec4"), "%s", err);
+}
+
 Test(push_constants, reflection_rejects_what_is_not_spirv) {
     char err[256] = "";
     SpirvInfo s;

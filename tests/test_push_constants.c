@@ -51,7 +51,8 @@ Test(push_constants, every_shader_matches_its_c_struct) {
 // one field moved or retyped: both are caught.
 #define COL_SUM_SWAPPED(X) X(uint32_t, N) X(uint32_t, R) X(uint32_t, off_x) X(uint32_t, off_y)
 PUSH_STRUCT(ColSumSwapped, COL_SUM_SWAPPED)
-#define FLAT_UINT_ALPHA(X) X(uint32_t, n) X(uint32_t, off_in0) X(uint32_t, off_in1) X(uint32_t, off_out) X(uint32_t, alpha)
+#define FLAT_UINT_ALPHA(X) \
+    X(uint32_t, n) X(uint32_t, off_in0) X(uint32_t, off_in1) X(uint32_t, off_out) X(uint32_t, alpha)
 PUSH_STRUCT(FlatUintAlpha, FLAT_UINT_ALPHA)
 #define FLAT_EXTRA(X) FLAT_UINT_ALPHA(X) X(float, beta)
 PUSH_STRUCT(FlatExtra, FLAT_EXTRA)

@@ -86,7 +86,8 @@ static void measure_peak(Bench* b) {
     cmd_begin(&c, &b->g);
     PeakFmaPush push = {.seed = 1.0f};
     Bind bind = bind_w(&y);
-    cmd_dispatch(&c, SHADER_BENCH_PEAK_FMA, (uint32_t[]){wg, 1, 1, iters}, 4, &bind, 1, &push, sizeof push, groups, 1, 1);
+    cmd_dispatch(&c, SHADER_BENCH_PEAK_FMA, (uint32_t[]){wg, 1, 1, iters}, 4, &bind, 1, &push, sizeof push, groups, 1,
+                 1);
     cmd_end(&c);
     cmd_submit(&c);
     double t[5];

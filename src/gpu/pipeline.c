@@ -260,6 +260,9 @@ static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, 
     if (push_size > PIPELINE_MAX_PUSH || push_size > g->props.limits.maxPushConstantsSize)
         die("shader %s: push constants of %u bytes exceed %u (vkpref) or the device limit %u", blob->name, push_size,
             PIPELINE_MAX_PUSH, g->props.limits.maxPushConstantsSize);
+    for (uint32_t i = 0; i < nb; i++)
+        if (kinds[i] != 's' && kinds[i] != 't')
+            die("shader %s: binding kind '%c' is not 's' or 't'", blob->name, kinds[i]);
     check_shader_interface(id, kinds, nb);
     uint32_t invocations = spec[0] * spec[1] * spec[2];
     if (invocations == 0 || invocations > g->props.limits.maxComputeWorkGroupInvocations)

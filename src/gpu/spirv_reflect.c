@@ -127,7 +127,8 @@ static int reflect(Module* m, SpirvInfo* out, char* err, size_t errlen) {
                 return fail(err, errlen, "the push_constant variable is not a Block-decorated struct");
             push_struct = pointee;
         } else if (m->ids[v].has_binding) {
-            if (out->nbindings == SPIRV_MAX_BINDINGS) return fail(err, errlen, "more than %d descriptors", SPIRV_MAX_BINDINGS);
+            if (out->nbindings == SPIRV_MAX_BINDINGS)
+                return fail(err, errlen, "more than %d descriptors", SPIRV_MAX_BINDINGS);
             out->bindings[out->nbindings++] =
                 (SpirvBinding){m->ids[v].set, m->ids[v].binding, binding_kind(m, storage, pointee)};
         }
@@ -135,7 +136,8 @@ static int reflect(Module* m, SpirvInfo* out, char* err, size_t errlen) {
     if (!push_struct) return 0;
     out->has_push = true;
     uint32_t nm = (m->w[m->ids[push_struct].def] >> 16) - 2;
-    if (nm > SPIRV_MAX_MEMBERS) return fail(err, errlen, "push_constant block of %u members (max %d)", nm, SPIRV_MAX_MEMBERS);
+    if (nm > SPIRV_MAX_MEMBERS)
+        return fail(err, errlen, "push_constant block of %u members (max %d)", nm, SPIRV_MAX_MEMBERS);
     out->nmembers = nm;
     for (uint32_t i = 0; i < nm; i++)
         if (member_type(m, def_operand(m, push_struct, 2 + i), &out->members[i], i, err, errlen)) return -1;
@@ -173,10 +175,12 @@ static const char* type_name(PushScalar s, uint32_t components, char* buf, size_
 }
 
 int spirv_check_push(const SpirvInfo* s, const PushLayout* l, char* err, size_t errlen) {
-    if (!s->has_push) return l ? fail(err, errlen, "%s is registered, the shader has no push_constant block", l->name) : 0;
+    if (!s->has_push)
+        return l ? fail(err, errlen, "%s is registered, the shader has no push_constant block", l->name) : 0;
     if (!l) return fail(err, errlen, "the shader has a push_constant block and no C struct (SHADER_PUSH)");
     if (s->nmembers != l->nfields)
-        return fail(err, errlen, "%s has %u fields, the push_constant block %u members", l->name, l->nfields, s->nmembers);
+        return fail(err, errlen, "%s has %u fields, the push_constant block %u members", l->name, l->nfields,
+                    s->nmembers);
     uint32_t end = 0;
     for (uint32_t i = 0; i < s->nmembers; i++) {
         const SpirvMember* m = &s->members[i];

@@ -35,8 +35,9 @@ static uint32_t vec_width(int64_t E, const Operand* const* ops, int n) {
 
 // ---------------------------------------------------------------------------
 
-#define MSE_FWD_PUSH(X) \
-    X(uint32_t, N) X(uint32_t, texels) X(float, inv_e) X(uint32_t, off_pred) X(uint32_t, off_target) X(uint32_t, off_mse)
+#define MSE_FWD_PUSH(X)                                                                     \
+    X(uint32_t, N) X(uint32_t, texels) X(float, inv_e) X(uint32_t, off_pred) X(uint32_t, off_target) \
+    X(uint32_t, off_mse)
 PUSH_STRUCT(MseFwdPush, MSE_FWD_PUSH)
 SHADER_PUSH(mse_per_sample_fwd, MseFwdPush)
 

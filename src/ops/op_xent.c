@@ -12,8 +12,9 @@
 
 // Bindings: operand()/tex()/sto() from op_common.h. Push constants: XENT push
 // block of softmax_xent.glsl.
-#define XENT_PUSH(X) \
-    X(uint32_t, N) X(uint32_t, K) X(uint32_t, off_logits) X(uint32_t, off_labels) X(uint32_t, off_out) X(uint32_t, off_coef)
+#define XENT_PUSH(X)                                                                             \
+    X(uint32_t, N) X(uint32_t, K) X(uint32_t, off_logits) X(uint32_t, off_labels) X(uint32_t, off_out) \
+    X(uint32_t, off_coef)
 PUSH_STRUCT(XentPush, XENT_PUSH)
 SHADER_PUSH(softmax_xent_fwd, XentPush)
 SHADER_PUSH(softmax_xent_bwd, XentPush)

@@ -231,13 +231,14 @@ static const char* kind_name(char kind) {
 
 // The binding kinds come from the dispatch's Bind array, the push constants
 // from the shader's registered struct: both must match what the SPIR-V
-// declares (a binding the shader does not use may be anything).
+// declares (a binding the shader does not use may be anything; -O drops a
+// push_constant block no code reads, and pushing it anyway is harmless).
 static void check_shader_interface(ShaderId id, const char* kinds, uint32_t nb) {
     const ShaderBlob* blob = &g_shaders[id];
     SpirvInfo s;
     char err[256];
     if (spirv_reflect(blob->code, blob->size / sizeof *blob->code, &s, err, sizeof err) ||
-        spirv_check_push(&s, shader_push_layout(id), err, sizeof err))
+        (s.has_push && spirv_check_push(&s, shader_push_layout(id), err, sizeof err)))
         die("shader %s: %s", blob->name, err);
     for (uint32_t i = 0; i < s.nbindings; i++) {
         const SpirvBinding* sb = &s.bindings[i];

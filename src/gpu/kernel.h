@@ -16,12 +16,18 @@
 // Checks: tests/test_push_constants.c compares every shader's push_constant
 // block in its SPIR-V (member names, offsets, types) with its PUSH_STRUCT;
 // pipeline creation compares the binding kinds of the Bind array with the
-// bindings the SPIR-V declares (gpu/spirv_reflect.h); cmd_dispatch checks the
-// size of the struct it is given.
+// bindings the SPIR-V declares, and the struct's offsets and types with the
+// block (gpu/spirv_reflect.h); cmd_dispatch checks the size of the struct it
+// is given. For a shaders/negate.comp with
+// `layout(push_constant) uniform P { uint n, off_x; float alpha; } p;`:
 //
-//   #define SCALE_PUSH(X) X(uint32_t, n) X(uint32_t, off_x) X(float, alpha)
-//   PUSH_STRUCT(ScalePush, SCALE_PUSH)  // typedef struct ScalePush {...} ScalePush;
-//   SHADER_PUSH(scale, ScalePush)
+//   #define NEGATE_PUSH(X) X(uint32_t, n) X(uint32_t, off_x) X(float, alpha)
+//   PUSH_STRUCT(NegatePush, NEGATE_PUSH)  // typedef struct NegatePush {...} NegatePush;
+//   SHADER_PUSH(negate, NegatePush)
+//   ...
+//   NegatePush push = {n, ox.off, alpha};
+//   Bind b[] = {bind_tex(&ox.view, 1), bind_w(&oy.view)};
+//   cmd_dispatch(c, SHADER_NEGATE, (uint32_t[]){wg, 1, 1}, 3, b, 2, &push, sizeof push, gx, 1, 1);
 #pragma once
 #include <stddef.h>
 #include <stdint.h>

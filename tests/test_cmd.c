@@ -1,8 +1,8 @@
 // test_cmd.c: the recorder. A chain of 500 dependent dispatches in one
 // submission gives the right answer (every barrier is there), replaying the
-// recording repeats it, transfers through staging round-trip, and pipelines
+// recording repeats it, transfers through staging round-trip, pipelines
 // compiled on worker threads (or on the recording thread) while recording give
-// the right answers.
+// the right answers, and dispatches that disagree with their shader are errors.
 #include <math.h>
 #include <stdlib.h>
 
@@ -143,6 +143,27 @@ Test(cmd, bad_pipeline_threads_value_is_an_error, GPU_TEST, .exit_code = 1) {
     Tensor x, y;
     begin_with_threads("many", &c, &x, &y);
     op_act_forward(&c, &y, &x, ACT_SILU);  // dies at pipeline_get, naming the variable
+}
+
+// The pipeline's binding kinds come from the Bind array and are checked against
+// the shader: storage buffers where add.comp reads texel buffers are an error.
+Test(cmd, binding_kinds_the_shader_does_not_declare_are_an_error, GPU_TEST, .exit_code = 1) {
+    Cmd c;
+    Tensor x, y;
+    begin_with_threads("0", &c, &x, &y);
+    Bind b[] = {bind_r(&x), bind_r(&x), bind_w(&y)};
+    uint32_t push[5] = {64};  // FlatPush's size
+    cmd_dispatch(&c, SHADER_ADD, (uint32_t[]){64, 1, 1, 1}, 4, b, 3, push, sizeof push, 1, 1, 1);
+}
+
+// The push constants must be the size of the struct registered for the shader.
+Test(cmd, push_constants_of_another_size_are_an_error, GPU_TEST, .exit_code = 1) {
+    Cmd c;
+    Tensor x, y;
+    begin_with_threads("0", &c, &x, &y);
+    Bind b[] = {bind_tex(&x, 1), bind_tex(&x, 1), bind_w(&y)};
+    uint32_t push[4] = {64};  // FlatPush has a fifth field
+    cmd_dispatch(&c, SHADER_ADD, (uint32_t[]){64, 1, 1, 1}, 4, b, 3, push, sizeof push, 1, 1, 1);
 }
 
 // A fatal error while pipelines are still compiling on the workers exits with the

@@ -10,6 +10,7 @@
 
 #include "gpu/cmd.h"
 #include "gpu/profile.h"
+#include "ops/op_peak.h"
 #include "ops/ops.h"
 #include "util/check.h"
 #include "util/timer.h"
@@ -78,12 +79,9 @@ static bool wanted(Bench* b, const char* name) { return !b->o->only || strstr(na
 static void measure_peak(Bench* b) {
     const uint32_t iters = 2048, wg = 64, groups = 512;
     Tensor y = arena_tensor1(&b->arena, (int64_t)wg * groups);
-    const Pipeline* p = pipeline_get(&b->g, SHADER_BENCH_PEAK_FMA, "s", 4, (uint32_t[]){wg, 1, 1, iters}, 4);
     Cmd c;
     cmd_begin(&c, &b->g);
-    float seed = 1.0f;
-    Bind bind = bind_w(&y);
-    cmd_dispatch(&c, p, &bind, 1, &seed, groups, 1, 1);
+    op_peak_fma(&c, &y, iters, wg, groups);
     cmd_end(&c);
     cmd_submit(&c);
     double t[5];

@@ -143,27 +143,36 @@ static VkBufferView texel_view(Cmd* c, const Tensor* t, int components) {
     return v;
 }
 
-void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, uint32_t gx, uint32_t gy,
-                  uint32_t gz) {
-    const char* name = g_shaders[p->shader].name;
-    if (nb != p->nbindings) die("dispatch of %s: %u bindings given, the pipeline has %u", name, nb, p->nbindings);
+void cmd_dispatch(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, const Bind* b, uint32_t nb,
+                  const void* push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz) {
+    if ((unsigned)id >= SHADER_COUNT) die("dispatch of shader %d: no such shader", (int)id);
+    const char* name = g_shaders[id].name;
+    const PushLayout* pl = shader_push_layout(id);
+    if (push_size != (pl ? pl->size : 0))
+        die("dispatch of %s: %u bytes of push constants given, its %s has %u", name, push_size,
+            pl ? pl->name : "SHADER_NO_PUSH", pl ? pl->size : 0);
+    if (nb > PIPELINE_MAX_BINDINGS) die("dispatch of %s: %u bindings (max %d)", name, nb, PIPELINE_MAX_BINDINGS);
+    // The binding kinds, hence the descriptor-set layout, are those of the bindings given.
+    char kinds[PIPELINE_MAX_BINDINGS + 1];
+    for (uint32_t i = 0; i < nb; i++) {
+        if (b[i].texel_components && b[i].write) die("dispatch of %s: texel binding %u cannot be written", name, i);
+        kinds[i] = b[i].texel_components ? 't' : 's';
+    }
+    kinds[nb] = 0;
     const VkPhysicalDeviceLimits* L = &c->gpu->props.limits;
     if (gx == 0 || gy == 0 || gz == 0) die("dispatch of %s: empty grid %ux%ux%u", name, gx, gy, gz);
     if (gx > L->maxComputeWorkGroupCount[0] || gy > L->maxComputeWorkGroupCount[1] || gz > L->maxComputeWorkGroupCount[2])
         die("dispatch of %s: grid %ux%ux%u exceeds the device limit %ux%ux%u", name, gx, gy, gz,
             L->maxComputeWorkGroupCount[0], L->maxComputeWorkGroupCount[1], L->maxComputeWorkGroupCount[2]);
 
+    const Pipeline* p = pipeline_get(c->gpu, id, kinds, push_size, spec, nspec);
     Range r[PIPELINE_MAX_BINDINGS];
     bool w[PIPELINE_MAX_BINDINGS];
     VkBufferView views[PIPELINE_MAX_BINDINGS];
     for (uint32_t i = 0; i < nb; i++) {
-        bool texel = p->kinds[i] == 't';
-        if (texel != (b[i].texel_components != 0))
-            die("dispatch of %s: binding %u is a %s buffer in the shader", name, i, texel ? "texel" : "storage");
-        if (texel && b[i].write) die("dispatch of %s: texel binding %u cannot be written", name, i);
         r[i] = range_of(b[i].t);
         w[i] = b[i].write;
-        views[i] = texel ? texel_view(c, b[i].t, b[i].texel_components) : VK_NULL_HANDLE;
+        views[i] = b[i].texel_components ? texel_view(c, b[i].t, b[i].texel_components) : VK_NULL_HANDLE;
     }
     track(c, r, w, (int)nb);
     CmdOp* op = add_op(c, CMD_OP_DISPATCH);

@@ -10,7 +10,12 @@
 // range written since the last barrier, or writes a range read or written since
 // then, gets one global compute->compute memory barrier first. So a forgotten
 // barrier is impossible and independent dispatches run without one.
+//
+// A dispatch names its shader and passes everything else about it at once
+// (cmd_dispatch): the pipeline, its binding kinds included, follows from that
+// (how to add a kernel: gpu/kernel.h).
 #pragma once
+#include "gpu/kernel.h"
 #include "gpu/memory.h"
 #include "gpu/pipeline.h"
 
@@ -23,7 +28,8 @@ typedef struct Range {
 } Range;
 
 // One descriptor binding of a dispatch. texel_components is 0 for a storage
-// buffer, 1 (R32F) or 4 (RGBA32F) for a uniform texel buffer view.
+// buffer, 1 (R32F) or 4 (RGBA32F) for a uniform texel buffer view: binding kind
+// 't' of the pipeline, else 's'.
 typedef struct Bind {
     const Tensor* t;
     bool write;
@@ -55,8 +61,12 @@ typedef struct Cmd {
 static inline void cmd_note_flops(Cmd* c, double flops) { c->flops_next = flops; }
 
 void cmd_begin(Cmd* c, GpuContext* g);
-void cmd_dispatch(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, uint32_t gx, uint32_t gy,
-                  uint32_t gz);
+// Records shader `id` with specialization constants spec[0..nspec) (spec[0..2]:
+// the workgroup size), bindings b[0..nb) (b[i] is binding i) and push_size
+// bytes of push constants, the struct SHADER_PUSH registered for the shader,
+// over a gx x gy x gz grid. Gets the pipeline (compiled on first use).
+void cmd_dispatch(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, const Bind* b, uint32_t nb,
+                  const void* push, uint32_t push_size, uint32_t gx, uint32_t gy, uint32_t gz);
 void cmd_fill(Cmd* c, const Tensor* t, float value);             // vkCmdFillBuffer
 void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src);     // same element count
 void cmd_barrier(Cmd* c);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gpu/spirv_reflect.h"
 #include "gpu/vk_check.h"
 #include "util/check.h"
 #include "util/timer.h"
@@ -225,6 +226,32 @@ void pipeline_wait(GpuContext* g, const Pipeline* cp) {
             vk_result_name(p->result), (int)p->result);
 }
 
+static const char* kind_name(char kind) {
+    return kind == 's' ? "storage buffer" : kind == 't' ? "uniform texel buffer" : "descriptor vkpref does not bind";
+}
+
+// The binding kinds come from the dispatch's Bind array, the push constants
+// from the shader's registered struct: both must match what the SPIR-V
+// declares (a binding the shader does not use may be anything; -O drops a
+// push_constant block no code reads, and pushing it anyway is harmless).
+static void check_shader_interface(ShaderId id, const char* kinds, uint32_t nb) {
+    const ShaderBlob* blob = &g_shaders[id];
+    SpirvInfo s;
+    char err[256];
+    if (spirv_reflect(blob->code, blob->size / sizeof *blob->code, &s, err, sizeof err) ||
+        (s.has_push && spirv_check_push(&s, shader_push_layout(id), err, sizeof err)))
+        die("shader %s: %s", blob->name, err);
+    for (uint32_t i = 0; i < s.nbindings; i++) {
+        const SpirvBinding* sb = &s.bindings[i];
+        if (sb->set != 0 || sb->binding >= nb)
+            die("shader %s: binding %u (set %u) has no Bind at the dispatch, which gives %u", blob->name, sb->binding,
+                sb->set, nb);
+        if (sb->kind != kinds[sb->binding])
+            die("shader %s: binding %u is a %s, the dispatch binds a %s", blob->name, sb->binding, kind_name(sb->kind),
+                kind_name(kinds[sb->binding]));
+    }
+}
+
 static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size,
                                  const uint32_t* spec, uint32_t nspec) {
     const ShaderBlob* blob = &g_shaders[id];
@@ -235,6 +262,10 @@ static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, 
     if (push_size > PIPELINE_MAX_PUSH || push_size > g->props.limits.maxPushConstantsSize)
         die("shader %s: push constants of %u bytes exceed %u (vkpref) or the device limit %u", blob->name, push_size,
             PIPELINE_MAX_PUSH, g->props.limits.maxPushConstantsSize);
+    for (uint32_t i = 0; i < nb; i++)
+        if (kinds[i] != 's' && kinds[i] != 't')
+            die("shader %s: binding kind '%c' is not 's' or 't'", blob->name, kinds[i]);
+    check_shader_interface(id, kinds, nb);
     uint32_t invocations = spec[0] * spec[1] * spec[2];
     if (invocations == 0 || invocations > g->props.limits.maxComputeWorkGroupInvocations)
         die("shader %s: workgroup %ux%ux%u exceeds the device limit of %u invocations", blob->name, spec[0], spec[1],
@@ -247,11 +278,9 @@ static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, 
     memcpy(p->spec, spec, nspec * sizeof *spec);
     p->nbindings = nb;
     p->push_size = push_size;
-    memcpy(p->local, spec, sizeof p->local);
 
     VkDescriptorSetLayoutBinding b[PIPELINE_MAX_BINDINGS];
     for (uint32_t i = 0; i < nb; i++) {
-        if (kinds[i] != 's' && kinds[i] != 't') die("shader %s: binding kind '%c' is not 's' or 't'", blob->name, kinds[i]);
         b[i] = (VkDescriptorSetLayoutBinding){
             .binding = i, .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
             .descriptorType = kinds[i] == 's' ? VK_DESCRIPTOR_TYPE_STORAGE_BUFFER : VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER};

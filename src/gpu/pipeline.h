@@ -8,7 +8,10 @@
 //   - bindings are numbered 0.. in the order of the `kinds` string, where 's' is a
 //     storage buffer and 't' a uniform texel buffer (inputs of GEMM-like kernels,
 //     which llvmpipe fetches 2x faster than storage buffers: PERFORMANCE.md);
-//   - push constants are one named struct per op, at most PIPELINE_MAX_PUSH bytes.
+//     cmd_dispatch makes the string from its Bind array, and the pipeline is
+//     checked against the bindings the SPIR-V declares when it is created;
+//   - push constants are one named struct per shader (PUSH_STRUCT and
+//     SHADER_PUSH, gpu/kernel.h), at most PIPELINE_MAX_PUSH bytes.
 //
 // Compiling (vkCreateComputePipelines) is the slow part of start-up: ~85 ms per
 // pipeline on lavapipe even when Mesa's shader cache holds the machine code (it
@@ -33,7 +36,6 @@ typedef struct Pipeline {
     uint32_t nspec;
     uint32_t spec[PIPELINE_MAX_SPEC];
     uint32_t nbindings, push_size;
-    uint32_t local[3];
     VkPipelineLayout layout;
     VkDescriptorSetLayout set_layout;
     // Set by the compile (pipeline.c; read them after pipeline_wait):
@@ -43,7 +45,8 @@ typedef struct Pipeline {
 } Pipeline;
 
 // spec[0..2] is the workgroup size; nspec >= 3. The pipeline may still be
-// compiling: call pipeline_wait before using p->pipeline.
+// compiling: call pipeline_wait before using p->pipeline. Ops do not call this:
+// cmd_dispatch does, with the kinds of its bindings.
 const Pipeline* pipeline_get(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
                              uint32_t nspec);
 // Returns once p->pipeline exists; a failed compile is fatal here (with the shader's name).

@@ -13,9 +13,10 @@
 // ---------------------------------------------------------------------------
 // Softmax over the last dimension: one invocation per row.
 
-typedef struct SoftmaxPush {
-    uint32_t R, S;
-} SoftmaxPush;
+#define SOFTMAX_PUSH(X) X(uint32_t, R) X(uint32_t, S)
+PUSH_STRUCT(SoftmaxPush, SOFTMAX_PUSH)
+SHADER_PUSH(softmax_fwd, SoftmaxPush)
+SHADER_PUSH(softmax_bwd, SoftmaxPush)
 
 static SoftmaxPush softmax_push(const char* op, const Tensor* y, const Tensor* other, const char* other_name) {
     if (y->ndim < 1) die("%s: y has no dimensions", op);
@@ -28,11 +29,10 @@ static SoftmaxPush softmax_push(const char* op, const Tensor* y, const Tensor* o
     return (SoftmaxPush){(uint32_t)R, (uint32_t)S};
 }
 
-static void softmax_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind* b, uint32_t nb, SoftmaxPush push) {
+static void softmax_dispatch(Cmd* c, ShaderId id, const Bind* b, uint32_t nb, SoftmaxPush push) {
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;
-    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof push, (uint32_t[]){wg, 1, 1}, 3);
     grid_1d(push.R, wg, &gx, &gy);
-    cmd_dispatch(c, p, b, nb, &push, gx, gy, 1);
+    cmd_dispatch(c, id, (uint32_t[]){wg, 1, 1}, 3, b, nb, &push, sizeof push, gx, gy, 1);
 }
 
 void op_softmax_forward(Cmd* c, const Tensor* y, const Tensor* x) {
@@ -41,7 +41,7 @@ void op_softmax_forward(Cmd* c, const Tensor* y, const Tensor* x) {
     SoftmaxPush push = softmax_push(op, y, x, "x");
     if (tensors_overlap(y, x)) die("%s: y overlaps x", op);
     Bind b[] = {bind_r(x), bind_w(y)};
-    softmax_dispatch(c, SHADER_SOFTMAX_FWD, "ss", b, 2, push);
+    softmax_dispatch(c, SHADER_SOFTMAX_FWD, b, 2, push);
 }
 
 void op_softmax_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tensor* y) {
@@ -51,7 +51,7 @@ void op_softmax_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tenso
     softmax_push(op, y, dx, "dx");
     if (tensors_overlap(dx, y) || tensors_overlap(dx, dy)) die("%s: dx overlaps y or dy", op);
     Bind b[] = {bind_r(y), bind_r(dy), bind_w(dx)};
-    softmax_dispatch(c, SHADER_SOFTMAX_BWD, "sss", b, 3, push);
+    softmax_dispatch(c, SHADER_SOFTMAX_BWD, b, 3, push);
 }
 
 // ---------------------------------------------------------------------------
@@ -60,11 +60,15 @@ void op_softmax_backward(Cmd* c, const Tensor* dx, const Tensor* dy, const Tenso
 // aligned offset at or below its tensor and the shader gets the distance in
 // elements (AttnPush.off_*).
 
-typedef struct AttnPush {
-    uint32_t N, T, S, NH;
-    float scale;
-    uint32_t off_q, off_k, off_v, off_o, off_lse, off_dout, off_dq, off_dk, off_dv;
-} AttnPush;
+#define ATTN_PUSH(X)                                                                                        \
+    X(uint32_t, N) X(uint32_t, T) X(uint32_t, S) X(uint32_t, NH)                                            \
+    X(float, scale)                                                                                         \
+    X(uint32_t, off_q) X(uint32_t, off_k) X(uint32_t, off_v) X(uint32_t, off_o) X(uint32_t, off_lse)        \
+    X(uint32_t, off_dout) X(uint32_t, off_dq) X(uint32_t, off_dk) X(uint32_t, off_dv)
+PUSH_STRUCT(AttnPush, ATTN_PUSH)
+SHADER_PUSH(attention_fwd, AttnPush)
+SHADER_PUSH(attention_bwd_dq, AttnPush)
+SHADER_PUSH(attention_bwd_dkv, AttnPush)
 
 // Every tensor of the op, checked and viewed. Inputs are texel views, outputs
 // (written or accumulated) storage views.
@@ -133,8 +137,8 @@ static uint32_t attn_rows(int HD, int64_t rows, uint32_t budget) {
 
 // Records one attention kernel over a 1-D grid of row blocks (attention.glsl).
 // bs: keys per online-softmax block (forward only; 0: no such constant).
-static void attn_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind* b, uint32_t nb, AttnDims d, bool vec4,
-                          int64_t rows, uint32_t budget, const AttnPush* push, uint32_t bs) {
+static void attn_dispatch(Cmd* c, ShaderId id, const Bind* b, uint32_t nb, AttnDims d, bool vec4, int64_t rows,
+                          uint32_t budget, const AttnPush* push, uint32_t bs) {
     uint32_t rb = attn_rows(d.HD, rows, budget), gx, gy;
     int64_t n = (int64_t)div_up(rows, rb) * d.NH * d.N;
     // Workgroups of the elementwise size, halved down to 8 invocations (one
@@ -142,9 +146,8 @@ static void attn_dispatch(Cmd* c, ShaderId id, const char* kinds, const Bind* b,
     uint32_t wg = c->gpu->tune.wg_size;
     while (wg > 8 && div_up(n, wg) < 16) wg /= 2;
     uint32_t spec[] = {wg, 1, 1, (uint32_t)d.HD, vec4 ? 4 : 1, d.causal, rb, bs};
-    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof *push, spec, bs ? 8 : 7);
     grid_1d(n, wg, &gx, &gy);
-    cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
+    cmd_dispatch(c, id, spec, bs ? 8 : 7, b, nb, push, sizeof *push, gx, gy, 1);
 }
 
 // FLOPs of one T x S x HD product over every batch row and head, for the profile
@@ -166,7 +169,7 @@ void op_attention_forward(Cmd* c, const Tensor* o, const Tensor* lse, const Tens
     // 8 keys per online-softmax block: the per-block rescale of the RB x HD
     // accumulators is then small next to the block's 2 x RB x 8 x HD FMAs.
     cmd_note_flops(c, 2 * attn_product_flops(d));  // Q K^T and P V
-    attn_dispatch(c, SHADER_ATTENTION_FWD, "tttss", b, 5, d, a.vec4, d.T, 96, &push, 8);
+    attn_dispatch(c, SHADER_ATTENTION_FWD, b, 5, d, a.vec4, d.T, 96, &push, 8);
 }
 
 void op_attention_backward(Cmd* c, const Tensor* dq, const Tensor* dk, const Tensor* dv, const Tensor* dout,
@@ -194,8 +197,8 @@ void op_attention_backward(Cmd* c, const Tensor* dq, const Tensor* dk, const Ten
                  bind_tex(&a.o.view, w), bind_tex(&a.dout.view, w), bind_tex(&a.lse.view, 1)};
     Bind bq[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dq.view)};
     cmd_note_flops(c, 3 * attn_product_flops(d));  // S = Q K^T (recomputed), dP = dO V^T, dQ = dS K
-    attn_dispatch(c, SHADER_ATTENTION_BWD_DQ, "tttttts", bq, 7, d, a.vec4, d.T, 40, &push, 0);
+    attn_dispatch(c, SHADER_ATTENTION_BWD_DQ, bq, 7, d, a.vec4, d.T, 40, &push, 0);
     Bind bkv[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&a.dk.view), bind_w(&a.dv.view)};
     cmd_note_flops(c, 4 * attn_product_flops(d));  // S and dP recomputed, dV = P^T dO, dK = dS^T Q
-    attn_dispatch(c, SHADER_ATTENTION_BWD_DKV, "ttttttss", bkv, 8, d, a.vec4, d.S, 40, &push, 0);
+    attn_dispatch(c, SHADER_ATTENTION_BWD_DKV, bkv, 8, d, a.vec4, d.S, 40, &push, 0);
 }

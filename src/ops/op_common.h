@@ -16,6 +16,11 @@ Operand operand_both(Cmd* c, const Tensor* t);
 static inline Operand tex(Cmd* c, const Tensor* t) { return operand(c, t, true); }
 static inline Operand sto(Cmd* c, const Tensor* t) { return operand(c, t, false); }
 
+// Push constants of the flat kernels: FLAT_PUSH of shaders/include/layout.glsl.
+#define FLAT_PUSH_FIELDS(X) \
+    X(uint32_t, n) X(uint32_t, off_in0) X(uint32_t, off_in1) X(uint32_t, off_out) X(float, alpha)
+PUSH_STRUCT(FlatPush, FLAT_PUSH_FIELDS)
+
 bool tensors_overlap(const Tensor* a, const Tensor* b);
 bool tensors_same(const Tensor* a, const Tensor* b);
 // dies "<op>: <what> has N elements, expected n"

@@ -54,10 +54,13 @@ static int pick_px(int Q) {
 // ---------------------------------------------------------------------------
 // Direct kernel (forward and data gradient): conv2d_direct.glsl.
 
-typedef struct DirectPush {
-    uint32_t N, OCN, ICN, IH, IW, R, Q, QB, OUT_H, OUT_W, ocs, ics;
-    uint32_t off_in, off_w, off_b, off_out, off_res;
-} DirectPush;
+#define DIRECT_PUSH(X)                                                                                          \
+    X(uint32_t, N) X(uint32_t, OCN) X(uint32_t, ICN) X(uint32_t, IH) X(uint32_t, IW) X(uint32_t, R) X(uint32_t, Q) \
+    X(uint32_t, QB) X(uint32_t, OUT_H) X(uint32_t, OUT_W) X(uint32_t, ocs) X(uint32_t, ics)                        \
+    X(uint32_t, off_in) X(uint32_t, off_w) X(uint32_t, off_b) X(uint32_t, off_out) X(uint32_t, off_res)
+PUSH_STRUCT(DirectPush, DIRECT_PUSH)
+SHADER_PUSH(conv2d_fwd, DirectPush)
+SHADER_PUSH(conv2d_bwd_data, DirectPush)
 
 typedef struct DirectBlock {
     int KB, PX, CB, PR;
@@ -176,7 +179,6 @@ static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor
     bool vec_out = OW % 4 == 0 && oy.off % 4 == 0 && (mode != CONV_ADD_TENSOR || orr.off % 4 == 0);
     uint32_t spec[] = {wg,   1,        1,     blk.KB,  blk.PX,    blk.CB, vec_x,  vec_w, d.KH,
                        d.KW, d.stride, d.pad, vec_out, b != NULL, 0,      blk.PR, mode};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_FWD, "tttst", sizeof(DirectPush), spec, 17);
     DirectPush push = {d.N, d.K, d.C, d.H, d.W, OH, OW, QB, OH, OW, d.C * T, T, ox.off, ow_.off,
                        b ? ob.off : 0, oy.off, r ? orr.off : 0};
     // Absent bias / residual: any view of the right kind (the shader does not read it).
@@ -186,7 +188,7 @@ static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor
     char lab[96];
     profile_label(c, lab, sizeof lab, op, d);
     cmd_note_flops(c, conv2d_flops(d));
-    cmd_dispatch(c, p, binds, 5, &push, gx, gy, 1);
+    cmd_dispatch(c, SHADER_CONV2D_FWD, spec, 17, binds, 5, &push, sizeof push, gx, gy, 1);
     c->label = op;
 }
 
@@ -211,11 +213,10 @@ static void conv2d_data_grad(Cmd* c, const Tensor* dx, const Tensor* dy, const T
             grid_for(n, &wg, &gx, &gy);
             uint32_t spec[] = {wg,   1,    1, blk.KB,  blk.PX, blk.CB, vec_x, vec_w,
                                d.KH, d.KW, S, d.pad, vec_out, ph,     pw,     blk.PR};
-            const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_DATA, "tts", sizeof(DirectPush), spec, 16);
             DirectPush push = {d.N, d.C, d.K, OH, OW, R, Q, QB, d.H, d.W, T, d.C * T, ody.off, ow_.off, 0, odx.off, 0};
             Bind binds[] = {bind_tex(&ody.view, vec_x), bind_tex(&ow_.view, vec_w), bind_w(&odx.view)};
             cmd_note_flops(c, 2.0 * d.N * d.C * R * Q * d.K * nth * ntw);
-            cmd_dispatch(c, p, binds, 3, &push, gx, gy, 1);
+            cmd_dispatch(c, SHADER_CONV2D_BWD_DATA, spec, 16, binds, 3, &push, sizeof push, gx, gy, 1);
         }
 }
 
@@ -252,10 +253,11 @@ static WeightBlock weight_block(int K, int C, int taps) {
     return b;
 }
 
-typedef struct WeightGradPush {
-    uint32_t N, C, K, H, W, OH, OW, KBN, CBN;
-    uint32_t off_x, off_dy, off_dw, off_db;
-} WeightGradPush;
+#define WEIGHT_GRAD_PUSH(X)                                                                                   \
+    X(uint32_t, N) X(uint32_t, C) X(uint32_t, K) X(uint32_t, H) X(uint32_t, W) X(uint32_t, OH) X(uint32_t, OW)  \
+    X(uint32_t, KBN) X(uint32_t, CBN) X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_dw) X(uint32_t, off_db)
+PUSH_STRUCT(WeightGradPush, WEIGHT_GRAD_PUSH)
+SHADER_PUSH(conv2d_bwd_weight, WeightGradPush)
 
 // dw += correlation of x and dy, db += sums of dy: one dispatch (conv2d_bwd_weight.comp).
 static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const Tensor* dy, const Tensor* x,
@@ -272,13 +274,12 @@ static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const
     uint32_t wg, gx, gy;
     grid_for(n, &wg, &gx, &gy);
     uint32_t spec[] = {wg, 1, 1, KBW, CBW, PX, vec_x, vec_dy, d.KH, d.KW, d.stride, d.pad, db != NULL};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONV2D_BWD_WEIGHT, "ttss", sizeof(WeightGradPush), spec, 13);
     WeightGradPush push = {d.N, d.C, d.K, d.H, d.W, OH, OW, KBN, CBN,
                            ox.off, ody.off, odw.off, db ? odb.off : 0};
     Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ody.view, vec_dy), bind_w(&odw.view),
                     db ? bind_w(&odb.view) : bind_r(&odw.view)};
     cmd_note_flops(c, conv2d_flops(d));
-    cmd_dispatch(c, p, binds, 4, &push, gx, gy, 1);
+    cmd_dispatch(c, SHADER_CONV2D_BWD_WEIGHT, spec, 13, binds, 4, &push, sizeof push, gx, gy, 1);
 }
 
 void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,

@@ -24,12 +24,14 @@ static void check_alias(const char* op, const Tensor* out, const Tensor* in) {
 // ---------------------------------------------------------------------------
 // Flat kernels: `nin` inputs (texel views, bindings 0..nin-1) and one output
 // (storage, binding nin), `items` items of VEC floats. Push constants are
-// FLAT_PUSH of layout.glsl; `spec` are the kernel's own constants from id 4 on.
+// FlatPush (op_common.h); `spec` are the kernel's own constants from id 4 on.
 
-typedef struct FlatPush {
-    uint32_t n, off_in0, off_in1, off_out;
-    float alpha;
-} FlatPush;
+SHADER_PUSH(act_fwd, FlatPush)
+SHADER_PUSH(act_bwd, FlatPush)
+SHADER_PUSH(geglu_fwd, FlatPush)
+SHADER_PUSH(geglu_bwd, FlatPush)
+SHADER_PUSH(add, FlatPush)
+SHADER_PUSH(scale, FlatPush)
 
 // 4 floats per item when every operand starts on a 4-float boundary and `unit`
 // (the size an item must not straddle: the element count, or a row) allows.
@@ -50,10 +52,6 @@ static void flat_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* con
 
     uint32_t wg = c->gpu->tune.wg_size, sp[8] = {wg, 1, 1, vec};
     for (int i = 0; i < nspec; i++) sp[4 + i] = spec[i];
-    char kinds[4] = {0};
-    for (int i = 0; i < nin; i++) kinds[i] = 't';
-    kinds[nin] = 's';
-    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof(FlatPush), sp, 4 + (uint32_t)nspec);
     Bind b[3];
     for (int i = 0; i < nin; i++) b[i] = bind_tex(&o[i].view, (int)vec);
     b[nin] = bind_w(&o[nin].view);
@@ -62,7 +60,7 @@ static void flat_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* con
     uint32_t gx, gy;
     grid_1d(items, wg, &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, b, (uint32_t)nin + 1, &push, gx, gy, 1);
+    cmd_dispatch(c, id, sp, 4 + (uint32_t)nspec, b, (uint32_t)nin + 1, &push, sizeof push, gx, gy, 1);
 }
 
 // One item per VEC elements of the output.

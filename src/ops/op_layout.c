@@ -53,16 +53,16 @@ static Img img_dims(const char* op, const char* what, const Tensor* x) {
     return d;
 }
 
-// Push constants of the flat kernels: FLAT_PUSH in layout.glsl.
-typedef struct FlatPush {
-    uint32_t n, off_in0, off_in1, off_out;
-    float alpha;
-} FlatPush;
+// The flat kernels take FlatPush (op_common.h); one invocation per item.
+SHADER_PUSH(add_channel_fwd, FlatPush)
+SHADER_PUSH(upsample2x_fwd, FlatPush)
+SHADER_PUSH(upsample2x_bwd, FlatPush)
 
-static void dispatch_flat(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const FlatPush* push) {
+static void dispatch_flat(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, const Bind* b, uint32_t nb,
+                          const FlatPush* push) {
     uint32_t gx, gy;
-    grid_1d(push->n, p->local[0], &gx, &gy);
-    cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
+    grid_1d(push->n, spec[0], &gx, &gy);
+    cmd_dispatch(c, id, spec, nspec, b, nb, push, sizeof *push, gx, gy, 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -88,20 +88,21 @@ void op_add_channel_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tens
     Operand ox = tex(c, x), ob = tex(c, b), oy = sto(c, y);
     uint32_t vec = vec_width(d.HW % 4 == 0, (const Operand*[]){&ox, &oy}, 2);
     uint32_t spec[] = {c->gpu->tune.wg_size, 1, 1, vec, (uint32_t)(d.HW / vec), (uint32_t)d.C, per_n};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_ADD_CHANNEL_FWD, "tts", sizeof(FlatPush), spec, 7);
     Bind bd[] = {bind_tex(&ox.view, (int)vec), bind_tex(&ob.view, 1), bind_w(&oy.view)};
     FlatPush push = {.n = (uint32_t)(tensor_numel(x) / vec), .off_in0 = ox.off, .off_in1 = ob.off, .off_out = oy.off};
     c->label = op;
-    dispatch_flat(c, p, bd, 3, &push);
+    dispatch_flat(c, SHADER_ADD_CHANNEL_FWD, spec, 7, bd, 3, &push);
 }
 
 // Bias gradient: one reduction block per db entry (add_channel_bwd.comp); how a
 // block is reduced follows op_norm.c's choice (norm.glsl REDUCE_* modes): on CPU
 // drivers one invocation per block of at most 64 texels, else one subgroup per
 // block with no barrier; on GPUs one workgroup per block.
-typedef struct AddChannelBwdPush {
-    uint32_t nblocks, HWT, rows, row_stride, off_dy, off_db;
-} AddChannelBwdPush;
+#define ADD_CHANNEL_BWD_PUSH(X)                                                               \
+    X(uint32_t, nblocks) X(uint32_t, HWT) X(uint32_t, rows) X(uint32_t, row_stride) X(uint32_t, off_dy) \
+    X(uint32_t, off_db)
+PUSH_STRUCT(AddChannelBwdPush, ADD_CHANNEL_BWD_PUSH)
+SHADER_PUSH(add_channel_bwd, AddChannelBwdPush)
 
 void op_add_channel_backward(Cmd* c, const Tensor* dx, const Tensor* db, const Tensor* dy) {
     const char* op = "op_add_channel_backward";
@@ -125,13 +126,11 @@ void op_add_channel_backward(Cmd* c, const Tensor* dx, const Tensor* db, const T
         mode = REDUCE_WORKGROUP;
         while (wg < 256 && wg < push.HWT) wg *= 2;
     }
-    const Pipeline* p =
-        pipeline_get(c->gpu, SHADER_ADD_CHANNEL_BWD, "ts", sizeof push, (uint32_t[]){wg, 1, 1, vec, mode}, 5);
     Bind bd[] = {bind_tex(&ody.view, (int)vec), bind_w(&odb.view)};
     uint32_t gx, gy;
     grid_1d(div_up(push.nblocks, per_wg), 1, &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, bd, 2, &push, gx, gy, 1);
+    cmd_dispatch(c, SHADER_ADD_CHANNEL_BWD, (uint32_t[]){wg, 1, 1, vec, mode}, 5, bd, 2, &push, sizeof push, gx, gy, 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -149,11 +148,10 @@ static void upsample_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor*
     Operand in = tex(c, fwd ? small : big), out = sto(c, fwd ? big : small);
     uint32_t vec = vec_width(W % 4 == 0, (const Operand*[]){&in, &out}, 2);
     uint32_t spec[] = {c->gpu->tune.wg_size, 1, 1, vec, (uint32_t)W};
-    const Pipeline* p = pipeline_get(c->gpu, id, "ts", sizeof(FlatPush), spec, 5);
     Bind b[] = {bind_tex(&in.view, (int)vec), bind_w(&out.view)};
     FlatPush push = {.n = (uint32_t)(tensor_numel(small) / vec), .off_in0 = in.off, .off_out = out.off};
     c->label = op;
-    dispatch_flat(c, p, b, 2, &push);
+    dispatch_flat(c, id, spec, 5, b, 2, &push);
 }
 
 void op_upsample2x_forward(Cmd* c, const Tensor* y, const Tensor* x) {
@@ -181,18 +179,18 @@ static void cat_check(const char* op, const char* what, const Tensor* t, int64_t
 }
 
 // items: the longer part's items per sample; nz = N * parts.
-static void cat_grid(Cmd* c, const char* op, const Pipeline* p, const Bind* b, const void* push, int64_t items,
-                     int64_t nz) {
+static void cat_grid(Cmd* c, const char* op, ShaderId id, const uint32_t* spec, uint32_t nspec, const Bind* b,
+                     const void* push, uint32_t push_size, int64_t items, int64_t nz) {
     if (nz > 65535) die("%s: batch x parts %lld exceeds 65535 workgroups in z", op, (long long)nz);
     uint32_t gx, gy;
-    grid_1d(items, p->local[0], &gx, &gy);
+    grid_1d(items, spec[0], &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, b, 3, push, gx, gy, (uint32_t)nz);
+    cmd_dispatch(c, id, spec, nspec, b, 3, push, push_size, gx, gy, (uint32_t)nz);
 }
 
-typedef struct CatFwdPush {
-    uint32_t LA, LB, off_a, off_b, off_y;
-} CatFwdPush;
+#define CAT_FWD_PUSH(X) X(uint32_t, LA) X(uint32_t, LB) X(uint32_t, off_a) X(uint32_t, off_b) X(uint32_t, off_y)
+PUSH_STRUCT(CatFwdPush, CAT_FWD_PUSH)
+SHADER_PUSH(concat_fwd, CatFwdPush)
 
 void op_concat_channels_forward(Cmd* c, const Tensor* y, const Tensor* a, const Tensor* b) {
     const char* op = "op_concat_channels_forward";
@@ -205,16 +203,15 @@ void op_concat_channels_forward(Cmd* c, const Tensor* y, const Tensor* a, const 
     check_disjoint(op, "y", y, "b", b);
     Operand oa = tex(c, a), ob = tex(c, b), oy = sto(c, y);
     uint32_t vec = vec_width(d.CA * d.HW % 4 == 0 && d.CB * d.HW % 4 == 0, (const Operand*[]){&oa, &ob, &oy}, 3);
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONCAT_FWD, "tts", sizeof(CatFwdPush),
-                                     (uint32_t[]){c->gpu->tune.wg_size, 1, 1, vec}, 4);
     Bind bd[] = {bind_tex(&oa.view, (int)vec), bind_tex(&ob.view, (int)vec), bind_w(&oy.view)};
     CatFwdPush push = {(uint32_t)(d.CA * d.HW / vec), (uint32_t)(d.CB * d.HW / vec), oa.off, ob.off, oy.off};
-    cat_grid(c, op, p, bd, &push, push.LA > push.LB ? push.LA : push.LB, 2 * d.N);
+    cat_grid(c, op, SHADER_CONCAT_FWD, (uint32_t[]){c->gpu->tune.wg_size, 1, 1, vec}, 4, bd, &push, sizeof push,
+             push.LA > push.LB ? push.LA : push.LB, 2 * d.N);
 }
 
-typedef struct CatBwdPush {
-    uint32_t LA, LB, off_dy, off_da, off_db;
-} CatBwdPush;
+#define CAT_BWD_PUSH(X) X(uint32_t, LA) X(uint32_t, LB) X(uint32_t, off_dy) X(uint32_t, off_da) X(uint32_t, off_db)
+PUSH_STRUCT(CatBwdPush, CAT_BWD_PUSH)
+SHADER_PUSH(concat_bwd, CatBwdPush)
 
 void op_concat_channels_backward(Cmd* c, const Tensor* da, const Tensor* db, const Tensor* dy) {
     const char* op = "op_concat_channels_backward";
@@ -233,22 +230,21 @@ void op_concat_channels_backward(Cmd* c, const Tensor* da, const Tensor* db, con
     const Operand* used[3] = {&ody, da ? &oda : &ody, db ? &odb : &ody};
     uint32_t vec = vec_width(d.CA * d.HW % 4 == 0 && d.CB * d.HW % 4 == 0, used, 3);
     uint32_t spec[] = {c->gpu->tune.wg_size, 1, 1, vec, da != NULL, db != NULL};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_CONCAT_BWD, "tss", sizeof(CatBwdPush), spec, 6);
     Bind bd[] = {bind_tex(&ody.view, (int)vec), da ? bind_w(&oda.view) : bind_r(&oda.view),
                  db ? bind_w(&odb.view) : bind_r(&odb.view)};
     CatBwdPush push = {(uint32_t)(d.CA * d.HW / vec), (uint32_t)(d.CB * d.HW / vec), ody.off, oda.off, odb.off};
     uint32_t items = da && db ? (push.LA > push.LB ? push.LA : push.LB) : (da ? push.LA : push.LB);
     if (items == 0) return;  // the wanted gradient has no channels
-    cat_grid(c, op, p, bd, &push, items, d.N * (da && db ? 2 : 1));
+    cat_grid(c, op, SHADER_CONCAT_BWD, spec, 6, bd, &push, sizeof push, items, d.N * (da && db ? 2 : 1));
 }
 
 // ---------------------------------------------------------------------------
 // NCHW <-> tokens: a batched transpose src [N, R, S] -> dst [N, S, R]
 // (tokens_transpose.comp), in 2-D workgroups of 8 columns x (wg / 8) rows.
 
-typedef struct TransposePush {
-    uint32_t R, S, off_src, off_dst;
-} TransposePush;
+#define TRANSPOSE_PUSH(X) X(uint32_t, R) X(uint32_t, S) X(uint32_t, off_src) X(uint32_t, off_dst)
+PUSH_STRUCT(TransposePush, TRANSPOSE_PUSH)
+SHADER_PUSH(tokens_transpose, TransposePush)
 
 static void transpose(Cmd* c, const char* op, const Tensor* dst, const Tensor* src, int64_t N, int64_t R, int64_t S,
                       bool accumulate) {
@@ -256,13 +252,12 @@ static void transpose(Cmd* c, const char* op, const Tensor* dst, const Tensor* s
     Operand os = tex(c, src), od = sto(c, dst);
     uint32_t vec = vec_width(R % 4 == 0 && S % 4 == 0, (const Operand*[]){&os, &od}, 2);
     uint32_t wx = 8, wy = c->gpu->tune.wg_size / wx ? c->gpu->tune.wg_size / wx : 1;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_TOKENS_TRANSPOSE, "ts", sizeof(TransposePush),
-                                     (uint32_t[]){wx, wy, 1, vec, accumulate}, 5);
     Bind b[] = {bind_tex(&os.view, (int)vec), bind_w(&od.view)};
     TransposePush push = {(uint32_t)R, (uint32_t)S, os.off, od.off};
     if (N > 65535) die("%s: batch %lld exceeds 65535 workgroups in z", op, (long long)N);
     c->label = op;
-    cmd_dispatch(c, p, b, 2, &push, div_up(S / vec, wx), div_up(R / vec, wy), (uint32_t)N);
+    cmd_dispatch(c, SHADER_TOKENS_TRANSPOSE, (uint32_t[]){wx, wy, 1, vec, accumulate}, 5, b, 2, &push, sizeof push,
+                 div_up(S / vec, wx), div_up(R / vec, wy), (uint32_t)N);
 }
 
 // nchw [N, C, H, W] (or [N, C, HW]); tokens [N, HW, C] (or any shape of as many elements).
@@ -302,9 +297,9 @@ static void embedding_check(const char* op, const char* what, const Tensor* rows
     check_u32(op, tensor_numel(rows));
 }
 
-typedef struct EmbFwdPush {
-    uint32_t n, V, off_ids, off_table, off_y;
-} EmbFwdPush;
+#define EMB_FWD_PUSH(X) X(uint32_t, n) X(uint32_t, V) X(uint32_t, off_ids) X(uint32_t, off_table) X(uint32_t, off_y)
+PUSH_STRUCT(EmbFwdPush, EMB_FWD_PUSH)
+SHADER_PUSH(embedding_fwd, EmbFwdPush)
 
 void op_embedding_forward(Cmd* c, const Tensor* y, const Tensor* ids, const Tensor* table) {
     const char* op = "op_embedding_forward";
@@ -315,18 +310,18 @@ void op_embedding_forward(Cmd* c, const Tensor* y, const Tensor* ids, const Tens
     Operand oi = sto(c, ids), ot = tex(c, table), oy = sto(c, y);
     uint32_t vec = vec_width(D % 4 == 0, (const Operand*[]){&ot, &oy}, 2);
     uint32_t spec[] = {c->gpu->tune.wg_size, 1, 1, vec, (uint32_t)(D / vec)};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_EMBEDDING_FWD, "sts", sizeof(EmbFwdPush), spec, 5);
     Bind b[] = {bind_r(&oi.view), bind_tex(&ot.view, (int)vec), bind_w(&oy.view)};
     EmbFwdPush push = {(uint32_t)(R * D / vec), (uint32_t)V, oi.off, ot.off, oy.off};
     uint32_t gx, gy;
     grid_1d(push.n, spec[0], &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, b, 3, &push, gx, gy, 1);
+    cmd_dispatch(c, SHADER_EMBEDDING_FWD, spec, 5, b, 3, &push, sizeof push, gx, gy, 1);
 }
 
-typedef struct EmbBwdPush {
-    uint32_t R, DT, V, off_ids, off_dy, off_dt;
-} EmbBwdPush;
+#define EMB_BWD_PUSH(X) \
+    X(uint32_t, R) X(uint32_t, DT) X(uint32_t, V) X(uint32_t, off_ids) X(uint32_t, off_dy) X(uint32_t, off_dt)
+PUSH_STRUCT(EmbBwdPush, EMB_BWD_PUSH)
+SHADER_PUSH(embedding_bwd, EmbBwdPush)
 
 void op_embedding_backward(Cmd* c, const Tensor* dtable, const Tensor* dy, const Tensor* ids) {
     const char* op = "op_embedding_backward";
@@ -339,24 +334,22 @@ void op_embedding_backward(Cmd* c, const Tensor* dtable, const Tensor* dy, const
     // Only D / VEC invocations, each a serial loop over the R rows: workgroups of
     // one subgroup spread them over as many cores as there are.
     uint32_t wg = c->gpu->subgroup_size;
-    const Pipeline* p =
-        pipeline_get(c->gpu, SHADER_EMBEDDING_BWD, "sts", sizeof(EmbBwdPush), (uint32_t[]){wg, 1, 1, vec}, 4);
     Bind b[] = {bind_r(&oi.view), bind_tex(&oy.view, (int)vec), bind_w(&ot.view)};
     EmbBwdPush push = {(uint32_t)R, (uint32_t)(D / vec), (uint32_t)V, oi.off, oy.off, ot.off};
     uint32_t gx, gy;
     grid_1d(push.DT, wg, &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, b, 3, &push, gx, gy, 1);
+    cmd_dispatch(c, SHADER_EMBEDDING_BWD, (uint32_t[]){wg, 1, 1, vec}, 4, b, 3, &push, sizeof push, gx, gy, 1);
 }
 
 // ---------------------------------------------------------------------------
 // Timestep embedding (shaders/include/layout_timestep.glsl).
 
-typedef struct TimestepPush {
-    uint32_t N, nhalf;
-    float k;
-    uint32_t off_t, off_y, off_dt;
-} TimestepPush;
+#define TIMESTEP_PUSH(X) \
+    X(uint32_t, N) X(uint32_t, nhalf) X(float, k) X(uint32_t, off_t) X(uint32_t, off_y) X(uint32_t, off_dt)
+PUSH_STRUCT(TimestepPush, TIMESTEP_PUSH)
+SHADER_PUSH(timestep_embed_fwd, TimestepPush)
+SHADER_PUSH(timestep_embed_bwd, TimestepPush)
 
 static TimestepPush timestep_push(const char* op, TimestepEmbedDims d, const Tensor* t, const Tensor* y) {
     if (d.N < 1 || d.D < 2 || d.D % 2) die("%s: N %d, D %d: D must be even and positive", op, d.N, d.D);
@@ -377,11 +370,10 @@ void op_timestep_embedding_forward(Cmd* c, const Tensor* y, const Tensor* t, Tim
     Operand ot = tex(c, t), oy = sto(c, y);
     push.off_t = ot.off, push.off_y = oy.off;
     uint32_t wg = c->gpu->tune.wg_size;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_TIMESTEP_EMBED_FWD, "ts", sizeof push,
-                                     (uint32_t[]){wg, 1, 1, d.flip_sin_to_cos}, 4);
     Bind b[] = {bind_tex(&ot.view, 1), bind_w(&oy.view)};
     c->label = op;
-    cmd_dispatch(c, p, b, 2, &push, div_up(push.nhalf, wg), push.N, 1);
+    cmd_dispatch(c, SHADER_TIMESTEP_EMBED_FWD, (uint32_t[]){wg, 1, 1, d.flip_sin_to_cos}, 4, b, 2, &push, sizeof push,
+                 div_up(push.nhalf, wg), push.N, 1);
 }
 
 void op_timestep_embedding_backward(Cmd* c, const Tensor* dt, const Tensor* dy, const Tensor* t, TimestepEmbedDims d) {
@@ -393,10 +385,9 @@ void op_timestep_embedding_backward(Cmd* c, const Tensor* dt, const Tensor* dy, 
     Operand ot = tex(c, t), ody = tex(c, dy), odt = sto(c, dt);
     push.off_t = ot.off, push.off_y = ody.off, push.off_dt = odt.off;
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_TIMESTEP_EMBED_BWD, "tts", sizeof push,
-                                     (uint32_t[]){wg, 1, 1, d.flip_sin_to_cos}, 4);
     Bind b[] = {bind_tex(&ot.view, 1), bind_tex(&ody.view, 1), bind_w(&odt.view)};
     grid_1d(push.N, wg, &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, b, 3, &push, gx, gy, 1);
+    cmd_dispatch(c, SHADER_TIMESTEP_EMBED_BWD, (uint32_t[]){wg, 1, 1, d.flip_sin_to_cos}, 4, b, 3, &push, sizeof push,
+                 gx, gy, 1);
 }

@@ -35,11 +35,11 @@ static uint32_t vec_width(int64_t E, const Operand* const* ops, int n) {
 
 // ---------------------------------------------------------------------------
 
-typedef struct MseFwdPush {
-    uint32_t N, texels;
-    float inv_e;
-    uint32_t off_pred, off_target, off_mse;
-} MseFwdPush;
+#define MSE_FWD_PUSH(X)                                                                     \
+    X(uint32_t, N) X(uint32_t, texels) X(float, inv_e) X(uint32_t, off_pred) X(uint32_t, off_target) \
+    X(uint32_t, off_mse)
+PUSH_STRUCT(MseFwdPush, MSE_FWD_PUSH)
+SHADER_PUSH(mse_per_sample_fwd, MseFwdPush)
 
 void op_mse_per_sample_forward(Cmd* c, const Tensor* mse, const Tensor* pred, const Tensor* target) {
     const char* op = "op_mse_per_sample_forward";
@@ -48,21 +48,20 @@ void op_mse_per_sample_forward(Cmd* c, const Tensor* mse, const Tensor* pred, co
     Operand op_p = tex(c, pred), op_t = tex(c, target), op_m = sto(c, mse);
     uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t}, 2);
     Reduce r = reduce_for(c->gpu, E / vec);
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_FWD, "tts", sizeof(MseFwdPush),
-                                     (uint32_t[]){r.wg, 1, 1, r.mode, vec}, 5);
     MseFwdPush pc = {(uint32_t)N, (uint32_t)(E / vec), (float)(1.0 / (double)E),
                      op_p.off / vec, op_t.off / vec, op_m.off};
     Bind b[] = {bind_tex(&op_p.view, (int)vec), bind_tex(&op_t.view, (int)vec), bind_w(&op_m.view)};
     uint32_t gx, gy;
     grid_1d(div_up(N, r.per_workgroup), 1, &gx, &gy);
-    cmd_dispatch(c, p, b, 3, &pc, gx, gy, 1);
+    cmd_dispatch(c, SHADER_MSE_PER_SAMPLE_FWD, (uint32_t[]){r.wg, 1, 1, r.mode, vec}, 5, b, 3, &pc, sizeof pc, gx, gy,
+                 1);
 }
 
-typedef struct MseBwdPush {
-    uint32_t texels;
-    float two_over_e;
-    uint32_t off_pred, off_target, off_dpred, off_coef;
-} MseBwdPush;
+#define MSE_BWD_PUSH(X)                                                                                \
+    X(uint32_t, texels) X(float, two_over_e) X(uint32_t, off_pred) X(uint32_t, off_target) X(uint32_t, off_dpred) \
+    X(uint32_t, off_coef)
+PUSH_STRUCT(MseBwdPush, MSE_BWD_PUSH)
+SHADER_PUSH(mse_per_sample_bwd, MseBwdPush)
 
 void op_mse_per_sample_backward(Cmd* c, const Tensor* dpred, const Tensor* coef, const Tensor* pred,
                                 const Tensor* target) {
@@ -74,12 +73,11 @@ void op_mse_per_sample_backward(Cmd* c, const Tensor* dpred, const Tensor* coef,
     Operand op_p = tex(c, pred), op_t = tex(c, target);
     Operand op_c = sto(c, coef), op_d = sto(c, dpred);
     uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t, &op_d}, 3), wg = c->gpu->tune.wg_size;
-    const Pipeline* p =
-        pipeline_get(c->gpu, SHADER_MSE_PER_SAMPLE_BWD, "ttss", sizeof(MseBwdPush), (uint32_t[]){wg, 1, 1, vec}, 4);
     MseBwdPush pc = {(uint32_t)(E / vec), (float)(2.0 / (double)E), op_p.off / vec, op_t.off / vec, op_d.off / vec,
                      op_c.off};
     Bind b[] = {bind_tex(&op_p.view, (int)vec), bind_tex(&op_t.view, (int)vec), bind_r(&op_c.view), bind_w(&op_d.view)};
     // One row of workgroups per sample; rows wider than the grid limit loop in the shader.
     uint32_t gx = div_up(E / vec, wg);
-    cmd_dispatch(c, p, b, 4, &pc, gx < 65535 ? gx : 65535, (uint32_t)N, 1);
+    cmd_dispatch(c, SHADER_MSE_PER_SAMPLE_BWD, (uint32_t[]){wg, 1, 1, vec}, 4, b, 4, &pc, sizeof pc,
+                 gx < 65535 ? gx : 65535, (uint32_t)N, 1);
 }

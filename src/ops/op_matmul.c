@@ -64,13 +64,14 @@ static MatmulTile matmul_tile(const GpuContext* g, int64_t N) {
 
 // ---------------------------------------------------------------------------
 
-typedef struct MatmulPush {
-    uint32_t M, N, K;
-    uint32_t off_a, off_b, off_c, off_bias;
-    uint32_t stride_a, stride_b, stride_c;
-    float alpha;
-    uint32_t flags;  // 1: bias, 2: accumulate
-} MatmulPush;
+#define MATMUL_PUSH(X)                                                                 \
+    X(uint32_t, M) X(uint32_t, N) X(uint32_t, K)                                       \
+    X(uint32_t, off_a) X(uint32_t, off_b) X(uint32_t, off_c) X(uint32_t, off_bias)     \
+    X(uint32_t, stride_a) X(uint32_t, stride_b) X(uint32_t, stride_c)                  \
+    X(float, alpha)                                                                    \
+    X(uint32_t, flags) /* 1: bias, 2: accumulate */
+PUSH_STRUCT(MatmulPush, MATMUL_PUSH)
+SHADER_PUSH(matmul, MatmulPush)
 
 void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const Tensor* bias, MatmulDims d) {
     const char* op = "op_matmul";
@@ -97,7 +98,6 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
     MatmulTile t = matmul_tile(c->gpu, d.N);
     uint32_t spec[] = {t.wgx, t.wgy, 1, t.tm, t.tn, d.trans_a, d.trans_b, (uint32_t)va, (uint32_t)vb, (uint32_t)vc,
                        t.shared, t.bk};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_MATMUL, "tttst", sizeof(MatmulPush), spec, 12);
     bool batched = d.batch > 1;  // a single matrix ignores the strides (matmul_dims fills them, layers leave 0)
     MatmulPush push = {(uint32_t)d.M, (uint32_t)d.N, (uint32_t)d.K, a.off, b.off, out.off, bias ? bi.off : 0,
                        batched ? (uint32_t)d.stride_a : 0, batched ? (uint32_t)d.stride_b : 0,
@@ -114,15 +114,15 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
                  (long long)d.batch, d.trans_a ? " tA" : "", d.trans_b ? " tB" : "", d.accumulate ? " acc" : "");
         c->label = lab;
     }
-    cmd_dispatch(c, p, binds, 5, &push, gx, gy, (uint32_t)d.batch);
+    cmd_dispatch(c, SHADER_MATMUL, spec, 12, binds, 5, &push, sizeof push, gx, gy, (uint32_t)d.batch);
     c->label = op;
 }
 
 // ---------------------------------------------------------------------------
 
-typedef struct ColSumPush {
-    uint32_t R, N, off_x, off_y;
-} ColSumPush;
+#define COL_SUM_PUSH(X) X(uint32_t, R) X(uint32_t, N) X(uint32_t, off_x) X(uint32_t, off_y)
+PUSH_STRUCT(ColSumPush, COL_SUM_PUSH)
+SHADER_PUSH(col_sum, ColSumPush)
 
 void op_col_sum(Cmd* c, const Tensor* y, const Tensor* x, int64_t R, int64_t N, bool accumulate) {
     const char* op = "op_col_sum";
@@ -138,11 +138,10 @@ void op_col_sum(Cmd* c, const Tensor* y, const Tensor* x, int64_t R, int64_t N, 
     // Rows split over 8 invocations per column on GPUs (a shared-memory sum at
     // the end); one invocation per column on CPU drivers, where the barrier costs more.
     uint32_t wy = c->gpu->tune.use_shared_memory ? 8 : 1, wx = 64 / wy;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_COL_SUM, "ts", sizeof(ColSumPush),
-                                     (uint32_t[]){wx, wy, 1, (uint32_t)vec, accumulate}, 5);
     ColSumPush push = {(uint32_t)R, (uint32_t)N, ox.off, oy.off};
     Bind binds[] = {bind_tex(&ox.view, vec), bind_w(&oy.view)};
-    cmd_dispatch(c, p, binds, 2, &push, div_up(div_up(N, vec), wx), 1, 1);
+    cmd_dispatch(c, SHADER_COL_SUM, (uint32_t[]){wx, wy, 1, (uint32_t)vec, accumulate}, 5, binds, 2, &push,
+                 sizeof push, div_up(div_up(N, vec), wx), 1, 1);
 }
 
 // ---------------------------------------------------------------------------

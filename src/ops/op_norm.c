@@ -41,11 +41,11 @@ static void check_act(const char* op, Activation act) {
 }
 
 // Workgroups for `items` blocks (or workers), flat over a 2-D grid (x at most 65535).
-static void dispatch_items(Cmd* c, const Pipeline* p, const Bind* b, uint32_t nb, const void* push, int64_t items,
-                           Reduce r) {
+static void dispatch_items(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, const Bind* b, uint32_t nb,
+                           const void* push, uint32_t push_size, int64_t items, Reduce r) {
     uint32_t gx, gy;
     grid_1d(div_up(items, r.per_workgroup), 1, &gx, &gy);
-    cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
+    cmd_dispatch(c, id, spec, nspec, b, nb, push, push_size, gx, gy, 1);
 }
 
 // ---------------------------------------------------------------------------
@@ -66,11 +66,13 @@ static GnDims gn_dims(const char* op, const Tensor* x, int G) {
     return d;
 }
 
-typedef struct GroupNormFwdPush {
-    uint32_t groups, G, CPG, HWV;
-    float eps;
-    uint32_t off_x, off_g, off_b, off_y, off_mean, off_rstd;
-} GroupNormFwdPush;
+#define GROUPNORM_FWD_PUSH(X)                                                     \
+    X(uint32_t, groups) X(uint32_t, G) X(uint32_t, CPG) X(uint32_t, HWV)          \
+    X(float, eps)                                                                 \
+    X(uint32_t, off_x) X(uint32_t, off_g) X(uint32_t, off_b) X(uint32_t, off_y)   \
+    X(uint32_t, off_mean) X(uint32_t, off_rstd)
+PUSH_STRUCT(GroupNormFwdPush, GROUPNORM_FWD_PUSH)
+SHADER_PUSH(groupnorm_fwd, GroupNormFwdPush)
 
 void op_groupnorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Tensor* rstd, const Tensor* x,
                           const Tensor* gamma, const Tensor* beta, int G, float eps, Activation act) {
@@ -89,23 +91,26 @@ void op_groupnorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Ten
     int vec = vec_width(d.HW, (const Operand*[]){&ox, &oy}, 2);
     uint32_t hwv = (uint32_t)(d.HW / vec);
     Reduce r = reduce_for(c->gpu, (int64_t)d.CPG * hwv);
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_GROUPNORM_FWD, "tttsss", sizeof(GroupNormFwdPush),
-                                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6);
     GroupNormFwdPush push = {(uint32_t)(d.N * G), d.G, d.CPG, hwv, eps, ox.off, og.off, ob.off, oy.off, om.off, orr.off};
     Bind b[] = {bind_tex(&ox.view, vec), bind_tex(&og.view, 1), bind_tex(&ob.view, 1),
                 bind_w(&oy.view), bind_w(&om.view), bind_w(&orr.view)};
-    dispatch_items(c, p, b, 6, &push, d.N * G, r);
+    dispatch_items(c, SHADER_GROUPNORM_FWD, (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6, b, 6,
+                   &push, sizeof push, d.N * G, r);
 }
 
-typedef struct GroupNormBwdDataPush {
-    uint32_t groups, G, CPG, HWV;
-    uint32_t off_x, off_dy, off_mean, off_rstd, off_g, off_b, off_dx;
-} GroupNormBwdDataPush;
+#define GROUPNORM_BWD_DATA_PUSH(X)                                                          \
+    X(uint32_t, groups) X(uint32_t, G) X(uint32_t, CPG) X(uint32_t, HWV)                    \
+    X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_mean) X(uint32_t, off_rstd)      \
+    X(uint32_t, off_g) X(uint32_t, off_b) X(uint32_t, off_dx)
+PUSH_STRUCT(GroupNormBwdDataPush, GROUPNORM_BWD_DATA_PUSH)
+SHADER_PUSH(groupnorm_bwd_data, GroupNormBwdDataPush)
 
-typedef struct GroupNormBwdParamPush {
-    uint32_t N, C, G, CPG, HWV;
-    uint32_t off_x, off_dy, off_mean, off_rstd, off_g, off_b, off_dg, off_db;
-} GroupNormBwdParamPush;
+#define GROUPNORM_BWD_PARAM_PUSH(X)                                                         \
+    X(uint32_t, N) X(uint32_t, C) X(uint32_t, G) X(uint32_t, CPG) X(uint32_t, HWV)          \
+    X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_mean) X(uint32_t, off_rstd)      \
+    X(uint32_t, off_g) X(uint32_t, off_b) X(uint32_t, off_dg) X(uint32_t, off_db)
+PUSH_STRUCT(GroupNormBwdParamPush, GROUPNORM_BWD_PARAM_PUSH)
+SHADER_PUSH(groupnorm_bwd_param, GroupNormBwdParamPush)
 
 void op_groupnorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const Tensor* dbeta, const Tensor* dy,
                            const Tensor* x, const Tensor* mean, const Tensor* rstd, const Tensor* gamma,
@@ -136,21 +141,19 @@ void op_groupnorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
 
     Operand odg = sto(c, dgamma), odb = sto(c, dbeta);
     Reduce r = reduce_for(c->gpu, d.N * hwv);
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_GROUPNORM_BWD_PARAM, "ttttttss", sizeof(GroupNormBwdParamPush),
-                                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6);
     GroupNormBwdParamPush pp = {(uint32_t)d.N, (uint32_t)d.C, d.G, d.CPG, hwv, ox.off, ody.off, om.off, orr.off,
                                 og.off, ob.off, odg.off, odb.off};
     Bind bp[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&odg.view), bind_w(&odb.view)};
-    dispatch_items(c, p, bp, 8, &pp, d.C, r);
+    dispatch_items(c, SHADER_GROUPNORM_BWD_PARAM, (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6,
+                   bp, 8, &pp, sizeof pp, d.C, r);
 
     if (!dx) return;
     r = reduce_for(c->gpu, (int64_t)d.CPG * hwv);
-    p = pipeline_get(c->gpu, SHADER_GROUPNORM_BWD_DATA, "tttttts", sizeof(GroupNormBwdDataPush),
-                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6);
     GroupNormBwdDataPush pd = {(uint32_t)(d.N * G), d.G, d.CPG, hwv, ox.off, ody.off, om.off, orr.off,
                                og.off, ob.off, odx.off};
     Bind bd[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&odx.view)};
-    dispatch_items(c, p, bd, 7, &pd, d.N * G, r);
+    dispatch_items(c, SHADER_GROUPNORM_BWD_DATA, (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode, (uint32_t)act}, 6,
+                   bd, 7, &pd, sizeof pd, d.N * G, r);
 }
 
 // ---------------------------------------------------------------------------
@@ -171,11 +174,13 @@ static uint32_t ln_rows_per_worker(const GpuContext* g, int64_t R) {
     return (uint32_t)(R / 256);
 }
 
-typedef struct LayerNormFwdPush {
-    uint32_t R, DV, RPW;
-    float eps;
-    uint32_t off_x, off_g, off_b, off_y, off_mean, off_rstd;
-} LayerNormFwdPush;
+#define LAYERNORM_FWD_PUSH(X)                                                     \
+    X(uint32_t, R) X(uint32_t, DV) X(uint32_t, RPW)                               \
+    X(float, eps)                                                                 \
+    X(uint32_t, off_x) X(uint32_t, off_g) X(uint32_t, off_b) X(uint32_t, off_y)   \
+    X(uint32_t, off_mean) X(uint32_t, off_rstd)
+PUSH_STRUCT(LayerNormFwdPush, LAYERNORM_FWD_PUSH)
+SHADER_PUSH(layernorm_fwd, LayerNormFwdPush)
 
 void op_layernorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Tensor* rstd, const Tensor* x,
                           const Tensor* gamma, const Tensor* beta, float eps) {
@@ -194,23 +199,26 @@ void op_layernorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Ten
     int vec = vec_width(D, (const Operand*[]){&ox, &og, &ob, &oy}, 4);
     uint32_t dv = (uint32_t)(D / vec), rpw = ln_rows_per_worker(c->gpu, R);
     Reduce r = reduce_for(c->gpu, dv);
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_LAYERNORM_FWD, "tttsss", sizeof(LayerNormFwdPush),
-                                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode}, 5);
     LayerNormFwdPush push = {(uint32_t)R, dv, rpw, eps, ox.off, og.off, ob.off, oy.off, om.off, orr.off};
     Bind b[] = {bind_tex(&ox.view, vec), bind_tex(&og.view, vec), bind_tex(&ob.view, vec),
                 bind_w(&oy.view), bind_w(&om.view), bind_w(&orr.view)};
-    dispatch_items(c, p, b, 6, &push, div_up(R, rpw), r);
+    dispatch_items(c, SHADER_LAYERNORM_FWD, (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode}, 5, b, 6, &push,
+                   sizeof push, div_up(R, rpw), r);
 }
 
-typedef struct LayerNormBwdDataPush {
-    uint32_t R, DV, RPW;
-    uint32_t off_x, off_dy, off_mean, off_rstd, off_g, off_dx;
-} LayerNormBwdDataPush;
+#define LAYERNORM_BWD_DATA_PUSH(X)                                                          \
+    X(uint32_t, R) X(uint32_t, DV) X(uint32_t, RPW)                                         \
+    X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_mean) X(uint32_t, off_rstd)      \
+    X(uint32_t, off_g) X(uint32_t, off_dx)
+PUSH_STRUCT(LayerNormBwdDataPush, LAYERNORM_BWD_DATA_PUSH)
+SHADER_PUSH(layernorm_bwd_data, LayerNormBwdDataPush)
 
-typedef struct LayerNormBwdParamPush {
-    uint32_t R, DV;
-    uint32_t off_x, off_dy, off_mean, off_rstd, off_dg, off_db;
-} LayerNormBwdParamPush;
+#define LAYERNORM_BWD_PARAM_PUSH(X)                                                         \
+    X(uint32_t, R) X(uint32_t, DV)                                                          \
+    X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_mean) X(uint32_t, off_rstd)      \
+    X(uint32_t, off_dg) X(uint32_t, off_db)
+PUSH_STRUCT(LayerNormBwdParamPush, LAYERNORM_BWD_PARAM_PUSH)
+SHADER_PUSH(layernorm_bwd_param, LayerNormBwdParamPush)
 
 void op_layernorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const Tensor* dbeta, const Tensor* dy,
                            const Tensor* x, const Tensor* mean, const Tensor* rstd, const Tensor* gamma) {
@@ -235,20 +243,18 @@ void op_layernorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
     // Parameter gradients: WX column texels x WY row strides per workgroup.
     bool gpu = c->gpu->tune.use_shared_memory;
     uint32_t wx = gpu ? 8 : c->gpu->subgroup_size, wy = gpu ? 32 : 1;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_LAYERNORM_BWD_PARAM, "ttttss", sizeof(LayerNormBwdParamPush),
-                                     (uint32_t[]){wx, wy, 1, (uint32_t)vec}, 4);
     LayerNormBwdParamPush pp = {(uint32_t)R, dv, ox.off, ody.off, om.off, orr.off, odg.off, odb.off};
     Bind bp[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
                  bind_w(&odg.view), bind_w(&odb.view)};
-    cmd_dispatch(c, p, bp, 6, &pp, div_up(dv, wx), 1, 1);
+    cmd_dispatch(c, SHADER_LAYERNORM_BWD_PARAM, (uint32_t[]){wx, wy, 1, (uint32_t)vec}, 4, bp, 6, &pp, sizeof pp,
+                 div_up(dv, wx), 1, 1);
 
     if (!dx) return;
     uint32_t rpw = ln_rows_per_worker(c->gpu, R);
     Reduce r = reduce_for(c->gpu, dv);
-    p = pipeline_get(c->gpu, SHADER_LAYERNORM_BWD_DATA, "ttttts", sizeof(LayerNormBwdDataPush),
-                     (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode}, 5);
     LayerNormBwdDataPush pd = {(uint32_t)R, dv, rpw, ox.off, ody.off, om.off, orr.off, og.off, odx.off};
     Bind bd[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
                  bind_tex(&og.view, vec), bind_w(&odx.view)};
-    dispatch_items(c, p, bd, 6, &pd, div_up(R, rpw), r);
+    dispatch_items(c, SHADER_LAYERNORM_BWD_DATA, (uint32_t[]){r.wg, 1, 1, (uint32_t)vec, r.mode}, 5, bd, 6, &pd,
+                   sizeof pd, div_up(R, rpw), r);
 }

@@ -12,13 +12,14 @@
 #include "util/check.h"
 
 // The shader's push constants (objective_coef.comp).
-typedef struct ObjectivePush {
-    uint32_t rows, units;
-    uint32_t off_e, off_r, off_s, off_coef, off_metrics;
-    float inv_rows, inv_units;
-    float beta, mapo_s, mapo_t, lambda_d, lambda_u;
-    float coef_scale;
-} ObjectivePush;
+#define OBJECTIVE_PUSH(X)                                                                                   \
+    X(uint32_t, rows) X(uint32_t, units)                                                                    \
+    X(uint32_t, off_e) X(uint32_t, off_r) X(uint32_t, off_s) X(uint32_t, off_coef) X(uint32_t, off_metrics) \
+    X(float, inv_rows) X(float, inv_units)                                                                  \
+    X(float, beta) X(float, mapo_s) X(float, mapo_t) X(float, lambda_d) X(float, lambda_u)                  \
+    X(float, coef_scale)
+PUSH_STRUCT(ObjectivePush, OBJECTIVE_PUSH)
+SHADER_PUSH(objective_coef, ObjectivePush)
 
 // More rows than any micro-batch; keeps float(rows) and every index exact.
 #define OBJECTIVE_MAX_ROWS (1 << 20)
@@ -58,8 +59,6 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
     int64_t units = (obj == OBJ_DPO || obj == OBJ_TDPO || obj == OBJ_MAPO) ? rows / 2 : rows;
     Reduce red = reduce_for(c->gpu, units);
     if (red.mode == REDUCE_INVOCATION) red = (Reduce){REDUCE_SUBGROUP, c->gpu->subgroup_size, 1};
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_OBJECTIVE_COEF, "sssss", sizeof(ObjectivePush),
-                                     (uint32_t[]){red.wg, 1, 1, red.mode, (uint32_t)obj}, 5);
     ObjectivePush pc = {
         .rows = (uint32_t)rows,
         .units = (uint32_t)units,
@@ -79,5 +78,6 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
     };
     Bind b[] = {bind_r(&o_e.view), bind_r(&o_r.view), bind_r(&o_s.view), bind_w(&o_c.view), bind_w(&o_m.view)};
     c->label = op;
-    cmd_dispatch(c, p, b, 5, &pc, 1, 1, 1);
+    cmd_dispatch(c, SHADER_OBJECTIVE_COEF, (uint32_t[]){red.wg, 1, 1, red.mode, (uint32_t)obj}, 5, b, 5, &pc,
+                 sizeof pc, 1, 1, 1);
 }

@@ -81,14 +81,14 @@ int64_t op_grad_norm_scratch_numel(const Tensor* grads, int ngrads) {
     return total > 0 ? total : GRAD_NORM_ALIGN;  // never an empty binding
 }
 
-typedef struct GradNormPartialPush {
-    uint32_t n, off_g, off_part, partials, count;
-} GradNormPartialPush;
+#define GRAD_NORM_PARTIAL_PUSH(X) \
+    X(uint32_t, n) X(uint32_t, off_g) X(uint32_t, off_part) X(uint32_t, partials) X(uint32_t, count)
+PUSH_STRUCT(GradNormPartialPush, GRAD_NORM_PARTIAL_PUSH)
+SHADER_PUSH(grad_norm_partial, GradNormPartialPush)
 
-typedef struct GradNormFinalPush {
-    uint32_t count, off_part, off_stats;
-    float max_norm;
-} GradNormFinalPush;
+#define GRAD_NORM_FINAL_PUSH(X) X(uint32_t, count) X(uint32_t, off_part) X(uint32_t, off_stats) X(float, max_norm)
+PUSH_STRUCT(GradNormFinalPush, GRAD_NORM_FINAL_PUSH)
+SHADER_PUSH(grad_norm_final, GradNormFinalPush)
 
 // True when a vec4 texel view of o may read the whole last texel: texel_view
 // trims the range to the buffer, and a fetch past the view is undefined.
@@ -105,14 +105,13 @@ static void grad_norm_piece(Cmd* c, const Tensor* g, int64_t start, int64_t n, c
     Tensor piece = tensor_slice(*g, start, n), part = tensor_slice(*scratch, base, count);
     Operand og = tex(c, &piece), op = sto(c, &part);
     uint32_t vec = vec_width((const Operand*[]){&og}, 1) == 4 && whole_last_texel(&og) ? 4 : 1;
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_GRAD_NORM_PARTIAL, "ts", sizeof(GradNormPartialPush),
-                                     (uint32_t[]){wg, 1, 1, mode, vec, GRAD_NORM_CHUNK}, 6);
     uint32_t partials = div_up(n, GRAD_NORM_CHUNK);
     GradNormPartialPush pc = {(uint32_t)n, og.off, op.off, partials, (uint32_t)count};
     Bind b[] = {bind_tex(&og.view, (int)vec), bind_w(&op.view)};
     uint32_t gx, gy;
     grid_1d(partials, 1, &gx, &gy);
-    cmd_dispatch(c, p, b, 2, &pc, gx, gy, 1);
+    cmd_dispatch(c, SHADER_GRAD_NORM_PARTIAL, (uint32_t[]){wg, 1, 1, mode, vec, GRAD_NORM_CHUNK}, 6, b, 2, &pc,
+                 sizeof pc, gx, gy, 1);
 }
 
 void op_grad_norm(Cmd* c, const Tensor* stats, const Tensor* scratch, const Tensor* grads, int ngrads, float max_norm) {
@@ -145,20 +144,21 @@ void op_grad_norm(Cmd* c, const Tensor* stats, const Tensor* scratch, const Tens
     reduce_shape(c->gpu, &mode, &wg);
     Tensor part = tensor_slice(*scratch, 0, total);
     Operand op_part = sto(c, &part), op_stats = sto(c, stats);
-    const Pipeline* p = pipeline_get(c->gpu, SHADER_GRAD_NORM_FINAL, "ss", sizeof(GradNormFinalPush),
-                                     (uint32_t[]){wg, 1, 1, mode}, 4);
     GradNormFinalPush pc = {(uint32_t)(base), op_part.off, op_stats.off, max_norm};
     Bind b[] = {bind_r(&op_part.view), bind_w(&op_stats.view)};
-    cmd_dispatch(c, p, b, 2, &pc, 1, 1, 1);
+    cmd_dispatch(c, SHADER_GRAD_NORM_FINAL, (uint32_t[]){wg, 1, 1, mode}, 4, b, 2, &pc, sizeof pc, 1, 1, 1);
 }
 
 // ---------------------------------------------------------------------------
 // AdamW and EMA: elementwise, in pieces of at most one binding.
 
-typedef struct AdamWPush {
-    uint32_t n, off_p, off_g, off_m, off_v, off_s, off_c;
-    float beta1, beta2, one_minus_beta1, one_minus_beta2, eps, weight_decay;
-} AdamWPush;
+#define ADAMW_PUSH(X)                                                                                          \
+    X(uint32_t, n) X(uint32_t, off_p) X(uint32_t, off_g) X(uint32_t, off_m) X(uint32_t, off_v) X(uint32_t, off_s) \
+    X(uint32_t, off_c)                                                                                         \
+    X(float, beta1) X(float, beta2) X(float, one_minus_beta1) X(float, one_minus_beta2) X(float, eps)          \
+    X(float, weight_decay)
+PUSH_STRUCT(AdamWPush, ADAMW_PUSH)
+SHADER_PUSH(adamw, AdamWPush)
 
 void op_adamw_step(Cmd* c, const Tensor* param, const Tensor* grad, const Tensor* m, const Tensor* v,
                    const Tensor* scalars, const Tensor* clip, AdamWHyper h) {
@@ -182,8 +182,6 @@ void op_adamw_step(Cmd* c, const Tensor* param, const Tensor* grad, const Tensor
         Operand opp = sto(c, &tp), og = tex(c, &tg);
         Operand om = sto(c, &tm), ov = sto(c, &tv);
         uint32_t vec = vec_width((const Operand*[]){&opp, &og, &om, &ov}, 4) == 4 && whole_last_texel(&og) ? 4 : 1;
-        const Pipeline* p = pipeline_get(c->gpu, SHADER_ADAMW, "stsstt", sizeof(AdamWPush),
-                                         (uint32_t[]){wg, 1, 1, vec, clip != NULL}, 5);
         // 1 - beta in double, as torch computes it from Python floats.
         AdamWPush pc = {(uint32_t)len, opp.off, og.off, om.off, ov.off, os.off, oc.off,
                         h.beta1, h.beta2, (float)(1.0 - (double)h.beta1), (float)(1.0 - (double)h.beta2),
@@ -192,13 +190,13 @@ void op_adamw_step(Cmd* c, const Tensor* param, const Tensor* grad, const Tensor
                     bind_tex(&os.view, 1), bind_tex(&oc.view, 1)};
         uint32_t gx, gy;
         grid_1d(div_up(len, vec), wg, &gx, &gy);
-        cmd_dispatch(c, p, b, 6, &pc, gx, gy, 1);
+        cmd_dispatch(c, SHADER_ADAMW, (uint32_t[]){wg, 1, 1, vec, clip != NULL}, 5, b, 6, &pc, sizeof pc, gx, gy, 1);
     }
 }
 
-typedef struct EmaPush {
-    uint32_t n, off_e, off_p, off_s;
-} EmaPush;
+#define EMA_PUSH(X) X(uint32_t, n) X(uint32_t, off_e) X(uint32_t, off_p) X(uint32_t, off_s)
+PUSH_STRUCT(EmaPush, EMA_PUSH)
+SHADER_PUSH(ema, EmaPush)
 
 void op_ema_update(Cmd* c, const Tensor* ema, const Tensor* param, const Tensor* scalars) {
     const char* op = "op_ema_update";
@@ -216,12 +214,10 @@ void op_ema_update(Cmd* c, const Tensor* ema, const Tensor* param, const Tensor*
         Tensor te = tensor_slice(*ema, s, len), tp = tensor_slice(*param, s, len);
         Operand oe = sto(c, &te), opp = tex(c, &tp);
         uint32_t vec = vec_width((const Operand*[]){&oe, &opp}, 2) == 4 && whole_last_texel(&opp) ? 4 : 1;
-        const Pipeline* p =
-            pipeline_get(c->gpu, SHADER_EMA, "stt", sizeof(EmaPush), (uint32_t[]){wg, 1, 1, vec}, 4);
         EmaPush pc = {(uint32_t)len, oe.off, opp.off, os.off};
         Bind b[] = {bind_w(&oe.view), bind_tex(&opp.view, (int)vec), bind_tex(&os.view, 1)};
         uint32_t gx, gy;
         grid_1d(div_up(len, vec), wg, &gx, &gy);
-        cmd_dispatch(c, p, b, 3, &pc, gx, gy, 1);
+        cmd_dispatch(c, SHADER_EMA, (uint32_t[]){wg, 1, 1, vec}, 4, b, 3, &pc, sizeof pc, gx, gy, 1);
     }
 }

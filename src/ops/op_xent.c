@@ -12,9 +12,12 @@
 
 // Bindings: operand()/tex()/sto() from op_common.h. Push constants: XENT push
 // block of softmax_xent.glsl.
-typedef struct XentPush {
-    uint32_t N, K, off_logits, off_labels, off_out, off_coef;
-} XentPush;
+#define XENT_PUSH(X)                                                                             \
+    X(uint32_t, N) X(uint32_t, K) X(uint32_t, off_logits) X(uint32_t, off_labels) X(uint32_t, off_out) \
+    X(uint32_t, off_coef)
+PUSH_STRUCT(XentPush, XENT_PUSH)
+SHADER_PUSH(softmax_xent_fwd, XentPush)
+SHADER_PUSH(softmax_xent_bwd, XentPush)
 
 // Rows and classes of logits [.., K], after checking every shape of the op.
 static void xent_dims(const char* op, const Tensor* logits, const Tensor* labels, const Tensor* per_row, int64_t* N,
@@ -28,13 +31,11 @@ static void xent_dims(const char* op, const Tensor* logits, const Tensor* labels
                                                    (long long)tensor_numel(logits));
 }
 
-static void xent_dispatch(Cmd* c, const char* op, ShaderId id, const char* kinds, const Bind* b, uint32_t nb,
-                          const XentPush* push) {
+static void xent_dispatch(Cmd* c, const char* op, ShaderId id, const Bind* b, uint32_t nb, const XentPush* push) {
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;
-    const Pipeline* p = pipeline_get(c->gpu, id, kinds, sizeof *push, (uint32_t[]){wg, 1, 1}, 3);
     grid_1d(push->N, wg, &gx, &gy);
     c->label = op;
-    cmd_dispatch(c, p, b, nb, push, gx, gy, 1);
+    cmd_dispatch(c, id, (uint32_t[]){wg, 1, 1}, 3, b, nb, push, sizeof *push, gx, gy, 1);
 }
 
 void op_softmax_xent_forward(Cmd* c, const Tensor* loss, const Tensor* logits, const Tensor* labels) {
@@ -45,7 +46,7 @@ void op_softmax_xent_forward(Cmd* c, const Tensor* loss, const Tensor* logits, c
     Operand ol = tex(c, logits), oy = sto(c, labels), oo = sto(c, loss);
     XentPush push = {(uint32_t)N, (uint32_t)K, ol.off, oy.off, oo.off, 0};
     Bind b[] = {bind_tex(&ol.view, 1), bind_r(&oy.view), bind_w(&oo.view)};
-    xent_dispatch(c, op, SHADER_SOFTMAX_XENT_FWD, "tss", b, 3, &push);
+    xent_dispatch(c, op, SHADER_SOFTMAX_XENT_FWD, b, 3, &push);
 }
 
 void op_softmax_xent_backward(Cmd* c, const Tensor* dlogits, const Tensor* coef, const Tensor* logits,
@@ -59,5 +60,5 @@ void op_softmax_xent_backward(Cmd* c, const Tensor* dlogits, const Tensor* coef,
     Operand ol = tex(c, logits), oy = sto(c, labels), oc = sto(c, coef), od = sto(c, dlogits);
     XentPush push = {(uint32_t)N, (uint32_t)K, ol.off, oy.off, od.off, oc.off};
     Bind b[] = {bind_tex(&ol.view, 1), bind_r(&oy.view), bind_r(&oc.view), bind_w(&od.view)};
-    xent_dispatch(c, op, SHADER_SOFTMAX_XENT_BWD, "tsss", b, 4, &push);
+    xent_dispatch(c, op, SHADER_SOFTMAX_XENT_BWD, b, 4, &push);
 }

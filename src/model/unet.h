@@ -58,6 +58,10 @@ typedef struct UNetUpBlockActs {
 
 // One recording's activations. Zero-initialise it ({0}, calloc) before its
 // first forward: gradient_checkpointing is the one field a caller sets.
+// Inference recordings (sampling, validation, the frozen reference) pass one
+// too: the forward is one code path that fills the same slots with or without
+// training. A replay reads the arenas, never this struct, so it need only live
+// while recording (about 150 KB: callers allocate it rather than use the stack).
 typedef struct UNetActs {
     bool gradient_checkpointing;  // set by unet_set_gradient_checkpointing
     bool checkpointed;            // the recorded forward kept only unit inputs: backward recomputes

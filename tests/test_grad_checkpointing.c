@@ -57,7 +57,8 @@ static Run run(Model* m, bool ckpt, bool own_scratch) {
     tensor_upload(&tgpu, &coef, cf);
     free(cf);
 
-    unet_set_gradient_checkpointing(&m->u, ckpt);
+    UNetActs* acts = calloc(1, sizeof *acts);
+    unet_set_gradient_checkpointing(acts, ckpt);
     Cmd c;
     cmd_begin(&c, &tgpu);
     for (int k = 0; k < param_chunks(ps); k++) {
@@ -66,12 +67,13 @@ static Run run(Model* m, bool ckpt, bool own_scratch) {
     }
     Graph g = {.cmd = &c, .ps = ps, .act = &act, .tmp = &tmp, .grad = &grad, .training = true,
                .recompute = own_scratch ? &scratch : NULL};
-    Tensor out = unet_forward(&g, &m->u, &m->x, &m->ts, &m->ehs);
+    Tensor out = unet_forward(&g, &m->u, acts, &m->x, &m->ts, &m->ehs);
     op_mse_per_sample_forward(&c, &mse, &out, &m->target);
     Tensor dout = graph_grad_like(&g, &out), dehs = graph_grad_like(&g, &m->ehs);
     op_mse_per_sample_backward(&c, &dout, &coef, &out, &m->target);
-    unet_backward(&g, &m->u, &dout, &dehs);
+    unet_backward(&g, &m->u, acts, &dout, &dehs);
     cmd_end(&c);
+    free(acts);
     double t0 = now_s();
     cmd_submit(&c);
     Run r = {.seconds = now_s() - t0, .ndispatch = c.ndispatch, .act_peak = act.peak,

@@ -158,6 +158,7 @@ Test(judge, classifier_gradients_match_reference, GPU_TEST) {
     ParamStore ps;
     param_store_init(&ps, &tgpu);
     Classifier m;
+    ClassifierActs acts;
     classifier_init(&m, &cfg, &ps);
     cr_assert_eq(param_find(&ps, "conv1.weight"), 0);
     cr_assert(param_find(&ps, "conv3.bias") >= 0 && param_find(&ps, "fc.weight") >= 0);
@@ -175,11 +176,11 @@ Test(judge, classifier_gradients_match_reference, GPU_TEST) {
     Cmd c;
     cmd_begin(&c, &tgpu);
     Graph g = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &act, .grad = &gr, .training = true};
-    classifier_forward(&g, &m, &tlogits, &tx);
+    classifier_forward(&g, &m, &acts, &tlogits, &tx);
     op_softmax_xent_forward(&c, &tloss, &tlogits, &ty);
     Tensor dlogits = graph_grad_like(&g, &tlogits);
     op_softmax_xent_backward(&c, &dlogits, &tc, &tlogits, &ty);
-    classifier_backward(&g, &m, &dlogits);
+    classifier_backward(&g, &m, &acts, &dlogits);
     cmd_submit(&c);
     cmd_free(&c);
 

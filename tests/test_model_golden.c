@@ -74,11 +74,13 @@ static void check_unet(const char* name) {
     Cmd c;
     cmd_begin(&c, &tgpu);
     Graph g = graph_of(&c, &ps, &ar);
-    Tensor out = unet_forward(&g, &u, &x, &ts, &ehs);
+    UNetActs* acts = calloc(1, sizeof *acts);
+    Tensor out = unet_forward(&g, &u, acts, &x, &ts, &ehs);
     op_mse_per_sample_forward(&c, &mse, &out, &noise);
     Tensor dout = graph_grad_like(&g, &out), dehs = graph_grad_like(&g, &ehs);
     op_mse_per_sample_backward(&c, &dout, &coef, &out, &noise);
-    unet_backward(&g, &u, &dout, &dehs);
+    unet_backward(&g, &u, acts, &dout, &dehs);
+    free(acts);
     cmd_submit(&c);
     fprintf(stderr, "%s: %d dispatches, %d barriers, %d segments\n", name, c.ndispatch, c.nbarrier, c.nseg);
     cmd_free(&c);
@@ -133,8 +135,10 @@ Test(model_golden, clip_text_model, GPU_TEST, .timeout = 300) {
     Cmd c;
     cmd_begin(&c, &tgpu);
     Graph g = graph_of(&c, &ps, &ar);
-    Tensor out = clip_forward(&g, &m, &tids, N, L);
-    clip_backward(&g, &m, &r);  // loss = sum(r * out): dout = r
+    ClipActs* acts = calloc(1, sizeof *acts);
+    Tensor out = clip_forward(&g, &m, acts, &tids, N, L);
+    clip_backward(&g, &m, acts, &r);  // loss = sum(r * out): dout = r
+    free(acts);
     cmd_submit(&c);
     cmd_free(&c);
     expect_tensor(st, "last_hidden_state", &out, "last_hidden_state");

@@ -175,12 +175,13 @@ static void unet_guided(DiffusionPipeline* p, const float* x, int t, const char*
     tensor_upload(&tgpu, &xin, xv);
     Cmd c;
     cmd_begin(&c, &tgpu);
-    UNet unet = p->unet;
-    ClipTextModel clip = p->clip;
+    UNetActs* unet_acts = calloc(1, sizeof *unet_acts);
+    ClipActs* clip_acts = calloc(1, sizeof *clip_acts);
     Graph gt = {.cmd = &c, .ps = &p->text_ps, .act = &act, .tmp = &tmp, .training = false};
-    Tensor ehs = clip_forward(&gt, &clip, &ids, 2, L);
+    Tensor ehs = clip_forward(&gt, &p->clip, clip_acts, &ids, 2, L);
     Graph gu = {.cmd = &c, .ps = &p->unet_ps, .act = &act, .tmp = &tmp, .training = false};
-    Tensor out = unet_forward(&gu, &unet, &xin, &ts, &ehs);
+    Tensor out = unet_forward(&gu, &p->unet, unet_acts, &xin, &ts, &ehs);
+    free(unet_acts), free(clip_acts);
     cmd_end(&c);
     cmd_submit(&c);
     float ov[2 * E];

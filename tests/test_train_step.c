@@ -5,6 +5,7 @@
 // inside a step), and a DPO step with a frozen reference starts at log 2 and
 // learns its preference.
 #include <math.h>
+#include <string.h>
 
 #include "model/weights.h"
 #include "train/step.h"
@@ -126,4 +127,25 @@ Test(train_step, dpo_with_a_frozen_reference, GPU_TEST, .timeout = 600) {
     cr_assert_lt(a.loss[steps - 1], 0.6, "DPO loss %.4f -> %.4f: no learning", a.loss[0], a.loss[steps - 1]);
     cr_assert_eq(a.acc[steps - 1], 1.0, "implicit accuracy %g", a.acc[steps - 1]);
     ASSERT_NO_VALIDATION_MESSAGES();
+}
+
+// The reference is recorded from the policy's UNet description, whose
+// parameter indices must address its store too: the same config lists the
+// same parameters in the same order, another config does not.
+Test(train_step, reference_store_lists_the_policy_parameters) {
+    char path[1024], err[512];
+    UNetConfig tiny, lin;
+    snprintf(path, sizeof path, "%s/golden/tiny/unet/config.json", VKPREF_TEST_DATA);
+    cr_assert_eq(unet_config_load(&tiny, path, err, sizeof err), 0, "%s", err);
+    snprintf(path, sizeof path, "%s/golden/tiny_linear/unet/config.json", VKPREF_TEST_DATA);
+    cr_assert_eq(unet_config_load(&lin, path, err, sizeof err), 0, "%s", err);
+    ParamStore a, b, c;  // registration only: nothing is allocated
+    param_store_init(&a, NULL), param_store_init(&b, NULL), param_store_init(&c, NULL);
+    UNet ua, ub, uc;
+    unet_init(&ua, &tiny, &a), unet_init(&ub, &tiny, &b), unet_init(&uc, &lin, &c);
+    cr_assert_eq(param_store_mismatch(&a, &b), -1);
+    cr_assert(!memcmp(&ua, &ub, sizeof ua), "one config, two stores: the same description");
+    int i = param_store_mismatch(&a, &c);
+    cr_assert(i >= 0 && i < a.n, "tiny and tiny_linear register different parameters");
+    param_store_free(&a), param_store_free(&b), param_store_free(&c);
 }

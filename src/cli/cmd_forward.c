@@ -84,13 +84,15 @@ int cmd_forward(int argc, char** argv) {
     Cmd c;
     cmd_begin(&c, &g);
     Graph gr_ctx = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &tmp, .grad = &gr, .training = grad};
-    Tensor y = unet_forward(&gr_ctx, &u, &x, &ts, &ehs);
+    UNetActs* acts = xcalloc(1, sizeof *acts);
+    Tensor y = unet_forward(&gr_ctx, &u, acts, &x, &ts, &ehs);
     if (grad) {
         op_mse_per_sample_forward(&c, &mse, &y, &noise);
         Tensor dy = graph_grad_like(&gr_ctx, &y);
         op_mse_per_sample_backward(&c, &dy, &coef, &y, &noise);
-        unet_backward(&gr_ctx, &u, &dy, NULL);
+        unet_backward(&gr_ctx, &u, acts, &dy, NULL);
     }
+    free(acts);
     cmd_submit(&c);
     cmd_free(&c);
 

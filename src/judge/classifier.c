@@ -50,7 +50,7 @@ void classifier_init(Classifier* m, const ClassifierConfig* c, ParamStore* ps) {
     linear_init(&m->fc, ps, "fc", classifier_feature_width(c), c->num_classes, true);
 }
 
-void classifier_forward(Graph* g, Classifier* m, const Tensor* logits, const Tensor* x) {
+void classifier_forward(Graph* g, const Classifier* m, ClassifierActs* s, const Tensor* logits, const Tensor* x) {
     const ClassifierConfig* c = &m->cfg;
     if (x->ndim != 4 || x->shape[1] != 1 || x->shape[2] != c->image_size || x->shape[3] != c->image_size)
         die("classifier_forward: input must be [N, 1, %d, %d]", c->image_size, c->image_size);
@@ -59,29 +59,29 @@ void classifier_forward(Graph* g, Classifier* m, const Tensor* logits, const Ten
         die("classifier_forward: logits must be [%lld, %d]", (long long)N, c->num_classes);
     Tensor h = *x;
     for (int i = 0; i < c->nconv; i++) {
-        m->in[i] = h;
-        m->pre[i] = conv2d_forward(g, &m->conv[i], &h);
-        h = graph_tmp(g, 4, m->pre[i].shape);
-        op_act_forward(g->cmd, &h, &m->pre[i], ACT_SILU);
+        s->in[i] = h;
+        s->pre[i] = conv2d_forward(g, &m->conv[i], &h);
+        h = graph_tmp(g, 4, s->pre[i].shape);
+        op_act_forward(g->cmd, &h, &s->pre[i], ACT_SILU);
     }
-    m->feat = tensor_reshape(h, 2, (int64_t[]){N, classifier_feature_width(c)});
+    s->feat = tensor_reshape(h, 2, (int64_t[]){N, classifier_feature_width(c)});
     Tensor y = tensor_reshape(*logits, 2, (int64_t[]){N, c->num_classes});
-    linear_forward_to(g, &m->fc, &y, &m->feat);
+    linear_forward_to(g, &m->fc, &y, &s->feat);
 }
 
-void classifier_backward(Graph* g, Classifier* m, const Tensor* dlogits) {
+void classifier_backward(Graph* g, const Classifier* m, const ClassifierActs* s, const Tensor* dlogits) {
     const ClassifierConfig* c = &m->cfg;
-    int64_t N = m->feat.shape[0];
+    int64_t N = s->feat.shape[0];
     Tensor dy = tensor_reshape(*dlogits, 2, (int64_t[]){N, c->num_classes});
-    Tensor dfeat = graph_grad_like(g, &m->feat);
-    linear_backward(g, &m->fc, &dfeat, &dy, &m->feat);
+    Tensor dfeat = graph_grad_like(g, &s->feat);
+    linear_backward(g, &m->fc, &dfeat, &dy, &s->feat);
     // d(SiLU output) of conv i, reshaped from the flat features for the last one.
-    Tensor dh = tensor_reshape(dfeat, 4, m->pre[c->nconv - 1].shape);
+    Tensor dh = tensor_reshape(dfeat, 4, s->pre[c->nconv - 1].shape);
     for (int i = c->nconv - 1; i >= 0; i--) {
-        Tensor dpre = graph_grad_like(g, &m->pre[i]);
-        op_act_backward(g->cmd, &dpre, &dh, &m->pre[i], ACT_SILU);
-        Tensor dx = i > 0 ? graph_grad_like(g, &m->in[i]) : (Tensor){0};
-        conv2d_backward(g, &m->conv[i], i > 0 ? &dx : NULL, &dpre, &m->in[i]);
+        Tensor dpre = graph_grad_like(g, &s->pre[i]);
+        op_act_backward(g->cmd, &dpre, &dh, &s->pre[i], ACT_SILU);
+        Tensor dx = i > 0 ? graph_grad_like(g, &s->in[i]) : (Tensor){0};
+        conv2d_backward(g, &m->conv[i], i > 0 ? &dx : NULL, &dpre, &s->in[i]);
         dh = dx;
     }
 }

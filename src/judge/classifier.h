@@ -27,14 +27,19 @@ typedef struct ClassifierConfig {
 
 extern const ClassifierConfig CLASSIFIER_DEFAULT;
 
+// The model: configuration and parameter indices, read-only after
+// classifier_init (as model/unet.h's split).
 typedef struct Classifier {
     ClassifierConfig cfg;
     Conv2d conv[CLASSIFIER_MAX_CONVS];
     Linear fc;
-    // Saved by the last forward recording, for its backward: each conv's input
-    // and pre-activation output, and the flattened features.
-    Tensor in[CLASSIFIER_MAX_CONVS], pre[CLASSIFIER_MAX_CONVS], feat;
 } Classifier;
+
+// Saved by a forward recording for its backward: each conv's input and
+// pre-activation output, and the flattened features.
+typedef struct ClassifierActs {
+    Tensor in[CLASSIFIER_MAX_CONVS], pre[CLASSIFIER_MAX_CONVS], feat;
+} ClassifierActs;
 
 // 0, or -1 with err naming source and the bad field (sizes, strides, classes).
 int classifier_config_check(const ClassifierConfig* c, const char* source, char* err, size_t errlen);
@@ -45,6 +50,7 @@ int classifier_feature_side(const ClassifierConfig* c);
 int classifier_feature_width(const ClassifierConfig* c);
 
 // logits [N, num_classes] (caller-allocated, e.g. host-visible) from x [N, 1, S, S].
-void classifier_forward(Graph* g, Classifier* m, const Tensor* logits, const Tensor* x);
-// Accumulates every parameter gradient from dlogits (needs g->training in the forward).
-void classifier_backward(Graph* g, Classifier* m, const Tensor* dlogits);
+void classifier_forward(Graph* g, const Classifier* m, ClassifierActs* s, const Tensor* logits, const Tensor* x);
+// Accumulates every parameter gradient from dlogits, for the forward recorded
+// into s (which needs g->training).
+void classifier_backward(Graph* g, const Classifier* m, const ClassifierActs* s, const Tensor* dlogits);

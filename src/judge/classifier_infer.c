@@ -10,7 +10,7 @@
 void classifier_runner_init(ClassifierRunner* r, GpuContext* g, const Classifier* m, ParamStore* ps, int batch) {
     if (batch < 1) die("classifier_runner_init: batch %d must be >= 1", batch);
     memset(r, 0, sizeof *r);
-    r->gpu = g, r->model = *m, r->batch = batch;
+    r->gpu = g, r->cfg = m->cfg, r->batch = batch;
     int S = m->cfg.image_size, K = m->cfg.num_classes;
     arena_init(&r->io, g, "judge io", 0, true);
     arena_init(&r->act, g, "judge activations", 0, false);
@@ -21,7 +21,8 @@ void classifier_runner_init(ClassifierRunner* r, GpuContext* g, const Classifier
     r->loss = arena_tensor1(&r->io, batch);
     cmd_begin(&r->cmd, g);
     Graph gr = {.cmd = &r->cmd, .ps = ps, .act = &r->act, .tmp = &r->tmp, .grad = NULL, .training = false};
-    classifier_forward(&gr, &r->model, &r->logits, &r->x);
+    ClassifierActs acts;  // needed while recording only: replays read the arenas
+    classifier_forward(&gr, m, &acts, &r->logits, &r->x);
     // The loss of the given labels is -log p: the judge's score without a host softmax.
     op_softmax_xent_forward(&r->cmd, &r->loss, &r->logits, &r->labels);
     cmd_end(&r->cmd);
@@ -34,7 +35,7 @@ void classifier_runner_free(ClassifierRunner* r) {
 
 void classifier_runner_run(ClassifierRunner* r, const float* images, const int* labels, int n, float* logits,
                            double* logp) {
-    int B = r->batch, S = r->model.cfg.image_size, K = r->model.cfg.num_classes;
+    int B = r->batch, S = r->cfg.image_size, K = r->cfg.num_classes;
     size_t img = (size_t)S * S;
     if (logp && !labels) die("classifier_runner_run: log-probabilities need labels");
     float *x = step_ptr(&r->x), *lg = step_ptr(&r->logits), *loss = step_ptr(&r->loss);

@@ -8,7 +8,7 @@
 
 typedef struct ClassifierRunner {
     GpuContext* gpu;
-    Classifier model;  // a copy: it holds this recording's saved tensors
+    ClassifierConfig cfg;  // of the recorded model
     int batch;
     Arena io, act, tmp;
     Tensor x, labels, logits, loss;  // io: [B,1,S,S], [B] uint32, [B,K], [B]

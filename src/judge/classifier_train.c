@@ -11,13 +11,14 @@
 #include "util/rng.h"
 
 // Forward, loss, backward: gradients of mean_n loss[n] (coef = 1/B, written by the host).
-static void record_forward_backward(ClassifierStep* s, Cmd* c) {
+static void record_forward_backward(ClassifierStep* s, Cmd* c, const Classifier* m) {
     Graph g = {.cmd = c, .ps = s->ps, .act = &s->act, .tmp = &s->act, .grad = &s->grad, .training = true};
-    classifier_forward(&g, &s->model, &s->logits, &s->x);
+    ClassifierActs acts;  // needed while recording only: replays read the arenas
+    classifier_forward(&g, m, &acts, &s->logits, &s->x);
     op_softmax_xent_forward(c, &s->loss, &s->logits, &s->labels);
     Tensor dlogits = graph_grad_like(&g, &s->logits);
     op_softmax_xent_backward(c, &dlogits, &s->coef, &s->logits, &s->labels);
-    classifier_backward(&g, &s->model, &dlogits);
+    classifier_backward(&g, m, &acts, &dlogits);
 }
 
 void classifier_step_init(ClassifierStep* s, GpuContext* g, const Classifier* m, ParamStore* ps, int batch,
@@ -25,7 +26,7 @@ void classifier_step_init(ClassifierStep* s, GpuContext* g, const Classifier* m,
     if (!ps->has_grad || !ps->has_adam) die("classifier_step_init: the store needs gradients and AdamW moments");
     if (batch < 1) die("classifier_step_init: batch %d must be >= 1", batch);
     memset(s, 0, sizeof *s);
-    s->gpu = g, s->model = *m, s->ps = ps, s->batch = batch;
+    s->gpu = g, s->cfg = m->cfg, s->ps = ps, s->batch = batch;
     int S = m->cfg.image_size, K = m->cfg.num_classes;
     arena_init(&s->io, g, "judge step io", 0, true);
     arena_init(&s->act, g, "judge activations", 0, false);
@@ -41,7 +42,7 @@ void classifier_step_init(ClassifierStep* s, GpuContext* g, const Classifier* m,
     float* coef = step_ptr(&s->coef);
     for (int i = 0; i < batch; i++) coef[i] = 1.0f / (float)batch;
     cmd_begin(&s->cmd, g);
-    record_forward_backward(s, &s->cmd);
+    record_forward_backward(s, &s->cmd, m);
     optimizer_record_update(&s->cmd, &ps, 1, &s->stats, &s->norm_scratch, &s->scalars, max_grad_norm, adam, false);
     cmd_end(&s->cmd);
 }
@@ -54,7 +55,7 @@ void classifier_step_free(ClassifierStep* s) {
 double classifier_step_run(ClassifierStep* s, int step, double lr, AdamWHyper adam, int* correct, double* gnorm) {
     optimizer_step_scalars(step_ptr(&s->scalars), lr, step, adam.beta1, adam.beta2, 0);  // no EMA
     cmd_submit(&s->cmd);
-    int B = s->batch, K = s->model.cfg.num_classes;
+    int B = s->batch, K = s->cfg.num_classes;
     const float *loss = step_ptr(&s->loss), *logits = step_ptr(&s->logits);
     const uint32_t* y = (const uint32_t*)step_ptr(&s->labels);
     double sum = 0;

@@ -13,7 +13,7 @@
 
 typedef struct ClassifierStep {
     GpuContext* gpu;
-    Classifier model;  // a copy holding this recording's saved tensors
+    ClassifierConfig cfg;  // of the trained model
     ParamStore* ps;
     int batch;
     Arena io, act, grad;

@@ -84,71 +84,73 @@ void clip_init(ClipTextModel* m, const ClipConfig* cfg, ParamStore* ps) {
     layernorm_init(&m->final_ln, ps, "text_model.final_layer_norm", D, cfg->layer_norm_eps);
 }
 
-Tensor clip_forward(Graph* g, ClipTextModel* m, const Tensor* ids, int N, int L) {
+Tensor clip_forward(Graph* g, const ClipTextModel* m, ClipActs* s, const Tensor* ids, int N, int L) {
     const ClipConfig* c = &m->cfg;
     if (L > c->max_position_embeddings) die("clip: %d tokens exceed max_position_embeddings %d", L, c->max_position_embeddings);
     if (tensor_numel(ids) != (int64_t)N * L) die("clip: %lld ids for %d x %d tokens", (long long)tensor_numel(ids), N, L);
     int D = c->hidden_size;
-    m->ids = *ids;
+    s->ids = *ids;
     // Position ids 0..L-1 for every sample: a constant written once at record time.
-    m->pos_ids = graph_act(g, 1, (int64_t[]){(int64_t)N * L});
+    s->pos_ids = graph_act(g, 1, (int64_t[]){(int64_t)N * L});
     uint32_t* pos = xmalloc((size_t)N * L * sizeof *pos);
     for (int i = 0; i < N * L; i++) pos[i] = (uint32_t)(i % L);
-    tensor_upload_raw(g->cmd->gpu, &m->pos_ids, pos);
+    tensor_upload_raw(g->cmd->gpu, &s->pos_ids, pos);
     free(pos);
 
     int64_t shape[3] = {N, L, D};
     Tensor h = graph_act(g, 3, shape), hp = graph_tmp(g, 3, shape);
     op_embedding_forward(g->cmd, &h, ids, P(g->ps, m->token_embedding));
-    op_embedding_forward(g->cmd, &hp, &m->pos_ids, P(g->ps, m->position_embedding));
+    op_embedding_forward(g->cmd, &hp, &s->pos_ids, P(g->ps, m->position_embedding));
     op_add(g->cmd, &h, &h, &hp);
     for (int i = 0; i < c->num_hidden_layers; i++) {
-        ClipEncoderLayer* l = &m->layers[i];
+        const ClipEncoderLayer* l = &m->layers[i];
+        ClipEncoderLayerActs* ls = &s->layers[i];
         graph_tmp_reset(g);
-        l->h0 = h;
-        l->n1 = layernorm_forward(g, &l->ln1, &l->s1, &h);
-        l->h1 = attention_forward(g, &l->attn, &l->n1, &l->n1, true);
-        op_add(g->cmd, &l->h1, &l->h1, &h);
-        l->n2 = layernorm_forward(g, &l->ln2, &l->s2, &l->h1);
-        l->f1 = linear_forward(g, &l->fc1, &l->n2);
-        l->f1act = graph_tmp(g, 3, l->f1.shape);
-        op_act_forward(g->cmd, &l->f1act, &l->f1, c->hidden_act);
-        Tensor f2 = linear_forward(g, &l->fc2, &l->f1act);
+        ls->h0 = h;
+        ls->n1 = layernorm_forward(g, &l->ln1, &ls->s1, &h);
+        ls->h1 = attention_forward(g, &l->attn, &ls->attn, &ls->n1, &ls->n1, true);
+        op_add(g->cmd, &ls->h1, &ls->h1, &h);
+        ls->n2 = layernorm_forward(g, &l->ln2, &ls->s2, &ls->h1);
+        ls->f1 = linear_forward(g, &l->fc1, &ls->n2);
+        ls->f1act = graph_tmp(g, 3, ls->f1.shape);
+        op_act_forward(g->cmd, &ls->f1act, &ls->f1, c->hidden_act);
+        Tensor f2 = linear_forward(g, &l->fc2, &ls->f1act);
         h = graph_act(g, 3, shape);
-        op_add(g->cmd, &h, &f2, &l->h1);
+        op_add(g->cmd, &h, &f2, &ls->h1);
     }
     graph_tmp_reset(g);
-    m->h_last = h;
+    s->h_last = h;
     Tensor out = graph_act(g, 3, shape);
-    m->s_final.mean = graph_act(g, 1, (int64_t[]){(int64_t)N * L});
-    m->s_final.rstd = graph_act(g, 1, (int64_t[]){(int64_t)N * L});
-    op_layernorm_forward(g->cmd, &out, &m->s_final.mean, &m->s_final.rstd, &h, P(g->ps, m->final_ln.w),
+    s->s_final.mean = graph_act(g, 1, (int64_t[]){(int64_t)N * L});
+    s->s_final.rstd = graph_act(g, 1, (int64_t[]){(int64_t)N * L});
+    op_layernorm_forward(g->cmd, &out, &s->s_final.mean, &s->s_final.rstd, &h, P(g->ps, m->final_ln.w),
                          P(g->ps, m->final_ln.b), m->final_ln.eps);
     return out;
 }
 
-void clip_backward(Graph* g, ClipTextModel* m, const Tensor* dout) {
+void clip_backward(Graph* g, const ClipTextModel* m, const ClipActs* s, const Tensor* dout) {
     const ClipConfig* c = &m->cfg;
-    Tensor dh = graph_grad_like(g, &m->h_last);
-    layernorm_backward(g, &m->final_ln, &m->s_final, &dh, dout, &m->h_last);
+    Tensor dh = graph_grad_like(g, &s->h_last);
+    layernorm_backward(g, &m->final_ln, &s->s_final, &dh, dout, &s->h_last);
     for (int i = c->num_hidden_layers - 1; i >= 0; i--) {
-        ClipEncoderLayer* l = &m->layers[i];
-        Tensor df1act = graph_grad_like(g, &l->f1act), df1 = graph_grad_like(g, &l->f1);
-        linear_backward(g, &l->fc2, &df1act, &dh, &l->f1act);
-        op_act_backward(g->cmd, &df1, &df1act, &l->f1, c->hidden_act);
-        Tensor dn2 = graph_grad_like(g, &l->n2);
-        linear_backward(g, &l->fc1, &dn2, &df1, &l->n2);
-        Tensor dh1 = graph_grad_like(g, &l->h1);
+        const ClipEncoderLayer* l = &m->layers[i];
+        const ClipEncoderLayerActs* ls = &s->layers[i];
+        Tensor df1act = graph_grad_like(g, &ls->f1act), df1 = graph_grad_like(g, &ls->f1);
+        linear_backward(g, &l->fc2, &df1act, &dh, &ls->f1act);
+        op_act_backward(g->cmd, &df1, &df1act, &ls->f1, c->hidden_act);
+        Tensor dn2 = graph_grad_like(g, &ls->n2);
+        linear_backward(g, &l->fc1, &dn2, &df1, &ls->n2);
+        Tensor dh1 = graph_grad_like(g, &ls->h1);
         op_accumulate(g->cmd, &dh1, &dh, 1.0f);
-        layernorm_backward(g, &l->ln2, &l->s2, &dh1, &dn2, &l->h1);
-        Tensor dn1 = graph_grad_like(g, &l->n1);
-        attention_backward(g, &l->attn, &dn1, &dn1, &dh1, true);
-        Tensor dh0 = graph_grad_like(g, &l->h0);
+        layernorm_backward(g, &l->ln2, &ls->s2, &dh1, &dn2, &ls->h1);
+        Tensor dn1 = graph_grad_like(g, &ls->n1);
+        attention_backward(g, &l->attn, &ls->attn, &dn1, &dn1, &dh1, true);
+        Tensor dh0 = graph_grad_like(g, &ls->h0);
         op_accumulate(g->cmd, &dh0, &dh1, 1.0f);
-        layernorm_backward(g, &l->ln1, &l->s1, &dh0, &dn1, &l->h0);
+        layernorm_backward(g, &l->ln1, &ls->s1, &dh0, &dn1, &ls->h0);
         dh = dh0;
     }
     // h = token_embedding[ids] + position_embedding[pos]: both tables get dh.
-    op_embedding_backward(g->cmd, G(g->ps, m->token_embedding), &dh, &m->ids);
-    op_embedding_backward(g->cmd, G(g->ps, m->position_embedding), &dh, &m->pos_ids);
+    op_embedding_backward(g->cmd, G(g->ps, m->token_embedding), &dh, &s->ids);
+    op_embedding_backward(g->cmd, G(g->ps, m->position_embedding), &dh, &s->pos_ids);
 }

@@ -16,12 +16,13 @@ int clip_config_load(ClipConfig* c, const char* path, char* err, size_t errlen);
 int clip_config_parse(ClipConfig* c, const char* json_text, const char* source, char* err, size_t errlen);
 char* clip_config_to_json(const ClipConfig* c);
 
+// ClipTextModel is the architecture and parameter indices (read-only after
+// clip_init); what a forward saves for its backward is in a ClipActs, one per
+// recording (the split of unet_blocks.h).
 typedef struct ClipEncoderLayer {
     LayerNorm ln1, ln2;
     Attention attn;
     Linear fc1, fc2;
-    Tensor h0, n1, h1, n2, f1, f1act;  // saved
-    NormSaved s1, s2;
 } ClipEncoderLayer;
 
 typedef struct ClipTextModel {
@@ -29,12 +30,24 @@ typedef struct ClipTextModel {
     int token_embedding, position_embedding;
     ClipEncoderLayer layers[CLIP_MAX_LAYERS];
     LayerNorm final_ln;
-    Tensor ids, pos_ids, h_last;  // saved
-    NormSaved s_final;
 } ClipTextModel;
 
+typedef struct ClipEncoderLayerActs {
+    AttentionActs attn;
+    Tensor h0, n1, h1, n2, f1, f1act;
+    NormSaved s1, s2;
+} ClipEncoderLayerActs;
+
+typedef struct ClipActs {
+    ClipEncoderLayerActs layers[CLIP_MAX_LAYERS];
+    Tensor ids, pos_ids, h_last;
+    NormSaved s_final;
+} ClipActs;
+
 void clip_init(ClipTextModel* m, const ClipConfig* cfg, ParamStore* ps);
-// ids: N*L uint32 token ids (tensor_upload_raw). Returns last_hidden_state [N, L, hidden] (g->act).
-Tensor clip_forward(Graph* g, ClipTextModel* m, const Tensor* ids, int N, int L);
-// Accumulates the text encoder's parameter gradients from dout [N, L, hidden].
-void clip_backward(Graph* g, ClipTextModel* m, const Tensor* dout);
+// ids: N*L uint32 token ids (tensor_upload_raw). Saves into s what
+// clip_backward needs. Returns last_hidden_state [N, L, hidden] (g->act).
+Tensor clip_forward(Graph* g, const ClipTextModel* m, ClipActs* s, const Tensor* ids, int N, int L);
+// Accumulates the text encoder's parameter gradients from dout [N, L, hidden],
+// for the forward recorded into s.
+void clip_backward(Graph* g, const ClipTextModel* m, const ClipActs* s, const Tensor* dout);

@@ -50,6 +50,17 @@ int param_find(const ParamStore* ps, const char* name) {
     return -1;
 }
 
+int param_store_mismatch(const ParamStore* a, const ParamStore* b) {
+    int n = a->n < b->n ? a->n : b->n;
+    for (int i = 0; i < n; i++) {
+        const ParamEntry *x = &a->e[i], *y = &b->e[i];
+        if (strcmp(x->name, y->name) || x->ndim != y->ndim ||
+            memcmp(x->shape, y->shape, (size_t)x->ndim * sizeof x->shape[0]))
+            return i;
+    }
+    return a->n == b->n ? -1 : n;
+}
+
 int64_t param_numel(const ParamStore* ps, int i) {
     int64_t n = 1;
     for (int d = 0; d < ps->e[i].ndim; d++) n *= ps->e[i].shape[d];

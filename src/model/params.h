@@ -35,6 +35,10 @@ void param_store_free(ParamStore* ps);
 // Registers "<prefix>.<leaf>" (or just leaf when prefix is empty); returns the index.
 int param_add(ParamStore* ps, const char* prefix, const char* leaf, int ndim, const int64_t* shape, ParamInit init);
 int param_find(const ParamStore* ps, const char* name);  // -1 when absent
+// -1 when b lists the same parameters as a (names and shapes, in order), else
+// the first entry that differs: a model's parameter indices then address either
+// store (a policy and its frozen reference).
+int param_store_mismatch(const ParamStore* a, const ParamStore* b);
 int64_t param_count(const ParamStore* ps);                // total number of scalars
 // Allocates device memory for every registered entry (values always).
 void param_store_alloc(ParamStore* ps, bool grads, bool adam, bool ema);

@@ -2,6 +2,7 @@
 #include "sample/generator.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/op_sample.h"
@@ -27,7 +28,9 @@ static Tensor record_encode(Generator* g) {
     Cmd* c = &g->encode;
     cmd_begin(c, g->gpu);
     Graph gt = {.cmd = c, .ps = &g->pipe->text_ps, .act = &g->text, .tmp = &g->tmp, .training = false};
-    Tensor ehs = clip_forward(&gt, &g->clip, &g->ids, g->rows, g->pipe->max_length);
+    ClipActs* acts = xcalloc(1, sizeof *acts);  // needed while recording only: replays read the arenas
+    Tensor ehs = clip_forward(&gt, &g->pipe->clip, acts, &g->ids, g->rows, g->pipe->max_length);
+    free(acts);
     cmd_end(c);
     return ehs;
 }
@@ -48,7 +51,9 @@ static void record_step(Generator* g, const Tensor* ehs) {
     }
     Graph gu = {.cmd = c, .ps = g->set.use_ema ? &g->unet_view : &g->pipe->unet_ps, .act = &g->act, .tmp = &g->tmp,
                 .training = false};
-    Tensor out = unet_forward(&gu, &g->unet, &xin, &g->timesteps, ehs);
+    UNetActs* acts = xcalloc(1, sizeof *acts);  // needed while recording only
+    Tensor out = unet_forward(&gu, &g->pipe->unet, acts, &xin, &g->timesteps, ehs);
+    free(acts);
     op_sampler_step(c, &g->x, &out, &g->noise, &g->coefs, g->guided, g->set.cfg);
     cmd_end(c);
 }
@@ -71,8 +76,6 @@ void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int bat
     g->channels = p->unet_cfg.in_channels;
     g->size = p->unet_cfg.sample_size;
     g->numel = (int64_t)g->channels * g->size * g->size;
-    g->unet = p->unet;
-    g->clip = p->clip;
     if (s.use_ema) {  // forward ops read only entry values: a view whose values are the EMA tensors
         if (!p->unet_ps.has_ema)
             die("generator: use_ema needs a UNet loaded with EMA weights (PipelineAlloc.unet_ema)");

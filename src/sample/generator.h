@@ -48,8 +48,6 @@ typedef struct Generator {
     int64_t numel;       // channels * size * size
     NoiseSchedule sched;
     SamplerStep* plan;   // [steps] coefficients of each denoising step
-    UNet unet;           // copies of the models: they hold this recording's saved tensors
-    ClipTextModel clip;
     ParamStore unet_view;  // use_ema: the UNet's store with every value pointing at its EMA
     Arena io;            // host-visible: written / read by the host between replays
     Arena text, act, tmp;

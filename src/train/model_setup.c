@@ -107,7 +107,7 @@ int pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char* 
 
 int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir, char* err,
                         size_t errlen) {
-    UNet ref_unet;  // registers the parameters; a recording keeps its own copy of the struct
+    UNet ref_unet;  // registers the parameters in the policy's order; recordings use the policy's description
     param_store_init(ref, g);
     unet_init(&ref_unet, cfg, ref);
     param_store_alloc(ref, false, false, false);

@@ -1,10 +1,18 @@
 // step.c: see step.h.
 #include "train/step.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/optimizer.h"
 #include "util/check.h"
+
+// What the recordings' forwards save for their backward: read while recording
+// only, so it lives for train_step_init alone.
+typedef struct StepActs {
+    UNetActs policy, ref;  // one UNet description, recorded against two stores
+    ClipActs text;
+} StepActs;
 
 float* step_ptr(const Tensor* t) { return tensor_host_ptr(t); }
 
@@ -12,20 +20,20 @@ float* step_ptr(const Tensor* t) { return tensor_host_ptr(t); }
 // saved activations) when the objective needs one, the policy UNet, per-row
 // errors, the objective's coefficients (on the GPU: no host round trip), and
 // the backward of sum_n coef[n] * mse[n] into every trainable parameter.
-static void record_forward_backward(TrainStep* s, Cmd* c) {
+static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, const ClipTextModel* clip, StepActs* a) {
     const TrainStepConfig* k = &s->cfg;
     arena_reset(&s->act), arena_reset(&s->tmp), arena_reset(&s->grad);
     Graph gt = {.cmd = c, .ps = s->text_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad,
                 .training = k->train_text_encoder};
     Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true};
-    Tensor ehs = clip_forward(&gt, &s->clip, &s->ids, k->batch, k->text_len);
+    Tensor ehs = clip_forward(&gt, clip, &a->text, &s->ids, k->batch, k->text_len);
     bool ref = objective_needs_reference(k->objective);
     if (ref) {
         Graph gr = {.cmd = c, .ps = k->ref_ps, .act = &s->act, .tmp = &s->tmp, .grad = NULL, .training = false};
-        Tensor ref_pred = unet_forward(&gr, &s->ref_unet, &s->x_t, &s->timesteps, &ehs);
+        Tensor ref_pred = unet_forward(&gr, unet, &a->ref, &s->x_t, &s->timesteps, &ehs);
         op_mse_per_sample_forward(c, &s->mse_ref, &ref_pred, &s->target);
     }
-    Tensor pred = unet_forward(&gu, &s->unet, &s->x_t, &s->timesteps, &ehs);
+    Tensor pred = unet_forward(&gu, unet, &a->policy, &s->x_t, &s->timesteps, &ehs);
     op_mse_per_sample_forward(c, &s->mse, &pred, &s->target);
     op_objective(c, &s->coef, &s->metrics, &s->mse, ref ? &s->mse_ref : NULL,
                  objective_needs_signs(k->objective) ? &s->signs : NULL, k->objective, &k->hyper, k->coef_scale);
@@ -33,10 +41,10 @@ static void record_forward_backward(TrainStep* s, Cmd* c) {
     op_mse_per_sample_backward(c, &dpred, &s->coef, &pred, &s->target);
     if (k->train_text_encoder) {
         Tensor dehs = graph_grad_like(&gu, &ehs);
-        unet_backward(&gu, &s->unet, &dpred, &dehs);
-        clip_backward(&gt, &s->clip, &dehs);
+        unet_backward(&gu, unet, &a->policy, &dpred, &dehs);
+        clip_backward(&gt, clip, &a->text, &dehs);
     } else {
-        unet_backward(&gu, &s->unet, &dpred, NULL);
+        unet_backward(&gu, unet, &a->policy, &dpred, NULL);
     }
 }
 
@@ -52,16 +60,16 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     memset(s, 0, sizeof *s);
     s->gpu = g;
     s->cfg = cfg;
-    s->unet = *unet;
-    unet_set_gradient_checkpointing(&s->unet, cfg.gradient_checkpointing);
-    s->clip = *clip;
     s->unet_ps = unet_ps;
-    s->ref_unet = *unet;
     if (objective_needs_reference(cfg.objective) && !cfg.ref_ps)
         die("train step: objective %s needs a reference model", objective_name(cfg.objective));
     if (objective_needs_reference(cfg.objective) && cfg.train_text_encoder)
         die("train step: objective %s with a trained text encoder would need a reference text encoder too "
             "(set train_text_encoder false)", objective_name(cfg.objective));
+    int bad = objective_needs_reference(cfg.objective) ? param_store_mismatch(unet_ps, cfg.ref_ps) : -1;
+    if (bad >= 0)
+        die("train step: the reference store differs from the policy's at entry %d (%s): it must be registered "
+            "by unet_init with the same config", bad, bad < unet_ps->n ? unet_ps->e[bad].name : "end of the list");
     s->text_ps = text_ps;
     int B = cfg.batch, C = unet->cfg.in_channels, S = unet->cfg.sample_size;
     arena_init(&s->io, g, "step io", 0, true);
@@ -85,11 +93,14 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->norm_scratch = arena_tensor1(&s->io, optimizer_scratch_numel(stores, ns));
 
     // Both recordings share the activation arenas: they never run concurrently.
+    StepActs* acts = xcalloc(1, sizeof *acts);  // a few hundred KB: not on the stack
+    unet_set_gradient_checkpointing(&acts->policy, cfg.gradient_checkpointing);
     cmd_begin(&s->accumulate, g);
-    record_forward_backward(s, &s->accumulate);
+    record_forward_backward(s, &s->accumulate, unet, clip, acts);
     cmd_end(&s->accumulate);
     cmd_begin(&s->update, g);
-    record_forward_backward(s, &s->update);
+    record_forward_backward(s, &s->update, unet, clip, acts);
+    free(acts);
     optimizer_record_update(&s->update, stores, ns, &s->stats, &s->norm_scratch, &s->scalars, cfg.max_grad_norm,
                             cfg.adam, cfg.ema);
     cmd_end(&s->update);

@@ -9,6 +9,11 @@
 // into the gradients) and `update` (the same, then clip + AdamW + EMA + zeroing
 // of the gradients), so a step is one submit without gradient accumulation and
 // K submits with K micro-batches.
+//
+// The recordings are made from the model descriptions given to
+// train_step_init (the frozen reference from the policy's UNet, against its own
+// store); the activations they save live only while recording, since a replay
+// reads the arenas, not the structs.
 #pragma once
 #include "gpu/cmd.h"
 #include "model/clip.h"
@@ -33,8 +38,6 @@ typedef struct TrainStepConfig {
 typedef struct TrainStep {
     GpuContext* gpu;
     TrainStepConfig cfg;
-    UNet unet, ref_unet;    // copies of the model structs: they hold this recording's saved tensors
-    ClipTextModel clip;
     ParamStore *unet_ps, *text_ps;
     Arena io, act, tmp, grad;
     // inputs (host-visible, written before each replay)
@@ -46,7 +49,9 @@ typedef struct TrainStep {
     Cmd accumulate, update;
 } TrainStep;
 
-// ref_ps in cfg: the reference UNet has unet's architecture.
+// ref_ps in cfg: the reference UNet's store, registered by unet_init with
+// unet's config (its parameter list must be unet_ps's). unet and clip are read
+// during this call only.
 void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* unet_ps, const ClipTextModel* clip,
                      ParamStore* text_ps, TrainStepConfig cfg);
 void train_step_free(TrainStep* s);

@@ -33,16 +33,17 @@ void validation_init(ValidationLoss* v, GpuContext* g, DiffusionPipeline* p, int
     v->io_ids = arena_tensor1(&v->io, (int64_t)batch * v->text_len);
     v->io_mse = arena_tensor1(&v->io, batch);
 
-    // Copies of the model structs: forward writes its saved tensors into them.
-    UNet unet = p->unet;
-    ClipTextModel clip = p->clip;
+    // Forward only: the activation records are needed while recording alone.
+    UNetActs* unet_acts = xcalloc(1, sizeof *unet_acts);
+    ClipActs* clip_acts = xcalloc(1, sizeof *clip_acts);
     cmd_begin(&v->cmd, g);
     Graph gt = {.cmd = &v->cmd, .ps = &p->text_ps, .act = &v->act, .tmp = &v->tmp, .grad = NULL, .training = false};
     Graph gu = {.cmd = &v->cmd, .ps = &p->unet_ps, .act = &v->act, .tmp = &v->tmp, .grad = NULL, .training = false};
-    Tensor ehs = clip_forward(&gt, &clip, &v->io_ids, batch, v->text_len);
-    Tensor pred = unet_forward(&gu, &unet, &v->io_x_t, &v->io_timesteps, &ehs);
+    Tensor ehs = clip_forward(&gt, &p->clip, clip_acts, &v->io_ids, batch, v->text_len);
+    Tensor pred = unet_forward(&gu, &p->unet, unet_acts, &v->io_x_t, &v->io_timesteps, &ehs);
     op_mse_per_sample_forward(&v->cmd, &v->io_mse, &pred, &v->io_target);
     cmd_end(&v->cmd);
+    free(unet_acts), free(clip_acts);
 }
 
 double validation_run(ValidationLoss* v) {

@@ -112,7 +112,7 @@ static void eight_new_pipelines_in_one_recording(void) {
         free(got);
     }
     double compile_s, wait_s;
-    pipeline_stats(&tgpu, &compile_s, &wait_s);
+    kernel_compile_stats(&tgpu, &compile_s, &wait_s);
     cr_assert_gt(compile_s, 0.0, "compile time is counted");
     free(want), free(x), free(dy);
     ASSERT_NO_VALIDATION_MESSAGES();
@@ -142,7 +142,7 @@ Test(cmd, bad_pipeline_threads_value_is_an_error, GPU_TEST, .exit_code = 1) {
     Cmd c;
     Tensor x, y;
     begin_with_threads("many", &c, &x, &y);
-    op_act_forward(&c, &y, &x, ACT_SILU);  // dies at pipeline_get, naming the variable
+    op_act_forward(&c, &y, &x, ACT_SILU);  // dies at kernel_get, naming the variable
 }
 
 // The pipeline's binding kinds come from the Bind array and are checked against

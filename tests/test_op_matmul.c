@@ -120,7 +120,7 @@ static const int64_t SHAPES[][3] = {{2, 3, 4}, {256, 64, 64}, {64, 576, 64}, {13
 // Which variants (texel widths of A and B, shared staging) the pipelines created so far cover.
 static bool have_pipeline(int vec_a, int vec_b, bool shared) {
     for (int i = 0; i < tgpu.npipes; i++) {
-        const Pipeline* p = tgpu.pipes[i];
+        const Kernel* p = tgpu.pipes[i];
         if (p->shader == SHADER_MATMUL && (int)p->spec[7] == vec_a && (int)p->spec[8] == vec_b && p->spec[10] == shared)
             return true;
     }

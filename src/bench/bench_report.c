@@ -78,7 +78,7 @@ static void print_json(const BenchResult* r, const GpuContext* g, cJSON* extra) 
     cJSON_AddNumberToObject(o, "host_median_s", r->host.median);
     cJSON_AddNumberToObject(o, "host_fraction", r->host.median / r->step.median);
     double compile_s, wait_s;
-    pipeline_stats(g, &compile_s, &wait_s);
+    kernel_compile_stats(g, &compile_s, &wait_s);
     cJSON_AddNumberToObject(o, "first_step_s", r->first_step_s);
     cJSON_AddNumberToObject(o, "pipelines", g->npipes);
     cJSON_AddNumberToObject(o, "pipeline_compile_s", compile_s);
@@ -123,7 +123,7 @@ static void print_text(const BenchResult* r, const GpuContext* g, cJSON* extra) 
     printf("device memory  peak %.1f MiB of tensors (sum of arena high-water marks), %.1f MiB allocated\n",
            r->memory.peak / 1048576.0, r->memory.allocated / 1048576.0);
     double compile_s, wait_s;
-    pipeline_stats(g, &compile_s, &wait_s);
+    kernel_compile_stats(g, &compile_s, &wait_s);
     printf("start-up       %d pipelines: %.2f s of compiling (summed over threads), recording held up %.2f s; "
            "first step %.3f s (once per process, not in the step time)\n", g->npipes, compile_s, wait_s,
            r->first_step_s);

@@ -15,7 +15,7 @@ typedef struct CmdOp {
     int prof_row;  // profile row (profile_cmd_row) when profiling
     double flops;  // for the profile
     // Dispatch: binding i is view[i] when it is a texel binding, else buf[i].
-    const Pipeline* p;
+    const Kernel* p;
     uint32_t grid[3];
     VkDescriptorBufferInfo buf[PIPELINE_MAX_BINDINGS];
     VkBufferView view[PIPELINE_MAX_BINDINGS];
@@ -165,7 +165,7 @@ void cmd_dispatch(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, con
         die("dispatch of %s: grid %ux%ux%u exceeds the device limit %ux%ux%u", name, gx, gy, gz,
             L->maxComputeWorkGroupCount[0], L->maxComputeWorkGroupCount[1], L->maxComputeWorkGroupCount[2]);
 
-    const Pipeline* p = pipeline_get(c->gpu, id, kinds, push_size, spec, nspec);
+    const Kernel* p = kernel_get(c->gpu, id, kinds, push_size, spec, nspec);
     Range r[PIPELINE_MAX_BINDINGS];
     bool w[PIPELINE_MAX_BINDINGS];
     VkBufferView views[PIPELINE_MAX_BINDINGS];
@@ -225,7 +225,7 @@ static void encode_barrier(Cmd* c) {
 }
 
 static void encode_dispatch(Cmd* c, VkCommandBuffer cb, const CmdOp* op) {
-    const Pipeline* p = op->p;
+    const Kernel* p = op->p;
     VkWriteDescriptorSet wr[PIPELINE_MAX_BINDINGS];
     for (uint32_t i = 0; i < p->nbindings; i++) {
         wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstBinding = i,
@@ -249,7 +249,7 @@ static void encode(Cmd* c, const CmdOp* op) {
         encode_barrier(c);
         return;
     }
-    if (op->kind == CMD_OP_DISPATCH) pipeline_wait(c->gpu, op->p);
+    if (op->kind == CMD_OP_DISPATCH) kernel_wait(c->gpu, op->p);
     VkCommandBuffer cb = current(c);
     if (c->prof) profile_cmd_before(c->prof, cb, c->nseg - 1, op->prof_row, op->flops);
     switch (op->kind) {

@@ -17,7 +17,7 @@
 #pragma once
 #include "gpu/kernel.h"
 #include "gpu/memory.h"
-#include "gpu/pipeline.h"
+#include "gpu/kernel_cache.h"
 
 #define CMD_MAX_SEGMENTS 256
 #define CMD_MAX_HAZARDS 64

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gpu/pipeline.h"
+#include "gpu/kernel_cache.h"
 #include "gpu/vk_check.h"
 #include "util/check.h"
 
@@ -236,7 +236,7 @@ int gpu_init(GpuContext* g, const GpuOptions* opt) {
 void gpu_free(GpuContext* g) {
     if (g->device) {
         vkDeviceWaitIdle(g->device);
-        pipeline_cache_free(g);
+        kernel_cache_free(g);
         if (g->fence) vkDestroyFence(g->device, g->fence, NULL);
         if (g->pool) vkDestroyCommandPool(g->device, g->pool, NULL);
         vkDestroyDevice(g->device, NULL);

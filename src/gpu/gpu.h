@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <vulkan/vulkan.h>
 
-struct Pipeline;
+struct Kernel;
 
 typedef struct GpuOptions {
     int device;        // index into vkEnumeratePhysicalDevices; -1: $VKPREF_DEVICE, else best
@@ -41,7 +41,7 @@ typedef struct GpuContext {
     VkCommandPool pool;
     VkFence fence;
     PFN_vkCmdPushDescriptorSetKHR push_descriptor;
-    struct Pipeline** pipes; // pipeline cache, created on first use
+    struct Kernel** pipes; // the kernel cache (compute pipelines), created on first use
     int npipes, cap_pipes;
     struct PipelineCompiler* compiler;  // worker threads compiling pipelines (pipeline.c)
     double pipeline_compile_s;          // start-up cost (`vkpref bench`): compile time summed over threads,

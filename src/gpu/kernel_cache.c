@@ -1,7 +1,7 @@
-// pipeline.c: pipeline creation from the embedded SPIR-V, a linear-search cache
+// kernel_cache.c: pipeline creation from the embedded SPIR-V, a linear-search cache
 // (a few hundred entries at most; lookups happen at record time only), and the
 // worker threads that compile pipelines while the caller goes on recording.
-#include "gpu/pipeline.h"
+#include "gpu/kernel_cache.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,12 +18,12 @@ enum { PIPELINE_QUEUED, PIPELINE_COMPILING, PIPELINE_READY };
 #define PIPELINE_MAX_THREADS 8
 
 // Pipelines wait in a FIFO; whoever takes one (a worker, or a thread in
-// pipeline_wait) marks it compiling under the lock, so each is compiled once.
+// kernel_wait) marks it compiling under the lock, so each is compiled once.
 typedef struct PipelineCompiler {
     pthread_mutex_t lock;
     pthread_cond_t queued;  // a pipeline was queued, or stop was set
     pthread_cond_t done;    // a pipeline became ready
-    Pipeline** fifo;
+    Kernel** fifo;
     int head, tail, cap;    // fifo[head..tail) are waiting
     pthread_t threads[PIPELINE_MAX_THREADS];
     int nthreads;
@@ -36,7 +36,7 @@ uint32_t spec_float(float f) {
     return u;
 }
 
-static bool same_key(const Pipeline* p, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
+static bool same_key(const Kernel* p, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
                      uint32_t nspec) {
     return p->shader == id && p->nspec == nspec && p->push_size == push_size && strcmp(p->kinds, kinds) == 0 &&
            memcmp(p->spec, spec, nspec * sizeof *spec) == 0;
@@ -44,7 +44,7 @@ static bool same_key(const Pipeline* p, ShaderId id, const char* kinds, uint32_t
 
 // The slow part; safe on any thread (Vulkan allows concurrent pipeline creation
 // on one device). Leaves the outcome in p->result.
-static void compile(GpuContext* g, Pipeline* p) {
+static void compile(GpuContext* g, Kernel* p) {
     const ShaderBlob* blob = &g_shaders[p->shader];
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = blob->size,
                                    .pCode = blob->code};
@@ -67,7 +67,7 @@ static void compile(GpuContext* g, Pipeline* p) {
 
 // Compiles p, which the caller has marked compiling, with the lock released
 // meanwhile; returns with the lock held and p ready.
-static void compile_unlocked(GpuContext* g, PipelineCompiler* pc, Pipeline* p) {
+static void compile_unlocked(GpuContext* g, PipelineCompiler* pc, Kernel* p) {
     pthread_mutex_unlock(&pc->lock);
     double t0 = now_seconds();
     compile(g, p);
@@ -79,9 +79,9 @@ static void compile_unlocked(GpuContext* g, PipelineCompiler* pc, Pipeline* p) {
 }
 
 // Next queued pipeline, marked compiling; NULL when the FIFO is empty. Lock held.
-static Pipeline* take_next(PipelineCompiler* pc) {
+static Kernel* take_next(PipelineCompiler* pc) {
     while (pc->head < pc->tail) {
-        Pipeline* p = pc->fifo[pc->head++];
+        Kernel* p = pc->fifo[pc->head++];
         if (p->state == PIPELINE_QUEUED) {  // not already taken by a waiting thread
             p->state = PIPELINE_COMPILING;
             return p;
@@ -95,7 +95,7 @@ static void* worker(void* arg) {
     PipelineCompiler* pc = g->compiler;
     pthread_mutex_lock(&pc->lock);
     for (;;) {
-        Pipeline* p = take_next(pc);
+        Kernel* p = take_next(pc);
         if (p) compile_unlocked(g, pc, p);
         else if (pc->stop) break;
         else pthread_cond_wait(&pc->queued, &pc->lock);
@@ -187,7 +187,7 @@ static void compiler_stop(GpuContext* g) {
     g->compiler = NULL;
 }
 
-static void enqueue(GpuContext* g, Pipeline* p) {
+static void enqueue(GpuContext* g, Kernel* p) {
     PipelineCompiler* pc = g->compiler ? g->compiler : compiler_start(g);
     pthread_mutex_lock(&pc->lock);
     if (pc->head == pc->tail) pc->head = pc->tail = 0;
@@ -201,8 +201,8 @@ static void enqueue(GpuContext* g, Pipeline* p) {
     pthread_mutex_unlock(&pc->lock);
 }
 
-void pipeline_wait(GpuContext* g, const Pipeline* cp) {
-    Pipeline* p = (Pipeline*)cp;  // the compile state is the only thing that changes
+void kernel_wait(GpuContext* g, const Kernel* cp) {
+    Kernel* p = (Kernel*)cp;  // the compile state is the only thing that changes
     PipelineCompiler* pc = g->compiler;
     if (pc) {
         double t0 = now_seconds();
@@ -213,7 +213,7 @@ void pipeline_wait(GpuContext* g, const Pipeline* cp) {
                 compile_unlocked(g, pc, p);
             } else {
                 // Someone else is compiling p: help with the queue, or sleep.
-                Pipeline* other = take_next(pc);
+                Kernel* other = take_next(pc);
                 if (other) compile_unlocked(g, pc, other);
                 else pthread_cond_wait(&pc->done, &pc->lock);
             }
@@ -252,7 +252,7 @@ static void check_shader_interface(ShaderId id, const char* kinds, uint32_t nb) 
     }
 }
 
-static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size,
+static Kernel* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size,
                                  const uint32_t* spec, uint32_t nspec) {
     const ShaderBlob* blob = &g_shaders[id];
     uint32_t nb = (uint32_t)strlen(kinds);
@@ -271,7 +271,7 @@ static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, 
         die("shader %s: workgroup %ux%ux%u exceeds the device limit of %u invocations", blob->name, spec[0], spec[1],
             spec[2], g->props.limits.maxComputeWorkGroupInvocations);
 
-    Pipeline* p = xcalloc(1, sizeof *p);
+    Kernel* p = xcalloc(1, sizeof *p);
     p->shader = id;
     strcpy(p->kinds, kinds);
     p->nspec = nspec;
@@ -297,7 +297,7 @@ static Pipeline* pipeline_create(GpuContext* g, ShaderId id, const char* kinds, 
     return p;
 }
 
-const Pipeline* pipeline_get(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
+const Kernel* kernel_get(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
                              uint32_t nspec) {
     for (int i = 0; i < g->npipes; i++)
         if (same_key(g->pipes[i], id, kinds, push_size, spec, nspec)) return g->pipes[i];
@@ -305,7 +305,7 @@ const Pipeline* pipeline_get(GpuContext* g, ShaderId id, const char* kinds, uint
         g->cap_pipes = g->cap_pipes ? 2 * g->cap_pipes : 64;
         g->pipes = xrealloc(g->pipes, (size_t)g->cap_pipes * sizeof *g->pipes);
     }
-    Pipeline* p = pipeline_create(g, id, kinds, push_size, spec, nspec);
+    Kernel* p = pipeline_create(g, id, kinds, push_size, spec, nspec);
     g->pipes[g->npipes++] = p;
     if (g->compiler || worker_count() > 0) {
         enqueue(g, p);
@@ -319,16 +319,16 @@ const Pipeline* pipeline_get(GpuContext* g, ShaderId id, const char* kinds, uint
     return p;
 }
 
-void pipeline_stats(const GpuContext* g, double* compile_s, double* wait_s) {
+void kernel_compile_stats(const GpuContext* g, double* compile_s, double* wait_s) {
     if (g->compiler) pthread_mutex_lock(&g->compiler->lock);
     *compile_s = g->pipeline_compile_s, *wait_s = g->pipeline_wait_s;
     if (g->compiler) pthread_mutex_unlock(&g->compiler->lock);
 }
 
-void pipeline_cache_free(GpuContext* g) {
+void kernel_cache_free(GpuContext* g) {
     compiler_stop(g);  // joins the workers: nothing is compiling after this
     for (int i = 0; i < g->npipes; i++) {
-        Pipeline* p = g->pipes[i];
+        Kernel* p = g->pipes[i];
         if (p->pipeline) vkDestroyPipeline(g->device, p->pipeline, NULL);
         vkDestroyPipelineLayout(g->device, p->layout, NULL);
         vkDestroyDescriptorSetLayout(g->device, p->set_layout, NULL);

@@ -1,5 +1,8 @@
-// pipeline.h: compute pipelines keyed by (shader, binding kinds, specialization
-// constants), created on first use and kept for the context's lifetime.
+// kernel_cache.h: compiled kernels (a Kernel holds a Vulkan compute pipeline
+// and its layouts) keyed by (shader, binding kinds, specialization constants),
+// created on first use and kept for the context's lifetime. "Kernel" here, so
+// that "pipeline" in this code base means a diffusers pipeline folder
+// (model/pipeline_io.h).
 //
 // Conventions every shader follows:
 //   - specialization constants 0, 1, 2 are the workgroup size x, y, z
@@ -16,12 +19,12 @@
 // Compiling (vkCreateComputePipelines) is the slow part of start-up: ~85 ms per
 // pipeline on lavapipe even when Mesa's shader cache holds the machine code (it
 // optimises the NIR every time), ~80 pipelines for a training step. So
-// pipeline_get returns at once, with the descriptor-set and pipeline layouts
+// kernel_get returns at once, with the descriptor-set and pipeline layouts
 // made, and queues the compile on worker threads (CPUs - 1); the recorder
-// (cmd.c) keeps recording and calls pipeline_wait only when it encodes the
+// (cmd.c) keeps recording and calls kernel_wait only when it encodes the
 // dispatch, at cmd_end. A waiting thread compiles queued pipelines itself rather
 // than sleep. $VKPREF_PIPELINE_THREADS=0 compiles on the calling thread at
-// pipeline_get (the behaviour before the workers); N > 0 uses N workers.
+// kernel_get (the behaviour before the workers); N > 0 uses N workers.
 #pragma once
 #include "gpu/gpu.h"
 #include "shaders_gen.h"
@@ -30,7 +33,7 @@
 #define PIPELINE_MAX_BINDINGS 12
 #define PIPELINE_MAX_PUSH 128
 
-typedef struct Pipeline {
+typedef struct Kernel {
     ShaderId shader;
     char kinds[PIPELINE_MAX_BINDINGS + 1];
     uint32_t nspec;
@@ -38,24 +41,24 @@ typedef struct Pipeline {
     uint32_t nbindings, push_size;
     VkPipelineLayout layout;
     VkDescriptorSetLayout set_layout;
-    // Set by the compile (pipeline.c; read them after pipeline_wait):
+    // Set by the compile (pipeline.c; read them after kernel_wait):
     int state;        // queued, compiling, ready
     VkResult result;  // of vkCreateShaderModule / vkCreateComputePipelines
     VkPipeline pipeline;
-} Pipeline;
+} Kernel;
 
 // spec[0..2] is the workgroup size; nspec >= 3. The pipeline may still be
-// compiling: call pipeline_wait before using p->pipeline. Ops do not call this:
+// compiling: call kernel_wait before using p->pipeline. Ops do not call this:
 // cmd_dispatch does, with the kinds of its bindings.
-const Pipeline* pipeline_get(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
+const Kernel* kernel_get(GpuContext* g, ShaderId id, const char* kinds, uint32_t push_size, const uint32_t* spec,
                              uint32_t nspec);
 // Returns once p->pipeline exists; a failed compile is fatal here (with the shader's name).
-void pipeline_wait(GpuContext* g, const Pipeline* p);
+void kernel_wait(GpuContext* g, const Kernel* p);
 // Start-up cost so far: compile time summed over threads, and time callers spent
-// in pipeline_wait (or compiling at pipeline_get without workers).
-void pipeline_stats(const GpuContext* g, double* compile_s, double* wait_s);
+// in kernel_wait (or compiling at kernel_get without workers).
+void kernel_compile_stats(const GpuContext* g, double* compile_s, double* wait_s);
 // Stops the workers and destroys every pipeline.
-void pipeline_cache_free(GpuContext* g);
+void kernel_cache_free(GpuContext* g);
 
 // Reinterpret a float as a 32-bit specialization constant.
 uint32_t spec_float(float f);

@@ -12,7 +12,7 @@
 // from a GPU tensor the host rewrites before each replay (op_optim.h STEP_*), so
 // the recording never changes; b1, b2, eps, wd are fixed for a run (push constants).
 // param, m, v: flat float[n] storage, updated in place; grad [n]: texel view of VEC
-// floats per texel (PERFORMANCE.md lesson 3); scalars, clip: R32F texel views.
+// floats per texel; scalars, clip: R32F texel views.
 // Mapping: invocation i (flat_index) owns texel i = elements [VEC i, VEC i + VEC);
 //   with VEC = 4 (every offset a multiple of 4) a full texel is one vec4 load/store
 //   per tensor and the last, partial texel is done element by element so nothing

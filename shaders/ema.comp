@@ -6,7 +6,7 @@
 //   param stays bit-identical), decay = scalars[3] (op_optim.h STEP_EMA_DECAY),
 //   read from the GPU so a recorded step replays with each step's decay.
 // ema [n] (storage, updated in place); param [n] (texel view of VEC floats per
-//   texel: PERFORMANCE.md lesson 3); scalars (R32F texel view).
+//   texel); scalars (R32F texel view).
 // Mapping: invocation i (flat_index) owns texel i = elements [VEC i, VEC i + VEC);
 //   with VEC = 4 (ema and param offsets multiples of 4) a full texel is one vec4
 //   access and the last, partial texel goes element by element, so nothing past n

@@ -12,7 +12,7 @@
 //   consecutive column blocks; workgroup z is the batch index.
 //   Shared variant: invocation (x, y) of the 2-D grid takes the block at rows
 //   y*TM.., columns x*TN.., so a workgroup owns one BM x BN tile (BM = WGY*TM, BN = WGX*TN).
-// Two variants of the same register block (PERFORMANCE.md lessons 1-3):
+// Two variants of the same register block:
 //   USE_SHARED = false (CPU drivers): every invocation fetches its own A rows and
 //     B columns from the texel buffers, four k at a time (vec4 texels along the
 //     contiguous dimension when VEC_* = 4), with no barriers. Rows/columns past

@@ -1,6 +1,6 @@
 // test_util.h: shared test harness: the GPU fixture, seeded random data,
 // uploads of double data as float tensors, finite differences, and the
-// GPU-vs-reference comparison (NMSE plus per-element bounds; ARCHITECTURE.md 8.6).
+// GPU-vs-reference comparison (NMSE plus per-element bounds).
 #pragma once
 #include <criterion/criterion.h>
 #include <stdbool.h>

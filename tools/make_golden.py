@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_models import CLIPTextModel, UNet2DConditionModel, save_safetensors  # noqa: E402
 
 UNET_CONFIGS = {
-    # MODEL.md's `tiny`
+    # the `tiny` test config
     "tiny": {
         "sample_size": 8, "in_channels": 1, "out_channels": 1, "block_out_channels": [16, 32],
         "layers_per_block": 1, "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],

@@ -1,7 +1,7 @@
 """Plain-PyTorch reference of the models vkpref implements.
 
 An independent re-implementation of the diffusers UNet2DConditionModel subset
-and the transformers CLIPTextModel that vkpref supports (shared/design/MODEL.md),
+and the transformers CLIPTextModel that vkpref supports,
 with module names chosen so that state_dict() keys are exactly the diffusers /
 transformers parameter names. Debian packages no diffusers, so golden data for
 the tests is made with this file (Debian's python3-torch only).

@@ -4,7 +4,7 @@
 // constants of the flat (one item per invocation) kernels. Include after common.glsl.
 //
 // An "item" is VEC consecutive floats: with VEC = 4 inputs are RGBA32F texel views
-// and outputs are stored as vec4 (PERFORMANCE.md lessons 1 and 3: one memory
+// and outputs are stored as vec4 (one memory
 // instruction per 4 floats, inputs through the texture path); with VEC = 1 they
 // are R32F views and float stores. The host picks VEC = 4 only where every
 // operand starts on a 4-float boundary and the sizes involved are multiples of 4.

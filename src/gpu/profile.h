@@ -1,4 +1,4 @@
-// profile.h: per-kernel GPU timing (issue 5). Off by default and free when off:
+// profile.h: per-kernel GPU timing. Off by default and free when off:
 // the recorder (cmd.c) only calls in here when a Cmd was begun while profiling
 // was on (c->prof != NULL).
 //
@@ -13,7 +13,7 @@
 // queue family; otherwise profiling says so once and stays off.
 //
 // Timestamps serialise nothing on lavapipe (it runs dispatches one after the
-// other anyway; /work/shared/design/PERFORMANCE.md: timestamps agree with wall
+// other anyway; measured: timestamps agree with wall
 // time within 1%), but on a GPU they break the overlap of independent dispatches,
 // so read a GPU's table as per-kernel cost, not as a schedule.
 #pragma once

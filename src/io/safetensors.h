@@ -1,4 +1,4 @@
-// safetensors.h: the checked safetensors reader and the writer (MODEL.md).
+// safetensors.h: the checked safetensors reader and the writer.
 //
 // Format: 8-byte little-endian header length N, N bytes of JSON
 //   {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,

@@ -1,6 +1,5 @@
 // bpe_train.h: learns a small CLIP-format BPE vocabulary from a caption corpus,
-// for text encoders trained from scratch (MODEL.md: "the tool can build a small
-// vocab.json + merges.txt from a caption corpus").
+// for text encoders trained from scratch (a vocab.json + merges.txt learned from the captions).
 //
 // The vocabulary is laid out exactly as CLIP's (simple_tokenizer.py /
 // CLIPTokenizer): the 256 byte symbols in bytes_to_unicode order, the same 256

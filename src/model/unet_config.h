@@ -1,5 +1,5 @@
 // unet_config.h: the UNet2DConditionModel config.json subset vkpref supports
-// (shared/design/MODEL.md). Unknown keys are ignored; an unsupported value is an
+// Unknown keys are ignored; an unsupported value is an
 // error naming the key.
 #pragma once
 #include <stdbool.h>

@@ -36,7 +36,7 @@ typedef struct Reduce {
 } Reduce;
 // GPUs: a workgroup per block, the power of two covering its texels, from one
 // subgroup up to 256. CPU drivers: one subgroup per block (subgroupAdd, no
-// barrier: PERFORMANCE.md lesson 2), or one invocation per block when it has at
+// barrier), or one invocation per block when it has at
 // most 64 texels (cross-lane sums would cost more than the block; layer norm at
 // D = 64 ran 2x faster on lavapipe that way).
 Reduce reduce_for(const GpuContext* g, int64_t texels);

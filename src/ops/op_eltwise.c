@@ -4,7 +4,7 @@
 //
 // Every kernel is memory-bound: one invocation per item of 4 floats where every
 // operand starts on a 4-float boundary and the sizes allow (inputs through RGBA32F
-// texel views, vec4 stores: PERFORMANCE.md lessons 1 and 3), else per float;
+// texel views, vec4 stores: llvmpipe loads texels faster than storage floats), else per float;
 // 1-D grids through grid_1d()/flat_index(), so any size up to 2^32 items works.
 #include <stdint.h>
 

@@ -6,7 +6,7 @@
 //
 // All memory-bound: one invocation per item of 4 floats where every operand
 // starts on a 4-float boundary and the sizes allow it (inputs through RGBA32F
-// texel views, vec4 stores: PERFORMANCE.md lessons 1 and 3), else per float. The
+// texel views, vec4 stores: llvmpipe loads texels faster than storage floats), else per float. The
 // index math has no runtime division (lesson 8): sizes that an index is divided by
 // are specialization constants (a pipeline per model size, a handful in a UNet),
 // or the grid carries the outer index in y / z.

@@ -1,5 +1,5 @@
 // op_loss.c: the per-sample MSE (shaders/mse_per_sample_{fwd,bwd}.comp). pred
-// and target are read through texel views (PERFORMANCE.md lesson 3), 4 floats
+// and target are read through texel views, 4 floats
 // per texel where E and the offsets allow. The forward reduces each sample with
 // the helpers of shaders/include/reduce.glsl: compensated per-invocation sums,
 // then a fixed-order workgroup sum, so it is deterministic without atomics.

@@ -1,5 +1,5 @@
 // op_loss.h: the per-sample MSE that every objective is built on; see ops.h and
-// shared/design/OBJECTIVES.md: an objective maps per-sample MSEs to its loss and
+// docs/OBJECTIVES.md: an objective maps per-sample MSEs to its loss and
 // to per-sample coefficients dLoss/dmse[n], which scale this op's backward.
 #pragma once
 #include "gpu/cmd.h"

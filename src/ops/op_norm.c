@@ -1,6 +1,6 @@
 // op_norm.c: group norm (shaders/groupnorm_*.comp) and layer norm
 // (shaders/layernorm_*.comp), forward and backward. Every kernel reads its
-// inputs through texel views (PERFORMANCE.md lesson 3), 4 floats per texel where
+// inputs through texel views, 4 floats per texel where
 // the layout allows, and reduces with block_sum (shaders/include/norm.glsl) in
 // one of three modes chosen per device and block size (reduce_for).
 // The parameter gradients come from their own kernels, parallel over channels /

@@ -1,7 +1,7 @@
 // ops.h: every GPU op. Each op is a pair op_<name>_forward / op_<name>_backward
 // that records dispatches into a Cmd: outputs first, then inputs, then sizes.
 //
-// Conventions (llm.c's, see ARCHITECTURE.md 8.2):
+// Conventions (llm.c's):
 //   - backward ops ACCUMULATE (+=) into every gradient output, parameter and
 //     activation alike; the training step zeroes gradient arenas once;
 //   - forward ops overwrite their outputs;

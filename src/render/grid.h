@@ -1,4 +1,4 @@
-// grid.h: labelled image grids (DATA.md "Outputs": PNG samples and grids,
+// grid.h: labelled image grids (PNG samples and grids,
 // labelled with prompt and seed). R rows x C columns of same-size images,
 // upscaled by an integer factor (nearest neighbour, so pixels stay visible),
 // drawn on a white RGB canvas with the embedded font:

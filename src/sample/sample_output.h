@@ -1,4 +1,4 @@
-// sample_output.h: how sampled images are written (DATA.md "Outputs": PNG
+// sample_output.h: how sampled images are written (PNG
 // samples and grids labelled with prompt and seed): a grid whose rows are
 // prompts and columns seeds, and one PNG per image with an index.json. Every
 // file is written atomically (temporary name + rename).

@@ -1,7 +1,7 @@
 // fsutil.h: file-system helpers that keep outputs whole. A file or a folder is
 // written under a temporary sibling name ("<path>.tmp-XXXXXX"), flushed to disk,
 // then renamed over the final name, so a reader (or a crash) never sees a
-// half-written checkpoint, PNG or log (ARCHITECTURE.md 8.7, DATA.md "Outputs").
+// half-written checkpoint, PNG or log.
 // Every fallible call returns 0 on success or -1 with a message naming the path
 // in err (errlen bytes, always NUL-terminated when errlen > 0).
 #pragma once

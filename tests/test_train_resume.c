@@ -219,3 +219,22 @@ Test(train_resume, an_output_folder_holding_a_run_is_refused_unless_asked, .time
     free(before), free(after);
     remove_temp_dir(a);
 }
+
+// A lost device (injected after 6 submits: 3 initialise the weights, steps 1-3
+// run, step 4 is lost) is
+// reported with the last complete checkpoint, exit status 3, no core dump.
+Test(train_resume, a_lost_device_names_the_last_complete_checkpoint, .timeout = 600) {
+    char a[64], args[4096], out[16384], want[256];
+    temp_dir(a, "lost");
+    snprintf(args, sizeof args,
+             "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 6 "
+             "--checkpointing_steps 1 --validation_images 0 --validation_grid_seeds 0 --output_dir %s",
+             source_dir(), a);
+    setenv("VKPREF_FAULT_DEVICE_LOST_AFTER", "6", 1);
+    int rc = run_cli(args, out, sizeof out);
+    unsetenv("VKPREF_FAULT_DEVICE_LOST_AFTER");
+    cr_assert_eq(rc, 3, "%s", out);
+    snprintf(want, sizeof want, "last complete checkpoint: %s/checkpoint-3", a);
+    cr_assert(strstr(out, "VK_ERROR_DEVICE_LOST") && strstr(out, want), "%s", out);
+    remove_temp_dir(a);
+}

@@ -25,8 +25,8 @@ t0=$(date +%s)
 while kill -0 "$pid" 2>/dev/null; do
   rss=$(awk '/^VmRSS/ {print $2}' /proc/$pid/status 2>/dev/null || echo)
   thr=$(awk '/^Threads/ {print $2}' /proc/$pid/status 2>/dev/null || echo)
-  fds=$(ls /proc/$pid/fd 2>/dev/null | wc -l)
-  step=$(tail -n 1 "$OUT/run/train_log.csv" 2>/dev/null | cut -d, -f1)
+  fds=$(ls /proc/$pid/fd 2>/dev/null | wc -l || true)
+  step=$(tail -n 1 "$OUT/run/train_log.csv" 2>/dev/null | cut -d, -f1 || true)
   [ -n "$rss" ] && echo "$(( $(date +%s) - t0 )),${step:-0},$rss,$fds,$thr" >> "$OUT/soak.csv"
   sleep "$INTERVAL"
 done

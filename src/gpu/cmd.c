@@ -285,7 +285,8 @@ void cmd_submit(Cmd* c) {
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)c->nseg,
                        .pCommandBuffers = c->seg};
     if (g->device_lost) return;  // nothing runs on a lost device; the caller reports it
-    VkResult r = vkQueueSubmit(g->queue, 1, &si, g->fence);
+    bool inject = g->lose_device_after > 0 && ++g->nsubmits > g->lose_device_after;
+    VkResult r = inject ? VK_ERROR_DEVICE_LOST : vkQueueSubmit(g->queue, 1, &si, g->fence);
     if (r == VK_SUCCESS) r = vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, UINT64_MAX);
     if (r == VK_ERROR_DEVICE_LOST) {
         g->device_lost = true;

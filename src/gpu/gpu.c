@@ -162,6 +162,8 @@ static bool env_flag(const char* name) {
 
 int gpu_init(GpuContext* g, const GpuOptions* opt) {
     memset(g, 0, sizeof *g);
+    const char* lose = getenv("VKPREF_FAULT_DEVICE_LOST_AFTER");
+    if (lose && *lose) g->lose_device_after = strtol(lose, NULL, 10);
     bool validation = opt->validation || env_flag("VKPREF_VALIDATION");
     if (validation && !layer_present(VALIDATION_LAYER)) {
         fprintf(stderr, "vkpref: the Khronos validation layer was requested but is not installed "

@@ -38,6 +38,9 @@ typedef struct GpuContext {
     bool force_staging;      // tests: use the staging path even where memory is mappable
     int validation_messages; // warnings + errors from the validation layer; tests assert 0
     bool device_lost;        // a submit returned VK_ERROR_DEVICE_LOST: later submits do nothing
+    long lose_device_after;  // fault injection for tests ($VKPREF_FAULT_DEVICE_LOST_AFTER): that many submits
+                             // succeed, the next reports VK_ERROR_DEVICE_LOST; 0: off
+    long nsubmits;           // queue submissions so far
     VkCommandPool pool;
     VkFence fence;
     PFN_vkCmdPushDescriptorSetKHR push_descriptor;

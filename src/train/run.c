@@ -64,7 +64,7 @@ struct TrainRun {
     double t_start;
     // Checkpoints: the newest written, and the newest known good (a finite step followed it).
     int last_ckpt_step, good_ckpt_step;
-    char good_ckpt[8192];
+    char last_ckpt[8192], good_ckpt[8192];
     bool prune_pending;
     double losses[SPIKE_WINDOW];
     int nlosses;
@@ -221,6 +221,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
             if (run_id_write(c->output_dir, r->run_id, err, errlen)) return -1;
         }
         snprintf(r->good_ckpt, sizeof r->good_ckpt, "%s", ckpt);  // it led to a finite step when it was written
+        snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", ckpt);
         r->good_ckpt_step = r->last_ckpt_step = cs.step;
         say(r, "resuming from %s (step %d)", ckpt, r->start);
     } else if (*c->pretrained_model_name_or_path) {
@@ -441,8 +442,8 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
                            c->ema_decay);
     train_step_replay(&r->st, c->gradient_accumulation_steps, fill_micro_batch, r, rep->metrics);
     if (r->g->device_lost)
-        return fail(err, errlen, "step %d: the Vulkan device was lost; last complete checkpoint: %s", s + 1,
-                    *r->good_ckpt ? r->good_ckpt : "none"), RUN_ERR_DEVICE;
+        return fail(err, errlen, "step %d: the Vulkan device was lost (VK_ERROR_DEVICE_LOST); last complete "
+                    "checkpoint: %s", s + 1, *r->last_ckpt ? r->last_ckpt : "none"), RUN_ERR_DEVICE;
     double loss = rep->metrics[OBJ_METRIC_LOSS], gnorm = step_ptr(&r->st.stats)[0];
     char what[160];
     if (!isfinite(loss) || !isfinite(gnorm)) {
@@ -492,6 +493,7 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
                             err, errlen))
             return RUN_ERR_IO;
         r->last_ckpt_step = done;
+        snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
         r->prune_pending = true;
         rep->checkpoint_saved = true;
     }

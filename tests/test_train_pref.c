@@ -88,3 +88,31 @@ Test(train_pref, clear_errors) {
     cr_assert_eq(run_cli("train --objective ppo", out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--objective ppo: use sft, dpo"), "%s", out);
 }
+
+// DPO at an absurd learning rate stops instead of training on: the step whose
+// gradients are not finite is not applied, no final pipeline appears, and the
+// checkpoint the message names (if any) is one whose weights gave a finite step.
+Test(train_pref, dpo_at_an_absurd_learning_rate_stops_and_names_a_good_checkpoint, .timeout = 900) {
+    char args[4096], out[16384], path[512], ckpt[256];
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--max_train_steps 8 --train_batch_size 2 --learning_rate 1e6 --lr_scheduler constant " QUIET
+             "--checkpointing_steps 1 --checkpoints_total_limit 1 --output_dir %s/absurd",
+             dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    const char* at = strstr(out, "last good checkpoint: ");
+    cr_assert(at && strstr(out, "were not applied"), "%s", out);
+    cr_assert_eq(sscanf(at + strlen("last good checkpoint: "), "%255s", ckpt), 1);
+    snprintf(path, sizeof path, "%s/absurd/model_index.json", dir);
+    cr_assert(!path_exists(path), "no final pipeline after a stop: %s", out);
+    if (strcmp(ckpt, "none")) {  // resuming from it gives a finite step at a sane rate
+        snprintf(args, sizeof args,
+                 "train --resume_from_checkpoint %s --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl "
+                 "--objective dpo --max_train_steps 9 --train_batch_size 2 --learning_rate 1e-9 "
+                 "--lr_scheduler constant --checkpointing_steps 0 " QUIET "--output_dir %s/absurd",
+                 ckpt, dir, dir, dir);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    }
+}

@@ -136,6 +136,16 @@ static bool reusable(const cJSON* rec, const Step* s, const char* line, double* 
     return true;
 }
 
+// The step running now, for the message when its command exits the process (die).
+static const Step* g_running;
+static const char* g_running_line;
+
+static void report_stopped_step(void) {
+    if (g_running)
+        fprintf(stderr, "vkpref compare: compare stopped: %s of %s failed (the message is above). The command was:\n  %s\n",
+                g_running->name, g_running->who, g_running_line);
+}
+
 // Runs the step's command in this process; returns its exit status.
 static int execute(Compare* cmp, Step* s) {
     int argc = s->args.n;
@@ -175,7 +185,10 @@ static double run_step(Compare* cmp, const char* dir, cJSON* rec, Step* s, bool*
     fprintf(stderr, "vkpref compare: [%s] %s: %s\n", s->who, s->name, line);
     add_command(cmp, line, false);
     double t0 = now_seconds();
+    g_running = s, g_running_line = line;
+    on_fatal_exit(report_stopped_step);
     int rc = execute(cmp, s);
+    g_running = NULL;
     wall = now_seconds() - t0;
     if (rc)
         die("compare stopped: %s of %s failed (`vkpref %s` exit status %d; its messages are above). The command was:\n  %s",

@@ -1,0 +1,521 @@
+// vae.c: see vae.h. The forward follows diffusers' AutoencoderKL
+// (models/autoencoders/autoencoder_kl.py, vae.py: Encoder, Decoder,
+// DiagonalGaussianDistribution; resnet.py ResnetBlock2D; downsampling.py
+// Downsample2D; upsampling.py Upsample2D; attention_processor.py AttnProcessor2_0).
+#include "model/vae.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "util/check.h"
+#include "util/json_fields.h"
+
+// ---------------------------------------------------------------------------
+// config.json
+
+static void get_block_types(JsonFields* p, const char* key, int n, const char* only) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(p->root, key);
+    if (!v || cJSON_IsNull(v)) {  // diffusers' default: one block of the only type
+        if (n != 1) json_fail(p, key, "missing (expected a list of %d block types, one per block_out_channels entry)", n);
+        return;
+    }
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != n) {
+        json_fail(p, key, "expected a list of %d block types (one per block_out_channels entry)", n);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const cJSON* t = cJSON_GetArrayItem(v, i);
+        if (!cJSON_IsString(t) || strcmp(t->valuestring, only))
+            json_fail(p, key, "entry %d: %s is not supported (only %s)", i, cJSON_IsString(t) ? t->valuestring : "a non-string",
+                      only);
+    }
+}
+
+static void require_null(JsonFields* p, const char* key) {
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(p->root, key);
+    if (v && !cJSON_IsNull(v)) json_fail(p, key, "only null is supported");
+}
+
+int vae_config_parse(VaeConfig* c, const char* text, const char* source, char* err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    cJSON* root = json_parse_object(text, source, err, errlen);
+    if (!root) return -1;
+    JsonFields p = {root, source, err, errlen, 0};
+    const char* cls = json_str(&p, "_class_name", "AutoencoderKL");
+    if (strcmp(cls, "AutoencoderKL")) json_fail(&p, "_class_name", "%s is not supported (only AutoencoderKL)", cls);
+    const cJSON* boc = cJSON_GetObjectItemCaseSensitive(root, "block_out_channels");
+    if (!boc || cJSON_IsNull(boc)) {
+        c->nblocks = 1, c->block_out_channels[0] = 64;  // diffusers' default
+    } else if (!cJSON_IsArray(boc) || cJSON_GetArraySize(boc) < 1 || cJSON_GetArraySize(boc) > VAE_MAX_BLOCKS) {
+        json_fail(&p, "block_out_channels", "expected a list of 1 to %d integers", VAE_MAX_BLOCKS);
+    } else {
+        c->nblocks = cJSON_GetArraySize(boc);
+        for (int i = 0; i < c->nblocks; i++) {
+            const cJSON* e = cJSON_GetArrayItem(boc, i);
+            if (!cJSON_IsNumber(e)) json_fail(&p, "block_out_channels", "entry %d is not an integer", i);
+            else c->block_out_channels[i] = e->valueint;
+        }
+    }
+    c->in_channels = json_int(&p, "in_channels", 3, false);
+    c->out_channels = json_int(&p, "out_channels", 3, false);
+    c->latent_channels = json_int(&p, "latent_channels", 4, false);
+    c->layers_per_block = json_int(&p, "layers_per_block", 1, false);
+    c->norm_num_groups = json_int(&p, "norm_num_groups", 32, false);
+    const cJSON* ss = cJSON_GetObjectItemCaseSensitive(root, "sample_size");  // an int or [H, W]
+    if (cJSON_IsArray(ss) && cJSON_GetArraySize(ss) >= 1) c->sample_size = cJSON_GetArrayItem(ss, 0)->valueint;
+    else c->sample_size = json_int(&p, "sample_size", 32, false);
+    c->scaling_factor = (float)json_num(&p, "scaling_factor", 0.18215);
+    c->shift_factor = (float)json_num(&p, "shift_factor", 0.0);
+    c->use_quant_conv = json_bool(&p, "use_quant_conv", true);
+    c->use_post_quant_conv = json_bool(&p, "use_post_quant_conv", true);
+    c->mid_block_add_attention = json_bool(&p, "mid_block_add_attention", true);
+    const char* act = json_str(&p, "act_fn", "silu");
+    if (strcmp(act, "silu") && strcmp(act, "swish")) json_fail(&p, "act_fn", "\"%s\" is not supported (only \"silu\")", act);
+    // Per-channel latent statistics (used instead of scaling_factor by some models): not supported.
+    require_null(&p, "latents_mean");
+    require_null(&p, "latents_std");
+    if (c->nblocks) {
+        get_block_types(&p, "down_block_types", c->nblocks, "DownEncoderBlock2D");
+        get_block_types(&p, "up_block_types", c->nblocks, "UpDecoderBlock2D");
+    }
+
+    // Consistency of the values themselves.
+    if (!p.failed && c->in_channels < 1) json_fail(&p, "in_channels", "must be at least 1");
+    if (!p.failed && c->out_channels < 1) json_fail(&p, "out_channels", "must be at least 1");
+    if (!p.failed && c->latent_channels < 1) json_fail(&p, "latent_channels", "must be at least 1");
+    if (!p.failed && (c->layers_per_block < 1 || c->layers_per_block > VAE_MAX_LAYERS))
+        json_fail(&p, "layers_per_block", "%d is not between 1 and %d", c->layers_per_block, VAE_MAX_LAYERS);
+    if (!p.failed && c->norm_num_groups < 1) json_fail(&p, "norm_num_groups", "must be at least 1");
+    for (int i = 0; i < c->nblocks && !p.failed; i++) {
+        int ch = c->block_out_channels[i];
+        if (ch < 1 || ch % c->norm_num_groups)
+            json_fail(&p, "block_out_channels", "%d is not a positive multiple of norm_num_groups %d", ch,
+                      c->norm_num_groups);
+    }
+    if (!p.failed && !(c->scaling_factor > 0)) json_fail(&p, "scaling_factor", "must be positive");
+    cJSON_Delete(root);
+    return p.failed ? -1 : 0;
+}
+
+int vae_config_load(VaeConfig* c, const char* path, char* err, size_t errlen) {
+    char* text = json_read_file(path, err, errlen);
+    if (!text) return -1;
+    int r = vae_config_parse(c, text, path, err, errlen);
+    free(text);
+    return r;
+}
+
+// ---------------------------------------------------------------------------
+// Parameters
+
+static const float VAE_EPS = 1e-6f;  // every GroupNorm of the VAE (resnets, attention, conv_norm_out)
+
+static void resnet_init(VaeResnet* r, ParamStore* ps, const char* prefix, int cin, int cout, int groups) {
+    char p[PARAM_NAME_MAX];
+    param_join(p, prefix, "norm1"), groupnorm_init(&r->norm1, ps, p, cin, groups, VAE_EPS);
+    param_join(p, prefix, "conv1"), conv2d_init(&r->conv1, ps, p, cin, cout, 3, 1, 1);
+    param_join(p, prefix, "norm2"), groupnorm_init(&r->norm2, ps, p, cout, groups, VAE_EPS);
+    param_join(p, prefix, "conv2"), conv2d_init(&r->conv2, ps, p, cout, cout, 3, 1, 1);
+    r->has_shortcut = cin != cout;
+    if (r->has_shortcut) param_join(p, prefix, "conv_shortcut"), conv2d_init(&r->conv_shortcut, ps, p, cin, cout, 1, 1, 0);
+}
+
+static void mid_init(VaeMidBlock* m, ParamStore* ps, const char* prefix, int C, int groups, bool attn) {
+    char p[PARAM_NAME_MAX], q[PARAM_NAME_MAX];
+    param_join(p, prefix, "resnets.0"), resnet_init(&m->res[0], ps, p, C, C, groups);
+    m->has_attn = attn;
+    if (attn) {
+        VaeAttention* a = &m->attn;
+        param_join(p, prefix, "attentions.0");
+        param_join(q, p, "group_norm"), groupnorm_init(&a->group_norm, ps, q, C, groups, VAE_EPS);
+        param_join(q, p, "to_q"), linear_init(&a->to_q, ps, q, C, C, true);
+        param_join(q, p, "to_k"), linear_init(&a->to_k, ps, q, C, C, true);
+        param_join(q, p, "to_v"), linear_init(&a->to_v, ps, q, C, C, true);
+        param_join(q, p, "to_out.0"), linear_init(&a->to_out, ps, q, C, C, true);
+    }
+    param_join(p, prefix, "resnets.1"), resnet_init(&m->res[1], ps, p, C, C, groups);
+}
+
+void vae_init(AutoencoderKL* m, const VaeConfig* cfg, ParamStore* ps) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    const VaeConfig* c = cfg;
+    int n = c->nblocks, G = c->norm_num_groups, L = c->latent_channels, C0 = c->block_out_channels[0];
+    int Cl = c->block_out_channels[n - 1];
+    char p[PARAM_NAME_MAX];
+
+    VaeEncoder* e = &m->enc;
+    conv2d_init(&e->conv_in, ps, "encoder.conv_in", c->in_channels, C0, 3, 1, 1);
+    int out_ch = C0;
+    for (int i = 0; i < n; i++) {
+        int in_ch = out_ch;
+        out_ch = c->block_out_channels[i];
+        for (int j = 0; j < c->layers_per_block; j++) {
+            snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d", i, j);
+            resnet_init(&e->res[i][j], ps, p, j == 0 ? in_ch : out_ch, out_ch, G);
+        }
+        if (i < n - 1) {
+            snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.conv", i);
+            conv2d_init(&e->down[i], ps, p, out_ch, out_ch, 3, 2, 0);
+        }
+    }
+    mid_init(&e->mid, ps, "encoder.mid_block", Cl, G, c->mid_block_add_attention);
+    groupnorm_init(&e->conv_norm_out, ps, "encoder.conv_norm_out", Cl, G, VAE_EPS);
+    conv2d_init(&e->conv_out, ps, "encoder.conv_out", Cl, 2 * L, 3, 1, 1);
+
+    VaeDecoder* d = &m->dec;
+    conv2d_init(&d->conv_in, ps, "decoder.conv_in", L, Cl, 3, 1, 1);
+    mid_init(&d->mid, ps, "decoder.mid_block", Cl, G, c->mid_block_add_attention);
+    int prev = Cl;
+    for (int i = 0; i < n; i++) {
+        int o = c->block_out_channels[n - 1 - i];
+        for (int j = 0; j < c->layers_per_block + 1; j++) {
+            snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d", i, j);
+            resnet_init(&d->res[i][j], ps, p, j == 0 ? prev : o, o, G);
+        }
+        if (i < n - 1) {
+            snprintf(p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.conv", i);
+            conv2d_init(&d->up[i], ps, p, o, o, 3, 1, 1);
+        }
+        prev = o;
+    }
+    groupnorm_init(&d->conv_norm_out, ps, "decoder.conv_norm_out", C0, G, VAE_EPS);
+    conv2d_init(&d->conv_out, ps, "decoder.conv_out", C0, c->out_channels, 3, 1, 1);
+
+    if (c->use_quant_conv) conv2d_init(&m->quant_conv, ps, "quant_conv", 2 * L, 2 * L, 1, 1, 0);
+    if (c->use_post_quant_conv) conv2d_init(&m->post_quant_conv, ps, "post_quant_conv", L, L, 1, 1, 0);
+}
+
+// The original SD VAE file's name of a mid-block attention parameter, or NULL: its
+// diffusers name with to_q / to_k / to_v / to_out.0 -> query / key / value / proj_attn.
+static bool legacy_attention_name(const char* name, char* out, size_t n) {
+    static const char* const from[] = {".to_q.", ".to_k.", ".to_v.", ".to_out.0."};
+    static const char* const to[] = {".query.", ".key.", ".value.", ".proj_attn."};
+    const char* a = strstr(name, "mid_block.attentions.0.");
+    if (!a) return false;
+    for (int i = 0; i < 4; i++) {
+        const char* s = strstr(a, from[i]);
+        if (!s) continue;
+        int len = snprintf(out, n, "%.*s%s%s", (int)(s - name), name, to[i], s + strlen(from[i]));
+        return len > 0 && (size_t)len < n;
+    }
+    return false;
+}
+
+int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen) {
+    SafeTensors* st = st_open(path, err, errlen);
+    if (!st) return -1;
+    int r = 0;
+    for (int i = 0; i < ps->n && !r; i++) {
+        const char* name = ps->e[i].name;
+        char legacy[PARAM_NAME_MAX + 16];
+        if (!st_find(st, name) && legacy_attention_name(name, legacy, sizeof legacy) && st_find(st, legacy)) name = legacy;
+        float* h = xmalloc((size_t)param_numel(ps, i) * sizeof *h);
+        r = st_load_f32(st, name, ps->e[i].ndim, ps->e[i].shape, h, err, errlen);
+        if (!r) param_upload(ps, i, h);
+        free(h);
+    }
+    st_close(st);
+    return r;
+}
+
+int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, char* err, size_t errlen) {
+    char path[4096];
+    VaeConfig cfg;
+    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path) {
+        snprintf(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    if (vae_config_load(&cfg, path, err, errlen)) return -1;
+    param_store_init(ps, g);
+    vae_init(m, &cfg, ps);
+    for (int i = 0; i < ps->n; i++) ps->e[i].trainable = false;  // frozen
+    param_store_alloc(ps, false, false, false);
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
+    if (vae_load_weights(ps, path, err, errlen)) {
+        param_store_free(ps);
+        return -1;
+    }
+    return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Forward
+
+void vae_scratch_init(VaeScratch* s, GpuContext* g) {
+    memset(s, 0, sizeof *s);
+    arena_init(&s->carry[0], g, "vae_carry0", 0, false);
+    arena_init(&s->carry[1], g, "vae_carry1", 0, false);
+}
+
+void vae_scratch_free(VaeScratch* s) {
+    arena_free(&s->carry[0]);
+    arena_free(&s->carry[1]);
+    memset(s, 0, sizeof *s);
+}
+
+// A unit's output: the carry arena not holding the unit's input, reset first.
+static Tensor carry_tensor(VaeScratch* s, int64_t N, int64_t C, int64_t H, int64_t W) {
+    Arena* a = &s->carry[s->next];
+    s->next ^= 1;
+    arena_reset(a);
+    return arena_tensor4(a, N, C, H, W);
+}
+
+// A downsampler's output size: zero pad by one, then 3x3 with stride 2 and no padding.
+static int64_t down_size(int64_t s) { return s >= 2 ? (s + 1 - 3) / 2 + 1 : 0; }
+
+int64_t vae_latent_size(const VaeConfig* c, int64_t s) {
+    for (int i = 0; i < c->nblocks - 1; i++) s = down_size(s);
+    return s;
+}
+
+int64_t vae_image_size(const VaeConfig* c, int64_t s) { return s << (c->nblocks - 1); }
+
+static Tensor resnet_forward(Graph* g, VaeScratch* s, const VaeResnet* r, const Tensor* x) {
+    graph_tmp_reset(g);
+    NormSaved ns;
+    Tensor h1 = groupnorm_forward(g, &r->norm1, &ns, x, ACT_SILU);
+    Tensor c1 = conv2d_forward(g, &r->conv1, &h1);
+    Tensor h2 = groupnorm_forward(g, &r->norm2, &ns, &c1, ACT_SILU);
+    Tensor out = carry_tensor(s, x->shape[0], r->conv2.cout, x->shape[2], x->shape[3]);
+    if (r->has_shortcut) {  // out = conv_shortcut(x) + conv2(h2)
+        conv2d_forward_to(g, &r->conv_shortcut, &out, x);
+        conv2d_forward_add_to(g, &r->conv2, &out, &h2, &out);
+    } else {  // out = x + conv2(h2), the residual added as conv2 stores
+        conv2d_forward_add_to(g, &r->conv2, &out, &h2, x);
+    }
+    return out;
+}
+
+// GroupNorm, then single-head attention over the H*W positions with all C channels
+// (scale 1/sqrt(C)), the output projection, and the residual.
+static Tensor attention_forward(Graph* g, VaeScratch* s, const VaeAttention* a, const Tensor* x) {
+    graph_tmp_reset(g);
+    int64_t N = x->shape[0], C = x->shape[1], T = x->shape[2] * x->shape[3];
+    NormSaved ns;
+    Tensor gn = groupnorm_forward(g, &a->group_norm, &ns, x, ACT_NONE);
+    Tensor tok = graph_tmp(g, 3, (int64_t[]){N, T, C});
+    op_nchw_to_tokens(g->cmd, &tok, &gn, false);
+    Tensor q = linear_forward(g, &a->to_q, &tok), k = linear_forward(g, &a->to_k, &tok);
+    Tensor v = linear_forward(g, &a->to_v, &tok);
+    Tensor o = graph_tmp(g, 3, q.shape), lse = graph_tmp(g, 3, (int64_t[]){N, 1, T});
+    op_attention_forward(g->cmd, &o, &lse, &q, &k, &v,
+                         (AttnDims){.N = (int)N, .T = (int)T, .S = (int)T, .NH = 1, .HD = (int)C, .causal = false});
+    Tensor po = linear_forward(g, &a->to_out, &o);
+    Tensor out = carry_tensor(s, N, C, x->shape[2], x->shape[3]);
+    op_tokens_to_nchw(g->cmd, &out, &po, false);
+    op_add(g->cmd, &out, &out, x);
+    return out;
+}
+
+static Tensor mid_forward(Graph* g, VaeScratch* s, const VaeMidBlock* m, const Tensor* x) {
+    Tensor h = resnet_forward(g, s, &m->res[0], x);
+    if (m->has_attn) h = attention_forward(g, s, &m->attn, &h);
+    return resnet_forward(g, s, &m->res[1], &h);
+}
+
+// Downsample2D(padding=0): F.pad(x, (0, 1, 0, 1)), then the stride-2 conv.
+static Tensor downsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, const Tensor* x) {
+    graph_tmp_reset(g);
+    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    Pad2dDims pd = {.N = (int)N, .C = (int)C, .H = (int)H, .W = (int)W, .bottom = 1, .right = 1};
+    Tensor padded = graph_tmp(g, 4, (int64_t[]){N, C, H + 1, W + 1});
+    op_pad2d_forward(g->cmd, &padded, x, pd);
+    Tensor out = carry_tensor(s, N, C, down_size(H), down_size(W));
+    conv2d_forward_to(g, conv, &out, &padded);
+    return out;
+}
+
+// Upsample2D: nearest 2x, then the conv.
+static Tensor upsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, const Tensor* x) {
+    graph_tmp_reset(g);
+    int64_t N = x->shape[0], C = x->shape[1], H = 2 * x->shape[2], W = 2 * x->shape[3];
+    Tensor up = graph_tmp(g, 4, (int64_t[]){N, C, H, W});
+    op_upsample2x_forward(g->cmd, &up, x);
+    Tensor out = carry_tensor(s, N, conv->cout, H, W);
+    conv2d_forward_to(g, conv, &out, &up);
+    return out;
+}
+
+// Output channels [k0, k0 + K) of a conv: its weight and bias rows, as a 1-D view each.
+static void conv_rows(const ParamStore* ps, const Conv2d* c, int k0, int K, Tensor* w, Tensor* b) {
+    int64_t per = (int64_t)c->cin * c->k * c->k;
+    *w = tensor_reshape(tensor_slice(*P(ps, c->w), k0 * per, K * per), 4, (int64_t[]){K, c->cin, c->k, c->k});
+    *b = tensor_slice(*P(ps, c->b), k0, K);
+}
+
+static Conv2dDims dims_of(const Conv2d* c, const Tensor* x, int K) {
+    return (Conv2dDims){.N = (int)x->shape[0], .C = c->cin, .H = (int)x->shape[2], .W = (int)x->shape[3], .K = K,
+                        .KH = c->k, .KW = c->k, .stride = c->stride, .pad = c->pad};
+}
+
+// The largest activation of one image through the encoder (images H x W) or the
+// decoder (latents H x W), in floats: what one binding must hold.
+static void see(int64_t* most, int64_t ch, int64_t h, int64_t w) {
+    if (ch * h * w > *most) *most = ch * h * w;
+}
+
+static int64_t max_floats_per_image(const VaeConfig* c, bool encoder, int64_t H, int64_t W) {
+    int n = c->nblocks;
+    int64_t most = (int64_t)(encoder ? c->in_channels : c->latent_channels) * H * W;
+    if (encoder) {
+        int prev = c->block_out_channels[0];
+        for (int i = 0; i < n; i++) {
+            int o = c->block_out_channels[i];
+            see(&most, prev > o ? prev : o, H, W);
+            if (i < n - 1) {
+                see(&most, o, H + 1, W + 1);  // the padded input of the downsampler
+                H = down_size(H), W = down_size(W);
+            }
+            prev = o;
+        }
+        see(&most, 2 * c->latent_channels, H, W);
+    } else {
+        int prev = c->block_out_channels[n - 1];
+        see(&most, prev, H, W);
+        for (int i = 0; i < n; i++) {
+            int o = c->block_out_channels[n - 1 - i];
+            see(&most, prev > o ? prev : o, H, W);
+            if (i < n - 1) {
+                H *= 2, W *= 2;
+                see(&most, o, H, W);  // the upsampled input of the upsampler's conv
+            }
+            prev = o;
+        }
+        see(&most, c->out_channels, H, W);
+    }
+    return most;
+}
+
+// Images per recorded group: as many as keep every activation within one binding.
+static int64_t group_size(const Graph* g, const VaeConfig* c, bool encoder, int64_t N, int64_t H, int64_t W) {
+    const VkPhysicalDeviceLimits* L = &g->ps->gpu->props.limits;
+    uint64_t limit = L->maxStorageBufferRange;
+    if ((uint64_t)L->maxTexelBufferElements * sizeof(float) < limit) limit = (uint64_t)L->maxTexelBufferElements * sizeof(float);
+    uint64_t per = (uint64_t)max_floats_per_image(c, encoder, H, W) * sizeof(float);
+    if (per > limit)
+        die("vae %s: one %lldx%lld %s needs a %llu MiB activation, more than one binding of this device holds "
+            "(maxStorageBufferRange %llu MiB); tiled decoding is not implemented: use smaller images",
+            encoder ? "encode" : "decode", (long long)H, (long long)W, encoder ? "image" : "latent",
+            (unsigned long long)(per >> 20), (unsigned long long)(limit >> 20));
+    int64_t n = (int64_t)(limit / per);
+    return n < N ? n : N;
+}
+
+static Tensor batch_rows(const Tensor* t, int64_t n0, int64_t nb) {
+    int64_t per = tensor_numel(t) / t->shape[0];
+    return tensor_reshape(tensor_slice(*t, n0 * per, nb * per), 4,
+                          (int64_t[]){nb, t->shape[1], t->shape[2], t->shape[3]});
+}
+
+static void check_graph(const Graph* g, const char* what) {
+    if (g->training) die("%s: the VAE is frozen: record it with training = false", what);
+    if (!g->tmp) die("%s: the graph needs a tmp arena", what);
+}
+
+static void check_nchw(const char* what, const char* name, const Tensor* t, int64_t N, int64_t C, int64_t H, int64_t W) {
+    if (t->ndim != 4 || t->shape[0] != N || t->shape[1] != C || t->shape[2] != H || t->shape[3] != W)
+        die("%s: %s must be [%lld, %lld, %lld, %lld]", what, name, (long long)N, (long long)C, (long long)H, (long long)W);
+}
+
+static void encode_group(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x, const Tensor* mean,
+                         const Tensor* logvar) {
+    const VaeConfig* c = &m->cfg;
+    const VaeEncoder* e = &m->enc;
+    int L = c->latent_channels;
+    graph_tmp_reset(g);
+    Tensor h = carry_tensor(s, x->shape[0], c->block_out_channels[0], x->shape[2], x->shape[3]);
+    conv2d_forward_to(g, &e->conv_in, &h, x);
+    for (int i = 0; i < c->nblocks; i++) {
+        for (int j = 0; j < c->layers_per_block; j++) h = resnet_forward(g, s, &e->res[i][j], &h);
+        if (i < c->nblocks - 1) h = downsample_forward(g, s, &e->down[i], &h);
+    }
+    h = mid_forward(g, s, &e->mid, &h);
+    graph_tmp_reset(g);
+    NormSaved ns;
+    Tensor hn = groupnorm_forward(g, &e->conv_norm_out, &ns, &h, ACT_SILU);
+    // The moments [N, 2L, h, w] split into mean (channels 0..L-1) and logvar: the
+    // last conv (quant_conv, else conv_out) is recorded as two convs over its
+    // output-channel halves, which computes the same values without the split.
+    const Conv2d* last = c->use_quant_conv ? &m->quant_conv : &e->conv_out;
+    Tensor in = hn;
+    if (c->use_quant_conv) {
+        in = graph_tmp(g, 4, (int64_t[]){h.shape[0], 2 * L, h.shape[2], h.shape[3]});
+        conv2d_forward_to(g, &e->conv_out, &in, &hn);
+    }
+    Tensor w, b;
+    conv_rows(g->ps, last, 0, L, &w, &b);
+    op_conv2d_forward(g->cmd, mean, &in, &w, &b, dims_of(last, &in, L));
+    conv_rows(g->ps, last, L, L, &w, &b);
+    op_conv2d_forward(g->cmd, logvar, &in, &w, &b, dims_of(last, &in, L));
+    op_clamp_forward(g->cmd, logvar, logvar, -30.0f, 20.0f);  // DiagonalGaussianDistribution
+}
+
+void vae_encode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x, const Tensor* mean,
+                const Tensor* logvar) {
+    const char* what = "vae_encode";
+    const VaeConfig* c = &m->cfg;
+    check_graph(g, what);
+    if (x->ndim != 4 || x->shape[1] != c->in_channels)
+        die("%s: images must be [N, %d, H, W], got %d dimensions with %lld channels", what, c->in_channels, x->ndim,
+            x->ndim > 1 ? (long long)x->shape[1] : 0LL);
+    int64_t N = x->shape[0], H = x->shape[2], W = x->shape[3];
+    int64_t h = vae_latent_size(c, H), w = vae_latent_size(c, W);
+    if (h < 1 || w < 1)
+        die("%s: %lldx%lld images are too small for %d downsamplers", what, (long long)H, (long long)W, c->nblocks - 1);
+    check_nchw(what, "mean", mean, N, c->latent_channels, h, w);
+    check_nchw(what, "logvar", logvar, N, c->latent_channels, h, w);
+    int64_t nb = group_size(g, c, true, N, H, W);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t k = N - n0 < nb ? N - n0 : nb;
+        Tensor xs = batch_rows(x, n0, k), ms = batch_rows(mean, n0, k), ls = batch_rows(logvar, n0, k);
+        encode_group(g, m, s, &xs, &ms, &ls);
+    }
+    graph_tmp_reset(g);
+}
+
+static void decode_group(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* z, const Tensor* image) {
+    const VaeConfig* c = &m->cfg;
+    const VaeDecoder* d = &m->dec;
+    int n = c->nblocks;
+    graph_tmp_reset(g);
+    const Tensor* in = z;
+    Tensor pq;
+    if (c->use_post_quant_conv) {
+        pq = graph_tmp(g, 4, z->shape);
+        conv2d_forward_to(g, &m->post_quant_conv, &pq, z);
+        in = &pq;
+    }
+    Tensor h = carry_tensor(s, z->shape[0], c->block_out_channels[n - 1], z->shape[2], z->shape[3]);
+    conv2d_forward_to(g, &d->conv_in, &h, in);
+    h = mid_forward(g, s, &d->mid, &h);
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < c->layers_per_block + 1; j++) h = resnet_forward(g, s, &d->res[i][j], &h);
+        if (i < n - 1) h = upsample_forward(g, s, &d->up[i], &h);
+    }
+    graph_tmp_reset(g);
+    NormSaved ns;
+    Tensor hn = groupnorm_forward(g, &d->conv_norm_out, &ns, &h, ACT_SILU);
+    conv2d_forward_to(g, &d->conv_out, image, &hn);
+}
+
+void vae_decode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* z, const Tensor* image) {
+    const char* what = "vae_decode";
+    const VaeConfig* c = &m->cfg;
+    check_graph(g, what);
+    if (z->ndim != 4 || z->shape[1] != c->latent_channels)
+        die("%s: latents must be [N, %d, h, w], got %d dimensions with %lld channels", what, c->latent_channels, z->ndim,
+            z->ndim > 1 ? (long long)z->shape[1] : 0LL);
+    int64_t N = z->shape[0], h = z->shape[2], w = z->shape[3];
+    check_nchw(what, "image", image, N, c->out_channels, vae_image_size(c, h), vae_image_size(c, w));
+    int64_t nb = group_size(g, c, false, N, h, w);
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+        int64_t k = N - n0 < nb ? N - n0 : nb;
+        Tensor zs = batch_rows(z, n0, k), is = batch_rows(image, n0, k);
+        decode_group(g, m, s, &zs, &is);
+    }
+    graph_tmp_reset(g);
+}

@@ -30,7 +30,8 @@ static void expect(const SafeTensors* st, const char* name, const Tensor* got, c
 
 // Loads <golden>/<name>/<folder>, encodes golden `pixels` and decodes golden
 // `latents`, and compares with the tensors of <golden>/<name>/<golden_file>.
-static void check_vae(const char* name, const char* folder, const char* golden_file) {
+// binding_bytes: VaeScratch.max_binding_bytes (0: the device's limit).
+static void check_vae(const char* name, const char* folder, const char* golden_file, uint64_t binding_bytes) {
     char dir[1024], path[1024], err[512], label[256];
     snprintf(dir, sizeof dir, "%s/golden/%s/%s", VKPREF_TEST_DATA, name, folder);
     AutoencoderKL m;
@@ -53,6 +54,7 @@ static void check_vae(const char* name, const char* folder, const char* golden_f
     arena_init(&tmp, &tgpu, "tmp", 0, false);
     VaeScratch s;
     vae_scratch_init(&s, &tgpu);
+    s.max_binding_bytes = binding_bytes;
     Cmd cmd;
     cmd_begin(&cmd, &tgpu);
     Graph g = {.cmd = &cmd, .ps = &ps, .tmp = &tmp, .training = false};
@@ -73,22 +75,37 @@ static void check_vae(const char* name, const char* folder, const char* golden_f
 
 Test(vae_golden, tiny, GPU_TEST) {
     require_gpu();
-    check_vae("tiny_vae", "vae", "golden.safetensors");
+    check_vae("tiny_vae", "vae", "golden.safetensors", 0);
 }
 
 Test(vae_golden, tiny_legacy_attention_names, GPU_TEST) {
     require_gpu();
-    check_vae("tiny_vae", "vae_legacy", "golden.safetensors");
+    check_vae("tiny_vae", "vae_legacy", "golden.safetensors", 0);
 }
 
 Test(vae_golden, tiny_f16_weights, GPU_TEST) {
     require_gpu();
-    check_vae("tiny_vae", "vae_f16", "golden_f16.safetensors");
+    check_vae("tiny_vae", "vae_f16", "golden_f16.safetensors", 0);
 }
 
 Test(vae_golden, odd_sizes_three_blocks, GPU_TEST) {
     require_gpu();
-    check_vae("tiny_vae_odd", "vae", "golden.safetensors");
+    check_vae("tiny_vae_odd", "vae", "golden.safetensors", 0);
+}
+
+// A device whose bindings hold 16 KiB: the decoder runs one image at a time (an
+// image's largest activation, 16 x 16 x 16 floats, is 16 KiB), the encoder both
+// together but its downsampler without the padded copy (2 x 8 x 17 x 17 floats
+// do not fit): the 4x4-kernel path.
+Test(vae_golden, small_bindings_split_the_batch, GPU_TEST) {
+    require_gpu();
+    check_vae("tiny_vae", "vae", "golden.safetensors", 16384);
+}
+
+// 10 KiB: one image at a time through the encoder (6.2 KiB each) and the decoder (10 KiB).
+Test(vae_golden, small_bindings_split_the_batch_odd_sizes, GPU_TEST) {
+    require_gpu();
+    check_vae("tiny_vae_odd", "vae", "golden.safetensors", 10240);
 }
 
 // ---------------------------------------------------------------------------

@@ -317,15 +317,39 @@ static Tensor mid_forward(Graph* g, VaeScratch* s, const VaeMidBlock* m, const T
     return resnet_forward(g, s, &m->res[1], &h);
 }
 
-// Downsample2D(padding=0): F.pad(x, (0, 1, 0, 1)), then the stride-2 conv.
+// Bytes one binding may hold: the device's maxStorageBufferRange (and texel-buffer
+// size), or less when the scratch says so (tests).
+static uint64_t binding_limit(const Graph* g, const VaeScratch* s) {
+    const VkPhysicalDeviceLimits* L = &g->ps->gpu->props.limits;
+    uint64_t limit = L->maxStorageBufferRange;
+    if ((uint64_t)L->maxTexelBufferElements * sizeof(float) < limit) limit = (uint64_t)L->maxTexelBufferElements * sizeof(float);
+    if (s->max_binding_bytes && s->max_binding_bytes < limit) limit = s->max_binding_bytes;
+    return limit;
+}
+
+// Downsample2D(padding=0): F.pad(x, (0, 1, 0, 1)), then the 3x3 conv with stride 2.
+// When the padded copy of x does not fit one binding (the SD encoder's first
+// downsampler at 512 px: 128 x 513 x 513 floats > 128 MiB), the same values come
+// from a 4x4 conv with padding 1 whose first kernel row and column are zero (it
+// reads rows 2 oh - 1 .. 2 oh + 2 with the first one weighted 0, the rest with the
+// 3x3 kernel), at 16/9 of the multiply-adds and no copy of x.
 static Tensor downsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, const Tensor* x) {
     graph_tmp_reset(g);
     int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    Pad2dDims pd = {.N = (int)N, .C = (int)C, .H = (int)H, .W = (int)W, .bottom = 1, .right = 1};
-    Tensor padded = graph_tmp(g, 4, (int64_t[]){N, C, H + 1, W + 1});
-    op_pad2d_forward(g->cmd, &padded, x, pd);
     Tensor out = carry_tensor(s, N, C, down_size(H), down_size(W));
-    conv2d_forward_to(g, conv, &out, &padded);
+    if ((uint64_t)(N * C * (H + 1) * (W + 1)) * sizeof(float) <= binding_limit(g, s)) {
+        Pad2dDims pd = {.N = (int)N, .C = (int)C, .H = (int)H, .W = (int)W, .bottom = 1, .right = 1};
+        Tensor padded = graph_tmp(g, 4, (int64_t[]){N, C, H + 1, W + 1});
+        op_pad2d_forward(g->cmd, &padded, x, pd);
+        conv2d_forward_to(g, conv, &out, &padded);
+        return out;
+    }
+    Tensor w4 = graph_tmp(g, 4, (int64_t[]){conv->cout, conv->cin, 4, 4});
+    Pad2dDims wd = {.N = conv->cout, .C = conv->cin, .H = 3, .W = 3, .top = 1, .left = 1};
+    op_pad2d_forward(g->cmd, &w4, P(g->ps, conv->w), wd);
+    Conv2dDims d = {.N = (int)N, .C = (int)C, .H = (int)H, .W = (int)W, .K = conv->cout, .KH = 4, .KW = 4,
+                    .stride = 2, .pad = 1};
+    op_conv2d_forward(g->cmd, &out, x, &w4, P(g->ps, conv->b), d);
     return out;
 }
 
@@ -366,10 +390,7 @@ static int64_t max_floats_per_image(const VaeConfig* c, bool encoder, int64_t H,
         for (int i = 0; i < n; i++) {
             int o = c->block_out_channels[i];
             see(&most, prev > o ? prev : o, H, W);
-            if (i < n - 1) {
-                see(&most, o, H + 1, W + 1);  // the padded input of the downsampler
-                H = down_size(H), W = down_size(W);
-            }
+            if (i < n - 1) H = down_size(H), W = down_size(W);  // a padded copy only when it fits (downsample_forward)
             prev = o;
         }
         see(&most, 2 * c->latent_channels, H, W);
@@ -391,16 +412,15 @@ static int64_t max_floats_per_image(const VaeConfig* c, bool encoder, int64_t H,
 }
 
 // Images per recorded group: as many as keep every activation within one binding.
-static int64_t group_size(const Graph* g, const VaeConfig* c, bool encoder, int64_t N, int64_t H, int64_t W) {
-    const VkPhysicalDeviceLimits* L = &g->ps->gpu->props.limits;
-    uint64_t limit = L->maxStorageBufferRange;
-    if ((uint64_t)L->maxTexelBufferElements * sizeof(float) < limit) limit = (uint64_t)L->maxTexelBufferElements * sizeof(float);
+static int64_t group_size(const Graph* g, const VaeScratch* s, const VaeConfig* c, bool encoder, int64_t N, int64_t H,
+                          int64_t W) {
+    uint64_t limit = binding_limit(g, s);
     uint64_t per = (uint64_t)max_floats_per_image(c, encoder, H, W) * sizeof(float);
     if (per > limit)
         die("vae %s: one %lldx%lld %s needs a %llu MiB activation, more than one binding of this device holds "
-            "(maxStorageBufferRange %llu MiB); tiled decoding is not implemented: use smaller images",
+            "(%llu MiB); tiled %s is not implemented: use smaller images",
             encoder ? "encode" : "decode", (long long)H, (long long)W, encoder ? "image" : "latent",
-            (unsigned long long)(per >> 20), (unsigned long long)(limit >> 20));
+            (unsigned long long)(per >> 20), (unsigned long long)(limit >> 20), encoder ? "encoding" : "decoding");
     int64_t n = (int64_t)(limit / per);
     return n < N ? n : N;
 }
@@ -468,7 +488,7 @@ void vae_encode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x
         die("%s: %lldx%lld images are too small for %d downsamplers", what, (long long)H, (long long)W, c->nblocks - 1);
     check_nchw(what, "mean", mean, N, c->latent_channels, h, w);
     check_nchw(what, "logvar", logvar, N, c->latent_channels, h, w);
-    int64_t nb = group_size(g, c, true, N, H, W);
+    int64_t nb = group_size(g, s, c, true, N, H, W);
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
         int64_t k = N - n0 < nb ? N - n0 : nb;
         Tensor xs = batch_rows(x, n0, k), ms = batch_rows(mean, n0, k), ls = batch_rows(logvar, n0, k);
@@ -511,7 +531,7 @@ void vae_decode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* z
             z->ndim > 1 ? (long long)z->shape[1] : 0LL);
     int64_t N = z->shape[0], h = z->shape[2], w = z->shape[3];
     check_nchw(what, "image", image, N, c->out_channels, vae_image_size(c, h), vae_image_size(c, w));
-    int64_t nb = group_size(g, c, false, N, h, w);
+    int64_t nb = group_size(g, s, c, false, N, h, w);
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
         int64_t k = N - n0 < nb ? N - n0 : nb;
         Tensor zs = batch_rows(z, n0, k), is = batch_rows(image, n0, k);

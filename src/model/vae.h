@@ -100,6 +100,10 @@ int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, c
 typedef struct VaeScratch {
     Arena carry[2];
     int next;
+    // Bytes one binding may hold; 0 (vae_scratch_init): the device's limit. Less
+    // makes the forward record smaller groups of images (and, where a padded copy
+    // would not fit, the downsampler's padding-free path), as a small device would.
+    uint64_t max_binding_bytes;
 } VaeScratch;
 void vae_scratch_init(VaeScratch* s, GpuContext* g);
 void vae_scratch_free(VaeScratch* s);
@@ -116,9 +120,11 @@ int64_t vae_image_size(const VaeConfig* c, int64_t latent_size);
 // One binding is limited to the device's maxStorageBufferRange (lavapipe: 128 MiB),
 // and arenas never split a tensor: the batch is recorded in groups of images
 // small enough that the largest activation of a group fits one binding. One image
-// whose largest activation does not fit (the SD decoder at 512 px holds
-// 256 x 512 x 512 floats = 256 MiB after its last upsampler) is refused: that
-// needs spatial tiling, not implemented.
+// whose largest activation does not fit is refused: that needs spatial tiling, not
+// implemented. The SD VAE (block_out_channels [128, 256, 512, 512]) encodes 512 px
+// images on lavapipe (conv_in's output, 128 x 512 x 512 floats, is exactly 128 MiB)
+// but decodes at most 360 px there (latents 45 x 45): its last upsampler makes
+// 256 x 8h x 8w floats (256 MiB at 512 px).
 void vae_encode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x, const Tensor* mean,
                 const Tensor* logvar);
 // Records the decoder: z [N, latent_channels, h, w] as given (no scaling) ->

@@ -376,12 +376,12 @@ static Conv2dDims dims_of(const Conv2d* c, const Tensor* x, int K) {
                         .KH = c->k, .KW = c->k, .stride = c->stride, .pad = c->pad};
 }
 
-// The largest activation of one image through the encoder (images H x W) or the
-// decoder (latents H x W), in floats: what one binding must hold.
 static void see(int64_t* most, int64_t ch, int64_t h, int64_t w) {
     if (ch * h * w > *most) *most = ch * h * w;
 }
 
+// The largest activation of one image through the encoder (images H x W) or the
+// decoder (latents H x W), in floats: what one binding must hold.
 static int64_t max_floats_per_image(const VaeConfig* c, bool encoder, int64_t H, int64_t W) {
     int n = c->nblocks;
     int64_t most = (int64_t)(encoder ? c->in_channels : c->latent_channels) * H * W;

@@ -89,7 +89,9 @@ void vae_init(AutoencoderKL* m, const VaeConfig* cfg, ParamStore* ps);
 int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen);
 
 // A whole vae/ folder: config.json, then the parameters (values only, frozen) from
-// diffusion_pytorch_model.safetensors. 0 on success, else err names file and key.
+// diffusion_pytorch_model.safetensors, into ps (initialised here; param_store_free
+// releases it). 0 on success; else err names file and key, and nothing is left
+// allocated.
 int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, char* err, size_t errlen);
 
 // The values a forward carries from unit to unit (a ResNet, the attention, an up-

@@ -39,7 +39,8 @@ Test(cli_vae, forward_encodes_and_decodes_like_diffusers, .timeout = 300) {
     char out[8192], args[2048], dir[64], result[128];
     temp_dir(dir, "cli_vae");
     snprintf(result, sizeof result, "%s/out.safetensors", dir);
-    snprintf(args, sizeof args, "forward --vae %s/vae --inputs %s/golden.safetensors --out %s", GOLDEN, GOLDEN, result);
+    // GOLDEN holds vae/ as a pipeline folder does: --vae takes either.
+    snprintf(args, sizeof args, "forward --vae %s --inputs %s/golden.safetensors --out %s", GOLDEN, GOLDEN, result);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     SafeTensors *got = open_or_fail(result), *want = open_or_fail(GOLDEN "/golden.safetensors");
     expect_same(got, want, "latent_mean");

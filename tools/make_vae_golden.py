@@ -23,7 +23,8 @@ OUT_DIR/<name>/golden.safetensors: pixels [B, in, H, W] in [-1, 1], the encoder'
 latent_mean and latent_logvar (posterior parameters, logvar clamped), latents
 [B, latent, h, w] and decoded = decoder(latents). tiny_vae also gets
 vae_legacy/ (the same weights under the original SD VAE file's mid-attention names
-query / key / value / proj_attn) and vae_f16/ (weights rounded to float16; its
+query / key / value / proj_attn) and vae_f16/ (weights rounded to float16, in
+diffusers' variant file diffusion_pytorch_model.fp16.safetensors; its
 golden_f16.safetensors holds the model's outputs with those rounded weights).
 """
 import importlib.util
@@ -203,7 +204,8 @@ def write_vae_folder(d, cfg, sd, dtype=torch.float32):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(dict(cfg, _class_name="AutoencoderKL"), f, indent=2)
-    save_safetensors(os.path.join(d, "diffusion_pytorch_model.safetensors"), {k: v.to(dtype) for k, v in sd.items()})
+    name = "diffusion_pytorch_model.fp16.safetensors" if dtype == torch.float16 else "diffusion_pytorch_model.safetensors"
+    save_safetensors(os.path.join(d, name), {k: v.to(dtype) for k, v in sd.items()})
 
 
 @torch.no_grad()

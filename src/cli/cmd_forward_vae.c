@@ -1,6 +1,6 @@
 // cmd_forward_vae.c: `vkpref forward --vae DIR --inputs IN.safetensors --out OUT.safetensors`:
 // the AutoencoderKL of a diffusers vae/ folder on given inputs, for parity checks
-// with diffusers. IN holds `pixels` [B, in_channels, H, W] (images in [-1, 1])
+// with diffusers (DIR: a vae/ folder or a pipeline folder holding one). IN holds `pixels` [B, in_channels, H, W] (images in [-1, 1])
 // and/or `latents` [B, latent_channels, h, w] (SD: 4 channels, h = H / 8). OUT
 // gets, for pixels, `latent_mean` and `latent_logvar` (the encoder's posterior,
 // unscaled: no scaling_factor) and, for latents, `decoded` (the decoder of the
@@ -42,10 +42,6 @@ int cmd_forward_vae(const char* vae_dir, const char* in, const char* out, int de
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;
     go.device = device;
-    VaeConfig probe;  // config errors before the device starts
-    char path[4096];
-    snprintf(path, sizeof path, "%s/config.json", vae_dir);
-    if (vae_config_load(&probe, path, err, sizeof err)) die("%s", err);
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     AutoencoderKL m;
     ParamStore ps;

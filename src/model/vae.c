@@ -10,6 +10,7 @@
 
 #include "io/safetensors.h"
 #include "util/check.h"
+#include "util/fsutil.h"
 #include "util/json_fields.h"
 
 // ---------------------------------------------------------------------------
@@ -222,18 +223,30 @@ int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen)
 }
 
 int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, char* err, size_t errlen) {
-    char path[4096];
+    char folder[4096], path[4200];
     VaeConfig cfg;
-    if (snprintf(path, sizeof path, "%s/config.json", dir) >= (int)sizeof path) {
+    // A pipeline folder stands for its vae/ subfolder.
+    if (snprintf(folder, sizeof folder, "%s", dir) >= (int)sizeof folder - 8) {
         snprintf(err, errlen, "%s: path too long", dir);
         return -1;
     }
+    snprintf(path, sizeof path, "%s/config.json", folder);
+    if (!path_exists(path)) {
+        snprintf(path, sizeof path, "%s/vae/config.json", dir);
+        if (path_exists(path)) snprintf(folder, sizeof folder, "%s/vae", dir);
+    }
+    snprintf(path, sizeof path, "%s/config.json", folder);
     if (vae_config_load(&cfg, path, err, errlen)) return -1;
+    // diffusers' file name, else its half-precision variant (some repositories ship only that).
+    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", folder);
+    if (!path_exists(path)) {
+        snprintf(path, sizeof path, "%s/diffusion_pytorch_model.fp16.safetensors", folder);
+        if (!path_exists(path)) snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", folder);
+    }
     param_store_init(ps, g);
     vae_init(m, &cfg, ps);
     for (int i = 0; i < ps->n; i++) ps->e[i].trainable = false;  // frozen
     param_store_alloc(ps, false, false, false);
-    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", dir);
     if (vae_load_weights(ps, path, err, errlen)) {
         param_store_free(ps);
         return -1;

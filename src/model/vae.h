@@ -88,8 +88,9 @@ void vae_init(AutoencoderKL* m, const VaeConfig* cfg, ParamStore* ps);
 // err names the file and the tensor.
 int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen);
 
-// A whole vae/ folder: config.json, then the parameters (values only, frozen) from
-// diffusion_pytorch_model.safetensors, into ps (initialised here; param_store_free
+// A whole vae/ folder (or a pipeline folder holding one): config.json, then the
+// parameters (values only, frozen) from diffusion_pytorch_model.safetensors (else
+// diffusion_pytorch_model.fp16.safetensors), into ps (initialised here; param_store_free
 // releases it). 0 on success; else err names file and key, and nothing is left
 // allocated.
 int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, char* err, size_t errlen);

@@ -2,8 +2,16 @@
 """Writes the golden data of the VAE tests with diffusers' own AutoencoderKL code.
 
 Usage: tools/make_vae_golden.py DIFFUSERS_SRC [OUT_DIR]
+       tools/make_vae_golden.py DIFFUSERS_SRC --sd OUT_DIR
+       tools/make_vae_golden.py --compare GOT.safetensors WANT.safetensors
   DIFFUSERS_SRC: the src/ folder of a diffusers checkout (it holds diffusers/models/...);
   OUT_DIR: default tests/data/golden. Needs Debian's python3-torch only.
+  --sd: the same for Stable Diffusion's VAE architecture (83,653,863 random
+  parameters, a 335 MB folder: not for the repository) on one 40 x 32 image, as
+  OUT_DIR/sd/{vae/, golden.safetensors}; check with
+    vkpref forward --vae OUT_DIR/sd/vae --inputs OUT_DIR/sd/golden.safetensors --out got.safetensors
+    tools/make_vae_golden.py --compare got.safetensors OUT_DIR/sd/golden.safetensors
+  --compare: max |got - want| / max |want| of every tensor the two files share.
 
 diffusers is not a Debian package and its package __init__ pulls in half of the
 Hugging Face stack, so this loads only the modules the VAE is made of
@@ -57,7 +65,12 @@ VAE_CONFIGS = {
         "layers_per_block": 2, "norm_num_groups": 2, "sample_size": 22, "scaling_factor": 0.5,
     },
 }
-IMAGES = {"tiny_vae": (2, 16, 16), "tiny_vae_odd": (2, 22, 18)}  # batch, H, W
+SD_CONFIG = {  # Stable Diffusion 1.x / 2.x vae/config.json
+    "in_channels": 3, "out_channels": 3, "latent_channels": 4, "block_out_channels": [128, 256, 512, 512],
+    "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "layers_per_block": 2, "norm_num_groups": 32, "sample_size": 512, "scaling_factor": 0.18215, "act_fn": "silu",
+}
+IMAGES = {"tiny_vae": (2, 16, 16), "tiny_vae_odd": (2, 22, 18), "sd": (1, 40, 32)}  # batch, H, W
 
 
 # ---------------------------------------------------------------------------
@@ -243,9 +256,36 @@ def vae_golden(vae_mod, name, cfg, out_dir):
         save_safetensors(os.path.join(d, "golden_f16.safetensors"), run(model, pixels, latents))
 
 
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        dt = {"F32": torch.float32, "F16": torch.float16}[v["dtype"]]
+        b, e = v["data_offsets"]
+        out[k] = torch.frombuffer(bytearray(data[b:e]), dtype=dt).reshape(v["shape"]).float()
+    return out
+
+
+def compare(got_path, want_path):
+    got, want = read_safetensors(got_path), read_safetensors(want_path)
+    for k in sorted(set(got) & set(want)):
+        err = (got[k] - want[k]).abs().max() / want[k].abs().max()
+        print(f"{k} {list(got[k].shape)}: max |got - want| / max |want| = {err:.2e}")
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit(__doc__)
+    if sys.argv[1] == "--compare" and len(sys.argv) == 4:
+        return compare(sys.argv[2], sys.argv[3])
+    if len(sys.argv) == 4 and sys.argv[2] == "--sd":
+        torch.set_num_threads(2)
+        return vae_golden(load_diffusers_vae(sys.argv[1]), "sd", SD_CONFIG, sys.argv[3])
     out_dir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "tests", "data",
                                                                  "golden")
     torch.set_num_threads(1)

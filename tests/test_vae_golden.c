@@ -108,6 +108,22 @@ Test(vae_golden, small_bindings_split_the_batch_odd_sizes, GPU_TEST) {
     check_vae("tiny_vae_odd", "vae", "golden.safetensors", 10240);
 }
 
+// 4 KiB: one image's 8 x 16 x 16 activations (8 KiB) do not fit either: they go in
+// pieces of whole groups (2 of 4 channels; the decoder's upsampled 16 x 16 x 16 in
+// 4), norms run per piece and convs sum over input pieces; the encoder's
+// downsampler takes pieces through its 4x4 path.
+Test(vae_golden, activations_in_channel_pieces, GPU_TEST) {
+    require_gpu();
+    check_vae("tiny_vae", "vae", "golden.safetensors", 4096);
+}
+
+// 5 KiB: 2 pieces (of the 2 groups) of the odd config's 4 x 22 x 18 encoder input
+// and 8 x 20 x 16 decoder activations; the pieces of one tensor and the next differ.
+Test(vae_golden, activations_in_channel_pieces_odd_sizes, GPU_TEST) {
+    require_gpu();
+    check_vae("tiny_vae_odd", "vae", "golden.safetensors", 5120);
+}
+
 // ---------------------------------------------------------------------------
 // Refusals
 

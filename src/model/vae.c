@@ -256,6 +256,21 @@ int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, c
 
 // ---------------------------------------------------------------------------
 // Forward
+//
+// Activations are Pieces: a tensor [N, C, H, W] kept as n tensors over consecutive
+// channel ranges. n is 1 unless one image's tensor exceeds a binding (then the
+// batch group is one image, N = 1): the cuts fall on GroupNorm group boundaries, so
+// a norm runs per piece with its slice of the groups, and a conv sums over input
+// pieces (y = conv(x_0, w_0) + b, then y += conv(x_i, w_i)) into each output piece.
+
+#define VAE_MAX_PIECES 32
+
+typedef struct Pieces {
+    int n;
+    int64_t N, C, H, W;
+    int64_t c0[VAE_MAX_PIECES + 1];  // piece i holds channels [c0[i], c0[i + 1])
+    Tensor t[VAE_MAX_PIECES];
+} Pieces;
 
 void vae_scratch_init(VaeScratch* s, GpuContext* g) {
     memset(s, 0, sizeof *s);
@@ -269,12 +284,70 @@ void vae_scratch_free(VaeScratch* s) {
     memset(s, 0, sizeof *s);
 }
 
+// Bytes one binding may hold: the device's maxStorageBufferRange (and texel-buffer
+// size), or less when the scratch says so (tests).
+static uint64_t binding_limit(const Graph* g, const VaeScratch* s) {
+    const VkPhysicalDeviceLimits* L = &g->ps->gpu->props.limits;
+    uint64_t limit = L->maxStorageBufferRange;
+    if ((uint64_t)L->maxTexelBufferElements * sizeof(float) < limit) limit = (uint64_t)L->maxTexelBufferElements * sizeof(float);
+    if (s->max_binding_bytes && s->max_binding_bytes < limit) limit = s->max_binding_bytes;
+    return limit;
+}
+
+static uint64_t bytes_of(int64_t N, int64_t C, int64_t H, int64_t W) { return (uint64_t)(N * C * H * W) * sizeof(float); }
+
+// The cuts of [N, C, H, W]: one piece when it fits a binding, else (N = 1) the
+// fewest pieces of whole groups (G groups of C / G channels; n divides G) that fit.
+static Pieces layout(const Graph* g, const VaeScratch* s, int G, int64_t N, int64_t C, int64_t H, int64_t W) {
+    Pieces p = {.n = 1, .N = N, .C = C, .H = H, .W = W, .c0 = {0, C}};
+    uint64_t limit = binding_limit(g, s);
+    if (bytes_of(N, C, H, W) <= limit) return p;
+    if (N != 1 || C % G) die("vae: a [%lld, %lld, %lld, %lld] activation exceeds one binding (%llu bytes)", (long long)N,
+                             (long long)C, (long long)H, (long long)W, (unsigned long long)limit);
+    int n = 2;
+    while (n <= G && (G % n || bytes_of(1, C / n, H, W) > limit)) n++;
+    if (n > G || n > VAE_MAX_PIECES)
+        die("vae: a %lldx%lld activation of %lld channels needs more than %d pieces of whole groups to fit one binding "
+            "(%llu bytes); tiling is not implemented: use smaller images",
+            (long long)H, (long long)W, (long long)C, n > G ? G : VAE_MAX_PIECES, (unsigned long long)limit);
+    p.n = n;
+    for (int i = 0; i <= n; i++) p.c0[i] = C / n * i;
+    return p;
+}
+
+static Pieces alloc_pieces(Pieces p, Arena* a) {
+    for (int i = 0; i < p.n; i++) p.t[i] = arena_tensor4(a, p.N, p.c0[i + 1] - p.c0[i], p.H, p.W);
+    return p;
+}
+
 // A unit's output: the carry arena not holding the unit's input, reset first.
-static Tensor carry_tensor(VaeScratch* s, int64_t N, int64_t C, int64_t H, int64_t W) {
+static Pieces carry_pieces(Graph* g, VaeScratch* s, int G, int64_t N, int64_t C, int64_t H, int64_t W) {
     Arena* a = &s->carry[s->next];
     s->next ^= 1;
     arena_reset(a);
-    return arena_tensor4(a, N, C, H, W);
+    return alloc_pieces(layout(g, s, G, N, C, H, W), a);
+}
+
+static Pieces tmp_pieces(Graph* g, VaeScratch* s, int G, int64_t N, int64_t C, int64_t H, int64_t W) {
+    return alloc_pieces(layout(g, s, G, N, C, H, W), g->tmp);
+}
+
+static Pieces whole(const Tensor* t) {
+    Pieces p = {.n = 1, .N = t->shape[0], .C = t->shape[1], .H = t->shape[2], .W = t->shape[3], .c0 = {0, t->shape[1]}};
+    p.t[0] = *t;
+    return p;
+}
+
+static const Tensor* single(const Pieces* p, const char* what) {
+    if (p->n != 1) die("vae: the %s input of %lldx%lld does not fit one binding: use smaller images", what, (long long)p->H, (long long)p->W);
+    return &p->t[0];
+}
+
+// Channels [a, b) of piece i as a tensor (contiguous: a piece covers every image, or N = 1).
+static Tensor piece_range(const Pieces* p, int i, int64_t a, int64_t b) {
+    if (a == p->c0[i] && b == p->c0[i + 1]) return p->t[i];
+    int64_t hw = p->H * p->W;
+    return tensor_reshape(tensor_slice(p->t[i], (a - p->c0[i]) * hw, (b - a) * hw), 4, (int64_t[]){1, b - a, p->H, p->W});
 }
 
 // A downsampler's output size: zero pad by one, then 3x3 with stride 2 and no padding.
@@ -287,26 +360,88 @@ int64_t vae_latent_size(const VaeConfig* c, int64_t s) {
 
 int64_t vae_image_size(const VaeConfig* c, int64_t s) { return s << (c->nblocks - 1); }
 
-static Tensor resnet_forward(Graph* g, VaeScratch* s, const VaeResnet* r, const Tensor* x) {
+// y = act(GroupNorm(x)) piece by piece (each piece holds whole groups).
+static void norm_pieces(Graph* g, const GroupNorm* n, const Pieces* y, const Pieces* x, Activation act) {
+    for (int i = 0; i < x->n; i++) {
+        int64_t c0 = x->c0[i], C = x->c0[i + 1] - c0;
+        int Gp = (int)(n->G * C / n->C);
+        Tensor mean = graph_tmp(g, 2, (int64_t[]){x->N, Gp}), rstd = graph_tmp(g, 2, (int64_t[]){x->N, Gp});
+        Tensor gamma = tensor_slice(*P(g->ps, n->w), c0, C), beta = tensor_slice(*P(g->ps, n->b), c0, C);
+        op_groupnorm_forward(g->cmd, &y->t[i], &mean, &rstd, &x->t[i], &gamma, &beta, Gp, n->eps, act);
+    }
+}
+
+// Input channels [c0, c1) of the rows of w [K, C, k, k] (a copy unless all of them).
+static Tensor weight_columns(Graph* g, const Tensor* w, int64_t c0, int64_t c1) {
+    int64_t K = w->shape[0], C = w->shape[1], kk = w->shape[2] * w->shape[3];
+    if (c0 == 0 && c1 == C) return *w;
+    Tensor rows = tensor_reshape(*w, 3, (int64_t[]){K, C, kk});
+    if (c0 > 0) {  // drop channels [0, c0): the second part of a split at c0
+        Tensor rest = graph_tmp(g, 3, (int64_t[]){K, C - c0, kk});
+        cmd_fill(g->cmd, &rest, 0.0f);
+        op_concat_channels_backward(g->cmd, NULL, &rest, &rows);
+        rows = rest;
+    }
+    if (c1 < C) {  // keep channels [c0, c1): the first part of a split
+        Tensor first = graph_tmp(g, 3, (int64_t[]){K, c1 - c0, kk});
+        cmd_fill(g->cmd, &first, 0.0f);
+        op_concat_channels_backward(g->cmd, &first, NULL, &rows);
+        rows = first;
+    }
+    return tensor_reshape(rows, 4, (int64_t[]){K, c1 - c0, w->shape[2], w->shape[3]});
+}
+
+// y = conv(x, w) + b (+ r): w [K, C, k, k], b [K]; r (may be y itself) has y's layout.
+static void conv_pieces(Graph* g, const Tensor* w, const Tensor* b, int stride, int pad, const Pieces* y,
+                        const Pieces* x, const Pieces* r) {
+    int64_t C = w->shape[1], k = w->shape[2];
+    if (x->C != C || y->C != w->shape[0]) die("vae: conv of %lld -> %lld channels on %lld -> %lld", (long long)C,
+                                              (long long)w->shape[0], (long long)x->C, (long long)y->C);
+    for (int o = 0; o < y->n; o++) {
+        int64_t k0 = y->c0[o], K = y->c0[o + 1] - k0;
+        Tensor wr = tensor_reshape(tensor_slice(*w, k0 * C * k * k, K * C * k * k), 4, (int64_t[]){K, C, k, k});
+        Tensor br = tensor_slice(*b, k0, K);
+        for (int i = 0; i < x->n; i++) {
+            Tensor wb = weight_columns(g, &wr, x->c0[i], x->c0[i + 1]);
+            Conv2dDims d = {.N = (int)x->N, .C = (int)(x->c0[i + 1] - x->c0[i]), .H = (int)x->H, .W = (int)x->W,
+                            .K = (int)K, .KH = (int)k, .KW = (int)k, .stride = stride, .pad = pad};
+            if (i > 0) op_conv2d_forward_add(g->cmd, &y->t[o], &x->t[i], &wb, NULL, &y->t[o], d);
+            else if (r) op_conv2d_forward_add(g->cmd, &y->t[o], &x->t[i], &wb, &br, &r->t[o], d);
+            else op_conv2d_forward(g->cmd, &y->t[o], &x->t[i], &wb, &br, d);
+        }
+    }
+}
+
+static void conv_layer(Graph* g, const Conv2d* c, const Pieces* y, const Pieces* x, const Pieces* r) {
+    conv_pieces(g, P(g->ps, c->w), P(g->ps, c->b), c->stride, c->pad, y, x, r);
+}
+
+static Pieces resnet_forward(Graph* g, VaeScratch* s, const VaeResnet* r, const Pieces* x) {
     graph_tmp_reset(g);
-    NormSaved ns;
-    Tensor h1 = groupnorm_forward(g, &r->norm1, &ns, x, ACT_SILU);
-    Tensor c1 = conv2d_forward(g, &r->conv1, &h1);
-    Tensor h2 = groupnorm_forward(g, &r->norm2, &ns, &c1, ACT_SILU);
-    Tensor out = carry_tensor(s, x->shape[0], r->conv2.cout, x->shape[2], x->shape[3]);
+    int G = r->norm1.G;
+    Pieces h1 = tmp_pieces(g, s, G, x->N, x->C, x->H, x->W);
+    norm_pieces(g, &r->norm1, &h1, x, ACT_SILU);
+    int64_t K = r->conv2.cout;
+    Pieces c1 = tmp_pieces(g, s, G, x->N, K, x->H, x->W);
+    conv_layer(g, &r->conv1, &c1, &h1, NULL);
+    Pieces h2 = tmp_pieces(g, s, G, x->N, K, x->H, x->W);
+    norm_pieces(g, &r->norm2, &h2, &c1, ACT_SILU);
+    Pieces out = carry_pieces(g, s, G, x->N, K, x->H, x->W);
     if (r->has_shortcut) {  // out = conv_shortcut(x) + conv2(h2)
-        conv2d_forward_to(g, &r->conv_shortcut, &out, x);
-        conv2d_forward_add_to(g, &r->conv2, &out, &h2, &out);
+        conv_layer(g, &r->conv_shortcut, &out, x, NULL);
+        conv_layer(g, &r->conv2, &out, &h2, &out);
     } else {  // out = x + conv2(h2), the residual added as conv2 stores
-        conv2d_forward_add_to(g, &r->conv2, &out, &h2, x);
+        conv_layer(g, &r->conv2, &out, &h2, x);
     }
     return out;
 }
 
 // GroupNorm, then single-head attention over the H*W positions with all C channels
-// (scale 1/sqrt(C)), the output projection, and the residual.
-static Tensor attention_forward(Graph* g, VaeScratch* s, const VaeAttention* a, const Tensor* x) {
+// (scale 1/sqrt(C)), the output projection, and the residual. At the lowest
+// resolution of the model: one piece.
+static Pieces attention_forward(Graph* g, VaeScratch* s, const VaeAttention* a, const Pieces* xp) {
     graph_tmp_reset(g);
+    const Tensor* x = single(xp, "mid-block attention");
     int64_t N = x->shape[0], C = x->shape[1], T = x->shape[2] * x->shape[3];
     NormSaved ns;
     Tensor gn = groupnorm_forward(g, &a->group_norm, &ns, x, ACT_NONE);
@@ -318,26 +453,17 @@ static Tensor attention_forward(Graph* g, VaeScratch* s, const VaeAttention* a, 
     op_attention_forward(g->cmd, &o, &lse, &q, &k, &v,
                          (AttnDims){.N = (int)N, .T = (int)T, .S = (int)T, .NH = 1, .HD = (int)C, .causal = false});
     Tensor po = linear_forward(g, &a->to_out, &o);
-    Tensor out = carry_tensor(s, N, C, x->shape[2], x->shape[3]);
-    op_tokens_to_nchw(g->cmd, &out, &po, false);
-    op_add(g->cmd, &out, &out, x);
+    Pieces out = carry_pieces(g, s, a->group_norm.G, N, C, x->shape[2], x->shape[3]);
+    const Tensor* y = single(&out, "mid-block attention");
+    op_tokens_to_nchw(g->cmd, y, &po, false);
+    op_add(g->cmd, y, y, x);
     return out;
 }
 
-static Tensor mid_forward(Graph* g, VaeScratch* s, const VaeMidBlock* m, const Tensor* x) {
-    Tensor h = resnet_forward(g, s, &m->res[0], x);
+static Pieces mid_forward(Graph* g, VaeScratch* s, const VaeMidBlock* m, const Pieces* x) {
+    Pieces h = resnet_forward(g, s, &m->res[0], x);
     if (m->has_attn) h = attention_forward(g, s, &m->attn, &h);
     return resnet_forward(g, s, &m->res[1], &h);
-}
-
-// Bytes one binding may hold: the device's maxStorageBufferRange (and texel-buffer
-// size), or less when the scratch says so (tests).
-static uint64_t binding_limit(const Graph* g, const VaeScratch* s) {
-    const VkPhysicalDeviceLimits* L = &g->ps->gpu->props.limits;
-    uint64_t limit = L->maxStorageBufferRange;
-    if ((uint64_t)L->maxTexelBufferElements * sizeof(float) < limit) limit = (uint64_t)L->maxTexelBufferElements * sizeof(float);
-    if (s->max_binding_bytes && s->max_binding_bytes < limit) limit = s->max_binding_bytes;
-    return limit;
 }
 
 // Downsample2D(padding=0): F.pad(x, (0, 1, 0, 1)), then the 3x3 conv with stride 2.
@@ -346,47 +472,40 @@ static uint64_t binding_limit(const Graph* g, const VaeScratch* s) {
 // from a 4x4 conv with padding 1 whose first kernel row and column are zero (it
 // reads rows 2 oh - 1 .. 2 oh + 2 with the first one weighted 0, the rest with the
 // 3x3 kernel), at 16/9 of the multiply-adds and no copy of x.
-static Tensor downsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, const Tensor* x) {
+static Pieces downsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, int G, const Pieces* x) {
     graph_tmp_reset(g);
-    int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
-    Tensor out = carry_tensor(s, N, C, down_size(H), down_size(W));
-    if ((uint64_t)(N * C * (H + 1) * (W + 1)) * sizeof(float) <= binding_limit(g, s)) {
+    int64_t N = x->N, C = x->C, H = x->H, W = x->W;
+    Pieces out = carry_pieces(g, s, G, N, C, down_size(H), down_size(W));
+    if (x->n == 1 && bytes_of(N, C, H + 1, W + 1) <= binding_limit(g, s)) {
         Pad2dDims pd = {.N = (int)N, .C = (int)C, .H = (int)H, .W = (int)W, .bottom = 1, .right = 1};
         Tensor padded = graph_tmp(g, 4, (int64_t[]){N, C, H + 1, W + 1});
-        op_pad2d_forward(g->cmd, &padded, x, pd);
-        conv2d_forward_to(g, conv, &out, &padded);
+        op_pad2d_forward(g->cmd, &padded, &x->t[0], pd);
+        Pieces pp = whole(&padded);
+        conv_layer(g, conv, &out, &pp, NULL);
         return out;
     }
     Tensor w4 = graph_tmp(g, 4, (int64_t[]){conv->cout, conv->cin, 4, 4});
     Pad2dDims wd = {.N = conv->cout, .C = conv->cin, .H = 3, .W = 3, .top = 1, .left = 1};
     op_pad2d_forward(g->cmd, &w4, P(g->ps, conv->w), wd);
-    Conv2dDims d = {.N = (int)N, .C = (int)C, .H = (int)H, .W = (int)W, .K = conv->cout, .KH = 4, .KW = 4,
-                    .stride = 2, .pad = 1};
-    op_conv2d_forward(g->cmd, &out, x, &w4, P(g->ps, conv->b), d);
+    conv_pieces(g, &w4, P(g->ps, conv->b), 2, 1, &out, x, NULL);
     return out;
 }
 
 // Upsample2D: nearest 2x, then the conv.
-static Tensor upsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, const Tensor* x) {
+static Pieces upsample_forward(Graph* g, VaeScratch* s, const Conv2d* conv, int G, const Pieces* x) {
     graph_tmp_reset(g);
-    int64_t N = x->shape[0], C = x->shape[1], H = 2 * x->shape[2], W = 2 * x->shape[3];
-    Tensor up = graph_tmp(g, 4, (int64_t[]){N, C, H, W});
-    op_upsample2x_forward(g->cmd, &up, x);
-    Tensor out = carry_tensor(s, N, conv->cout, H, W);
-    conv2d_forward_to(g, conv, &out, &up);
+    Pieces up = tmp_pieces(g, s, G, x->N, x->C, 2 * x->H, 2 * x->W);
+    for (int o = 0; o < up.n; o++)  // the input pieces that overlap output piece o, range by range
+        for (int i = 0; i < x->n; i++) {
+            int64_t a = up.c0[o] > x->c0[i] ? up.c0[o] : x->c0[i];
+            int64_t b = up.c0[o + 1] < x->c0[i + 1] ? up.c0[o + 1] : x->c0[i + 1];
+            if (a >= b) continue;
+            Tensor src = piece_range(x, i, a, b), dst = piece_range(&up, o, a, b);
+            op_upsample2x_forward(g->cmd, &dst, &src);
+        }
+    Pieces out = carry_pieces(g, s, G, x->N, conv->cout, up.H, up.W);
+    conv_layer(g, conv, &out, &up, NULL);
     return out;
-}
-
-// Output channels [k0, k0 + K) of a conv: its weight and bias rows, as a 1-D view each.
-static void conv_rows(const ParamStore* ps, const Conv2d* c, int k0, int K, Tensor* w, Tensor* b) {
-    int64_t per = (int64_t)c->cin * c->k * c->k;
-    *w = tensor_reshape(tensor_slice(*P(ps, c->w), k0 * per, K * per), 4, (int64_t[]){K, c->cin, c->k, c->k});
-    *b = tensor_slice(*P(ps, c->b), k0, K);
-}
-
-static Conv2dDims dims_of(const Conv2d* c, const Tensor* x, int K) {
-    return (Conv2dDims){.N = (int)x->shape[0], .C = c->cin, .H = (int)x->shape[2], .W = (int)x->shape[3], .K = K,
-                        .KH = c->k, .KW = c->k, .stride = c->stride, .pad = c->pad};
 }
 
 static void see(int64_t* most, int64_t ch, int64_t h, int64_t w) {
@@ -424,18 +543,13 @@ static int64_t max_floats_per_image(const VaeConfig* c, bool encoder, int64_t H,
     return most;
 }
 
-// Images per recorded group: as many as keep every activation within one binding.
+// Images per recorded group: as many as keep every activation within one binding;
+// one when even a single image's do not (its activations then go in pieces).
 static int64_t group_size(const Graph* g, const VaeScratch* s, const VaeConfig* c, bool encoder, int64_t N, int64_t H,
                           int64_t W) {
-    uint64_t limit = binding_limit(g, s);
     uint64_t per = (uint64_t)max_floats_per_image(c, encoder, H, W) * sizeof(float);
-    if (per > limit)
-        die("vae %s: one %lldx%lld %s needs a %llu MiB activation, more than one binding of this device holds "
-            "(%llu MiB); tiled %s is not implemented: use smaller images",
-            encoder ? "encode" : "decode", (long long)H, (long long)W, encoder ? "image" : "latent",
-            (unsigned long long)(per >> 20), (unsigned long long)(limit >> 20), encoder ? "encoding" : "decoding");
-    int64_t n = (int64_t)(limit / per);
-    return n < N ? n : N;
+    int64_t n = (int64_t)(binding_limit(g, s) / per);
+    return n < 1 ? 1 : n < N ? n : N;
 }
 
 static Tensor batch_rows(const Tensor* t, int64_t n0, int64_t nb) {
@@ -454,36 +568,45 @@ static void check_nchw(const char* what, const char* name, const Tensor* t, int6
         die("%s: %s must be [%lld, %lld, %lld, %lld]", what, name, (long long)N, (long long)C, (long long)H, (long long)W);
 }
 
+// Output channels [k0, k0 + K) of a conv: its weight and bias rows.
+static void conv_rows(const ParamStore* ps, const Conv2d* c, int k0, int K, Tensor* w, Tensor* b) {
+    int64_t per = (int64_t)c->cin * c->k * c->k;
+    *w = tensor_reshape(tensor_slice(*P(ps, c->w), k0 * per, K * per), 4, (int64_t[]){K, c->cin, c->k, c->k});
+    *b = tensor_slice(*P(ps, c->b), k0, K);
+}
+
 static void encode_group(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x, const Tensor* mean,
                          const Tensor* logvar) {
     const VaeConfig* c = &m->cfg;
     const VaeEncoder* e = &m->enc;
-    int L = c->latent_channels;
+    int L = c->latent_channels, G = c->norm_num_groups;
     graph_tmp_reset(g);
-    Tensor h = carry_tensor(s, x->shape[0], c->block_out_channels[0], x->shape[2], x->shape[3]);
-    conv2d_forward_to(g, &e->conv_in, &h, x);
+    Pieces xin = whole(x);
+    Pieces h = carry_pieces(g, s, G, x->shape[0], c->block_out_channels[0], x->shape[2], x->shape[3]);
+    conv_layer(g, &e->conv_in, &h, &xin, NULL);
     for (int i = 0; i < c->nblocks; i++) {
         for (int j = 0; j < c->layers_per_block; j++) h = resnet_forward(g, s, &e->res[i][j], &h);
-        if (i < c->nblocks - 1) h = downsample_forward(g, s, &e->down[i], &h);
+        if (i < c->nblocks - 1) h = downsample_forward(g, s, &e->down[i], G, &h);
     }
     h = mid_forward(g, s, &e->mid, &h);
     graph_tmp_reset(g);
-    NormSaved ns;
-    Tensor hn = groupnorm_forward(g, &e->conv_norm_out, &ns, &h, ACT_SILU);
+    Pieces hn = tmp_pieces(g, s, G, h.N, h.C, h.H, h.W);
+    norm_pieces(g, &e->conv_norm_out, &hn, &h, ACT_SILU);
     // The moments [N, 2L, h, w] split into mean (channels 0..L-1) and logvar: the
     // last conv (quant_conv, else conv_out) is recorded as two convs over its
     // output-channel halves, which computes the same values without the split.
     const Conv2d* last = c->use_quant_conv ? &m->quant_conv : &e->conv_out;
-    Tensor in = hn;
+    Pieces in = hn;
     if (c->use_quant_conv) {
-        in = graph_tmp(g, 4, (int64_t[]){h.shape[0], 2 * L, h.shape[2], h.shape[3]});
-        conv2d_forward_to(g, &e->conv_out, &in, &hn);
+        in = tmp_pieces(g, s, G, h.N, 2 * L, h.H, h.W);
+        conv_layer(g, &e->conv_out, &in, &hn, NULL);
     }
     Tensor w, b;
+    Pieces pm = whole(mean), pl = whole(logvar);
     conv_rows(g->ps, last, 0, L, &w, &b);
-    op_conv2d_forward(g->cmd, mean, &in, &w, &b, dims_of(last, &in, L));
+    conv_pieces(g, &w, &b, last->stride, last->pad, &pm, &in, NULL);
     conv_rows(g->ps, last, L, L, &w, &b);
-    op_conv2d_forward(g->cmd, logvar, &in, &w, &b, dims_of(last, &in, L));
+    conv_pieces(g, &w, &b, last->stride, last->pad, &pl, &in, NULL);
     op_clamp_forward(g->cmd, logvar, logvar, -30.0f, 20.0f);  // DiagonalGaussianDistribution
 }
 
@@ -513,26 +636,26 @@ void vae_encode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x
 static void decode_group(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* z, const Tensor* image) {
     const VaeConfig* c = &m->cfg;
     const VaeDecoder* d = &m->dec;
-    int n = c->nblocks;
+    int n = c->nblocks, G = c->norm_num_groups;
     graph_tmp_reset(g);
-    const Tensor* in = z;
-    Tensor pq;
+    Pieces in = whole(z);
     if (c->use_post_quant_conv) {
-        pq = graph_tmp(g, 4, z->shape);
-        conv2d_forward_to(g, &m->post_quant_conv, &pq, z);
-        in = &pq;
+        Tensor pq = graph_tmp(g, 4, z->shape);
+        Pieces pp = whole(&pq);
+        conv_layer(g, &m->post_quant_conv, &pp, &in, NULL);
+        in = pp;
     }
-    Tensor h = carry_tensor(s, z->shape[0], c->block_out_channels[n - 1], z->shape[2], z->shape[3]);
-    conv2d_forward_to(g, &d->conv_in, &h, in);
+    Pieces h = carry_pieces(g, s, G, z->shape[0], c->block_out_channels[n - 1], z->shape[2], z->shape[3]);
+    conv_layer(g, &d->conv_in, &h, &in, NULL);
     h = mid_forward(g, s, &d->mid, &h);
     for (int i = 0; i < n; i++) {
         for (int j = 0; j < c->layers_per_block + 1; j++) h = resnet_forward(g, s, &d->res[i][j], &h);
-        if (i < n - 1) h = upsample_forward(g, s, &d->up[i], &h);
+        if (i < n - 1) h = upsample_forward(g, s, &d->up[i], G, &h);
     }
     graph_tmp_reset(g);
-    NormSaved ns;
-    Tensor hn = groupnorm_forward(g, &d->conv_norm_out, &ns, &h, ACT_SILU);
-    conv2d_forward_to(g, &d->conv_out, image, &hn);
+    Pieces hn = tmp_pieces(g, s, G, h.N, h.C, h.H, h.W), out = whole(image);
+    norm_pieces(g, &d->conv_norm_out, &hn, &h, ACT_SILU);
+    conv_layer(g, &d->conv_out, &out, &hn, NULL);
 }
 
 void vae_decode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* z, const Tensor* image) {

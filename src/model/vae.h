@@ -104,8 +104,8 @@ typedef struct VaeScratch {
     Arena carry[2];
     int next;
     // Bytes one binding may hold; 0 (vae_scratch_init): the device's limit. Less
-    // makes the forward record smaller groups of images (and, where a padded copy
-    // would not fit, the downsampler's padding-free path), as a small device would.
+    // makes the forward record smaller groups of images, channel pieces and the
+    // downsampler's padding-free path, as a device with smaller bindings would.
     uint64_t max_binding_bytes;
 } VaeScratch;
 void vae_scratch_init(VaeScratch* s, GpuContext* g);
@@ -120,14 +120,13 @@ int64_t vae_image_size(const VaeConfig* c, int64_t latent_size);
 // logvar [N, latent_channels, h, w] (caller-allocated; the posterior's parameters,
 // unscaled, logvar clamped to [-30, 20]). g->training must be false: the VAE is frozen.
 //
-// One binding is limited to the device's maxStorageBufferRange (lavapipe: 128 MiB),
-// and arenas never split a tensor: the batch is recorded in groups of images
-// small enough that the largest activation of a group fits one binding. One image
-// whose largest activation does not fit is refused: that needs spatial tiling, not
-// implemented. The SD VAE (block_out_channels [128, 256, 512, 512]) encodes 512 px
-// images on lavapipe (conv_in's output, 128 x 512 x 512 floats, is exactly 128 MiB)
-// but decodes at most 360 px there (latents 45 x 45): its last upsampler makes
-// 256 x 8h x 8w floats (256 MiB at 512 px).
+// One binding is limited to the device's maxStorageBufferRange (lavapipe: 128 MiB)
+// and arenas never split a tensor. So the batch is recorded in groups of images
+// whose largest activation fits one binding, and when even one image's does not
+// (the SD decoder at 512 px: 256 x 512 x 512 floats = 256 MiB after its last
+// upsampler), its activations are kept as channel pieces of whole GroupNorm groups
+// (norms per piece, convs summed over input pieces; vae.c). The mid-block attention
+// input (the lowest resolution) must fit one binding, and a piece at least one group.
 void vae_encode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x, const Tensor* mean,
                 const Tensor* logvar);
 // Records the decoder: z [N, latent_channels, h, w] as given (no scaling) ->

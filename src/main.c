@@ -16,7 +16,7 @@ static const Command COMMANDS[] = {
     {"sample", cmd_sample, "sample images from a pipeline folder into a labelled PNG grid"},
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
     {"bench", cmd_bench, "benchmarks: `vkpref bench ops | train | sample`"},
-    {"forward", cmd_forward, "one UNet forward/backward on given inputs (parity with diffusers)"},
+    {"forward", cmd_forward, "one UNet forward/backward or VAE encode/decode on given inputs (parity with diffusers)"},
     {"make-pairs", cmd_make_pairs, "sample images, score them with a judge, write a Pick-a-Pic manifest"},
     {"fmnist-manifest", cmd_fmnist_manifest, "write a Pick-a-Pic manifest of real Fashion-MNIST images (single or style pairs)"},
     {"eval", cmd_eval, "win rate of a model against its base under a judge"},

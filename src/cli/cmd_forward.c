@@ -3,6 +3,7 @@
 // IN: x_t [N,C,H,W], timesteps [N] (I64, I32 or F32), encoder_hidden_states [N,L,D],
 // and with --grad noise [N,C,H,W]. OUT: output; with --grad also loss (mean of
 // (output - noise)^2 over every element) and grad.<parameter> for every parameter.
+// `vkpref forward --vae DIR ...` runs an AutoencoderKL instead (cmd_forward_vae.c).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,21 +33,26 @@ static float* download(GpuContext* g, const Tensor* t) {
 }
 
 int cmd_forward(int argc, char** argv) {
-    const char *unet_dir = NULL, *in = NULL, *out = NULL;
+    const char *unet_dir = NULL, *vae_dir = NULL, *in = NULL, *out = NULL;
     bool grad = false;
     int device = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--unet") && i + 1 < argc) unet_dir = argv[++i];
+        else if (!strcmp(argv[i], "--vae") && i + 1 < argc) vae_dir = argv[++i];
         else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) in = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--grad")) grad = true;
         else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = atoi(argv[++i]);
-        else unet_dir = NULL, i = argc;
+        else unet_dir = vae_dir = NULL, i = argc;
     }
-    if (!unet_dir || !in || !out) {
-        fprintf(stderr, "usage: vkpref forward --unet DIR --inputs IN.safetensors --out OUT.safetensors [--grad] [--device N]\n");
+    if (!unet_dir == !vae_dir || !in || !out || (vae_dir && grad)) {
+        fprintf(stderr, "usage: vkpref forward --unet DIR --inputs IN.safetensors --out OUT.safetensors [--grad] [--device N]\n"
+                        "       vkpref forward --vae DIR --inputs IN.safetensors --out OUT.safetensors [--device N]\n"
+                        "  --vae: IN holds pixels [B,C,H,W] in [-1,1] and/or latents [B,latent_channels,h,w];\n"
+                        "  OUT gets latent_mean, latent_logvar (unscaled) and decoded (of the latents as given)\n");
         return 2;
     }
+    if (vae_dir) return cmd_forward_vae(vae_dir, in, out, device);
     char path[4096], err[1024];
     UNetConfig cfg;
     snprintf(path, sizeof path, "%s/config.json", unet_dir);

@@ -4,6 +4,8 @@
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
+// `forward --vae`: cmd_forward_vae.c
+int cmd_forward_vae(const char* vae_dir, const char* inputs, const char* out, int device);
 int cmd_train(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_export(int argc, char** argv);

@@ -25,3 +25,5 @@
 #include "ops/op_sample.h"
 #include "ops/op_objective.h"
 #include "ops/op_xent.h"
+#include "ops/op_pad.h"
+#include "ops/op_clamp.h"

@@ -17,3 +17,5 @@
 #include "ref/ref_sample.h"
 #include "ref/ref_objective.h"
 #include "ref/ref_xent.h"
+#include "ref/ref_pad.h"
+#include "ref/ref_clamp.h"

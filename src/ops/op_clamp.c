@@ -4,13 +4,16 @@
 #include <stdint.h>
 
 #include "ops/op_clamp.h"
+#include "gpu/kernel.h"
 #include "ops/op_common.h"
 #include "util/check.h"
 
-typedef struct ClampPush {  // clamp_{fwd,bwd}.comp
-    uint32_t n, off_in0, off_in1, off_out;
-    float lo, hi;
-} ClampPush;
+// clamp_{fwd,bwd}.comp's push_constant block.
+#define CLAMP_PUSH(X) \
+    X(uint32_t, n) X(uint32_t, off_in0) X(uint32_t, off_in1) X(uint32_t, off_out) X(float, lo) X(float, hi)
+PUSH_STRUCT(ClampPush, CLAMP_PUSH)
+SHADER_PUSH(clamp_fwd, ClampPush)
+SHADER_PUSH(clamp_bwd, ClampPush)
 
 static void clamp_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* const* in, int nin, const Tensor* out,
                            float lo, float hi) {
@@ -29,7 +32,6 @@ static void clamp_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* co
     if (o[nin].off % 4) vec = 1;
     if (n + 16 > (int64_t)UINT32_MAX) die("%s: %lld elements need 64-bit indices", op, (long long)n);
     uint32_t wg = c->gpu->tune.wg_size, spec[] = {wg, 1, 1, vec};
-    const Pipeline* p = pipeline_get(c->gpu, id, nin == 1 ? "ts" : "tts", sizeof(ClampPush), spec, 4);
     Bind b[3];
     for (int i = 0; i < nin; i++) b[i] = bind_tex(&o[i].view, (int)vec);
     b[nin] = bind_w(&o[nin].view);
@@ -37,7 +39,7 @@ static void clamp_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* co
                       .off_out = o[nin].off, .lo = lo, .hi = hi};
     uint32_t gx, gy;
     grid_1d(push.n, wg, &gx, &gy);
-    cmd_dispatch(c, p, b, (uint32_t)nin + 1, &push, gx, gy, 1);
+    cmd_dispatch(c, id, spec, 4, b, (uint32_t)nin + 1, &push, sizeof push, gx, gy, 1);
 }
 
 void op_clamp_forward(Cmd* c, const Tensor* y, const Tensor* x, float lo, float hi) {

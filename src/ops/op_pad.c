@@ -3,6 +3,7 @@
 // invocation, the image sizes as specialization constants (no runtime division).
 #include <stdint.h>
 
+#include "gpu/kernel.h"
 #include "ops/op_common.h"
 #include "ops/op_pad.h"
 #include "util/check.h"
@@ -10,10 +11,8 @@
 int pad2d_out_h(Pad2dDims d) { return d.top + d.H + d.bottom; }
 int pad2d_out_w(Pad2dDims d) { return d.left + d.W + d.right; }
 
-typedef struct PadPush {  // FLAT_PUSH of layout.glsl
-    uint32_t n, off_in0, off_in1, off_out;
-    float alpha;
-} PadPush;
+SHADER_PUSH(pad2d_fwd, FlatPush)  // FLAT_PUSH of layout.glsl
+SHADER_PUSH(pad2d_bwd, FlatPush)
 
 static void pad_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* out, const Tensor* in, const Tensor* small,
                          const Tensor* big, Pad2dDims d) {
@@ -31,12 +30,11 @@ static void pad_dispatch(Cmd* c, const char* op, ShaderId id, const Tensor* out,
     uint32_t wg = c->gpu->tune.wg_size;
     uint32_t spec[] = {wg,           1,           1,           1, (uint32_t)d.H, (uint32_t)d.W, (uint32_t)OH,
                        (uint32_t)OW, (uint32_t)d.top, (uint32_t)d.left};
-    const Pipeline* p = pipeline_get(c->gpu, id, "ts", sizeof(PadPush), spec, 10);
     Bind b[] = {bind_tex(&oi.view, 1), bind_w(&oo.view)};
-    PadPush push = {.n = (uint32_t)tensor_numel(out), .off_in0 = oi.off, .off_out = oo.off};
+    FlatPush push = {.n = (uint32_t)tensor_numel(out), .off_in0 = oi.off, .off_out = oo.off};
     uint32_t gx, gy;
     grid_1d(push.n, wg, &gx, &gy);
-    cmd_dispatch(c, p, b, 2, &push, gx, gy, 1);
+    cmd_dispatch(c, id, spec, 10, b, 2, &push, sizeof push, gx, gy, 1);
 }
 
 void op_pad2d_forward(Cmd* c, const Tensor* y, const Tensor* x, Pad2dDims d) {

@@ -53,9 +53,9 @@ static const OptSpec SPECS[] = {
     O(seed, OPT_INT, "0", "seed of the random weights, captions and noise"),
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
-static const OptTable TABLE = {"bench sample",
-                               "Time one denoising step of sampling (as `vkpref sample` runs it) with random captions.",
-                               SPECS, sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "bench sample",
+                               .summary = "Time one denoising step of sampling (as `vkpref sample` runs it) with random captions.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 typedef struct SampleBench {
     Generator gen;

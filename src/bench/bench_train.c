@@ -53,11 +53,11 @@ static const OptSpec OWN[] = {
 
 static const OptTable* options(void) {
     static OptSpec specs[NSHARED + OBJ_HYPER_OPTIONS + NOWN];
-    static OptTable t = {"bench train",
-                         "Time one training step on random inputs of the model's shape (as `vkpref train` runs it; "
+    static OptTable t = {.command = "bench train",
+                         .summary = "Time one training step on random inputs of the model's shape (as `vkpref train` runs it; "
                          "--train_text_encoder auto: true for sft, false otherwise). --train_batch_size counts items: "
                          "dpo, mapo, tdpo and tkto use 2 UNet rows per item.",
-                         specs, 0};
+                         .specs = specs, .n = 0};
     if (t.n) return &t;
     const OptTable* tr = train_options();
     for (size_t i = 0; i < NSHARED + OBJ_HYPER_OPTIONS; i++) {  // and every objective's hyper-parameters

@@ -3,6 +3,7 @@
 // defaults, config files, flags, --help and the saved train_config.json.
 #pragma once
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "objective/objective.h"
 #include "util/options.h"
@@ -24,6 +25,7 @@ typedef struct TrainConfig {
     double ema_decay;
     double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
+    int resolution;                    // 0 or the model's sample_size (checked, never a resize target)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
     char train_text_encoder[OPT_STR_MAX];  // "auto" (pre-training on fmnist: true, else false), "true", "false"
@@ -43,3 +45,13 @@ typedef struct TrainConfig {
 } TrainConfig;
 
 const OptTable* train_options(void);
+
+// Fine-tuning (every objective but sft, and sft from a pipeline folder) has its
+// own defaults: the objective's tuned learning rate, batch 4, no EMA, ... They
+// replace the table's defaults for the options marks does not hold (those the
+// user gave). opts_parse applies it; a config built otherwise calls it.
+void train_config_resolve(TrainConfig* c, const OptMarks* marks);
+// Whether c fine-tunes (and its objective); false for an unknown objective.
+bool train_config_fine_tuning(const TrainConfig* c, Objective* obj);
+// The fine-tuning defaults as a table (for --help and messages), each line indented.
+void train_config_print_defaults(FILE* out, const char* indent);

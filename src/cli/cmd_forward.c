@@ -3,6 +3,7 @@
 // IN: x_t [N,C,H,W], timesteps [N] (I64, I32 or F32), encoder_hidden_states [N,L,D],
 // and with --grad noise [N,C,H,W]. OUT: output; with --grad also loss (mean of
 // (output - noise)^2 over every element) and grad.<parameter> for every parameter.
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,27 @@
 #include "model/unet.h"
 #include "model/weights.h"
 #include "util/check.h"
+#include "util/options.h"
+
+typedef struct ForwardConfig {
+    char unet[OPT_STR_MAX], inputs[OPT_STR_MAX], out[OPT_STR_MAX];
+    bool grad;
+    int device;
+} ForwardConfig;
+
+#define O(name, type, def, help) {#name, type, offsetof(ForwardConfig, name), def, help}
+static const OptSpec SPECS[] = {
+    O(unet, OPT_STRING, "", "the UNet folder (config.json, diffusion_pytorch_model.safetensors); required"),
+    O(inputs, OPT_STRING, "", "safetensors with x_t, timesteps, encoder_hidden_states (and noise for --grad); required"),
+    O(out, OPT_STRING, "", "safetensors to write: output (and loss, grad.<parameter> with --grad); required"),
+    O(grad, OPT_BOOL, "false", "also the backward of mean((output - noise)^2)"),
+    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+};
+#undef O
+static const OptTable TABLE = {.command = "forward",
+                               .summary = "One UNet forward (and backward) on given inputs, for parity checks with "
+                                          "diffusers.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 static Tensor input_tensor(GpuContext* g, Arena* a, const SafeTensors* st, const char* name, int ndim) {
     const StTensor* t = st_find(st, name);
@@ -32,21 +54,17 @@ static float* download(GpuContext* g, const Tensor* t) {
 }
 
 int cmd_forward(int argc, char** argv) {
-    const char *unet_dir = NULL, *in = NULL, *out = NULL;
-    bool grad = false;
-    int device = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--unet") && i + 1 < argc) unet_dir = argv[++i];
-        else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) in = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--grad")) grad = true;
-        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = atoi(argv[++i]);
-        else unet_dir = NULL, i = argc;
-    }
-    if (!unet_dir || !in || !out) {
-        fprintf(stderr, "usage: vkpref forward --unet DIR --inputs IN.safetensors --out OUT.safetensors [--grad] [--device N]\n");
+    ForwardConfig fc;
+    int pr = opts_parse(&TABLE, &fc, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (!*fc.unet || !*fc.inputs || !*fc.out) {
+        fprintf(stderr, "vkpref forward: --unet DIR, --inputs IN.safetensors and --out OUT.safetensors are required "
+                        "(see `vkpref forward --help`)\n");
         return 2;
     }
+    const char *unet_dir = fc.unet, *in = fc.inputs, *out = fc.out;
+    bool grad = fc.grad;
+    int device = fc.device;
     char path[4096], err[1024];
     UNetConfig cfg;
     snprintf(path, sizeof path, "%s/config.json", unet_dir);

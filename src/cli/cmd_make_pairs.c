@@ -54,7 +54,8 @@ static const OptSpec SPECS[] = {
 };
 
 static const OptTable TABLE = {.command = "make-pairs", .summary = "Sample, judge and pair images into a Pick-a-Pic manifest.", .specs = SPECS,
-                               .n = sizeof SPECS / sizeof *SPECS};
+                               .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
+                               .naliases = SAMPLING_NALIASES};
 
 int cmd_make_pairs(int argc, char** argv) {
     MakePairsConfig c;

@@ -62,7 +62,8 @@ static const OptSpec SPECS[] = {
 };
 
 static const OptTable TABLE = {.command = "sample", .summary = "Sample images from a pipeline folder into a labelled grid.", .specs = SPECS,
-                               .n = sizeof SPECS / sizeof *SPECS};
+                               .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
+                               .naliases = SAMPLING_NALIASES};
 
 
 // A usage error (exit code 2): something required is missing.

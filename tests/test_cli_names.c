@@ -137,9 +137,11 @@ Test(names, hyphens_and_aliases_resolve_to_the_same_config) {
     char a[1024], b[1024];
     const char* m = manifest();
     snprintf(a, sizeof a, "train --objective dpo --pretrained_model_name_or_path assets/fmnist-base --dataset %s "
-             "--train_batch_size 3 --random_flip false --validation_inference_steps 7 --validation_guidance_scale 2", m);
+             "--train_batch_size 3 --random_flip false --validation_inference_steps 7 --validation_guidance_scale 2 "
+             "--max_train_samples 9 --resolution 32", m);
     snprintf(b, sizeof b, "train --objective dpo --pretrained-model-name-or-path assets/fmnist-base --dataset_name %s "
-             "--train-batch-size=3 --no_hflip --validation_num_inference_steps 7 --validation_cfg 2", m);
+             "--train-batch-size=3 --no_hflip --validation_num_inference_steps 7 --validation_cfg 2 "
+             "--max-train-samples 9 --resolution=32", m);
     expect_same_config(a, b);
     // Sampling names alike in every sampling command.
     expect_same_config("sample --steps 7 --cfg 2 --batch 3", "sample --num_inference_steps 7 --guidance_scale 2 --batch_size 3");
@@ -154,7 +156,7 @@ Test(names, hyphens_and_aliases_resolve_to_the_same_config) {
     FILE* f = fopen(path, "w");
     fprintf(f, "{\"dataset_name\": \"%s\", \"objective\": \"dpo\", \"pretrained-model-name-or-path\": "
                "\"assets/fmnist-base\", \"train_batch_size\": 3, \"validation_cfg\": 2, "
-               "\"validation_inference_steps\": 7}", m);
+               "\"validation_inference_steps\": 7, \"max_train_samples\": 9, \"resolution\": 32}", m);
     fclose(f);
     snprintf(args, sizeof args, "train --config %s", path);
     expect_same_config(a, args);
@@ -175,6 +177,7 @@ Test(names, print_config_fails_like_a_run) {
     EXPECT_USAGE_ERROR("train --objective sft --pretrained_model_name_or_path assets/fmnist-base --dataset "
                        "/nonexistent/pairs.jsonl --print_config", "--dataset /nonexistent/pairs.jsonl: no such file");
     EXPECT_USAGE_ERROR("train --model_config /nonexistent/model.json --print_config", "--model_config /nonexistent");
+    EXPECT_USAGE_ERROR("train --max_train_samples 5 --print_config", "--max_train_samples 5", "manifest");
     snprintf(args, sizeof args, "train --objective dpo --pretrained_model_name_or_path assets/fmnist-base "
              "--dataset %s --beta_dpo 0 --print_config", m);
     EXPECT_USAGE_ERROR(args, "beta_dpo");

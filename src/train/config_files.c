@@ -35,6 +35,9 @@ int train_config_check_files(const TrainConfig* c, char* err, size_t errlen) {
                     c->dataset);
     if (strcmp(c->dataset, "fmnist") && path_is_dir(c->dataset))
         return fail(err, errlen, "--dataset %s: a folder, not a JSONL manifest", c->dataset);
+    if (c->max_train_samples < 0 || (c->max_train_samples > 0 && !strcmp(c->dataset, "fmnist")))
+        return fail(err, errlen, "--max_train_samples %d: use 0 (all) or N > 0 with a manifest (--dataset)",
+                    c->max_train_samples);
     const char* pipe = c->pretrained_model_name_or_path;
     if (*pipe) {
         snprintf(path, sizeof path, "%s/model_index.json", pipe);

@@ -24,6 +24,9 @@ static const OptSpec SPECS[] = {
       "--no_hflip)"),
     O(resolution, OPT_INT, "0", "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
     O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
+    O(max_train_samples, OPT_INT, "0",
+      "manifests: train on the first N usable rows only (0: all; diffusers shuffles before truncating, vkpref "
+      "takes the manifest's order)"),
     O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
     O(train_batch_size, OPT_INT, "32",
       "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo: 2 images) or an "

@@ -69,17 +69,12 @@ static void unknown_name(const OptTable* t, const char* typed, const char* sourc
              hint);
 }
 
-// opts_set under any accepted name; marks the option as the user's.
+// opts_set (which takes any accepted name) that marks the option as the user's.
 static int set_named(const OptTable* t, void* cfg, const char* typed, const char* value, const char* source,
                      OptMarks* marks, char* err, size_t errlen) {
-    const char* fixed;
-    const OptSpec* s = lookup(t, typed, &fixed);
-    if (!s) {
-        unknown_name(t, typed, source, strcmp(source, "command line") ? "key" : "option", err, errlen);
-        return -1;
-    }
-    if (opts_set(t, cfg, s->name, fixed ? fixed : value, source, err, errlen)) return -1;
-    if (marks && s - t->specs < OPT_MAX) marks->set[s - t->specs] = true;
+    if (opts_set(t, cfg, typed, value, source, err, errlen)) return -1;
+    int k = opts_index(t, typed);
+    if (marks && k >= 0 && k < OPT_MAX) marks->set[k] = true;
     return 0;
 }
 

@@ -49,8 +49,8 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {.command = "eval", .summary = "Win rate of a model against its base under a judge.", .specs = SPECS,
-                               .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
+static const OptTable TABLE = {.command = "eval", .summary = "Win rate of a model against its base under a judge.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
                                .naliases = SAMPLING_NALIASES};
 
 // Scores of n images with their prompts under judge j; dies naming the judge.

@@ -53,9 +53,12 @@ static const OptSpec GRID_SPECS[] = {
 };
 #undef G
 
-static const OptTable TOP = {.command = "compare", .summary = "", .specs = TOP_SPECS, .n = sizeof TOP_SPECS / sizeof *TOP_SPECS};
-static const OptTable EVAL = {.command = "compare", .summary = "", .specs = EVAL_SPECS, .n = sizeof EVAL_SPECS / sizeof *EVAL_SPECS};
-static const OptTable GRID = {.command = "compare", .summary = "", .specs = GRID_SPECS, .n = sizeof GRID_SPECS / sizeof *GRID_SPECS};
+static const OptTable TOP = {.command = "compare", .summary = "", .specs = TOP_SPECS,
+                             .n = sizeof TOP_SPECS / sizeof *TOP_SPECS};
+static const OptTable EVAL = {.command = "compare", .summary = "", .specs = EVAL_SPECS,
+                              .n = sizeof EVAL_SPECS / sizeof *EVAL_SPECS};
+static const OptTable GRID = {.command = "compare", .summary = "", .specs = GRID_SPECS,
+                              .n = sizeof GRID_SPECS / sizeof *GRID_SPECS};
 
 // Train options compare sets itself for every run: in "train" they would be overridden unseen.
 static const char* const TRAIN_RESERVED[] = {"objective", "pretrained_model_name_or_path", "dataset", "max_train_steps",

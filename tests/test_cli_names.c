@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "vkpref.h"
 
 // Relative paths of the shipped configs (assets/..., configs/...) are the repository's.
 static void in_source_dir(void) {
@@ -243,4 +244,25 @@ Test(names, fine_tuning_defaults_apply_only_where_the_user_set_nothing) {
     char out[16384];
     cr_assert_eq(run_cli("train --help", out, sizeof out), 0);
     cr_assert(strstr(out, "Fine-tuning defaults") && strstr(out, "2.5e-07"), "%s", out);
+}
+
+// The library resolves a config as the command does.
+Test(names, library_configs_get_the_fine_tuning_defaults) {
+    VkpConfig* cfg;
+    VkpError e;
+    cr_assert_eq(vkp_config_new(&cfg), VKP_OK);
+    cr_assert_eq(vkp_config_set(cfg, "objective", "kto", &e), VKP_OK, "%s", e.message);
+    cr_assert_eq(vkp_config_set(cfg, "pretrained-model-name-or-path", "assets/fmnist-base", &e), VKP_OK, "%s",
+                 e.message);
+    cr_assert_eq(vkp_config_set(cfg, "train_batch_size", "32", &e), VKP_OK, "%s", e.message);
+    char* text = vkp_config_to_json(cfg);
+    cJSON* o = cJSON_Parse(text);
+    cr_assert_eq(num(o, "learning_rate"), 5e-7, "%s", text);
+    cr_assert_eq(num(o, "train_batch_size"), 32, "set by the caller: %s", text);
+    cr_assert_eq(num(o, "use_ema"), 0, "%s", text);
+    cJSON_Delete(o);
+    free(text);
+    cr_assert_eq(vkp_config_set(cfg, "report_to", "wandb", &e), VKP_ERR_INPUT);
+    cr_assert(strstr(e.message, "not supported by vkpref"), "%s", e.message);
+    vkp_config_free(cfg);
 }

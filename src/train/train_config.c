@@ -86,14 +86,15 @@ static const struct {
 };
 #define NFINE (sizeof FINE_TUNING / sizeof *FINE_TUNING)
 
-bool train_config_fine_tuning(const TrainConfig* c, Objective* obj) {
+// Whether c fine-tunes (and its objective); false for an unknown objective.
+static bool fine_tuning(const TrainConfig* c, Objective* obj) {
     return objective_parse(c->objective, obj) && (*obj != OBJ_SFT || *c->pretrained_model_name_or_path);
 }
 
 void train_config_resolve(TrainConfig* c, const OptMarks* marks) {
     const OptTable* t = train_options();
     Objective obj;
-    if (!train_config_fine_tuning(c, &obj)) return;
+    if (!fine_tuning(c, &obj)) return;
     char err[256], lr[32];
     snprintf(lr, sizeof lr, "%.17g", objective_info(obj)->tuned_learning_rate);
     for (size_t i = 0; i <= NFINE; i++) {
@@ -106,7 +107,8 @@ void train_config_resolve(TrainConfig* c, const OptMarks* marks) {
     }
 }
 
-void train_config_print_defaults(FILE* out, const char* indent) {
+// The fine-tuning defaults as a table, each line indented.
+static void print_defaults(FILE* out, const char* indent) {
     fprintf(out, "%sobjective   learning_rate\n", indent);
     for (int i = 0; i < OBJ_COUNT; i++)
         fprintf(out, "%s%-11s %g\n", indent, OBJECTIVES[i].name, OBJECTIVES[i].tuned_learning_rate);
@@ -122,7 +124,7 @@ static void help_defaults(FILE* out) {
     fprintf(out, "\nFine-tuning defaults: with any objective but sft, or sft from --pretrained_model_name_or_path,\n"
                  "these replace the defaults above unless a config file or flag sets them (the values tuned in\n"
                  "configs/fmnist-<objective>.json; pre-training, sft from --model_config, keeps the defaults above):\n");
-    train_config_print_defaults(out, "  ");
+    print_defaults(out, "  ");
 }
 
 // The objectives' hyper-parameters follow SPECS, generated from their table (objective.h).

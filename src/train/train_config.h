@@ -3,7 +3,6 @@
 // defaults, config files, flags, --help and the saved train_config.json.
 #pragma once
 #include <stdbool.h>
-#include <stdio.h>
 
 #include "objective/objective.h"
 #include "util/options.h"
@@ -52,7 +51,3 @@ const OptTable* train_options(void);
 // replace the table's defaults for the options marks does not hold (those the
 // user gave). opts_parse applies it; a config built otherwise calls it.
 void train_config_resolve(TrainConfig* c, const OptMarks* marks);
-// Whether c fine-tunes (and its objective); false for an unknown objective.
-bool train_config_fine_tuning(const TrainConfig* c, Objective* obj);
-// The fine-tuning defaults as a table (for --help and messages), each line indented.
-void train_config_print_defaults(FILE* out, const char* indent);

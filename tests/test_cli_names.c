@@ -110,6 +110,7 @@ Test(names, typos_get_a_suggestion) {
     EXPECT_USAGE_ERROR("sample --guidance_scal 3", "did you mean \"guidance_scale\"");
     EXPECT_USAGE_ERROR("train --print-confg", "did you mean \"print_config\"");
     EXPECT_USAGE_ERROR("train --zzzz 1", "unknown option \"zzzz\"");
+    EXPECT_USAGE_ERROR("compare --eval.sede 3 --print-config", "did you mean \"eval.seeds\"");
     char d[64], path[128], args[256], out[8192];
     temp_dir(d, "names");
     snprintf(path, sizeof path, "%s/c.json", d);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "util/opt_names.h"
 
 typedef struct Command {
     const char* name;
@@ -11,7 +12,7 @@ typedef struct Command {
 } Command;
 
 static const Command COMMANDS[] = {
-    {"train", cmd_train, "train a model (pre-training on Fashion-MNIST: sft)"},
+    {"train", cmd_train, "train a model: pre-training (sft on Fashion-MNIST) or fine-tuning (sft, dpo, mapo, kto, ...)"},
     {"train-judge", cmd_train_judge, "train the Fashion-MNIST classifier that `classifier` judges use"},
     {"sample", cmd_sample, "sample images from a pipeline folder into a labelled PNG grid"},
     {"info", cmd_info, "list Vulkan devices and the one that would be used"},
@@ -22,13 +23,33 @@ static const Command COMMANDS[] = {
     {"eval", cmd_eval, "win rate of a model against its base under a judge"},
     {"compare", cmd_compare, "fine-tune one base with several objectives, evaluate each, write an HTML report"},
     {"export", cmd_export, "rewrite a pipeline or checkpoint as a clean (F16) pipeline folder"},
+    {"version", cmd_version, "version, git revision, Vulkan loader and the default device's driver (also --version)"},
 };
+#define NCOMMANDS (sizeof COMMANDS / sizeof *COMMANDS)
 
 static void usage(FILE* out) {
     fprintf(out, "usage: vkpref <command> [options]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
-        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].help);
-    fprintf(out, "\n`vkpref <command> --help` describes a command's options.\n");
+    for (size_t i = 0; i < NCOMMANDS; i++) fprintf(out, "  %-16s %s\n", COMMANDS[i].name, COMMANDS[i].help);
+    fprintf(out, "\n`vkpref <command> --help` (or `vkpref help <command>`) describes a command's options.\n"
+                 "Options are snake_case (--train_batch_size); hyphenated spellings work too (--print-config).\n");
+}
+
+static const Command* find_command(const char* name) {
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (!strcmp(name, COMMANDS[i].name)) return &COMMANDS[i];
+    return NULL;
+}
+
+static int unknown_command(const char* name) {
+    OptSuggest s;
+    opt_suggest_init(&s, name);
+    for (size_t i = 0; i < NCOMMANDS; i++) opt_suggest_offer(&s, COMMANDS[i].name);
+    const char* near = opt_suggest_result(&s);
+    fprintf(stderr, "vkpref: unknown command '%s'", name);
+    if (near) fprintf(stderr, " (did you mean '%s'?)", near);
+    fprintf(stderr, "\n\n");
+    usage(stderr);
+    return 2;
 }
 
 int main(int argc, char** argv) {
@@ -36,9 +57,14 @@ int main(int argc, char** argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof COMMANDS / sizeof *COMMANDS; i++)
-        if (!strcmp(argv[1], COMMANDS[i].name)) return COMMANDS[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "vkpref: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) return cmd_version(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "help")) {  // `vkpref help train` = `vkpref train --help`
+        if (argc < 3) return usage(stdout), 0;
+        const Command* c = find_command(argv[2]);
+        if (!c) return unknown_command(argv[2]);
+        char* args[] = {argv[2], "--help", NULL};
+        return c->run(2, args);
+    }
+    const Command* c = find_command(argv[1]);
+    return c ? c->run(argc - 1, argv + 1) : unknown_command(argv[1]);
 }

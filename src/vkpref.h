@@ -73,6 +73,8 @@ void vkp_device_close(VkpDevice* dev);
 // ---------------------------------------------------------------------------
 // Training configuration: the defaults of `vkpref train`, then a JSON file
 // and/or single keys (the same keys as the command's flags and config files).
+// As in the command, a fine-tuning objective gets the fine-tuning defaults
+// (its tuned learning rate, batch 4, no EMA, ...) for every key not set.
 
 VkpStatus vkp_config_new(VkpConfig** out);
 VkpStatus vkp_config_load(VkpConfig* cfg, const char* json_path, VkpError* err);

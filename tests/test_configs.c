@@ -3,6 +3,8 @@
 // selects its own objective from the shipped base, and the comparison config
 // names an existing tuned config for every objective it runs. A stale or
 // misspelt key in a shipped config fails here, not in a user's 10-minute run.
+// --print-config makes a run's checks, files included: the configs' relative
+// paths are the repository's, and the fine-tuning configs get a manifest.
 #include <glob.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,12 +17,31 @@ static const char* source_dir(void) {
     return s;
 }
 
+static char tmp[64];
+
+// Into the repository, with an (empty) manifest for the configs that fine-tune on one.
+static void setup(void) {
+    cr_assert_eq(chdir(source_dir()), 0);
+    temp_dir(tmp, "configs");
+    char path[128];
+    snprintf(path, sizeof path, "%s/pairs.jsonl", tmp);
+    FILE* f = fopen(path, "w");
+    cr_assert(f);
+    fclose(f);
+}
+
+static void teardown(void) {
+    if (*tmp) remove_temp_dir(tmp);
+}
+
+TestSuite(configs, .init = setup, .fini = teardown);
+
 Test(configs, fine_tuning_configs_resolve_to_their_objective) {
     static const char* const objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto"};
     char args[1024], want[64], out[16384];
     for (size_t i = 0; i < sizeof objectives / sizeof *objectives; i++) {
-        snprintf(args, sizeof args, "train --config %s/configs/fmnist-%s.json --print-config", source_dir(),
-                 objectives[i]);
+        snprintf(args, sizeof args, "train --config %s/configs/fmnist-%s.json --dataset %s/pairs.jsonl --print-config",
+                 source_dir(), objectives[i], tmp);
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", args, out);
         snprintf(want, sizeof want, "\"objective\":\t\"%s\"", objectives[i]);
         cr_assert(strstr(out, want), "%s: no %s in\n%s", args, want, out);
@@ -29,15 +50,18 @@ Test(configs, fine_tuning_configs_resolve_to_their_objective) {
 }
 
 Test(configs, every_shipped_config_parses) {
-    char pattern[1024], args[1280], out[16384];
+    char pattern[1024], args[1536], out[16384];
     snprintf(pattern, sizeof pattern, "%s/configs/*.json", source_dir());
     glob_t g;
     cr_assert_eq(glob(pattern, 0, NULL, &g), 0, "no configs under %s", pattern);
     int n = 0;
     for (size_t i = 0; i < g.gl_pathc; i++) {
         const char* name = strrchr(g.gl_pathv[i], '/') + 1;
-        const char* cmd = !strncmp(name, "compare-", 8) ? "compare" : "train";
-        snprintf(args, sizeof args, "%s --config %s --print-config", cmd, g.gl_pathv[i]);
+        bool compare = !strncmp(name, "compare-", 8), from_pipeline = strcmp(name, "fmnist-base.json") != 0;
+        char dataset[128] = "";
+        if (!compare && from_pipeline) snprintf(dataset, sizeof dataset, "--dataset %s/pairs.jsonl", tmp);
+        snprintf(args, sizeof args, "%s --config %s %s --print-config", compare ? "compare" : "train", g.gl_pathv[i],
+                 dataset);
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", args, out);
         n++;
     }

@@ -200,3 +200,19 @@ Test(manifest, fmnist_manifest_command) {
     cr_assert_neq(run_cli(args, out, sizeof out), 0);
     cr_assert(strstr(out, "--first 59999 --count 5"), "%s", out);
 }
+
+// --max_train_samples: the first N usable rows; ties before them are not counted, rows after them are not read.
+Test(manifest, max_rows_keeps_the_first_usable_rows) {
+    write_manifest("{\"caption\": \"tie\", \"jpg_0\": \"black.png\", \"jpg_1\": \"white.png\", \"label_0\": 0.5, \"label_1\": 0.5}\n"
+                   "{\"caption\": \"a\", \"jpg_0\": \"black.png\"}\n{\"caption\": \"b\", \"jpg_0\": \"white.png\"}\n"
+                   "not json: never read\n");
+    char path[256], err[1024];
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    ManifestOptions o = {.channels = 1, .size = 8, .max_rows = 2};
+    PrefDataset d;
+    cr_assert_eq(manifest_load(&d, path, &o, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(d.n, 2);
+    cr_assert_eq(d.ties_dropped, 1);
+    cr_assert_str_eq(d.items[1].caption, "b");
+    manifest_free(&d);
+}

@@ -303,7 +303,7 @@ typedef struct ListCfg {
 Test(sample_inputs, repeatable_option) {
     static const OptSpec specs[] = {{"p", OPT_STRING_LIST, offsetof(ListCfg, p), "", "list"},
                                     {"k", OPT_INT, offsetof(ListCfg, k), "1", "int"}};
-    OptTable t = {"test", "test", specs, 2};
+    OptTable t = {.command = "test", .summary = "test", .specs = specs, .n = 2};
     char d[64];
     temp_dir(d, "sample");
     char cfgpath[512];

@@ -30,7 +30,15 @@ struct VkpDevice {
 };
 struct VkpConfig {
     TrainConfig c;
+    OptMarks marks;  // the keys set so far: fine-tuning defaults fill the others (train_config_resolve)
 };
+
+// The config a run gets: c with the fine-tuning defaults where no key was set.
+static TrainConfig resolved(const VkpConfig* cfg) {
+    TrainConfig c = cfg->c;
+    train_config_resolve(&c, &cfg->marks);
+    return c;
+}
 struct VkpRun {
     TrainRun* run;
 };
@@ -93,17 +101,22 @@ VkpStatus vkp_config_new(VkpConfig** out) {
 }
 
 VkpStatus vkp_config_load(VkpConfig* cfg, const char* json_path, VkpError* err) {
-    if (opts_load_json(train_options(), &cfg->c, json_path, ERRBUF(err))) return from_run(RUN_ERR_INPUT, err);
+    if (opts_load_json_marked(train_options(), &cfg->c, json_path, &cfg->marks, ERRBUF(err)))
+        return from_run(RUN_ERR_INPUT, err);
     return VKP_OK;
 }
 
 VkpStatus vkp_config_set(VkpConfig* cfg, const char* key, const char* value, VkpError* err) {
     if (opts_set(train_options(), &cfg->c, key, value, "vkp_config_set", ERRBUF(err)))
         return from_run(RUN_ERR_INPUT, err);
+    cfg->marks.set[opts_index(train_options(), key)] = true;
     return VKP_OK;
 }
 
-char* vkp_config_to_json(const VkpConfig* cfg) { return opts_to_json(train_options(), &cfg->c); }
+char* vkp_config_to_json(const VkpConfig* cfg) {
+    TrainConfig c = resolved(cfg);
+    return opts_to_json(train_options(), &c);
+}
 
 void vkp_config_free(VkpConfig* cfg) {
     if (!cfg) return;
@@ -120,7 +133,8 @@ const char* vkp_metric_name(int k) {
 VkpStatus vkp_run_open(VkpDevice* dev, const VkpConfig* cfg, VkpRun** out, VkpError* err) {
     *out = NULL;
     TrainRun* r;
-    RunStatus st = train_run_open(&r, &dev->g, &cfg->c, NULL, ERRBUF(err));
+    TrainConfig c = resolved(cfg);
+    RunStatus st = train_run_open(&r, &dev->g, &c, NULL, ERRBUF(err));
     if (st) return from_run(st, err);
     *out = xcalloc(1, sizeof **out);
     (*out)->run = r;

@@ -31,7 +31,7 @@ typedef struct BenchSampleConfig {
     double cfg;
     char sampler[OPT_STR_MAX];
     int num_inference_steps;
-    int steps, warmup;
+    int timed_steps, warmup;
     bool json, profile;
     int seed, device;
 } BenchSampleConfig;
@@ -43,8 +43,10 @@ static const OptSpec SPECS[] = {
     O(batch, OPT_INT, "16", "images per batch (the UNet sees 2x this many rows with guidance)"),
     O(cfg, OPT_FLOAT, "3.0", "classifier-free guidance scale (<= 1: no guidance, B UNet rows)"),
     O(sampler, OPT_STRING, "ddim", "ddim, ddpm or euler"),
-    O(num_inference_steps, OPT_INT, "25", "the sampling schedule the timed steps come from (images_per_s_full)"),
-    O(steps, OPT_INT, "10", "timed denoising steps"),
+    O(num_inference_steps, OPT_INT, "25",
+      "the sampling schedule the timed steps come from (images_per_s_full); `vkpref sample --steps` is this"),
+    O(timed_steps, OPT_INT, "10",
+      "timed denoising steps (alias --steps, as in `vkpref bench train`: not the schedule, see --num_inference_steps)"),
     O(warmup, OPT_INT, "3", "untimed denoising steps first"),
     O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
     O(profile, OPT_BOOL, "false",
@@ -53,9 +55,16 @@ static const OptSpec SPECS[] = {
     O(seed, OPT_INT, "0", "seed of the random weights, captions and noise"),
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
-static const OptTable TABLE = {"bench sample",
-                               "Time one denoising step of sampling (as `vkpref sample` runs it) with random captions.",
-                               SPECS, sizeof SPECS / sizeof *SPECS};
+// --steps keeps the bench meaning (timed steps, as bench train and tools/bench_*.sh use it).
+static const OptAlias ALIASES[] = {
+    {"steps", "timed_steps", NULL},
+    {"guidance_scale", "cfg", NULL},
+    {"batch_size", "batch", NULL},
+};
+static const OptTable TABLE = {.command = "bench sample",
+                               .summary = "Time one denoising step of sampling (as `vkpref sample` runs it) with random captions.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS, .aliases = ALIASES,
+                               .naliases = sizeof ALIASES / sizeof *ALIASES};
 
 typedef struct SampleBench {
     Generator gen;
@@ -99,7 +108,7 @@ int bench_sample(int argc, char** argv) {
     if (c.batch < 1) die("--batch %d: need at least 1", c.batch);
     if (!isfinite(c.cfg)) die("--cfg %g: need a finite scale", c.cfg);
     if (c.num_inference_steps < 1) die("--num_inference_steps %d: need at least 1", c.num_inference_steps);
-    if (c.steps < 1) die("--steps %d: need at least 1 timed step", c.steps);
+    if (c.timed_steps < 1) die("--timed_steps %d: need at least 1 timed step", c.timed_steps);
     if (c.warmup < 0) die("--warmup %d: must be >= 0", c.warmup);
 
     GpuContext g;
@@ -127,10 +136,10 @@ int bench_sample(int argc, char** argv) {
     double encode_s = now_seconds() - t0;
     fresh_noise(&b);
 
-    BenchResult r = {.bench = "sample", .warmup = c.warmup, .steps = c.steps, .images_per_step = gen->batch};
+    BenchResult r = {.bench = "sample", .warmup = c.warmup, .steps = c.timed_steps, .images_per_step = gen->batch};
     int submits0 = gen->step.nsubmit;
     bench_run(&r, one_step, &b);
-    r.submits_per_step = (double)(gen->step.nsubmit - submits0) / (c.warmup + c.steps);
+    r.submits_per_step = (double)(gen->step.nsubmit - submits0) / (c.warmup + c.timed_steps);
     bench_result_add_replays(&r, &gen->step, 1);
     r.flops = flops_unet_forward(&p.unet_cfg, gen->rows, L);
     bench_memory_add_params(&r.memory, &p.unet_ps);

@@ -2,7 +2,7 @@
 //
 // The flags are those of `vkpref train` that change what a step computes,
 // taken from its option table (train/train_config.c: same names, defaults and
-// help), plus --steps, --warmup and --json. The step is train_step_init's
+// help), plus --timed_steps (alias --steps), --warmup and --json. The step is train_step_init's
 // recording, replayed as `vkpref train` replays it: per optimizer step the host
 // writes the step scalars and, per micro-batch, random x_t, targets, timesteps,
 // token ids (and kto/tkto signs), then submits (K - 1 accumulate replays and
@@ -29,7 +29,7 @@
 
 typedef struct BenchTrainConfig {
     TrainConfig train;  // the shared `vkpref train` options (only those in SHARED are set)
-    int steps, warmup;
+    int timed_steps, warmup;
     bool json, profile;
 } BenchTrainConfig;
 
@@ -42,7 +42,7 @@ static const char* const SHARED[] = {
 
 #define O(name, type, def, help) {#name, type, offsetof(BenchTrainConfig, name), def, help}
 static const OptSpec OWN[] = {
-    O(steps, OPT_INT, "10", "timed training steps (optimizer steps)"),
+    O(timed_steps, OPT_INT, "10", "timed training steps (optimizer steps; alias --steps)"),
     O(warmup, OPT_INT, "3", "untimed steps first"),
     O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
     O(profile, OPT_BOOL, "false",
@@ -51,13 +51,15 @@ static const OptSpec OWN[] = {
 };
 #define NOWN (sizeof OWN / sizeof *OWN)
 
+static const OptAlias ALIASES[] = {{"steps", "timed_steps", NULL}};
+
 static const OptTable* options(void) {
     static OptSpec specs[NSHARED + OBJ_HYPER_OPTIONS + NOWN];
-    static OptTable t = {"bench train",
-                         "Time one training step on random inputs of the model's shape (as `vkpref train` runs it; "
+    static OptTable t = {.command = "bench train",
+                         .summary = "Time one training step on random inputs of the model's shape (as `vkpref train` runs it; "
                          "--train_text_encoder auto: true for sft, false otherwise). --train_batch_size counts items: "
                          "dpo, mapo, tdpo and tkto use 2 UNet rows per item.",
-                         specs, 0};
+                         .specs = specs, .n = 0, .aliases = ALIASES, .naliases = sizeof ALIASES / sizeof *ALIASES};
     if (t.n) return &t;
     const OptTable* tr = train_options();
     for (size_t i = 0; i < NSHARED + OBJ_HYPER_OPTIONS; i++) {  // and every objective's hyper-parameters
@@ -143,7 +145,7 @@ int bench_train(int argc, char** argv) {
             c->objective, c->train_text_encoder);
     if (c->train_batch_size < 1) die("--train_batch_size %d: must be >= 1", c->train_batch_size);
     if (b.K < 1) die("--gradient_accumulation_steps %d: must be >= 1", b.K);
-    if (bc.steps < 1) die("--steps %d: need at least 1 timed step", bc.steps);
+    if (bc.timed_steps < 1) die("--timed_steps %d: need at least 1 timed step", bc.timed_steps);
     if (bc.warmup < 0) die("--warmup %d: must be >= 0", bc.warmup);
 
     GpuContext g;
@@ -169,11 +171,11 @@ int bench_train(int argc, char** argv) {
     TrainStepConfig sc = train_step_config_from_options(c, b.obj, train_text, b.rows, b.text_len, hyper, &ref_ps);
     train_step_init(&b.st, &g, &p.unet, &p.unet_ps, &p.clip, &p.text_ps, sc);
 
-    BenchResult r = {.bench = "train", .warmup = bc.warmup, .steps = bc.steps,
+    BenchResult r = {.bench = "train", .warmup = bc.warmup, .steps = bc.timed_steps,
                      .images_per_step = (double)b.rows * b.K};
     int submits0 = b.st.accumulate.nsubmit + b.st.update.nsubmit;
     bench_run(&r, one_step, &b);
-    r.submits_per_step = (double)(b.st.accumulate.nsubmit + b.st.update.nsubmit - submits0) / (bc.warmup + bc.steps);
+    r.submits_per_step = (double)(b.st.accumulate.nsubmit + b.st.update.nsubmit - submits0) / (bc.warmup + bc.timed_steps);
     bench_result_add_replays(&r, &b.st.accumulate, b.K - 1);
     bench_result_add_replays(&r, &b.st.update, 1);
 

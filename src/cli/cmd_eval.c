@@ -49,8 +49,9 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"eval", "Win rate of a model against its base under a judge.", SPECS,
-                               sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "eval", .summary = "Win rate of a model against its base under a judge.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
+                               .naliases = SAMPLING_NALIASES};
 
 // Scores of n images with their prompts under judge j; dies naming the judge.
 static double* score_all(Judge* j, const float* images, const char* const* captions, int n) {

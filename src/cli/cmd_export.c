@@ -27,8 +27,9 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"export", "Rewrite a pipeline or checkpoint as a clean (F16) pipeline folder.", SPECS,
-                               sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "export",
+                               .summary = "Rewrite a pipeline or checkpoint as a clean (F16) pipeline folder.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 int cmd_export(int argc, char** argv) {
     ExportConfig c;

@@ -43,9 +43,9 @@ static const OptSpec SPECS[] = {
     O(data_dir, OPT_STRING, "", "Fashion-MNIST folder (default $VKPREF_FMNIST_DIR or " FMNIST_DEFAULT_DIR ")"),
 };
 
-static const OptTable TABLE = {"fmnist-manifest",
-                               "Write a Pick-a-Pic-style manifest of real Fashion-MNIST images (single rows or style pairs).",
-                               SPECS, sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "fmnist-manifest",
+                               .summary = "Write a Pick-a-Pic-style manifest of real Fashion-MNIST images (single rows or style pairs).",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 typedef enum ImageStyle { STYLE_NONE, STYLE_INVERT } ImageStyle;
 static const char* const STYLE_NAMES[] = {"none", "invert"};

@@ -3,7 +3,10 @@
 // IN: x_t [N,C,H,W], timesteps [N] (I64, I32 or F32), encoder_hidden_states [N,L,D],
 // and with --grad noise [N,C,H,W]. OUT: output; with --grad also loss (mean of
 // (output - noise)^2 over every element) and grad.<parameter> for every parameter.
-// `vkpref forward --vae DIR ...` runs an AutoencoderKL instead (cmd_forward_vae.c).
+// `vkpref forward --vae DIR ...` runs an AutoencoderKL instead (cmd_forward_vae.c):
+// IN holds pixels [B,C,H,W] in [-1,1] and/or latents; OUT gets latent_mean,
+// latent_logvar (unscaled) and decoded (of the latents as given).
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,30 @@
 #include "model/unet.h"
 #include "model/weights.h"
 #include "util/check.h"
+#include "util/options.h"
+
+typedef struct ForwardConfig {
+    char unet[OPT_STR_MAX], vae[OPT_STR_MAX], inputs[OPT_STR_MAX], out[OPT_STR_MAX];
+    bool grad;
+    int device;
+} ForwardConfig;
+
+#define O(name, type, def, help) {#name, type, offsetof(ForwardConfig, name), def, help}
+static const OptSpec SPECS[] = {
+    O(unet, OPT_STRING, "", "the UNet folder (config.json, diffusion_pytorch_model.safetensors)"),
+    O(vae, OPT_STRING, "", "instead of --unet: a diffusers vae/ folder (or a pipeline folder with vae/); IN holds "
+                           "pixels and/or latents, OUT gets latent_mean, latent_logvar and decoded"),
+    O(inputs, OPT_STRING, "", "safetensors with x_t, timesteps, encoder_hidden_states (and noise for --grad), or "
+                              "pixels/latents with --vae; required"),
+    O(out, OPT_STRING, "", "safetensors to write: output (and loss, grad.<parameter> with --grad); required"),
+    O(grad, OPT_BOOL, "false", "also the backward of mean((output - noise)^2)"),
+    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+};
+#undef O
+static const OptTable TABLE = {.command = "forward",
+                               .summary = "One UNet forward (and backward) on given inputs, for parity checks with "
+                                          "diffusers.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 static Tensor input_tensor(GpuContext* g, Arena* a, const SafeTensors* st, const char* name, int ndim) {
     const StTensor* t = st_find(st, name);
@@ -33,26 +60,18 @@ static float* download(GpuContext* g, const Tensor* t) {
 }
 
 int cmd_forward(int argc, char** argv) {
-    const char *unet_dir = NULL, *vae_dir = NULL, *in = NULL, *out = NULL;
-    bool grad = false;
-    int device = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--unet") && i + 1 < argc) unet_dir = argv[++i];
-        else if (!strcmp(argv[i], "--vae") && i + 1 < argc) vae_dir = argv[++i];
-        else if (!strcmp(argv[i], "--inputs") && i + 1 < argc) in = argv[++i];
-        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--grad")) grad = true;
-        else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = atoi(argv[++i]);
-        else unet_dir = vae_dir = NULL, i = argc;
-    }
-    if (!unet_dir == !vae_dir || !in || !out || (vae_dir && grad)) {
-        fprintf(stderr, "usage: vkpref forward --unet DIR --inputs IN.safetensors --out OUT.safetensors [--grad] [--device N]\n"
-                        "       vkpref forward --vae DIR --inputs IN.safetensors --out OUT.safetensors [--device N]\n"
-                        "  --vae: IN holds pixels [B,C,H,W] in [-1,1] and/or latents [B,latent_channels,h,w];\n"
-                        "  OUT gets latent_mean, latent_logvar (unscaled) and decoded (of the latents as given)\n");
+    ForwardConfig fc;
+    int pr = opts_parse(&TABLE, &fc, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    if (!*fc.unet == !*fc.vae || !*fc.inputs || !*fc.out || (*fc.vae && fc.grad)) {
+        fprintf(stderr, "vkpref forward: give --unet DIR or --vae DIR (not both; --grad only with --unet), --inputs "
+                        "IN.safetensors and --out OUT.safetensors (see `vkpref forward --help`)\n");
         return 2;
     }
-    if (vae_dir) return cmd_forward_vae(vae_dir, in, out, device);
+    if (*fc.vae) return cmd_forward_vae(fc.vae, fc.inputs, fc.out, fc.device);
+    const char *unet_dir = fc.unet, *in = fc.inputs, *out = fc.out;
+    bool grad = fc.grad;
+    int device = fc.device;
     char path[4096], err[1024];
     UNetConfig cfg;
     snprintf(path, sizeof path, "%s/config.json", unet_dir);

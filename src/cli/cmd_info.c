@@ -1,19 +1,26 @@
 // cmd_info.c: `vkpref info [--device N]`: the Vulkan devices and the chosen one.
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "cli/commands.h"
 #include "gpu/gpu.h"
+#include "util/options.h"
+
+typedef struct InfoConfig {
+    int device;
+} InfoConfig;
+
+static const OptSpec SPECS[] = {
+    {"device", OPT_INT, offsetof(InfoConfig, device), "-1", "the device to mark as selected (see the list)"},
+};
+static const OptTable TABLE = {.command = "info",
+                               .summary = "List the Vulkan devices with their properties and mark the one a command "
+                                          "would use ($VKPREF_DEVICE or --device N overrides the choice).",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 int cmd_info(int argc, char** argv) {
-    int device = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = atoi(argv[++i]);
-        else {
-            fprintf(stderr, "usage: vkpref info [--device N]\n");
-            return 2;
-        }
-    }
-    return gpu_print_devices(stdout, device) >= 0 ? 0 : 1;
+    InfoConfig c;
+    int pr = opts_parse(&TABLE, &c, argc, argv);
+    if (pr) return pr > 0 ? 0 : 2;
+    return gpu_print_devices(stdout, c.device) >= 0 ? 0 : 1;
 }

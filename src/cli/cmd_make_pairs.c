@@ -53,8 +53,10 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"make-pairs", "Sample, judge and pair images into a Pick-a-Pic manifest.", SPECS,
-                               sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "make-pairs",
+                               .summary = "Sample, judge and pair images into a Pick-a-Pic manifest.", .specs = SPECS,
+                               .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
+                               .naliases = SAMPLING_NALIASES};
 
 int cmd_make_pairs(int argc, char** argv) {
     MakePairsConfig c;

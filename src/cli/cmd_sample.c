@@ -61,8 +61,10 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"sample", "Sample images from a pipeline folder into a labelled grid.", SPECS,
-                               sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "sample",
+                               .summary = "Sample images from a pipeline folder into a labelled grid.", .specs = SPECS,
+                               .n = sizeof SPECS / sizeof *SPECS, .aliases = SAMPLING_ALIASES,
+                               .naliases = SAMPLING_NALIASES};
 
 
 // A usage error (exit code 2): something required is missing.

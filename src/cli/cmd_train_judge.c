@@ -60,9 +60,9 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 
-static const OptTable TABLE = {"train-judge",
-                               "Train the Fashion-MNIST classifier that `classifier` judges load; report test accuracy.",
-                               SPECS, sizeof SPECS / sizeof *SPECS};
+static const OptTable TABLE = {.command = "train-judge",
+                               .summary = "Train the Fashion-MNIST classifier that `classifier` judges load; report test accuracy.",
+                               .specs = SPECS, .n = sizeof SPECS / sizeof *SPECS};
 
 static void check_config(const JudgeTrainConfig* c) {
     if (c->epochs < 1) die("--epochs %d: must be >= 1", c->epochs);

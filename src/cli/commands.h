@@ -14,6 +14,7 @@ int cmd_make_pairs(int argc, char** argv);
 int cmd_fmnist_manifest(int argc, char** argv);
 int cmd_sample(int argc, char** argv);
 int cmd_train_judge(int argc, char** argv);
+int cmd_version(int argc, char** argv);
 
 // The exit status of a failed library call: 1 for the user's input (options,
 // files, a diverging run), 3 for the device (lost, out of memory).

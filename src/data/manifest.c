@@ -123,7 +123,7 @@ int manifest_load(PrefDataset* d, const char* path, const ManifestOptions* o, ch
     char* base_dir = slash ? strndup(d->path, (size_t)(slash - d->path)) : xstrdup(".");
     char* line = xmalloc(MAX_LINE);
     int lineno = 0, rc = 0;
-    while (fgets(line, MAX_LINE, f)) {
+    while ((o->max_rows <= 0 || d->n < o->max_rows) && fgets(line, MAX_LINE, f)) {
         lineno++;
         size_t len = strlen(line);
         if (len == MAX_LINE - 1 && line[len - 1] != '\n') {

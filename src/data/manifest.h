@@ -38,6 +38,7 @@ typedef struct PrefDataset {
 typedef struct ManifestOptions {
     int channels, size;  // the model's in_channels (1 or 3) and sample_size
     bool skip_bad;       // skip and count bad rows instead of stopping
+    int max_rows;        // > 0: keep only the first max_rows usable rows (the rest is not read)
 } ManifestOptions;
 
 // 0 on success (at least one row kept); -1 with err naming file, line and reason.

@@ -290,6 +290,31 @@ int gpu_print_devices(FILE* out, int forced_device) {
     return chosen;
 }
 
+void gpu_print_version(FILE* out) {
+    uint32_t v = VK_API_VERSION_1_0;
+    if (vkEnumerateInstanceVersion(&v) != VK_SUCCESS) v = VK_API_VERSION_1_0;
+    fprintf(out, "Vulkan loader: %u.%u.%u\n", VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v), VK_API_VERSION_PATCH(v));
+    VkInstance inst;
+    if (create_instance(&inst, false) != VK_SUCCESS) {
+        fprintf(out, "default device: none (no Vulkan driver; see `vkpref info`)\n");
+        return;
+    }
+    uint32_t n = 0;
+    VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, NULL));
+    VkPhysicalDevice* pds = xcalloc(n ? n : 1, sizeof *pds);
+    VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, pds));
+    int chosen = n ? pick_device(pds, n, -1) : -1;
+    if (chosen >= 0) {
+        DeviceFacts f = device_facts(pds[chosen]);
+        fprintf(out, "default device: [%d] %s, driver %s %s\n", chosen, f.props.deviceName, f.driver.driverName,
+                f.driver.driverInfo);
+    } else {
+        fprintf(out, "default device: none usable (see `vkpref info`)\n");
+    }
+    free(pds);
+    vkDestroyInstance(inst, NULL);
+}
+
 VkCommandBuffer gpu_begin_oneshot(GpuContext* g) {
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = g->pool,
                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};

@@ -59,6 +59,8 @@ void gpu_free(GpuContext* g);
 
 // Writes every Vulkan device with its properties, marking the one gpu_init picks.
 int gpu_print_devices(FILE* out, int forced_device);
+// The Vulkan loader's version and the device gpu_init would pick, with its driver (`vkpref --version`).
+void gpu_print_version(FILE* out);
 
 // One-shot command buffer for transfers outside a recorded step.
 VkCommandBuffer gpu_begin_oneshot(GpuContext* g);

@@ -24,26 +24,26 @@
 const ObjectiveInfo OBJECTIVES[OBJ_COUNT] = {
     [OBJ_SFT] = {"sft", ROWS_CHOSEN, 1, false, false, false, 0, METRICS_ALL,
                  "supervised fine-tuning on the chosen images (the denoising loss)",
-                 "Ho et al., Denoising Diffusion Probabilistic Models, NeurIPS 2020"},
+                 "Ho et al., Denoising Diffusion Probabilistic Models, NeurIPS 2020", 1e-5},
     [OBJ_DPO] = {"dpo", ROWS_PAIRS, 2, true, true, false, DPO_HYPERS, METRICS_PREF | METRICS_REF,
                  "Diffusion-DPO on preference pairs, against the frozen starting model",
-                 "Wallace et al., Diffusion Model Alignment Using Direct Preference Optimization, CVPR 2024"},
+                 "Wallace et al., Diffusion Model Alignment Using Direct Preference Optimization, CVPR 2024", 2.5e-7},
     [OBJ_MAPO] = {"mapo", ROWS_PAIRS, 2, true, false, false,
                   HYPER(OBJ_HYPER_BETA_MAPO) | HYPER(OBJ_HYPER_MAPO_SNR) | HYPER(OBJ_HYPER_MAPO_T),
                   METRICS_PREF | METRIC(OBJ_METRIC_MAPO_WIN_SCORE) | METRIC(OBJ_METRIC_MAPO_LOSE_SCORE),
                   "margin-aware preference optimisation: no reference model",
                   "Hong et al., Margin-aware Preference Optimization for Aligning Diffusion Models without "
-                  "Reference, 2024"},
+                  "Reference, 2024", 2.5e-7},
     [OBJ_KTO] = {"kto", ROWS_UNPAIRED, 1, false, true, true, KTO_HYPERS, METRICS_PREF | METRICS_REF | METRICS_SIGNS,
                  "Diffusion-KTO on single images marked desirable or undesirable",
-                 "Li et al., Aligning Diffusion Models by Optimizing Human Utility, NeurIPS 2024"},
+                 "Li et al., Aligning Diffusion Models by Optimizing Human Utility, NeurIPS 2024", 5e-7},
     [OBJ_TDPO] = {"tdpo", ROWS_CAPTION_PAIRS, 2, true, true, false, DPO_HYPERS, METRICS_PREF | METRICS_REF,
                   "DPO between an image's own caption and a mismatched one (text preference)",
-                  "Diffusion-DPO's loss over (matched, mismatched) caption pairs"},
+                  "Diffusion-DPO's loss over (matched, mismatched) caption pairs", 1e-6},
     [OBJ_TKTO] = {"tkto", ROWS_CAPTION_PAIRS, 2, false, true, true, KTO_HYPERS,
                   METRICS_PREF | METRICS_REF | METRICS_SIGNS,
                   "KTO with the matched caption desirable and a mismatched one undesirable",
-                  "Diffusion-KTO's loss over (matched, mismatched) caption rows"},
+                  "Diffusion-KTO's loss over (matched, mismatched) caption rows", 2e-6},
 };
 
 #define H(key, field, def, zero, help) {key, offsetof(ObjectiveHyper, field), def, zero, help}

@@ -65,6 +65,9 @@ typedef struct ObjectiveInfo {
     unsigned metrics;       // bit m: defines metric m (others are written as 0)
     const char* help;       // one line for --help
     const char* paper;      // where the loss comes from
+    // The fine-tuning learning rate tuned for this objective (configs/fmnist-<name>.json):
+    // `vkpref train`'s default when fine-tuning with it (train/train_config.c).
+    double tuned_learning_rate;
 } ObjectiveInfo;
 extern const ObjectiveInfo OBJECTIVES[OBJ_COUNT];
 

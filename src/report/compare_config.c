@@ -16,6 +16,7 @@
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
+#include "util/opt_names.h"
 
 #define T(name, type, def, help) {#name, type, offsetof(CompareConfig, name), def, help}
 static const OptSpec TOP_SPECS[] = {
@@ -53,9 +54,12 @@ static const OptSpec GRID_SPECS[] = {
 };
 #undef G
 
-static const OptTable TOP = {"compare", "", TOP_SPECS, sizeof TOP_SPECS / sizeof *TOP_SPECS};
-static const OptTable EVAL = {"compare", "", EVAL_SPECS, sizeof EVAL_SPECS / sizeof *EVAL_SPECS};
-static const OptTable GRID = {"compare", "", GRID_SPECS, sizeof GRID_SPECS / sizeof *GRID_SPECS};
+static const OptTable TOP = {.command = "compare", .summary = "", .specs = TOP_SPECS,
+                             .n = sizeof TOP_SPECS / sizeof *TOP_SPECS};
+static const OptTable EVAL = {.command = "compare", .summary = "", .specs = EVAL_SPECS,
+                              .n = sizeof EVAL_SPECS / sizeof *EVAL_SPECS};
+static const OptTable GRID = {.command = "compare", .summary = "", .specs = GRID_SPECS,
+                              .n = sizeof GRID_SPECS / sizeof *GRID_SPECS};
 
 // Train options compare sets itself for every run: in "train" they would be overridden unseen.
 static const char* const TRAIN_RESERVED[] = {"objective", "pretrained_model_name_or_path", "dataset", "max_train_steps",
@@ -86,8 +90,29 @@ static const OptSpec* find_key(CompareConfig* c, const char* key, Section* sec) 
     return NULL;
 }
 
+// " (did you mean \"eval.seeds\"?)" for the nearest key of the tables (prefixed), or "".
+static void key_hint(const char* key, const OptTable* const* tables, const char* const* prefixes, int ntables,
+                     char* hint, size_t hintlen) {
+    static char names[OPT_MAX][96];
+    OptSuggest sg;
+    opt_suggest_init(&sg, key);
+    int n = 0;
+    for (int t = 0; t < ntables; t++)
+        for (int i = 0; i < tables[t]->n && n < OPT_MAX; i++, n++) {
+            snprintf(names[n], sizeof names[n], "%s%s", prefixes[t], tables[t]->specs[i].name);
+            opt_suggest_offer(&sg, names[n]);
+        }
+    const char* near = opt_suggest_result(&sg);
+    if (near) snprintf(hint, hintlen, " (did you mean \"%s\"?)", near);
+    else *hint = 0;
+}
+
 static int unknown_key(const char* source, const char* key, char* err, size_t errlen) {
-    return fail(err, errlen, "%s: unknown key \"%s\" (see `vkpref compare --help`)", source, key);
+    const OptTable* tables[] = {&TOP, &EVAL, &GRID};
+    const char* prefixes[] = {"", "eval.", "grid."};
+    char hint[160];
+    key_hint(key, tables, prefixes, 3, hint, sizeof hint);
+    return fail(err, errlen, "%s: unknown key \"%s\"%s (see `vkpref compare --help`)", source, key, hint);
 }
 
 // A "train.NAME" value: a train option, not one compare sets, and a valid value for it.
@@ -98,9 +123,14 @@ static int check_train_option(const char* name, const char* value, const char* s
                         strstr("max_train_steps train_batch_size seed output_dir device", name)
                             ? " (use the top-level key)" : "");
     const OptTable* tt = train_options();
-    if (!spec_of(tt, name))
-        return fail(err, errlen, "%s: unknown key \"train.%s\" (not a `vkpref train` option, see its --help)", source,
-                    name);
+    if (!spec_of(tt, name)) {
+        const char* prefix = "train.";
+        char hint[160], full[160];
+        snprintf(full, sizeof full, "train.%s", name);
+        key_hint(full, &tt, &prefix, 1, hint, sizeof hint);
+        return fail(err, errlen, "%s: unknown key \"train.%s\"%s (not a `vkpref train` option, see its --help)",
+                    source, name, hint);
+    }
     TrainConfig* scratch = xmalloc(sizeof *scratch);
     opts_set_defaults(tt, scratch);
     char sub[1024];

@@ -73,3 +73,9 @@ void pipeline_dir_check(const char* dir, const char* flag) {
     if (!path_exists(index)) die("%s %s: not a pipeline folder (no model_index.json)", flag, dir);
     free(index);
 }
+
+const OptAlias SAMPLING_ALIASES[SAMPLING_NALIASES] = {
+    {"num_inference_steps", "steps", NULL},
+    {"guidance_scale", "cfg", NULL},
+    {"batch_size", "batch", NULL},
+};

@@ -22,6 +22,12 @@ void render_job_parse(RenderJob* job, const OptStrings* prompt, const char* prom
                       const char* sampler, int steps, double eta, double cfg);
 void render_job_free(RenderJob* job);
 
+// The names diffusers' pipelines give the sampling options, accepted by every
+// command that samples (sample, eval, make-pairs): --num_inference_steps is
+// --steps, --guidance_scale is --cfg, --batch_size is --batch.
+#define SAMPLING_NALIASES 3
+extern const OptAlias SAMPLING_ALIASES[SAMPLING_NALIASES];
+
 // Dies "<flag> <dir>: no such folder" / "not a pipeline folder" up front, before
 // any rendering, so a typo in a second folder is not found after minutes of work.
 void pipeline_dir_check(const char* dir, const char* flag);

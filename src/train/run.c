@@ -11,6 +11,7 @@
 
 #include "data/manifest.h"
 #include "io/fmnist.h"
+#include "train/config_files.h"
 #include "model/pipeline_io.h"
 #include "train/checkpoint.h"
 #include "train/fmnist_batches.h"
@@ -118,7 +119,16 @@ static int check_options(TrainRun* r, char* err, size_t errlen) {
         return fail(err, errlen, "--lr_scheduler %s: use constant, constant_with_warmup, linear or cosine",
                     c->lr_scheduler);
     if (!*c->output_dir) return fail(err, errlen, "--output_dir is empty");
-    return 0;
+    return train_config_check_files(c, err, errlen);
+}
+
+int train_run_check_config(const TrainConfig* c, char* err, size_t errlen) {
+    TrainRun* r = xcalloc(1, sizeof *r);
+    r->c = *c;
+    ObjectiveHyper h;  // the run checks these once the schedule is loaded; its timestep count is no option
+    int rc = check_options(r, err, errlen) || objective_hyper_from_options(c, r->obj, 1000, &h, err, errlen) ? -1 : 0;
+    free(r);
+    return rc;
 }
 
 // A resumed run computes the same steps only with the same options: name the ones that differ.
@@ -252,7 +262,7 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
     int L = p->max_length;
     if (r->pref) {
         ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
-                              .skip_bad = c->skip_bad_rows};
+                              .skip_bad = c->skip_bad_rows, .max_rows = c->max_train_samples};
         if (manifest_load(&r->pref_set, c->dataset, &mo, err, errlen)) return -1;
         RowLayout layout = objective_row_layout(r->obj);
         if (pref_batcher_init(&r->pref_batcher, &r->pref_set, &r->sched, &p->tok, L, layout,

@@ -76,6 +76,11 @@ RunStatus train_run_finish(TrainRun* r, char* err, size_t errlen);
 const char* train_run_last_good_checkpoint(const TrainRun* r);
 void train_run_close(TrainRun* r);
 
+// The checks train_run_open makes on c before it loads or writes anything
+// (values, ranges, the files c names): 0, or -1 with a message. For
+// `vkpref train --print_config`.
+int train_run_check_config(const TrainConfig* c, char* err, size_t errlen);
+
 // Whether the objective and options select a trained text encoder
 // (--train_text_encoder auto|true|false). -1 with err on a bad value.
 int train_text_encoder_resolve(const char* value, Objective obj, bool fmnist_sft, bool* out, char* err, size_t errlen);

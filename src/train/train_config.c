@@ -3,6 +3,10 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+
+#include "train/run.h"
+#include "util/check.h"
 
 #define O(name, type, def, help) {#name, type, offsetof(TrainConfig, name), def, help}
 
@@ -15,21 +19,30 @@ static const OptSpec SPECS[] = {
       "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
     O(resume_from_checkpoint, OPT_STRING, "", "\"latest\" or a checkpoint-<step> folder"),
     O(objective, OPT_STRING, "sft", "training objective: sft, dpo, mapo, kto, tdpo or tkto (docs/OBJECTIVES.md)"),
-    O(random_flip, OPT_BOOL, "false", "manifests: random horizontal flips (the same for both images of a pair)"),
+    O(random_flip, OPT_BOOL, "false",
+      "manifests: random horizontal flips (the same for both images of a pair; diffusers' DPO script flips unless "
+      "--no_hflip)"),
+    O(resolution, OPT_INT, "0", "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
     O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
-    O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
-    O(train_batch_size, OPT_INT, "32", "items per micro-batch: images (sft, kto) or pairs of rows (dpo, mapo, tdpo, tkto)"),
+    O(max_train_samples, OPT_INT, "0",
+      "manifests: train on the first N usable rows only (0: all; diffusers shuffles before truncating, vkpref "
+      "takes the manifest's order)"),
+    O(max_train_steps, OPT_INT, "1000", "optimizer steps (fine-tuning default below)"),
+    O(train_batch_size, OPT_INT, "32",
+      "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo: 2 images) or an "
+      "image with its own and a mismatched caption (tdpo, tkto: 2 UNet rows); fine-tuning default below"),
     O(gradient_accumulation_steps, OPT_INT, "1", "micro-batches per optimizer step"),
     O(seed, OPT_INT, "0", "seed of every random choice (batches, noise, timesteps, dropout)"),
-    O(learning_rate, OPT_FLOAT, "1e-3", "peak learning rate"),
+    O(learning_rate, OPT_FLOAT, "1e-3", "peak learning rate (fine-tuning: the objective's, below)"),
     O(lr_scheduler, OPT_STRING, "constant_with_warmup", "constant, constant_with_warmup, linear or cosine"),
-    O(lr_warmup_steps, OPT_INT, "100", "linear warm-up steps"),
+    O(lr_warmup_steps, OPT_INT, "100", "linear warm-up steps (fine-tuning default below)"),
     O(adam_beta1, OPT_FLOAT, "0.9", "AdamW beta1"),
     O(adam_beta2, OPT_FLOAT, "0.999", "AdamW beta2"),
     O(adam_epsilon, OPT_FLOAT, "1e-8", "AdamW epsilon"),
     O(adam_weight_decay, OPT_FLOAT, "1e-2", "AdamW decoupled weight decay"),
     O(max_grad_norm, OPT_FLOAT, "1.0", "clip the global gradient norm to this (0: off)"),
-    O(use_ema, OPT_BOOL, "true", "keep an exponential moving average of the weights (saved as the model)"),
+    O(use_ema, OPT_BOOL, "true",
+      "keep an exponential moving average of the weights (saved as the model; fine-tuning default below)"),
     O(ema_decay, OPT_FLOAT, "0.999", "EMA decay cap; step s uses min(ema_decay, (1 + s) / (10 + s)) as diffusers' EMAModel"),
     O(proportion_empty_prompts, OPT_FLOAT, "0.1", "probability of training on the empty caption (for guidance)"),
     O(train_text_encoder, OPT_STRING, "auto", "train the text encoder: auto (yes when pre-training on fmnist), true, false"),
@@ -52,14 +65,77 @@ static const OptSpec SPECS[] = {
 
 #define NSPECS (sizeof SPECS / sizeof *SPECS)
 
+// Names of diffusers' train_diffusion_dpo.py (and of the sampling commands) with the same meaning.
+static const OptAlias ALIASES[] = {
+    {"dataset_name", "dataset", NULL},  // a local manifest: nothing is downloaded
+    {"no_hflip", "random_flip", "false"},
+    {"validation_num_inference_steps", "validation_inference_steps", NULL},
+    {"validation_cfg", "validation_guidance_scale", NULL},
+};
+
+// Fine-tuning defaults shared by every objective (configs/fmnist-<objective>.json);
+// the learning rate is the objective's own (OBJECTIVES[].tuned_learning_rate).
+static const struct {
+    const char* key;
+    const char* value;
+} FINE_TUNING[] = {
+    {"train_batch_size", "4"},
+    {"lr_warmup_steps", "20"},
+    {"use_ema", "false"},
+    {"max_train_steps", "400"},
+};
+#define NFINE (sizeof FINE_TUNING / sizeof *FINE_TUNING)
+
+// Whether c fine-tunes (and its objective); false for an unknown objective.
+static bool fine_tuning(const TrainConfig* c, Objective* obj) {
+    return objective_parse(c->objective, obj) && (*obj != OBJ_SFT || *c->pretrained_model_name_or_path);
+}
+
+void train_config_resolve(TrainConfig* c, const OptMarks* marks) {
+    const OptTable* t = train_options();
+    Objective obj;
+    if (!fine_tuning(c, &obj)) return;
+    char err[256], lr[32];
+    snprintf(lr, sizeof lr, "%.17g", objective_info(obj)->tuned_learning_rate);
+    for (size_t i = 0; i <= NFINE; i++) {
+        const char* key = i < NFINE ? FINE_TUNING[i].key : "learning_rate";
+        const char* value = i < NFINE ? FINE_TUNING[i].value : lr;
+        int k = opts_index(t, key);
+        if (k < 0) die("internal: no train option %s", key);
+        if (!marks->set[k] && opts_set(t, c, key, value, "fine-tuning defaults", err, sizeof err))
+            die("internal: %s", err);
+    }
+}
+
+// The fine-tuning defaults as a table, each line indented.
+static void print_defaults(FILE* out, const char* indent) {
+    fprintf(out, "%sobjective   learning_rate\n", indent);
+    for (int i = 0; i < OBJ_COUNT; i++)
+        fprintf(out, "%s%-11s %g\n", indent, OBJECTIVES[i].name, OBJECTIVES[i].tuned_learning_rate);
+    fprintf(out, "%sand for every objective:", indent);
+    for (size_t i = 0; i < NFINE; i++) fprintf(out, "%s %s %s", i ? "," : "", FINE_TUNING[i].key, FINE_TUNING[i].value);
+    fprintf(out, "\n");
+}
+
+static void resolve_hook(void* cfg, const OptMarks* marks) { train_config_resolve(cfg, marks); }
+static int check_hook(const void* cfg, char* err, size_t errlen) { return train_run_check_config(cfg, err, errlen); }
+
+static void help_defaults(FILE* out) {
+    fprintf(out, "\nFine-tuning defaults: with any objective but sft, or sft from --pretrained_model_name_or_path,\n"
+                 "these replace the defaults above unless a config file or flag sets them (the values tuned in\n"
+                 "configs/fmnist-<objective>.json; pre-training, sft from --model_config, keeps the defaults above):\n");
+    print_defaults(out, "  ");
+}
+
 // The objectives' hyper-parameters follow SPECS, generated from their table (objective.h).
 const OptTable* train_options(void) {
     static OptSpec specs[NSPECS + OBJ_HYPER_OPTIONS];
     static char defs[OBJ_HYPER_OPTIONS][32];
-    static OptTable t = {"train",
-                         "Pre-train a diffusion model (sft on Fashion-MNIST) or fine-tune one on a manifest "
+    static OptTable t = {.command = "train",
+                         .summary = "Pre-train a diffusion model (sft on Fashion-MNIST) or fine-tune one on a manifest "
                          "(docs/TRAINING.md).",
-                         specs, 0};
+                         .specs = specs, .n = 0, .aliases = ALIASES, .naliases = sizeof ALIASES / sizeof *ALIASES,
+                         .resolve = resolve_hook, .check = check_hook, .help_extra = help_defaults};
     if (t.n) return &t;
     for (size_t i = 0; i < NSPECS; i++) specs[t.n++] = SPECS[i];
     for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) {

@@ -24,7 +24,9 @@ typedef struct TrainConfig {
     double ema_decay;
     double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
+    int resolution;                    // 0 or the model's sample_size (checked, never a resize target)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
+    int max_train_samples;             // manifests: > 0 keeps only the first N usable rows
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
     char train_text_encoder[OPT_STR_MAX];  // "auto" (pre-training on fmnist: true, else false), "true", "false"
     bool gradient_checkpointing;       // UNet: recompute each block's forward before its backward
@@ -43,3 +45,9 @@ typedef struct TrainConfig {
 } TrainConfig;
 
 const OptTable* train_options(void);
+
+// Fine-tuning (every objective but sft, and sft from a pipeline folder) has its
+// own defaults: the objective's tuned learning rate, batch 4, no EMA, ... They
+// replace the table's defaults for the options marks does not hold (those the
+// user gave). opts_parse applies it; a config built otherwise calls it.
+void train_config_resolve(TrainConfig* c, const OptMarks* marks);

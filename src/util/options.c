@@ -9,11 +9,73 @@
 
 #include "util/check.h"
 #include "util/json_fields.h"
+#include "util/opt_names.h"
 
 static const OptSpec* find(const OptTable* t, const char* name) {
     for (int i = 0; i < t->n; i++)
         if (!strcmp(t->specs[i].name, name)) return &t->specs[i];
     return NULL;
+}
+
+// ---------------------------------------------------------------------------
+// Names: hyphens, aliases, suggestions and unsupported flags (util/opt_names.h).
+
+static const OptAlias* find_alias(const OptTable* t, const char* name) {
+    for (int i = 0; i < t->naliases; i++)
+        if (!strcmp(t->aliases[i].name, name)) return &t->aliases[i];
+    return NULL;
+}
+
+// The option a typed name means: its snake_case form, or the alias's target.
+// *fixed gets an alias's fixed value (NULL otherwise). NULL if nothing matches.
+static const OptSpec* lookup(const OptTable* t, const char* typed, const char** fixed) {
+    char name[128];
+    opt_name_normalize(typed, name, sizeof name);
+    *fixed = NULL;
+    const OptSpec* s = find(t, name);
+    if (s) return s;
+    const OptAlias* a = find_alias(t, name);
+    if (!a) return NULL;
+    *fixed = a->value;
+    return find(t, a->target);
+}
+
+int opts_index(const OptTable* t, const char* name) {
+    const char* fixed;
+    const OptSpec* s = lookup(t, name, &fixed);
+    return s ? (int)(s - t->specs) : -1;
+}
+
+// The message for a name that matches no option: not supported (with why), or
+// unknown with the nearest known name.
+static void unknown_name(const OptTable* t, const char* typed, const char* source, const char* what, char* err,
+                         size_t errlen) {
+    char name[128];
+    opt_name_normalize(typed, name, sizeof name);
+    const char* why = opt_unsupported_reason(name);
+    if (why) {
+        snprintf(err, errlen, "%s: %s \"%s\" is not supported by vkpref: %s", source, what, typed, why);
+        return;
+    }
+    OptSuggest sg;
+    opt_suggest_init(&sg, name);
+    for (int i = 0; i < t->n; i++) opt_suggest_offer(&sg, t->specs[i].name);
+    for (int i = 0; i < t->naliases; i++) opt_suggest_offer(&sg, t->aliases[i].name);
+    if (!strcmp(source, "command line")) opt_suggest_offer(&sg, "config"), opt_suggest_offer(&sg, "print_config");
+    const char* near = opt_suggest_result(&sg);
+    char hint[192] = "";
+    if (near) snprintf(hint, sizeof hint, "did you mean \"%s\"? ", near);
+    snprintf(err, errlen, "%s: unknown %s \"%s\" for `vkpref %s` (%ssee --help)", source, what, typed, t->command,
+             hint);
+}
+
+// opts_set (which takes any accepted name) that marks the option as the user's.
+static int set_named(const OptTable* t, void* cfg, const char* typed, const char* value, const char* source,
+                     OptMarks* marks, char* err, size_t errlen) {
+    if (opts_set(t, cfg, typed, value, source, err, errlen)) return -1;
+    int k = opts_index(t, typed);
+    if (marks && k >= 0 && k < OPT_MAX) marks->set[k] = true;
+    return 0;
 }
 
 static void strings_clear(OptStrings* l) {
@@ -30,9 +92,11 @@ static void strings_append(OptStrings* l, const char* value) {
 int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
              size_t errlen) {
     const OptSpec* s = find(t, name);
-    if (!s) {
-        snprintf(err, errlen, "%s: unknown option \"%s\" for `vkpref %s` (see --help)", source, name, t->command);
-        return -1;
+    if (!s) {  // another accepted spelling (hyphens, an alias)
+        const char* fixed;
+        if (!(s = lookup(t, name, &fixed)))
+            return unknown_name(t, name, source, strcmp(source, "command line") ? "key" : "option", err, errlen), -1;
+        if (fixed) value = fixed;
     }
     char* field = (char*)cfg + s->offset;
     char* end;
@@ -105,6 +169,10 @@ static int load_json_list(const OptTable* t, void* cfg, const OptSpec* s, const 
 }
 
 int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, size_t errlen) {
+    return opts_load_json_marked(t, cfg, path, NULL, err, errlen);
+}
+
+int opts_load_json_marked(const OptTable* t, void* cfg, const char* path, OptMarks* marks, char* err, size_t errlen) {
     char* text = json_read_file(path, err, errlen);
     if (!text) return -1;
     cJSON* root = json_parse_object(text, path, err, errlen);
@@ -114,9 +182,11 @@ int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, si
     for (const cJSON* it = root->child; it && r == 0; it = it->next) {
         char buf[64];
         const char* v;
-        const OptSpec* s = find(t, it->string);
+        const char* fixed;
+        const OptSpec* s = lookup(t, it->string, &fixed);
         if (s && s->type == OPT_STRING_LIST && (cJSON_IsArray(it) || cJSON_IsString(it))) {
             r = load_json_list(t, cfg, s, it, path, err, errlen);
+            if (!r && marks) marks->set[s - t->specs] = true;
             continue;
         }
         if (cJSON_IsString(it)) v = it->valuestring;
@@ -129,10 +199,22 @@ int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, si
             r = -1;
             break;
         }
-        r = opts_set(t, cfg, it->string, v, path, err, errlen);
+        r = set_named(t, cfg, it->string, v, path, marks, err, errlen);
     }
     cJSON_Delete(root);
     return r;
+}
+
+// The help's tail: the aliases, the spelling rule and the table's own notes.
+static void print_help_names(const OptTable* t, FILE* out) {
+    if (t->naliases) fprintf(out, "\naliases (as flags and config keys):\n");
+    for (int i = 0; i < t->naliases; i++) {
+        const OptAlias* a = &t->aliases[i];
+        if (a->value) fprintf(out, "  --%-28s = --%s %s\n", a->name, a->target, a->value);
+        else fprintf(out, "  --%-28s = --%s\n", a->name, a->target);
+    }
+    fprintf(out, "\nNames are snake_case; hyphenated spellings are accepted too (--print-config).\n");
+    if (t->help_extra) t->help_extra(out);
 }
 
 void opts_print_help(const OptTable* t, FILE* out) {
@@ -145,7 +227,8 @@ void opts_print_help(const OptTable* t, FILE* out) {
         fprintf(out, "  --%s %s\n      %s (default: %s)\n", s->name, ty, s->help, *s->def ? s->def : "\"\"");
     }
     fprintf(out, "  --config FILE.json\n      flat JSON object of the options above\n"
-                 "  --print-config\n      print the resolved config as JSON and exit\n");
+                 "  --print_config\n      print the resolved config as JSON, after the checks a run makes, and exit\n");
+    print_help_names(t, out);
 }
 
 char* opts_to_json(const OptTable* t, const void* cfg) {
@@ -170,14 +253,23 @@ char* opts_to_json(const OptTable* t, const void* cfg) {
     return text;
 }
 
+// Whether argv[i] is the flag `name` (snake_case), hyphens read as underscores.
+static bool is_flag(const char* arg, const char* name) {
+    char n[64];
+    if (strncmp(arg, "--", 2)) return false;
+    opt_name_normalize(arg + 2, n, sizeof n);
+    return !strcmp(n, name);
+}
+
 // The flags after --config. cleared[i]: list option i already had its config-file
 // values dropped (the first command-line value replaces them, later ones append).
-static int parse_flags(const OptTable* t, void* cfg, int argc, char** argv, bool* cleared, bool* print) {
+static int parse_flags(const OptTable* t, void* cfg, int argc, char** argv, bool* cleared, bool* print,
+                       OptMarks* marks) {
     char err[1024];
     for (int i = 1; i < argc; i++) {
         const char* a = argv[i];
-        if (!strcmp(a, "--config")) { i++; continue; }
-        if (!strcmp(a, "--print-config")) { *print = true; continue; }
+        if (is_flag(a, "config")) { i++; continue; }
+        if (is_flag(a, "print_config")) { *print = true; continue; }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "vkpref %s: unexpected argument \"%s\" (options start with --)\n", t->command, a);
             return -1;
@@ -188,19 +280,22 @@ static int parse_flags(const OptTable* t, void* cfg, int argc, char** argv, bool
         if (len >= sizeof name) len = sizeof name - 1;
         memcpy(name, a + 2, len);
         name[len] = 0;
-        const OptSpec* s = find(t, name);
+        const char* fixed;
+        const OptSpec* s = lookup(t, name, &fixed);
         const char* value;
         if (eq) value = eq + 1;
+        else if (fixed) value = fixed;  // a bare alias (--no_hflip)
         else if (s && s->type == OPT_BOOL && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0 ||
                                                (strcmp(argv[i + 1], "true") && strcmp(argv[i + 1], "false"))))
             value = "true";  // a bare boolean flag
-        else if (i + 1 < argc) value = argv[++i];
-        else return fprintf(stderr, "vkpref %s: --%s needs a value\n", t->command, name), -1;
+        else if (s && i + 1 < argc) value = argv[++i];
+        else if (s) return fprintf(stderr, "vkpref %s: --%s needs a value\n", t->command, name), -1;
+        else value = "";  // unknown: set_named names it
         if (s && s->type == OPT_STRING_LIST && !cleared[s - t->specs]) {
             cleared[s - t->specs] = true;
             strings_clear((OptStrings*)((char*)cfg + s->offset));
         }
-        if (opts_set(t, cfg, name, value, "command line", err, sizeof err)) {
+        if (set_named(t, cfg, name, value, "command line", marks, err, sizeof err)) {
             fprintf(stderr, "vkpref %s: %s\n", t->command, err);
             return -1;
         }
@@ -209,24 +304,37 @@ static int parse_flags(const OptTable* t, void* cfg, int argc, char** argv, bool
 }
 
 int opts_parse(const OptTable* t, void* cfg, int argc, char** argv) {
+    OptMarks marks;
+    return opts_parse_marked(t, cfg, argc, argv, &marks);
+}
+
+int opts_parse_marked(const OptTable* t, void* cfg, int argc, char** argv, OptMarks* marks) {
     char err[1024];
+    OptMarks local;
+    if (!marks) marks = &local;
+    memset(marks, 0, sizeof *marks);
+    if (t->n > OPT_MAX) die("internal: `vkpref %s` has %d options, OPT_MAX is %d", t->command, t->n, OPT_MAX);
     opts_set_defaults(t, cfg);
     bool print = false;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        if (is_flag(argv[i], "help") || !strcmp(argv[i], "-h")) {
             opts_print_help(t, stdout);
             return 1;
         }
-        if (!strcmp(argv[i], "--config")) {
+        if (is_flag(argv[i], "config")) {
             if (i + 1 >= argc) return fprintf(stderr, "vkpref %s: --config needs a file\n", t->command), -1;
-            if (opts_load_json(t, cfg, argv[++i], err, sizeof err)) return fprintf(stderr, "vkpref %s: %s\n", t->command, err), -1;
+            if (opts_load_json_marked(t, cfg, argv[++i], marks, err, sizeof err))
+                return fprintf(stderr, "vkpref %s: %s\n", t->command, err), -1;
         }
     }
     bool* cleared = xcalloc((size_t)t->n, sizeof *cleared);
-    int r = parse_flags(t, cfg, argc, argv, cleared, &print);
+    int r = parse_flags(t, cfg, argc, argv, cleared, &print, marks);
     free(cleared);
     if (r) return -1;
+    if (t->resolve) t->resolve(cfg, marks);
     if (print) {
+        if (t->check && t->check(cfg, err, sizeof err))
+            return fprintf(stderr, "vkpref %s: error: %s\n", t->command, err), -1;
         char* j = opts_to_json(t, cfg);
         printf("%s\n", j);
         free(j);

@@ -1,7 +1,9 @@
 // options.h: one table per command drives defaults, config files, command-line
 // flags, --help and the saved resolved config. Config files are flat JSON
 // objects whose keys are the flag names; precedence: defaults < --config file <
-// flags. An unknown key or flag is an error that names it.
+// flags. An unknown key or flag is an error that names it and suggests the
+// nearest known name. Names are snake_case; a hyphenated spelling
+// (--print-config, --train-batch-size) is accepted for every flag and key.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,11 +31,37 @@ typedef struct OptSpec {
 
 #define OPT_STR_MAX 512  // longest string value + 1 (also per element of a list)
 
+// Another name of an option: a flag of diffusers' scripts or of a sibling
+// command. A bare alias with a fixed value (--no_hflip) sets its target to it.
+typedef struct OptAlias {
+    const char* name;    // snake_case, without "--"
+    const char* target;  // the option it sets
+    const char* value;   // NULL: takes a value as the target does; else the value it sets (a bare flag)
+} OptAlias;
+
+#define OPT_MAX 256  // most options one table may hold (OptMarks)
+
+// Which options a config file or a flag gave (by index in the table's specs):
+// defaults that depend on other options apply only where the user gave nothing.
+typedef struct OptMarks {
+    bool set[OPT_MAX];
+} OptMarks;
+
 typedef struct OptTable {
     const char* command;  // for messages and --help, e.g. "train"
     const char* summary;
     const OptSpec* specs;
     int n;
+    const OptAlias* aliases;  // may be NULL
+    int naliases;
+    // After the config file and flags: fills the defaults that depend on other
+    // options, where marks says the user gave none. May be NULL.
+    void (*resolve)(void* cfg, const OptMarks* marks);
+    // --print-config runs it on the resolved config: the checks a run makes
+    // (0, or -1 with a message). May be NULL.
+    int (*check)(const void* cfg, char* err, size_t errlen);
+    // Printed after the options by --help (e.g. a table of derived defaults). May be NULL.
+    void (*help_extra)(FILE* out);
 } OptTable;
 
 // Initialises every field (lists start empty: call it once per struct, opts_free after).
@@ -42,10 +70,17 @@ void opts_set_defaults(const OptTable* t, void* cfg);
 int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
              size_t errlen);
 int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, size_t errlen);
+// The same, marking each key it sets in marks (may be NULL).
+int opts_load_json_marked(const OptTable* t, void* cfg, const char* path, OptMarks* marks, char* err, size_t errlen);
+// The spec index of an option by name or alias (hyphens read as underscores); -1 if none.
+int opts_index(const OptTable* t, const char* name);
 // Parses argv (argv[0] is the command): defaults, then --config FILE (wherever it
 // appears), then every other --flag value / --flag=value / --bool-flag.
+// Then t->resolve. --print-config also runs t->check and fails like a run would.
 // Returns 0 to run, 1 when --help or --print-config was handled, -1 on error.
 int opts_parse(const OptTable* t, void* cfg, int argc, char** argv);
+// The same, leaving in marks (may be NULL) which options the user gave.
+int opts_parse_marked(const OptTable* t, void* cfg, int argc, char** argv, OptMarks* marks);
 // The resolved config as a JSON object text (malloc'ed).
 char* opts_to_json(const OptTable* t, const void* cfg);
 void opts_print_help(const OptTable* t, FILE* out);

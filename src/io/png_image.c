@@ -3,6 +3,8 @@
 #include "io/png_image.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
@@ -123,24 +125,34 @@ int png_write_f32(const char* path, const float* chw, int width, int height, int
 // ---------------------------------------------------------------------------
 // Decoding.
 
-uint8_t* image_load_u8(const char* path, int want_channels, int* width, int* height, int* channels, char* err,
-                       size_t errlen) {
+uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int want_channels, int64_t max_pixels,
+                         int* width, int* height, int* channels, char* err, size_t errlen) {
     if (want_channels < 0 || want_channels > 4) {
-        fail(err, errlen, "%s: image_load: want_channels %d (0..4)", path, want_channels);
+        fail(err, errlen, "%s: image_load: want_channels %d (0..4)", source, want_channels);
         return NULL;
     }
-    // Open it ourselves first so a missing file says so, not "can't fopen".
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        fail(err, errlen, "%s: cannot open image: %s", path, strerror(errno));
+    if (n > INT_MAX) {
+        fail(err, errlen, "%s: cannot decode image: file larger than %d bytes", source, INT_MAX);
         return NULL;
     }
+    // The header's size is checked before decoding: a small file may declare a
+    // huge image (decompression bomb), and decoding allocates all of it.
     int w = 0, h = 0, c = 0;
-    uint8_t* px = stbi_load_from_file(f, &w, &h, &c, want_channels);
-    fclose(f);
+    if (!stbi_info_from_memory(data, (int)n, &w, &h, &c)) {
+        const char* why = stbi_failure_reason();
+        fail(err, errlen, "%s: cannot decode image: %s", source, why && *why ? why : "corrupt or truncated data");
+        return NULL;
+    }
+    if (max_pixels <= 0) max_pixels = IMAGE_MAX_PIXELS_DEFAULT;
+    if ((int64_t)w * h > max_pixels) {
+        fail(err, errlen, "%s: image of %dx%d = %" PRId64 " pixels exceeds the limit of %" PRId64
+                          " pixels (--max_image_pixels)", source, w, h, (int64_t)w * h, max_pixels);
+        return NULL;
+    }
+    uint8_t* px = stbi_load_from_memory(data, (int)n, &w, &h, &c, want_channels);
     if (!px) {
         const char* why = stbi_failure_reason();
-        fail(err, errlen, "%s: cannot decode image: %s", path, why && *why ? why : "corrupt or truncated data");
+        fail(err, errlen, "%s: cannot decode image: %s", source, why && *why ? why : "corrupt or truncated data");
         return NULL;
     }
     *width = w;
@@ -149,10 +161,20 @@ uint8_t* image_load_u8(const char* path, int want_channels, int* width, int* hei
     return px;
 }
 
-float* image_load(const char* path, int want_channels, int* width, int* height, int* channels, char* err,
-                  size_t errlen) {
+uint8_t* image_load_u8(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
+                       char* err, size_t errlen) {
+    size_t n;
+    char* data = read_file(path, &n, err, errlen);
+    if (!data) return NULL;
+    uint8_t* px = image_decode_u8(data, n, path, want_channels, max_pixels, width, height, channels, err, errlen);
+    free(data);
+    return px;
+}
+
+float* image_load(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
+                  char* err, size_t errlen) {
     int w, h, c;
-    uint8_t* px = image_load_u8(path, want_channels, &w, &h, &c, err, errlen);
+    uint8_t* px = image_load_u8(path, want_channels, max_pixels, &w, &h, &c, err, errlen);
     if (!px) return NULL;
     float* chw = xmalloc((size_t)w * h * c * sizeof *chw);
     image_hwc_u8_to_chw(px, w, h, c, chw);

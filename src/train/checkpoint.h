@@ -29,6 +29,9 @@ int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool us
 // "latest": the finished checkpoint of output_dir with the highest step;
 // anything else must be a checkpoint folder. Writes the folder to out.
 int checkpoint_resolve(const char* spec, const char* output_dir, char* out, size_t out_len, char* err, size_t errlen);
+// Reads train_state.json's text (source names it in errors): 0, or -1 with err
+// naming the key.
+int checkpoint_state_parse(const char* text, const char* source, CheckpointState* st, char* err, size_t errlen);
 // Restores weights, moments and EMA into p (loaded from the checkpoint folder
 // with the same allocation) and reads the step.
 int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,

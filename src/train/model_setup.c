@@ -44,14 +44,12 @@ static void load_model_spec(ModelSpec* m, const char* name) {
     free(s);
     const cJSON* tok = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
     JsonFields f = {cJSON_IsObject(tok) ? tok : NULL, path, err, sizeof err, 0};
-    m->merges = f.root ? json_int(&f, "merges", 400, false) : 400;
-    m->max_length = f.root ? json_int(&f, "model_max_length", m->clip.max_position_embeddings, false)
+    m->merges = f.root ? json_int_in(&f, "merges", 400, 0, 1 << 20) : 400;
+    m->max_length = f.root ? json_int_in(&f, "model_max_length", m->clip.max_position_embeddings, 1,
+                                         m->clip.max_position_embeddings)
                            : m->clip.max_position_embeddings;
-    if (f.failed) die("%s (in \"tokenizer\")", err);
+    if (f.failed) die("%s (in \"tokenizer\"; max_position_embeddings is %d)", err, m->clip.max_position_embeddings);
     cJSON_Delete(root);
-    if (m->max_length > m->clip.max_position_embeddings)
-        die("%s: tokenizer model_max_length %d exceeds max_position_embeddings %d", path, m->max_length,
-            m->clip.max_position_embeddings);
 }
 
 void pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char* name, const char* tokenizer_dir,

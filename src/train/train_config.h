@@ -23,6 +23,7 @@ typedef struct TrainConfig {
     double beta_dpo, beta_mapo, mapo_snr, beta_kto, kto_lambda_desirable, kto_lambda_undesirable;
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
+    int max_image_pixels;              // manifests: largest declared width x height decoded
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
     char train_text_encoder[OPT_STR_MAX];  // "auto" (pre-training on fmnist: true, else false), "true", "false"
     bool gradient_checkpointing;       // UNet: recompute each block's forward before its backward

@@ -9,6 +9,7 @@
 #include <png.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,38 @@ int png_write_f32(const char* path, const float* chw, int width, int height, int
 // ---------------------------------------------------------------------------
 // Decoding.
 
+// stb_image 2.27 (Debian 12) writes past its 256-entry Huffman tables when a
+// JPEG DHT segment declares more codes than that. Such files are refused
+// before stb sees them. The walk reads the segments as stb does: a table may
+// run past its segment's declared length, and missing bytes read as 0.
+static bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
+    if (n < 2 || p[0] != 0xFF) return true;  // not a JPEG (stb wants a marker first; fill bytes may precede SOI)
+    size_t i = 0;
+    while (i + 3 < n) {
+        uint8_t m = p[i + 1];
+        // Entropy-coded data, fill bytes, stuffed zeros, SOI and restart markers carry no length.
+        if (p[i] != 0xFF || m == 0xFF || m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+            i += p[i] == 0xFF && m != 0xFF ? 2 : 1;
+            continue;
+        }
+        if (m == 0xD9) break;  // end of image
+        size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (m == 0xC4) {
+            int64_t left = (int64_t)len - 2;
+            size_t j = i + 4;
+            while (left > 0) {
+                unsigned codes = 0;
+                for (size_t k = j + 1; k <= j + 16; k++) codes += k < n ? p[k] : 0;
+                if (codes > 256) return false;
+                j += 17 + codes;
+                left -= 17 + (int64_t)codes;
+            }
+        }
+        i += 2 + len;
+    }
+    return true;
+}
+
 uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int want_channels, int64_t max_pixels,
                          int* width, int* height, int* channels, char* err, size_t errlen) {
     if (want_channels < 0 || want_channels > 4) {
@@ -133,6 +166,10 @@ uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int wan
     }
     if (n > INT_MAX) {
         fail(err, errlen, "%s: cannot decode image: file larger than %d bytes", source, INT_MAX);
+        return NULL;
+    }
+    if (!jpeg_huffman_tables_fit(data, n)) {
+        fail(err, errlen, "%s: cannot decode image: corrupt JPEG (a Huffman table with more than 256 codes)", source);
         return NULL;
     }
     // The header's size is checked before decoding: a small file may declare a

@@ -395,3 +395,22 @@ Test(validation, output_paths_are_checked_before_work) {
     ASSERT_ERR_HAS(out, under, "--out");
     free(index), free(model), free(file), free(under), free(deep);
 }
+
+// stb_image 2.27 overflows its Huffman tables on some corrupt JPEGs (found by
+// fuzzing): those are refused, valid baseline and progressive files still decode.
+Test(validation, corrupt_jpeg_huffman_tables_are_refused_valid_jpegs_decode) {
+    static const char* OK[] = {"rgb.jpg", "grey.jpg", "progressive.jpg"};
+    static const char* BAD[] = {"regress-jpeg-dht-over-256-codes.jpg", "regress-jpeg-dht-fill-before-soi.jpg",
+                                "regress-jpeg-scan-undefined-huffman-table.jpg"};
+    char path[1024], err[1024];
+    int w, h, c;
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/../fuzz/corpus/fuzz_image/%s", VKPREF_TEST_DATA, OK[i]);
+        uint8_t* px = image_load_u8(path, 0, 0, &w, &h, &c, err, sizeof err);
+        cr_assert_not_null(px, "%s", err);
+        free(px);
+        snprintf(path, sizeof path, "%s/../fuzz/corpus/fuzz_image/%s", VKPREF_TEST_DATA, BAD[i]);
+        cr_assert_null(image_load_u8(path, 0, 0, &w, &h, &c, err, sizeof err), "%s decoded", BAD[i]);
+        ASSERT_ERR_HAS(err, BAD[i], "corrupt JPEG");
+    }
+}

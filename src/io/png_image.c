@@ -126,12 +126,16 @@ int png_write_f32(const char* path, const float* chw, int width, int height, int
 // ---------------------------------------------------------------------------
 // Decoding.
 
-// stb_image 2.27 (Debian 12) writes past its 256-entry Huffman tables when a
-// JPEG DHT segment declares more codes than that. Such files are refused
-// before stb sees them. The walk reads the segments as stb does: a table may
-// run past its segment's declared length, and missing bytes read as 0.
-static bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
-    if (n < 2 || p[0] != 0xFF) return true;  // not a JPEG (stb wants a marker first; fill bytes may precede SOI)
+// stb_image 2.27 (Debian 12) indexes past its Huffman tables on two kinds of
+// corrupt JPEG: a DHT segment declaring more than 256 codes (a write), and a
+// scan that uses a table no DHT defined (stb's decoder state is not zeroed, so
+// the table holds garbage; a read). Both are refused before stb sees the file:
+// NULL, or the reason. The walk reads the segments as stb does: a table may run
+// past its segment's declared length, and bytes past the end read as 0.
+static const char* jpeg_tables_unsafe(const uint8_t* p, size_t n) {
+    if (n < 2 || p[0] != 0xFF) return NULL;  // not a JPEG (stb wants a marker first; fill bytes may precede SOI)
+    bool defined[2][4] = {{false}}, progressive = false;
+#define AT(k) ((k) < n ? p[k] : 0)
     size_t i = 0;
     while (i + 3 < n) {
         uint8_t m = p[i + 1];
@@ -142,20 +146,32 @@ static bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
         }
         if (m == 0xD9) break;  // end of image
         size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (m == 0xC2) progressive = true;
         if (m == 0xC4) {
             int64_t left = (int64_t)len - 2;
             size_t j = i + 4;
             while (left > 0) {
-                unsigned codes = 0;
-                for (size_t k = j + 1; k <= j + 16; k++) codes += k < n ? p[k] : 0;
-                if (codes > 256) return false;
+                unsigned codes = 0, tc = AT(j) >> 4, th = AT(j) & 15;
+                for (size_t k = j + 1; k <= j + 16; k++) codes += AT(k);
+                if (codes > 256) return "a Huffman table with more than 256 codes";
+                if (tc <= 1 && th <= 3) defined[tc][th] = true;
                 j += 17 + codes;
                 left -= 17 + (int64_t)codes;
             }
         }
+        if (m == 0xDA) {  // start of scan: components (id, DC table << 4 | AC table), Ss, Se, Ah << 4 | Al
+            size_t ns = AT(i + 4), ss = AT(i + 5 + 2 * ns), ah = AT(i + 7 + 2 * ns) >> 4;
+            bool dc = ss == 0 && !(progressive && ah), ac = !progressive || ss > 0;
+            for (size_t c = 0; c < ns; c++) {
+                unsigned t = AT(i + 6 + 2 * c), td = t >> 4, ta = t & 15;
+                if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta]))
+                    return "a scan uses an undefined Huffman table";
+            }
+        }
         i += 2 + len;
     }
-    return true;
+#undef AT
+    return NULL;
 }
 
 uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int want_channels, int64_t max_pixels,
@@ -168,8 +184,9 @@ uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int wan
         fail(err, errlen, "%s: cannot decode image: file larger than %d bytes", source, INT_MAX);
         return NULL;
     }
-    if (!jpeg_huffman_tables_fit(data, n)) {
-        fail(err, errlen, "%s: cannot decode image: corrupt JPEG (a Huffman table with more than 256 codes)", source);
+    const char* bad = jpeg_tables_unsafe(data, n);
+    if (bad) {
+        fail(err, errlen, "%s: cannot decode image: corrupt JPEG (%s)", source, bad);
         return NULL;
     }
     // The header's size is checked before decoding: a small file may declare a

@@ -14,6 +14,5 @@ export VKPREF_REQUIRE_GPU=1 VKPREF_VALIDATION=1
 ctest --test-dir build --output-on-failure --timeout 900 "$@"
 
 tools/fuzz.sh "${FUZZ_SECONDS:-20}"
-cmake -S . -B build-fuzz -DVKPREF_SANITIZE=address,undefined >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target cpu_tests >/dev/null
 ctest --test-dir build-fuzz -L cpu --output-on-failure --timeout 900

@@ -42,7 +42,7 @@ static const OptSpec SPECS[] = {
     O(prompts, OPT_STRING, "", OPT_ANY, "file of prompts, one a line"),
     O(judge, OPT_STRING, "classifier", OPT_ANY, "judge that picks the chosen image (see `vkpref eval --help`)"),
     O(per_prompt, OPT_INT, "8", OPT_IN(2, 1 << 20), "images per prompt (even: they are paired two by two)"),
-    O(seed, OPT_INT, "0", OPT_GE(0), "first seed; prompt images use seeds seed .. seed + per_prompt - 1"),
+    O(seed, OPT_INT, "0", OPT_IN(0, 1 << 30), "first seed; prompt images use seeds seed .. seed + per_prompt - 1"),
     O(tie_margin, OPT_FLOAT, "0", OPT_GE(0), "pairs whose scores differ by at most this are ties (label 0.5)"),
     O(out, OPT_STRING, "", OPT_ANY, "output folder (img/, pairs.jsonl, make_pairs.json); required"),
     O(steps, OPT_INT, "25", OPT_IN(1, 10000), "denoising steps"),

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,10 @@ int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, 
         double v = strtod(value, &end);
         if (*value == 0 || *end || errno || !isfinite(v)) goto bad;
         if (!in_range(&s->range, v)) return out_of_range(s, value, source, err, errlen);
+        if (fabs(v) > FLT_MAX) {  // values reach the GPU as 32-bit floats
+            snprintf(err, errlen, "%s: \"%s\" = %s does not fit a 32-bit float", source, name, value);
+            return -1;
+        }
         *(double*)field = v;
         break;
     }

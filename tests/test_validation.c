@@ -331,6 +331,10 @@ Test(validation, tokenizer_vocab_with_duplicate_or_trailing_text_is_refused) {
     write_text(v, "{\"a\": 0, \"b\": 1, \"a\": 2}");
     cr_assert_eq(tokenizer_load_files(&t, v, mg, NULL, NULL, err, sizeof err), -1);
     ASSERT_ERR_HAS(err, "vocab.json", "\"a\" appears twice");
+    // An id far outside int's range (found by fuzz_tokenizer: the cast came before the range check).
+    write_text(v, "{\"a\": 0, \"b\": 5.5e81}");
+    cr_assert_eq(tokenizer_load_files(&t, v, mg, NULL, NULL, err, sizeof err), -1);
+    ASSERT_ERR_HAS(err, "vocab.json", "\"b\": id must be an integer");
     write_text(v, "{\"a\": 0, \"b\": 1}\n{}");
     cr_assert_eq(tokenizer_load_files(&t, v, mg, NULL, NULL, err, sizeof err), -1);
     ASSERT_ERR_HAS(err, "vocab.json:2:", "text after");

@@ -507,13 +507,13 @@ static int load_vocab(Tokenizer* t, const char* path, char* err, size_t errlen) 
     size_t bytes = 0;
     int max_id = -1;
     for (const cJSON* e = root->child; e; e = e->next) {
-        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
-        if (v < 0 || v != (double)(int)v || v >= (1 << 24)) {
+        int v;
+        if (!json_to_int(e, 0, (1 << 24) - 1, &v)) {
             set_err(err, errlen, "%s: key \"%.60s\": id must be an integer in [0, 2^24)", path, e->string);
             cJSON_Delete(root);
             return -1;
         }
-        if ((int)v > max_id) max_id = (int)v;
+        if (v > max_id) max_id = v;
         bytes += strlen(e->string) + 1;
     }
     t->strings = xmalloc(bytes ? bytes : 1);

@@ -24,12 +24,12 @@ static void require_false(JsonFields* p, const char* key) {
 
 // One integer of a list, in [lo, hi] (0 and a failure otherwise).
 static int list_int(JsonFields* p, const char* key, const cJSON* v, int i, int lo, int hi) {
-    double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
-    if (!(d >= lo && d <= hi) || d != (double)(int)d) {
+    int x;
+    if (!json_to_int(v, lo, hi, &x)) {
         json_fail(p, key, "entry %d: expected an integer from %d to %d", i, lo, hi);
         return 0;
     }
-    return (int)d;
+    return x;
 }
 
 // An int or a list of nblocks ints (attention_head_dim, transformer_layers_per_block), each in [lo, hi].

@@ -1,6 +1,7 @@
 // json_fields.c: see json_fields.h.
 #include "util/json_fields.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,14 @@
 
 #include "util/check.h"
 #include "util/fsutil.h"
+
+bool json_to_int(const cJSON* v, int lo, int hi, int* out) {
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= lo && d <= hi) || d != (double)(int)d) return false;
+    *out = (int)d;
+    return true;
+}
 
 static int cmp_names(const void* a, const void* b) {
     return strcmp((*(const cJSON* const*)a)->string, (*(const cJSON* const*)b)->string);
@@ -101,13 +110,12 @@ int json_int(JsonFields* f, const char* key, int def, bool required) {
         if (required) json_fail(f, key, "missing");
         return def;
     }
-    // The range test comes before the cast: a double outside int's range does not convert.
-    double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
-    if (!(d >= -2147483647.0 && d <= 2147483647.0) || d != (double)(int)d) {
+    int x;
+    if (!json_to_int(v, -INT_MAX, INT_MAX, &x)) {
         json_fail(f, key, "expected an integer");
         return def;
     }
-    return (int)d;
+    return x;
 }
 
 double json_num(JsonFields* f, const char* key, double def) {

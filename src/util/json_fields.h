@@ -25,6 +25,10 @@ const cJSON* json_find_duplicate(const cJSON* item);
 // Reads a whole file into a malloc'ed string (NULL + err when it cannot be read).
 char* json_read_file(const char* path, char* err, size_t errlen);
 
+// *out = v when v is a number with an integral value in [lo, hi] (checked before
+// any conversion: a double outside int's range does not convert).
+bool json_to_int(const cJSON* v, int lo, int hi, int* out);
+
 void json_fail(JsonFields* f, const char* key, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 int json_int(JsonFields* f, const char* key, int def, bool required);
 double json_num(JsonFields* f, const char* key, double def);

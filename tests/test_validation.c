@@ -400,9 +400,10 @@ Test(validation, output_paths_are_checked_before_work) {
     free(index), free(model), free(file), free(under), free(deep);
 }
 
-// stb_image 2.27 overflows its Huffman tables on some corrupt JPEGs (found by
-// fuzzing): those are refused, valid baseline and progressive files still decode.
-Test(validation, corrupt_jpeg_huffman_tables_are_refused_valid_jpegs_decode) {
+// Corrupt images found by fuzzing: stb_image 2.27 overflows its Huffman tables
+// on some JPEGs, and allocates what a PNG chunk declares (2 GB from 250 bytes).
+// Those are refused; valid baseline and progressive JPEGs still decode.
+Test(validation, corrupt_images_found_by_fuzzing_are_refused_valid_ones_decode) {
     static const char* OK[] = {"rgb.jpg", "grey.jpg", "progressive.jpg"};
     static const char* BAD[] = {"regress-jpeg-dht-over-256-codes.jpg", "regress-jpeg-dht-fill-before-soi.jpg",
                                 "regress-jpeg-scan-undefined-huffman-table.jpg"};
@@ -417,4 +418,7 @@ Test(validation, corrupt_jpeg_huffman_tables_are_refused_valid_jpegs_decode) {
         cr_assert_null(image_load_u8(path, 0, 0, &w, &h, &c, err, sizeof err), "%s decoded", BAD[i]);
         ASSERT_ERR_HAS(err, BAD[i], "corrupt JPEG");
     }
+    snprintf(path, sizeof path, "%s/../fuzz/corpus/fuzz_image/regress-png-idat-length-2gb.png", VKPREF_TEST_DATA);
+    cr_assert_null(image_load_u8(path, 0, 0, &w, &h, &c, err, sizeof err));
+    ASSERT_ERR_HAS(err, "regress-png-idat-length-2gb.png", "corrupt data asks for");
 }

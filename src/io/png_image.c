@@ -17,6 +17,24 @@
 #include "util/check.h"
 #include "util/fsutil.h"
 
+// stb_image allocates what a file's chunk lengths and compressed streams ask
+// for: a 250-byte PNG can declare a 2 GB IDAT chunk, and zlib data can inflate
+// far past the image it belongs to. Every allocation it makes goes through these
+// wrappers, which refuse one above the cap image_decode_u8 sets for the file
+// being decoded (from its declared size) and remember the refusal for the message.
+static _Thread_local size_t g_stb_cap, g_stb_refused;
+static void* stb_malloc_capped(size_t n) {
+    if (n > g_stb_cap) return g_stb_refused = n, NULL;
+    return malloc(n);
+}
+static void* stb_realloc_capped(void* p, size_t n) {
+    if (n > g_stb_cap) return g_stb_refused = n, NULL;
+    return realloc(p, n);
+}
+#define STBI_MALLOC(n) stb_malloc_capped(n)
+#define STBI_REALLOC(p, n) stb_realloc_capped(p, n)
+#define STBI_FREE(p) free(p)
+
 // stb_image is third-party code compiled under our -Wall -Wextra -Werror: silence
 // its warnings here only. PNG and JPEG are the formats DATA.md promises.
 #pragma GCC diagnostic push
@@ -192,6 +210,7 @@ uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int wan
     // The header's size is checked before decoding: a small file may declare a
     // huge image (decompression bomb), and decoding allocates all of it.
     int w = 0, h = 0, c = 0;
+    g_stb_cap = n + (1 << 20), g_stb_refused = 0;  // reading the header needs little
     if (!stbi_info_from_memory(data, (int)n, &w, &h, &c)) {
         const char* why = stbi_failure_reason();
         fail(err, errlen, "%s: cannot decode image: %s", source, why && *why ? why : "corrupt or truncated data");
@@ -203,7 +222,15 @@ uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int wan
                           " pixels (--max_image_pixels)", source, w, h, (int64_t)w * h, max_pixels);
         return NULL;
     }
+    // Room for 16 bytes a pixel (16-bit RGBA, twice) with JPEG's block padding,
+    // plus the file itself (PNG gathers its IDAT chunks): any valid file fits.
+    g_stb_cap = (size_t)(w + 64) * (size_t)(h + 64) * 16 + n + (1 << 20);
     uint8_t* px = stbi_load_from_memory(data, (int)n, &w, &h, &c, want_channels);
+    if (!px && g_stb_refused) {
+        fail(err, errlen, "%s: cannot decode image: corrupt data asks for %zu bytes for a %dx%d image", source,
+             g_stb_refused, w, h);
+        return NULL;
+    }
     if (!px) {
         const char* why = stbi_failure_reason();
         fail(err, errlen, "%s: cannot decode image: %s", source, why && *why ? why : "corrupt or truncated data");

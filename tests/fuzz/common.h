@@ -1,4 +1,4 @@
-// common.h: helpers shared by the libFuzzer harnesses (tests/fuzz/fuzz_*.c).
+// common.h: functions shared by the libFuzzer harnesses (tests/fuzz/fuzz_*.c).
 // Harnesses call the real readers on the fuzzer's bytes; readers that take a
 // path get a per-process temporary file rewritten for every input.
 #pragma once

@@ -30,7 +30,7 @@ Test(winrate, counts_ties_half_and_wilson_interval) {
 static double image_mean(const char* path) {
     int w, h, c;
     char err[512];
-    float* im = image_load(path, 1, &w, &h, &c, err, sizeof err);
+    float* im = image_load(path, 1, 0, &w, &h, &c, err, sizeof err);
     cr_assert(im, "%s", err);
     double s = 0;
     for (int i = 0; i < w * h; i++) s += im[i];

@@ -51,7 +51,7 @@ Test(png, roundtrip_u8_grey_rgb_rgba) {
         char err[512];
         cr_assert_eq(png_write(path, px, W, H, ch, err, sizeof err), 0, "%s", err);
         int w, h, c;
-        uint8_t* back = image_load_u8(path, 0, &w, &h, &c, err, sizeof err);
+        uint8_t* back = image_load_u8(path, 0, 0, &w, &h, &c, err, sizeof err);
         cr_assert(back, "%s", err);
         cr_assert(w == W && h == H && c == ch, "%dx%dx%d read back as %dx%dx%d", W, H, ch, w, h, c);
         cr_assert(memcmp(back, px, (size_t)W * H * ch) == 0, "%d-channel PNG is not lossless", ch);
@@ -76,7 +76,7 @@ Test(png, roundtrip_float_and_channel_conversion) {
     char err[512];
     cr_assert_eq(png_write_f32(path, x, W, H, C, err, sizeof err), 0, "%s", err);
     int w, h, c;
-    float* y = image_load(path, 0, &w, &h, &c, err, sizeof err);
+    float* y = image_load(path, 0, 0, &w, &h, &c, err, sizeof err);
     cr_assert(y, "%s", err);
     cr_assert(w == W && h == H && c == C);
     for (int i = 0; i < W * H * C; i++) {
@@ -90,13 +90,13 @@ Test(png, roundtrip_float_and_channel_conversion) {
     cr_assert_eq(image_f32_to_u8(NAN), 0);
     free(y);
     // RGB file read as grey (luminance) and grey file read as RGB (replicated).
-    float* g = image_load(path, 1, &w, &h, &c, err, sizeof err);
+    float* g = image_load(path, 1, 0, &w, &h, &c, err, sizeof err);
     cr_assert(g && c == 1, "%s", err);
     free(g);
     float grey[4] = {-1.0f, -0.5f, 0.5f, 1.0f};
     char* gpath = path_join(dir, "g.png");
     cr_assert_eq(png_write_f32(gpath, grey, 2, 2, 1, err, sizeof err), 0, "%s", err);
-    float* rgb = image_load(gpath, 3, &w, &h, &c, err, sizeof err);
+    float* rgb = image_load(gpath, 3, 0, &w, &h, &c, err, sizeof err);
     cr_assert(rgb && c == 3 && w == 2 && h == 2, "%s", err);
     for (int p = 0; p < 4; p++)
         for (int k = 0; k < 3; k++) cr_assert_eq(rgb[k * 4 + p], rgb[p], "channel %d of pixel %d differs", k, p);
@@ -123,7 +123,7 @@ Test(png, decode_errors_name_the_file) {
     const double cuts[4] = {0.1, 0.5, 0.9, 0.999};
     for (int i = 0; i < 4; i++) {
         cr_assert_eq(truncate(path, (off_t)(sb.st_size * cuts[i])), 0);
-        float* img = image_load(path, 0, &w, &h, &c, err, sizeof err);
+        float* img = image_load(path, 0, 0, &w, &h, &c, err, sizeof err);
         cr_assert_null(img, "a PNG cut to %.1f%% decoded", 100 * cuts[i]);
         cr_assert(strstr(err, path) && strstr(err, "cannot decode image"), "%s", err);
         cr_assert_eq(png_write(path, px, 64, 64, 3, err, sizeof err), 0, "%s", err);
@@ -133,10 +133,10 @@ Test(png, decode_errors_name_the_file) {
     FILE* f = fopen(txt, "wb");
     fputs("hello", f);
     fclose(f);
-    cr_assert_null(image_load(txt, 0, &w, &h, &c, err, sizeof err));
+    cr_assert_null(image_load(txt, 0, 0, &w, &h, &c, err, sizeof err));
     cr_assert(strstr(err, txt) && strstr(err, "cannot decode image"), "%s", err);
     char* missing = path_join(dir, "missing.png");
-    cr_assert_null(image_load(missing, 0, &w, &h, &c, err, sizeof err));
+    cr_assert_null(image_load(missing, 0, 0, &w, &h, &c, err, sizeof err));
     cr_assert(strstr(err, missing) && strstr(err, "No such file"), "%s", err);
     // Writing into a missing folder fails cleanly.
     char* nowhere = path_join(dir, "no/dir/x.png");
@@ -329,7 +329,7 @@ Test(grid, layout_cells_and_labels) {
     char err[512];
     cr_assert_eq(grid_write_png(&g, path, err, sizeof err), 0, "%s", err);
     int w, h, ch;
-    uint8_t* back = image_load_u8(path, 0, &w, &h, &ch, err, sizeof err);
+    uint8_t* back = image_load_u8(path, 0, 0, &w, &h, &ch, err, sizeof err);
     cr_assert(back, "%s", err);
     cr_assert(w == out.w && h == out.h && ch == 3);
     cr_assert(memcmp(back, out.px, (size_t)w * h * 3) == 0, "PNG differs from the rendered grid");

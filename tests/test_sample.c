@@ -301,8 +301,8 @@ typedef struct ListCfg {
 } ListCfg;
 
 Test(sample_inputs, repeatable_option) {
-    static const OptSpec specs[] = {{"p", OPT_STRING_LIST, offsetof(ListCfg, p), "", "list"},
-                                    {"k", OPT_INT, offsetof(ListCfg, k), "1", "int"}};
+    static const OptSpec specs[] = {{"p", OPT_STRING_LIST, offsetof(ListCfg, p), "", "list", OPT_ANY},
+                                    {"k", OPT_INT, offsetof(ListCfg, k), "1", "int", OPT_GE(0)}};
     OptTable t = {.command = "test", .summary = "test", .specs = specs, .n = 2};
     char d[64];
     temp_dir(d, "sample");
@@ -346,7 +346,7 @@ static void expected_grid(int rows, int cols, int* w, int* h) {
 static void check_png(const char* path, int want_w, int want_h, int want_c) {
     char err[512];
     int w, h, c;
-    float* img = image_load(path, 0, &w, &h, &c, err, sizeof err);
+    float* img = image_load(path, 0, 0, &w, &h, &c, err, sizeof err);
     cr_assert(img, "%s", err);
     cr_assert(w == want_w && h == want_h && c == want_c, "%s: %dx%dx%d, want %dx%dx%d", path, w, h, c, want_w,
               want_h, want_c);
@@ -411,7 +411,7 @@ Test(sample_cli, writes_grid_images_and_index, GPU_TEST, .timeout = 180) {
     float* img = generate(&p, 1, (GenerateSettings){.sampler = SAMPLER_DDPM, .steps = 2, .cfg = 2.0f}, &prompt, &seed, 1);
     int iw, ih, ic;
     snprintf(path, sizeof path, "%s/imgs/p001_s0005.png", d);
-    uint8_t* px = image_load_u8(path, 0, &iw, &ih, &ic, err, sizeof err);
+    uint8_t* px = image_load_u8(path, 0, 0, &iw, &ih, &ic, err, sizeof err);
     cr_assert(px, "%s", err);
     for (int k = 0; k < E; k++) cr_assert_eq(px[k], image_f32_to_u8(img[k]), "pixel %d", k);
     free(px), free(img);
@@ -448,9 +448,9 @@ Test(sample_cli, compare_doubles_the_rows, GPU_TEST, .timeout = 180) {
     snprintf(pa, sizeof pa, "%s/imgs/p001_s0004.png", d);
     snprintf(pb, sizeof pb, "%s/imgs/compare/p001_s0004.png", d);
     int w, h, c;
-    float* ia = image_load(pa, 0, &w, &h, &c, err, sizeof err);
+    float* ia = image_load(pa, 0, 0, &w, &h, &c, err, sizeof err);
     cr_assert(ia, "%s", err);
-    float* ib = image_load(pb, 0, &w, &h, &c, err, sizeof err);
+    float* ib = image_load(pb, 0, 0, &w, &h, &c, err, sizeof err);
     cr_assert(ib, "%s", err);
     cr_assert(!same_image(ia, ib), "the two models gave the same image");
     free(ia), free(ib);

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # setup.sh: install the Debian packages vkpref needs (when run as root; otherwise
-# print the command to run), then configure and build into ./build.
+# print the command to run; clang and its runtime libraries are for the fuzzing
+# and sanitizer stage of tools/run_tests.sh), then configure and build into ./build.
 # Usage: tools/setup.sh [extra cmake arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(gcc make cmake pkg-config glslc spirv-tools libvulkan-dev mesa-vulkan-drivers
           vulkan-validationlayers libpng-dev libstb-dev libcjson-dev libcriterion-dev
-          zlib1g-dev dataset-fashion-mnist chromium)
+          zlib1g-dev dataset-fashion-mnist chromium clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -36,24 +36,24 @@ typedef struct BenchSampleConfig {
     int seed, device;
 } BenchSampleConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(BenchSampleConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(BenchSampleConfig, name), def, help, range}
 static const OptSpec SPECS[] = {
-    O(model, OPT_STRING, "", "pipeline folder (as `vkpref sample --model`); empty: --model_config with random weights"),
-    O(model_config, OPT_STRING, "configs/models/fmnist-small.json", "architecture when --model is empty (as `vkpref train`)"),
-    O(batch, OPT_INT, "16", "images per batch (the UNet sees 2x this many rows with guidance)"),
-    O(cfg, OPT_FLOAT, "3.0", "classifier-free guidance scale (<= 1: no guidance, B UNet rows)"),
-    O(sampler, OPT_STRING, "ddim", "ddim, ddpm or euler"),
-    O(num_inference_steps, OPT_INT, "25",
+    O(model, OPT_STRING, "", OPT_ANY, "pipeline folder (as `vkpref sample --model`); empty: --model_config with random weights"),
+    O(model_config, OPT_STRING, "configs/models/fmnist-small.json", OPT_ANY, "architecture when --model is empty (as `vkpref train`)"),
+    O(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (the UNet sees 2x this many rows with guidance)"),
+    O(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale (<= 1: no guidance, B UNet rows)"),
+    O(sampler, OPT_STRING, "ddim", OPT_ANY, "ddim, ddpm or euler"),
+    O(num_inference_steps, OPT_INT, "25", OPT_IN(1, 10000),
       "the sampling schedule the timed steps come from (images_per_s_full); `vkpref sample --steps` is this"),
-    O(timed_steps, OPT_INT, "10",
+    O(timed_steps, OPT_INT, "10", OPT_IN(1, 10000),
       "timed denoising steps (alias --steps, as in `vkpref bench train`: not the schedule, see --num_inference_steps)"),
-    O(warmup, OPT_INT, "3", "untimed denoising steps first"),
-    O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
-    O(profile, OPT_BOOL, "false",
+    O(warmup, OPT_INT, "3", OPT_GE(0), "untimed denoising steps first"),
+    O(json, OPT_BOOL, "false", OPT_ANY, "print one JSON object instead of a report"),
+    O(profile, OPT_BOOL, "false", OPT_ANY,
       "time every kernel with GPU timestamps over the timed steps and print a table per shader and op "
       "(also $VKPREF_PROFILE=1; see docs/PERFORMANCE.md)"),
-    O(seed, OPT_INT, "0", "seed of the random weights, captions and noise"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(seed, OPT_INT, "0", OPT_GE(0), "seed of the random weights, captions and noise"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 // --steps keeps the bench meaning (timed steps, as bench train and tools/bench_*.sh use it).
 static const OptAlias ALIASES[] = {

@@ -40,12 +40,12 @@ static const char* const SHARED[] = {
     "adam_epsilon", "adam_weight_decay", "max_grad_norm", "ema_decay", "seed", "device"};
 #define NSHARED (sizeof SHARED / sizeof *SHARED)
 
-#define O(name, type, def, help) {#name, type, offsetof(BenchTrainConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(BenchTrainConfig, name), def, help, range}
 static const OptSpec OWN[] = {
-    O(timed_steps, OPT_INT, "10", "timed training steps (optimizer steps; alias --steps)"),
-    O(warmup, OPT_INT, "3", "untimed steps first"),
-    O(json, OPT_BOOL, "false", "print one JSON object instead of a report"),
-    O(profile, OPT_BOOL, "false",
+    O(timed_steps, OPT_INT, "10", OPT_IN(1, 10000), "timed training steps (optimizer steps; alias --steps)"),
+    O(warmup, OPT_INT, "3", OPT_GE(0), "untimed steps first"),
+    O(json, OPT_BOOL, "false", OPT_ANY, "print one JSON object instead of a report"),
+    O(profile, OPT_BOOL, "false", OPT_ANY,
       "time every kernel with GPU timestamps over the timed steps and print a table per shader and op "
       "(also $VKPREF_PROFILE=1; see docs/PERFORMANCE.md)"),
 };

@@ -33,12 +33,12 @@ typedef struct BenchOpsConfig {
     int device;
 } BenchOpsConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(BenchOpsConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(BenchOpsConfig, name), def, help, range}
 static const OptSpec OPS_SPECS[] = {
-    O(reps, OPT_INT, "10", "timed replays per case"),
-    O(json, OPT_BOOL, "false", "one JSON object per line instead of a table"),
-    O(only, OPT_STRING, "", "run only the cases whose name contains this (e.g. conv2d, matmul, attention)"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(reps, OPT_INT, "10", OPT_IN(1, 10000), "timed replays per case"),
+    O(json, OPT_BOOL, "false", OPT_ANY, "one JSON object per line instead of a table"),
+    O(only, OPT_STRING, "", OPT_ANY, "run only the cases whose name contains this (e.g. conv2d, matmul, attention)"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 #undef O
 static const OptTable OPS_TABLE = {.command = "bench ops",

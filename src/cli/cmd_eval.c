@@ -29,24 +29,24 @@ typedef struct EvalConfig {
     int device;
 } EvalConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(EvalConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(EvalConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(model, OPT_STRING, "", "the tuned pipeline folder; required"),
-    O(base, OPT_STRING, "", "the base pipeline folder it is compared with; required"),
-    O(prompt, OPT_STRING_LIST, "", "a prompt (repeatable)"),
-    O(prompts, OPT_STRING, "", "file of prompts, one a line"),
-    O(seeds, OPT_STRING, "0-15", "seeds: each prompt is sampled at each seed by both models"),
-    O(judge, OPT_STRING, "classifier", "judge name (brightness, contrast, ink, border, darkness, small, classifier[:DIR], -NAME)"),
-    O(caption_fit_judge, OPT_STRING, "classifier", "classifier judge for caption-fit accuracy (\"\": skip)"),
-    O(tie_margin, OPT_FLOAT, "0", "score differences within this margin are ties (count half)"),
-    O(steps, OPT_INT, "25", "denoising steps"),
-    O(sampler, OPT_STRING, "ddim", "ddim, ddpm or euler"),
-    O(eta, OPT_FLOAT, "0", "DDIM eta"),
-    O(cfg, OPT_FLOAT, "3.0", "classifier-free guidance scale"),
-    O(batch, OPT_INT, "16", "images per batch (speed only)"),
-    O(json, OPT_STRING, "", "also write the results to this JSON file"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(model, OPT_STRING, "", OPT_ANY, "the tuned pipeline folder; required"),
+    O(base, OPT_STRING, "", OPT_ANY, "the base pipeline folder it is compared with; required"),
+    O(prompt, OPT_STRING_LIST, "", OPT_ANY, "a prompt (repeatable)"),
+    O(prompts, OPT_STRING, "", OPT_ANY, "file of prompts, one a line"),
+    O(seeds, OPT_STRING, "0-15", OPT_ANY, "seeds: each prompt is sampled at each seed by both models"),
+    O(judge, OPT_STRING, "classifier", OPT_ANY, "judge name (brightness, contrast, ink, border, darkness, small, classifier[:DIR], -NAME)"),
+    O(caption_fit_judge, OPT_STRING, "classifier", OPT_ANY, "classifier judge for caption-fit accuracy (\"\": skip)"),
+    O(tie_margin, OPT_FLOAT, "0", OPT_GE(0), "score differences within this margin are ties (count half)"),
+    O(steps, OPT_INT, "25", OPT_IN(1, 10000), "denoising steps"),
+    O(sampler, OPT_STRING, "ddim", OPT_ANY, "ddim, ddpm or euler"),
+    O(eta, OPT_FLOAT, "0", OPT_IN(0, 1), "DDIM eta"),
+    O(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale"),
+    O(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (speed only)"),
+    O(json, OPT_STRING, "", OPT_ANY, "also write the results to this JSON file"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
 static const OptTable TABLE = {.command = "eval", .summary = "Win rate of a model against its base under a judge.",
@@ -75,6 +75,7 @@ int cmd_eval(int argc, char** argv) {
     render_job_parse(&job, &c.prompt, c.prompts, c.seeds, c.sampler, c.steps, c.eta, c.cfg);
     if (c.batch < 1) die("--batch %d: must be >= 1", c.batch);
     if (!(c.tie_margin >= 0)) die("--tie_margin %g: must be >= 0", c.tie_margin);
+    if (*c.json && output_path_check(c.json, OUTPUT_FILE, err, sizeof err)) die("%s (--json)", err);
 
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;

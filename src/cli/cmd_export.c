@@ -18,13 +18,13 @@ typedef struct ExportConfig {
     int device;
 } ExportConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(ExportConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(ExportConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(model, OPT_STRING, "", "pipeline folder or checkpoint-<step> folder; required"),
-    O(out, OPT_STRING, "", "the new pipeline folder (replaced whole if it exists); required"),
-    O(f16, OPT_BOOL, "true", "store weights as F16 (else F32)"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(model, OPT_STRING, "", OPT_ANY, "pipeline folder or checkpoint-<step> folder; required"),
+    O(out, OPT_STRING, "", OPT_ANY, "the new pipeline folder (replaced whole if it exists); required"),
+    O(f16, OPT_BOOL, "true", OPT_ANY, "store weights as F16 (else F32)"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
 static const OptTable TABLE = {.command = "export",
@@ -39,11 +39,12 @@ int cmd_export(int argc, char** argv) {
         fprintf(stderr, "vkpref export: --model DIR and --out DIR are required (see `vkpref export --help`)\n");
         return 2;
     }
+    char err[1024];
+    if (output_path_check(c.out, OUTPUT_FOLDER_REPLACED, err, sizeof err)) die("%s (--out)", err);
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;
     go.device = c.device;
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
-    char err[1024];
     DiffusionPipeline p;
     if (pipeline_load(&p, &g, c.model, (PipelineAlloc){0}, err, sizeof err)) die("%s (--model)", err);
     if (remove_stale_temps(c.out, err, sizeof err) < 0) die("%s", err);

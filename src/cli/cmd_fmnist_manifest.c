@@ -30,17 +30,17 @@ typedef struct FmnistManifestConfig {
     int first, count;
 } FmnistManifestConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(FmnistManifestConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(FmnistManifestConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(out, OPT_STRING, "", "output folder (img/, pairs.jsonl, fmnist_manifest.json); required"),
-    O(split, OPT_STRING, "train", "train or test"),
-    O(first, OPT_INT, "0", "index of the first image of the split"),
-    O(count, OPT_INT, "1000", "number of images (consecutive from --first)"),
-    O(rows, OPT_STRING, "single", "single (one labelled image a row) or pairs (--style image chosen over the plain one)"),
-    O(style, OPT_STRING, "none", "none or invert (white background, dark garment: a style the base never produces)"),
-    O(captions, OPT_STRING, "class", "class (\"a photo of a coat\") or attributes (\"a photo of a dark small coat\")"),
-    O(data_dir, OPT_STRING, "", "Fashion-MNIST folder (default $VKPREF_FMNIST_DIR or " FMNIST_DEFAULT_DIR ")"),
+    O(out, OPT_STRING, "", OPT_ANY, "output folder (img/, pairs.jsonl, fmnist_manifest.json); required"),
+    O(split, OPT_STRING, "train", OPT_ANY, "train or test"),
+    O(first, OPT_INT, "0", OPT_GE(0), "index of the first image of the split"),
+    O(count, OPT_INT, "1000", OPT_GE(1), "number of images (consecutive from --first)"),
+    O(rows, OPT_STRING, "single", OPT_ANY, "single (one labelled image a row) or pairs (--style image chosen over the plain one)"),
+    O(style, OPT_STRING, "none", OPT_ANY, "none or invert (white background, dark garment: a style the base never produces)"),
+    O(captions, OPT_STRING, "class", OPT_ANY, "class (\"a photo of a coat\") or attributes (\"a photo of a dark small coat\")"),
+    O(data_dir, OPT_STRING, "", OPT_ANY, "Fashion-MNIST folder (default $VKPREF_FMNIST_DIR or " FMNIST_DEFAULT_DIR ")"),
 };
 
 static const OptTable TABLE = {.command = "fmnist-manifest",

@@ -24,16 +24,16 @@ typedef struct ForwardConfig {
     int device;
 } ForwardConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(ForwardConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(ForwardConfig, name), def, help, range}
 static const OptSpec SPECS[] = {
-    O(unet, OPT_STRING, "", "the UNet folder (config.json, diffusion_pytorch_model.safetensors)"),
-    O(vae, OPT_STRING, "", "instead of --unet: a diffusers vae/ folder (or a pipeline folder with vae/); IN holds "
+    O(unet, OPT_STRING, "", OPT_ANY, "the UNet folder (config.json, diffusion_pytorch_model.safetensors)"),
+    O(vae, OPT_STRING, "", OPT_ANY, "instead of --unet: a diffusers vae/ folder (or a pipeline folder with vae/); IN holds "
                            "pixels and/or latents, OUT gets latent_mean, latent_logvar and decoded"),
-    O(inputs, OPT_STRING, "", "safetensors with x_t, timesteps, encoder_hidden_states (and noise for --grad), or "
+    O(inputs, OPT_STRING, "", OPT_ANY, "safetensors with x_t, timesteps, encoder_hidden_states (and noise for --grad), or "
                               "pixels/latents with --vae; required"),
-    O(out, OPT_STRING, "", "safetensors to write: output (and loss, grad.<parameter> with --grad); required"),
-    O(grad, OPT_BOOL, "false", "also the backward of mean((output - noise)^2)"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(out, OPT_STRING, "", OPT_ANY, "safetensors to write: output (and loss, grad.<parameter> with --grad); required"),
+    O(grad, OPT_BOOL, "false", OPT_ANY, "also the backward of mean((output - noise)^2)"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 #undef O
 static const OptTable TABLE = {.command = "forward",

@@ -11,7 +11,7 @@ typedef struct InfoConfig {
 } InfoConfig;
 
 static const OptSpec SPECS[] = {
-    {"device", OPT_INT, offsetof(InfoConfig, device), "-1", "the device to mark as selected (see the list)"},
+    {"device", OPT_INT, offsetof(InfoConfig, device), "-1", "the device to mark as selected (see the list)", OPT_GE(-1)},
 };
 static const OptTable TABLE = {.command = "info",
                                .summary = "List the Vulkan devices with their properties and mark the one a command "

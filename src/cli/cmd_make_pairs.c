@@ -34,23 +34,23 @@ typedef struct MakePairsConfig {
     int batch, device;
 } MakePairsConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(MakePairsConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(MakePairsConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(model, OPT_STRING, "", "pipeline folder to sample from; required"),
-    O(prompt, OPT_STRING_LIST, "", "a prompt (repeatable)"),
-    O(prompts, OPT_STRING, "", "file of prompts, one a line"),
-    O(judge, OPT_STRING, "classifier", "judge that picks the chosen image (see `vkpref eval --help`)"),
-    O(per_prompt, OPT_INT, "8", "images per prompt (even: they are paired two by two)"),
-    O(seed, OPT_INT, "0", "first seed; prompt images use seeds seed .. seed + per_prompt - 1"),
-    O(tie_margin, OPT_FLOAT, "0", "pairs whose scores differ by at most this are ties (label 0.5)"),
-    O(out, OPT_STRING, "", "output folder (img/, pairs.jsonl, make_pairs.json); required"),
-    O(steps, OPT_INT, "25", "denoising steps"),
-    O(sampler, OPT_STRING, "ddim", "ddim, ddpm or euler"),
-    O(eta, OPT_FLOAT, "0", "DDIM eta"),
-    O(cfg, OPT_FLOAT, "3.0", "classifier-free guidance scale"),
-    O(batch, OPT_INT, "16", "images per batch (speed only)"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(model, OPT_STRING, "", OPT_ANY, "pipeline folder to sample from; required"),
+    O(prompt, OPT_STRING_LIST, "", OPT_ANY, "a prompt (repeatable)"),
+    O(prompts, OPT_STRING, "", OPT_ANY, "file of prompts, one a line"),
+    O(judge, OPT_STRING, "classifier", OPT_ANY, "judge that picks the chosen image (see `vkpref eval --help`)"),
+    O(per_prompt, OPT_INT, "8", OPT_IN(2, 1 << 20), "images per prompt (even: they are paired two by two)"),
+    O(seed, OPT_INT, "0", OPT_IN(0, 1 << 30), "first seed; prompt images use seeds seed .. seed + per_prompt - 1"),
+    O(tie_margin, OPT_FLOAT, "0", OPT_GE(0), "pairs whose scores differ by at most this are ties (label 0.5)"),
+    O(out, OPT_STRING, "", OPT_ANY, "output folder (img/, pairs.jsonl, make_pairs.json); required"),
+    O(steps, OPT_INT, "25", OPT_IN(1, 10000), "denoising steps"),
+    O(sampler, OPT_STRING, "ddim", OPT_ANY, "ddim, ddpm or euler"),
+    O(eta, OPT_FLOAT, "0", OPT_IN(0, 1), "DDIM eta"),
+    O(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale"),
+    O(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (speed only)"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
 static const OptTable TABLE = {.command = "make-pairs",
@@ -73,6 +73,7 @@ int cmd_make_pairs(int argc, char** argv) {
     char seeds[64], err[1024];
     snprintf(seeds, sizeof seeds, "%d-%d", c.seed, c.seed + c.per_prompt - 1);
     pipeline_dir_check(c.model, "--model");
+    if (output_path_check(c.out, OUTPUT_FOLDER, err, sizeof err)) die("%s (--out)", err);
     RenderJob job;
     render_job_parse(&job, &c.prompt, c.prompts, seeds, c.sampler, c.steps, c.eta, c.cfg);
 

@@ -41,24 +41,24 @@ typedef struct SampleConfig {
     int upscale, device;
 } SampleConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(SampleConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(SampleConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(model, OPT_STRING, "", "pipeline folder (model_index.json, unet/, text_encoder/, tokenizer/, scheduler/); required"),
-    O(prompt, OPT_STRING_LIST, "", "a prompt, one grid row"),
-    O(prompts, OPT_STRING, "", "file of prompts, one a line, blank lines skipped (after the --prompt values)"),
-    O(seeds, OPT_STRING, "0-7", "seeds, one grid column each: numbers and ranges, e.g. \"0-3,9\""),
-    O(steps, OPT_INT, "25", "denoising steps"),
-    O(sampler, OPT_STRING, "ddim", "ddim, ddpm or euler"),
-    O(eta, OPT_FLOAT, "0", "DDIM eta (0: deterministic)"),
-    O(cfg, OPT_FLOAT, "3.0", "classifier-free guidance scale (<= 1: no guidance)"),
-    O(batch, OPT_INT, "16", "images per batch (memory and speed only: images do not depend on it)"),
-    O(out, OPT_STRING, "grid.png", "the grid PNG"),
-    O(save_images, OPT_STRING, "", "also write DIR/p<prompt:3>_s<seed:4>.png per image and DIR/index.json"),
-    O(compare, OPT_STRING, "", "second pipeline folder: its rows \"[B] prompt\" under --model's \"[A] prompt\"; "
+    O(model, OPT_STRING, "", OPT_ANY, "pipeline folder (model_index.json, unet/, text_encoder/, tokenizer/, scheduler/); required"),
+    O(prompt, OPT_STRING_LIST, "", OPT_ANY, "a prompt, one grid row"),
+    O(prompts, OPT_STRING, "", OPT_ANY, "file of prompts, one a line, blank lines skipped (after the --prompt values)"),
+    O(seeds, OPT_STRING, "0-7", OPT_ANY, "seeds, one grid column each: numbers and ranges, e.g. \"0-3,9\""),
+    O(steps, OPT_INT, "25", OPT_IN(1, 10000), "denoising steps"),
+    O(sampler, OPT_STRING, "ddim", OPT_ANY, "ddim, ddpm or euler"),
+    O(eta, OPT_FLOAT, "0", OPT_IN(0, 1), "DDIM eta (0: deterministic)"),
+    O(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale (<= 1: no guidance)"),
+    O(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (memory and speed only: images do not depend on it)"),
+    O(out, OPT_STRING, "grid.png", OPT_ANY, "the grid PNG"),
+    O(save_images, OPT_STRING, "", OPT_ANY, "also write DIR/p<prompt:3>_s<seed:4>.png per image and DIR/index.json"),
+    O(compare, OPT_STRING, "", OPT_ANY, "second pipeline folder: its rows \"[B] prompt\" under --model's \"[A] prompt\"; "
                                "its images in <save_images>/compare/"),
-    O(upscale, OPT_INT, "2", "grid cell magnification (nearest neighbour)"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(upscale, OPT_INT, "2", OPT_IN(1, 64), "grid cell magnification (nearest neighbour)"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
 static const OptTable TABLE = {.command = "sample",
@@ -81,6 +81,10 @@ static void check_inputs(const SampleConfig* c, RenderJob* job) {
     if (c->batch < 1) die("--batch %d: need at least 1", c->batch);
     if (c->upscale < 1 || c->upscale > 64) die("--upscale %d: need 1..64", c->upscale);
     if (!*c->out) die("--out: need a file name for the grid");
+    char err[1024];
+    if (output_path_check(c->out, OUTPUT_FILE, err, sizeof err)) die("%s (--out)", err);
+    if (*c->save_images && output_path_check(c->save_images, OUTPUT_FOLDER, err, sizeof err))
+        die("%s (--save_images)", err);
     render_job_parse(job, &c->prompt, c->prompts, c->seeds, c->sampler, c->steps, c->eta, c->cfg);
 }
 

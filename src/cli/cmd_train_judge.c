@@ -36,28 +36,28 @@ typedef struct JudgeTrainConfig {
     int test_images, device;
 } JudgeTrainConfig;
 
-#define O(name, type, def, help) {#name, type, offsetof(JudgeTrainConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(JudgeTrainConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(output_dir, OPT_STRING, JUDGE_DEFAULT_CLASSIFIER, "the classifier folder to write (replaced atomically)"),
-    O(epochs, OPT_INT, "2", "passes over the 60,000 training images"),
-    O(batch, OPT_INT, "64", "images per step (the last partial batch of an epoch is dropped)"),
-    O(max_steps, OPT_INT, "0", "stop after this many steps (0: epochs x steps per epoch); the schedule spans them"),
-    O(seed, OPT_INT, "0", "seed of initialisation, epoch order and flips"),
-    O(learning_rate, OPT_FLOAT, "2e-3", "peak AdamW learning rate"),
-    O(lr_scheduler, OPT_STRING, "cosine", "constant, constant_with_warmup, linear or cosine"),
-    O(lr_warmup_steps, OPT_INT, "100", "linear warm-up steps"),
-    O(adam_beta1, OPT_FLOAT, "0.9", "AdamW beta1"),
-    O(adam_beta2, OPT_FLOAT, "0.999", "AdamW beta2"),
-    O(adam_epsilon, OPT_FLOAT, "1e-8", "AdamW epsilon"),
-    O(adam_weight_decay, OPT_FLOAT, "1e-4", "AdamW decoupled weight decay"),
-    O(max_grad_norm, OPT_FLOAT, "0", "clip the global gradient norm to this (0: off)"),
+    O(output_dir, OPT_STRING, JUDGE_DEFAULT_CLASSIFIER, OPT_ANY, "the classifier folder to write (replaced atomically)"),
+    O(epochs, OPT_INT, "2", OPT_IN(1, 10000), "passes over the 60,000 training images"),
+    O(batch, OPT_INT, "64", OPT_IN(1, 65536), "images per step (the last partial batch of an epoch is dropped)"),
+    O(max_steps, OPT_INT, "0", OPT_GE(0), "stop after this many steps (0: epochs x steps per epoch); the schedule spans them"),
+    O(seed, OPT_INT, "0", OPT_GE(0), "seed of initialisation, epoch order and flips"),
+    O(learning_rate, OPT_FLOAT, "2e-3", OPT_GT(0), "peak AdamW learning rate"),
+    O(lr_scheduler, OPT_STRING, "cosine", OPT_ANY, "constant, constant_with_warmup, linear or cosine"),
+    O(lr_warmup_steps, OPT_INT, "100", OPT_GE(0), "linear warm-up steps"),
+    O(adam_beta1, OPT_FLOAT, "0.9", OPT_IN_LT(0, 1), "AdamW beta1"),
+    O(adam_beta2, OPT_FLOAT, "0.999", OPT_IN_LT(0, 1), "AdamW beta2"),
+    O(adam_epsilon, OPT_FLOAT, "1e-8", OPT_GT(0), "AdamW epsilon"),
+    O(adam_weight_decay, OPT_FLOAT, "1e-4", OPT_GE(0), "AdamW decoupled weight decay"),
+    O(max_grad_norm, OPT_FLOAT, "0", OPT_GE(0), "clip the global gradient norm to this (0: off)"),
     // Off by default: Fashion-MNIST's shoes all point left and the diffusion models
     // train without flips, so mirrored images are ones a judge never sees (measured:
     // 89.6% test accuracy without, 89.0% with, at the defaults).
-    O(flip, OPT_BOOL, "false", "mirror each training image left-right with probability 1/2"),
-    O(test_images, OPT_INT, "10000", "test-set images to measure (the first N of the 10,000)"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(flip, OPT_BOOL, "false", OPT_ANY, "mirror each training image left-right with probability 1/2"),
+    O(test_images, OPT_INT, "10000", OPT_IN(0, 10000), "test-set images to measure (the first N of the 10,000)"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
 static const OptTable TABLE = {.command = "train-judge",

@@ -11,6 +11,7 @@
 #include "io/png_image.h"
 #include "util/check.h"
 #include "util/fsutil.h"
+#include "util/json_fields.h"
 
 #define MAX_LINE (1 << 20)
 
@@ -18,7 +19,7 @@
 static float* load_row_image(const char* base_dir, const char* rel, const ManifestOptions* o, char* err, size_t errlen) {
     char* path = rel[0] == '/' ? xstrdup(rel) : path_join(base_dir, rel);
     int w, h, c;
-    float* raw = image_load(path, o->channels, &w, &h, &c, err, errlen);
+    float* raw = image_load(path, o->channels, o->max_image_pixels, &w, &h, &c, err, errlen);
     free(path);
     if (!raw) return NULL;
     float* out = xmalloc((size_t)o->channels * o->size * o->size * sizeof *out);
@@ -54,8 +55,10 @@ static int parse_row(const char* text, const char* base_dir, const ManifestOptio
                      size_t n) {
     memset(item, 0, sizeof *item);
     item->label = -1;
-    cJSON* row = cJSON_Parse(text);
-    if (!row || !cJSON_IsObject(row)) {
+    char jerr[256];
+    cJSON* row = json_parse_strict(text, strlen(text), NULL, jerr, sizeof jerr);
+    if (!row) return snprintf(why, n, "not a JSON object: %s", jerr), -1;
+    if (!cJSON_IsObject(row)) {
         cJSON_Delete(row);
         snprintf(why, n, "not a JSON object");
         return -1;

@@ -16,6 +16,7 @@
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct PrefItem {
     char* caption;
@@ -39,6 +40,7 @@ typedef struct ManifestOptions {
     int channels, size;  // the model's in_channels (1 or 3) and sample_size
     bool skip_bad;       // skip and count bad rows instead of stopping
     int max_rows;        // > 0: keep only the first max_rows usable rows (the rest is not read)
+    int64_t max_image_pixels;  // largest declared width x height decoded (<= 0: IMAGE_MAX_PIXELS_DEFAULT)
 } ManifestOptions;
 
 // 0 on success (at least one row kept); -1 with err naming file, line and reason.

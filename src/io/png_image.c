@@ -3,16 +3,37 @@
 #include "io/png_image.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/check.h"
 #include "util/fsutil.h"
+
+// stb_image allocates what a file's chunk lengths and compressed streams ask
+// for: a 250-byte PNG can declare a 2 GB IDAT chunk, and zlib data can inflate
+// far past the image it belongs to. Every allocation it makes goes through these
+// wrappers, which refuse one above the cap image_decode_u8 sets for the file
+// being decoded (from its declared size) and remember the refusal for the message.
+static _Thread_local size_t g_stb_cap, g_stb_refused;
+static void* stb_malloc_capped(size_t n) {
+    if (n > g_stb_cap) return g_stb_refused = n, NULL;
+    return malloc(n);
+}
+static void* stb_realloc_capped(void* p, size_t n) {
+    if (n > g_stb_cap) return g_stb_refused = n, NULL;
+    return realloc(p, n);
+}
+#define STBI_MALLOC(n) stb_malloc_capped(n)
+#define STBI_REALLOC(p, n) stb_realloc_capped(p, n)
+#define STBI_FREE(p) free(p)
 
 // stb_image is third-party code compiled under our -Wall -Wextra -Werror: silence
 // its warnings here only. PNG and JPEG are the formats DATA.md promises.
@@ -123,24 +144,96 @@ int png_write_f32(const char* path, const float* chw, int width, int height, int
 // ---------------------------------------------------------------------------
 // Decoding.
 
-uint8_t* image_load_u8(const char* path, int want_channels, int* width, int* height, int* channels, char* err,
-                       size_t errlen) {
+// stb_image 2.27 (Debian 12) indexes past its Huffman tables on two kinds of
+// corrupt JPEG: a DHT segment declaring more than 256 codes (a write), and a
+// scan that uses a table no DHT defined (stb's decoder state is not zeroed, so
+// the table holds garbage; a read). Both are refused before stb sees the file:
+// NULL, or the reason. The walk reads the segments as stb does: a table may run
+// past its segment's declared length, and bytes past the end read as 0.
+static const char* jpeg_tables_unsafe(const uint8_t* p, size_t n) {
+    if (n < 2 || p[0] != 0xFF) return NULL;  // not a JPEG (stb wants a marker first; fill bytes may precede SOI)
+    bool defined[2][4] = {{false}}, progressive = false;
+#define AT(k) ((k) < n ? p[k] : 0)
+    size_t i = 0;
+    while (i + 3 < n) {
+        uint8_t m = p[i + 1];
+        // Entropy-coded data, fill bytes, stuffed zeros, SOI and restart markers carry no length.
+        if (p[i] != 0xFF || m == 0xFF || m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+            i += p[i] == 0xFF && m != 0xFF ? 2 : 1;
+            continue;
+        }
+        if (m == 0xD9) break;  // end of image
+        size_t len = (size_t)p[i + 2] << 8 | p[i + 3];
+        if (m == 0xC2) progressive = true;
+        if (m == 0xC4) {
+            int64_t left = (int64_t)len - 2;
+            size_t j = i + 4;
+            while (left > 0) {
+                unsigned codes = 0, tc = AT(j) >> 4, th = AT(j) & 15;
+                for (size_t k = j + 1; k <= j + 16; k++) codes += AT(k);
+                if (codes > 256) return "a Huffman table with more than 256 codes";
+                if (tc <= 1 && th <= 3) defined[tc][th] = true;
+                j += 17 + codes;
+                left -= 17 + (int64_t)codes;
+            }
+        }
+        if (m == 0xDA) {  // start of scan: components (id, DC table << 4 | AC table), Ss, Se, Ah << 4 | Al
+            size_t ns = AT(i + 4), ss = AT(i + 5 + 2 * ns), ah = AT(i + 7 + 2 * ns) >> 4;
+            bool dc = ss == 0 && !(progressive && ah), ac = !progressive || ss > 0;
+            for (size_t c = 0; c < ns; c++) {
+                unsigned t = AT(i + 6 + 2 * c), td = t >> 4, ta = t & 15;
+                if ((dc && td <= 3 && !defined[0][td]) || (ac && ta <= 3 && !defined[1][ta]))
+                    return "a scan uses an undefined Huffman table";
+            }
+        }
+        i += 2 + len;
+    }
+#undef AT
+    return NULL;
+}
+
+uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int want_channels, int64_t max_pixels,
+                         int* width, int* height, int* channels, char* err, size_t errlen) {
     if (want_channels < 0 || want_channels > 4) {
-        fail(err, errlen, "%s: image_load: want_channels %d (0..4)", path, want_channels);
+        fail(err, errlen, "%s: image_load: want_channels %d (0..4)", source, want_channels);
         return NULL;
     }
-    // Open it ourselves first so a missing file says so, not "can't fopen".
-    FILE* f = fopen(path, "rb");
-    if (!f) {
-        fail(err, errlen, "%s: cannot open image: %s", path, strerror(errno));
+    if (n > INT_MAX) {
+        fail(err, errlen, "%s: cannot decode image: file larger than %d bytes", source, INT_MAX);
         return NULL;
     }
+    const char* bad = jpeg_tables_unsafe(data, n);
+    if (bad) {
+        fail(err, errlen, "%s: cannot decode image: corrupt JPEG (%s)", source, bad);
+        return NULL;
+    }
+    // The header's size is checked before decoding: a small file may declare a
+    // huge image (decompression bomb), and decoding allocates all of it.
     int w = 0, h = 0, c = 0;
-    uint8_t* px = stbi_load_from_file(f, &w, &h, &c, want_channels);
-    fclose(f);
+    g_stb_cap = n + (1 << 20), g_stb_refused = 0;  // reading the header needs little
+    if (!stbi_info_from_memory(data, (int)n, &w, &h, &c)) {
+        const char* why = stbi_failure_reason();
+        fail(err, errlen, "%s: cannot decode image: %s", source, why && *why ? why : "corrupt or truncated data");
+        return NULL;
+    }
+    if (max_pixels <= 0) max_pixels = IMAGE_MAX_PIXELS_DEFAULT;
+    if ((int64_t)w * h > max_pixels) {
+        fail(err, errlen, "%s: image of %dx%d = %" PRId64 " pixels exceeds the limit of %" PRId64
+                          " pixels (--max_image_pixels)", source, w, h, (int64_t)w * h, max_pixels);
+        return NULL;
+    }
+    // Room for 16 bytes a pixel (16-bit RGBA, twice) with JPEG's block padding,
+    // plus the file itself (PNG gathers its IDAT chunks): any valid file fits.
+    g_stb_cap = (size_t)(w + 64) * (size_t)(h + 64) * 16 + n + (1 << 20);
+    uint8_t* px = stbi_load_from_memory(data, (int)n, &w, &h, &c, want_channels);
+    if (!px && g_stb_refused) {
+        fail(err, errlen, "%s: cannot decode image: corrupt data asks for %zu bytes for a %dx%d image", source,
+             g_stb_refused, w, h);
+        return NULL;
+    }
     if (!px) {
         const char* why = stbi_failure_reason();
-        fail(err, errlen, "%s: cannot decode image: %s", path, why && *why ? why : "corrupt or truncated data");
+        fail(err, errlen, "%s: cannot decode image: %s", source, why && *why ? why : "corrupt or truncated data");
         return NULL;
     }
     *width = w;
@@ -149,10 +242,20 @@ uint8_t* image_load_u8(const char* path, int want_channels, int* width, int* hei
     return px;
 }
 
-float* image_load(const char* path, int want_channels, int* width, int* height, int* channels, char* err,
-                  size_t errlen) {
+uint8_t* image_load_u8(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
+                       char* err, size_t errlen) {
+    size_t n;
+    char* data = read_file(path, &n, err, errlen);
+    if (!data) return NULL;
+    uint8_t* px = image_decode_u8(data, n, path, want_channels, max_pixels, width, height, channels, err, errlen);
+    free(data);
+    return px;
+}
+
+float* image_load(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
+                  char* err, size_t errlen) {
     int w, h, c;
-    uint8_t* px = image_load_u8(path, want_channels, &w, &h, &c, err, errlen);
+    uint8_t* px = image_load_u8(path, want_channels, max_pixels, &w, &h, &c, err, errlen);
     if (!px) return NULL;
     float* chw = xmalloc((size_t)w * h * c * sizeof *chw);
     image_hwc_u8_to_chw(px, w, h, c, chw);

@@ -19,13 +19,22 @@ uint8_t image_f32_to_u8(float x);
 void image_chw_to_hwc_u8(const float* chw, int width, int height, int channels, uint8_t* hwc);
 void image_hwc_u8_to_chw(const uint8_t* hwc, int width, int height, int channels, float* chw);
 
+// The default limit on an image's declared width x height, as PIL's
+// Image.MAX_IMAGE_PIXELS: a larger image is refused before it is decoded.
+#define IMAGE_MAX_PIXELS_DEFAULT 89478485
+
 // Decodes a PNG or JPEG file into a malloc'ed planar float image in [-1, 1].
 // want_channels: 0 keeps the file's channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA);
 // 1 or 3 converts (stb_image's luminance / replication). *channels receives the
-// result's channel count. NULL with err ("<file>: cannot decode image: <reason>")
-// on a missing, unreadable, truncated or unsupported file.
-float* image_load(const char* path, int want_channels, int* width, int* height, int* channels, char* err,
-                  size_t errlen);
+// result's channel count. max_pixels: the largest width x height accepted (<= 0:
+// IMAGE_MAX_PIXELS_DEFAULT). NULL with err ("<file>: cannot decode image: <reason>",
+// or the declared size and the limit) on a missing, unreadable, truncated,
+// unsupported or too large file.
+float* image_load(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
+                  char* err, size_t errlen);
 // The same as interleaved bytes [height][width][channels] (free with free()).
-uint8_t* image_load_u8(const char* path, int want_channels, int* width, int* height, int* channels, char* err,
-                       size_t errlen);
+uint8_t* image_load_u8(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
+                       char* err, size_t errlen);
+// image_load_u8 of n bytes in memory; source names them in errors.
+uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int want_channels, int64_t max_pixels,
+                         int* width, int* height, int* channels, char* err, size_t errlen);

@@ -17,6 +17,7 @@
 
 #include "util/check.h"
 #include "util/fsutil.h"
+#include "util/json_fields.h"
 
 // The format is little-endian; F32 data is read and written by memcpy/fwrite.
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -206,6 +207,8 @@ static int parse_tensor(SafeTensors* st, const cJSON* item, StTensor* t, char* e
 static int parse_metadata(SafeTensors* st, const cJSON* m, char* err, size_t errlen) {
     char b1[64];
     if (!cJSON_IsObject(m)) return fail(err, errlen, "%s: \"__metadata__\" is not a JSON object", st->path);
+    const cJSON* dup = json_find_duplicate(m);
+    if (dup) return fail(err, errlen, "%s: \"__metadata__\" key '%s' appears twice", st->path, dup->string);
     int n = cJSON_GetArraySize(m);
     st->meta_key = xcalloc((size_t)n, sizeof(char*));
     st->meta_value = xcalloc((size_t)n, sizeof(char*));
@@ -460,6 +463,12 @@ int st_load_f32(const SafeTensors* st, const char* name, int ndim, const int64_t
                     fmt_shape(a, sizeof a, t->ndim, t->shape), fmt_shape(b, sizeof b, ndim, shape));
     }
     st_read_f32(st, t, out);
+    // A NaN or infinite weight poisons every output silently: refuse it here,
+    // where the file and tensor are known (one pass over memory just written).
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(out[i]))
+            return fail(err, errlen, "%s: tensor '%s': element %" PRId64 " is %s (weights must be finite)", st->path,
+                        name, i, isnan(out[i]) ? "NaN" : "infinite");
     return 0;
 }
 

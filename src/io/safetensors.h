@@ -65,7 +65,8 @@ const void* st_data(const SafeTensors* st, const StTensor* t);
 // Converts any dtype to float32 into out[0 .. t->numel) (I64/I32 exactly up to 2^24).
 void st_read_f32(const SafeTensors* st, const StTensor* t, float* out);
 // Finds name, checks its shape equals shape[0..ndim) and reads it as float32.
-// Errors: "<file>: no tensor named 'x'", "<file>: tensor 'x': shape [4,3] but expected [3,4]".
+// Errors: "<file>: no tensor named 'x'", "<file>: tensor 'x': shape [4,3] but expected [3,4]",
+// "<file>: tensor 'x': element 7 is NaN (weights must be finite)" (also infinities).
 int st_load_f32(const SafeTensors* st, const char* name, int ndim, const int64_t* shape, float* out, char* err,
                 size_t errlen);
 

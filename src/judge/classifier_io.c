@@ -1,6 +1,7 @@
 // classifier_io.c: see classifier_io.h.
 #include "judge/classifier_io.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +23,10 @@ static int read_ints(JsonFields* f, const char* key, int* out, int n) {
     }
     for (int i = 0; i < n; i++) {
         const cJSON* v = cJSON_GetArrayItem(a, i);
-        if (!cJSON_IsNumber(v) || v->valuedouble != (int)v->valuedouble) {
+        if (!json_to_int(v, -INT_MAX, INT_MAX, &out[i])) {
             json_fail(f, key, "must be an array of %d integers", n);
             return -1;
         }
-        out[i] = (int)v->valuedouble;
     }
     return 0;
 }

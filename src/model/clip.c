@@ -13,23 +13,21 @@ int clip_config_parse(ClipConfig* c, const char* text, const char* source, char*
     cJSON* root = json_parse_object(text, source, err, errlen);
     if (!root) return -1;
     JsonFields f = {root, source, err, errlen, 0};
-    c->vocab_size = json_int(&f, "vocab_size", 49408, false);
-    c->hidden_size = json_int(&f, "hidden_size", 512, false);
-    c->intermediate_size = json_int(&f, "intermediate_size", 2048, false);
-    c->num_hidden_layers = json_int(&f, "num_hidden_layers", 12, false);
-    c->num_attention_heads = json_int(&f, "num_attention_heads", 8, false);
-    c->max_position_embeddings = json_int(&f, "max_position_embeddings", 77, false);
-    c->layer_norm_eps = (float)json_num(&f, "layer_norm_eps", 1e-5);
+    // Ranges first: the checks below divide by these, and the bounds keep every
+    // tensor's element count far from int overflow.
+    c->vocab_size = json_int_in(&f, "vocab_size", 49408, 1, CLIP_MAX_VOCAB);
+    c->hidden_size = json_int_in(&f, "hidden_size", 512, 1, CLIP_MAX_HIDDEN);
+    c->intermediate_size = json_int_in(&f, "intermediate_size", 2048, 1, 4 * CLIP_MAX_HIDDEN);
+    c->num_hidden_layers = json_int_in(&f, "num_hidden_layers", 12, 1, CLIP_MAX_LAYERS);
+    c->num_attention_heads = json_int_in(&f, "num_attention_heads", 8, 1, CLIP_MAX_HIDDEN);
+    c->max_position_embeddings = json_int_in(&f, "max_position_embeddings", 77, 1, CLIP_MAX_POSITIONS);
+    c->layer_norm_eps = (float)json_num_in(&f, "layer_norm_eps", 1e-5, 1e-12, 1);
     const char* act = json_str(&f, "hidden_act", "quick_gelu");
     if (!strcmp(act, "quick_gelu")) c->hidden_act = ACT_QUICK_GELU;
     else if (!strcmp(act, "gelu")) c->hidden_act = ACT_GELU;
     else json_fail(&f, "hidden_act", "\"%s\" is not supported (quick_gelu, gelu)", act);
-    if (!f.failed && (c->num_hidden_layers < 1 || c->num_hidden_layers > CLIP_MAX_LAYERS))
-        json_fail(&f, "num_hidden_layers", "must be 1 to %d", CLIP_MAX_LAYERS);
-    if (!f.failed && (c->num_attention_heads < 1 || c->hidden_size % c->num_attention_heads))
+    if (!f.failed && c->hidden_size % c->num_attention_heads)
         json_fail(&f, "num_attention_heads", "%d heads do not divide hidden_size %d", c->num_attention_heads, c->hidden_size);
-    if (!f.failed && (c->vocab_size < 1 || c->max_position_embeddings < 1 || c->intermediate_size < 1))
-        json_fail(&f, "vocab_size", "sizes must be positive");
     cJSON_Delete(root);
     return f.failed ? -1 : 0;
 }

@@ -5,6 +5,10 @@
 #include "model/unet_blocks.h"
 
 #define CLIP_MAX_LAYERS 24
+// Bounds of the config keys (intermediate_size: 4 x hidden): element counts stay far below 2^31.
+#define CLIP_MAX_VOCAB (1 << 18)
+#define CLIP_MAX_HIDDEN 2048
+#define CLIP_MAX_POSITIONS 1024
 
 typedef struct ClipConfig {
     int vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, max_position_embeddings;

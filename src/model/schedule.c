@@ -21,12 +21,12 @@ int scheduler_config_parse(SchedulerConfig* c, const char* text, const char* sou
     cJSON* root = json_parse_object(text, source, err, errlen);
     if (!root) return -1;
     JsonFields f = {root, source, err, errlen, 0};
-    c->num_train_timesteps = json_int(&f, "num_train_timesteps", c->num_train_timesteps, false);
-    c->beta_start = json_num(&f, "beta_start", c->beta_start);
-    c->beta_end = json_num(&f, "beta_end", c->beta_end);
+    c->num_train_timesteps = json_int_in(&f, "num_train_timesteps", c->num_train_timesteps, 2, SCHEDULER_MAX_TIMESTEPS);
+    c->beta_start = json_num_in(&f, "beta_start", c->beta_start, 1e-12, 1);
+    c->beta_end = json_num_in(&f, "beta_end", c->beta_end, 1e-12, 1);
     c->clip_sample = json_bool(&f, "clip_sample", c->clip_sample);
-    c->clip_sample_range = json_num(&f, "clip_sample_range", c->clip_sample_range);
-    c->steps_offset = json_int(&f, "steps_offset", 0, false);
+    c->clip_sample_range = json_num_in(&f, "clip_sample_range", c->clip_sample_range, 1e-6, 1e6);
+    c->steps_offset = json_int_in(&f, "steps_offset", 0, 0, c->num_train_timesteps - 1);
     const char* bs = json_str(&f, "beta_schedule", "linear");
     if (!strcmp(bs, "linear")) c->beta_schedule = BETA_LINEAR;
     else if (!strcmp(bs, "scaled_linear")) c->beta_schedule = BETA_SCALED_LINEAR;
@@ -36,7 +36,6 @@ int scheduler_config_parse(SchedulerConfig* c, const char* text, const char* sou
     if (!strcmp(pt, "epsilon")) c->prediction_type = PRED_EPSILON;
     else if (!strcmp(pt, "v_prediction")) c->prediction_type = PRED_V;
     else json_fail(&f, "prediction_type", "\"%s\" is not supported (epsilon, v_prediction)", pt);
-    if (!f.failed && c->num_train_timesteps < 2) json_fail(&f, "num_train_timesteps", "must be at least 2");
     if (!f.failed && !(c->beta_start > 0 && c->beta_end > c->beta_start && c->beta_end < 1))
         json_fail(&f, "beta_end", "need 0 < beta_start < beta_end < 1");
     cJSON_Delete(root);

@@ -17,6 +17,8 @@ typedef enum BetaSchedule { BETA_LINEAR, BETA_SCALED_LINEAR, BETA_SQUAREDCOS_CAP
 typedef enum PredictionType { PRED_EPSILON, PRED_V } PredictionType;
 typedef enum SamplerKind { SAMPLER_DDPM, SAMPLER_DDIM, SAMPLER_EULER } SamplerKind;
 
+#define SCHEDULER_MAX_TIMESTEPS 100000  // num_train_timesteps: tables of T doubles
+
 typedef struct SchedulerConfig {
     int num_train_timesteps;
     double beta_start, beta_end;

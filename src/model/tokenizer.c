@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "util/check.h"
+#include "util/json_fields.h"
 
 // ---------------------------------------------------------------------------
 // Hash maps. vocab.json has 49408 entries and merges.txt 48894 lines, and each
@@ -475,6 +476,18 @@ static int line_of(const char* text, const char* at) {
     return line;
 }
 
+// Text after the object, or a key given twice, is refused (root is deleted then).
+static int json_refuse_extra(cJSON* root, const char* text, size_t size, const char* end, const char* path, char* err,
+                             size_t errlen) {
+    while (end && end < text + size && ascii_space(*end)) end++;
+    const cJSON* dup = json_find_duplicate(root);
+    if (end && end < text + size && *end) set_err(err, errlen, "%s:%d: text after the JSON object", path, line_of(text, end));
+    else if (dup) set_err(err, errlen, "%s: key \"%.60s\" appears twice", path, dup->string);
+    else return 0;
+    cJSON_Delete(root);
+    return -1;
+}
+
 static int load_vocab(Tokenizer* t, const char* path, char* err, size_t errlen) {
     size_t size;
     char* text = read_text(path, &size, err, errlen);
@@ -488,18 +501,19 @@ static int load_vocab(Tokenizer* t, const char* path, char* err, size_t errlen) 
         cJSON_Delete(root), free(text);
         return -1;
     }
+    if (json_refuse_extra(root, text, size, end, path, err, errlen)) return free(text), -1;
     free(text);
     int n = cJSON_GetArraySize(root);
     size_t bytes = 0;
     int max_id = -1;
     for (const cJSON* e = root->child; e; e = e->next) {
-        double v = cJSON_IsNumber(e) ? e->valuedouble : -1;
-        if (v < 0 || v != (double)(int)v || v >= (1 << 24)) {
+        int v;
+        if (!json_to_int(e, 0, (1 << 24) - 1, &v)) {
             set_err(err, errlen, "%s: key \"%.60s\": id must be an integer in [0, 2^24)", path, e->string);
             cJSON_Delete(root);
             return -1;
         }
-        if ((int)v > max_id) max_id = (int)v;
+        if (v > max_id) max_id = v;
         bytes += strlen(e->string) + 1;
     }
     t->strings = xmalloc(bytes ? bytes : 1);
@@ -508,7 +522,7 @@ static int load_vocab(Tokenizer* t, const char* path, char* err, size_t errlen) 
     for (const cJSON* e = root->child; e; e = e->next) {
         size_t l = strlen(e->string) + 1;
         memcpy(p, e->string, l);
-        tokmap_put(t->vocab, p, e->valueint);  // a repeated key keeps its last id, as json.load does
+        tokmap_put(t->vocab, p, e->valueint);
         p += l;
     }
     cJSON_Delete(root);
@@ -631,6 +645,7 @@ static int load_config(Tokenizer* t, const char* path, bool optional, char* err,
         cJSON_Delete(root), free(text);
         return -1;
     }
+    if (json_refuse_extra(root, text, strlen(text), end, path, err, errlen)) return free(text), -1;
     free(text);
     int r = 0;
     static const char* const keys[] = {"bos_token", "eos_token", "unk_token", "pad_token"};

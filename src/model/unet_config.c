@@ -1,6 +1,7 @@
 // unet_config.c: parse and check a diffusers UNet2DConditionModel config.json.
 #include "model/unet_config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,20 +22,31 @@ static void require_false(JsonFields* p, const char* key) {
     if (json_bool(p, key, false)) json_fail(p, key, "only false is supported");
 }
 
-// An int or a list of nblocks ints (attention_head_dim, transformer_layers_per_block).
-static void get_int_or_list(JsonFields* p, const char* key, int* out, int n, int def) {
+// One integer of a list, in [lo, hi] (0 and a failure otherwise).
+static int list_int(JsonFields* p, const char* key, const cJSON* v, int i, int lo, int hi) {
+    int x;
+    if (!json_to_int(v, lo, hi, &x)) {
+        json_fail(p, key, "entry %d: expected an integer from %d to %d", i, lo, hi);
+        return 0;
+    }
+    return x;
+}
+
+// An int or a list of nblocks ints (attention_head_dim, transformer_layers_per_block), each in [lo, hi].
+static void get_int_or_list(JsonFields* p, const char* key, int* out, int n, int def, int lo, int hi) {
     const cJSON* v = cJSON_GetObjectItemCaseSensitive(p->root, key);
     for (int i = 0; i < n; i++) out[i] = def;
     if (!v || cJSON_IsNull(v)) return;
     if (cJSON_IsNumber(v)) {
-        for (int i = 0; i < n; i++) out[i] = v->valueint;
+        int x = json_int_in(p, key, def, lo, hi);
+        for (int i = 0; i < n; i++) out[i] = x;
         return;
     }
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != n) {
         json_fail(p, key, "expected an integer or a list of %d integers", n);
         return;
     }
-    for (int i = 0; i < n; i++) out[i] = cJSON_GetArrayItem(v, i)->valueint;
+    for (int i = 0; i < n; i++) out[i] = list_int(p, key, cJSON_GetArrayItem(v, i), i, lo, hi);
 }
 
 static void get_block_types(JsonFields* p, const char* key, BlockType* out, int n, const char* plain, const char* cross) {
@@ -56,22 +68,25 @@ int unet_config_parse(UNetConfig* c, const char* text, const char* source, char*
     cJSON* root = json_parse_object(text, source, err, errlen);
     if (!root) return -1;
     JsonFields p = {root, source, err, errlen, 0};
+    // Every size is read with its range first: later checks divide by them, and
+    // the bounds keep every tensor's element count far from int overflow.
     const cJSON* boc = cJSON_GetObjectItemCaseSensitive(root, "block_out_channels");
     if (!cJSON_IsArray(boc) || cJSON_GetArraySize(boc) < 1 || cJSON_GetArraySize(boc) > UNET_MAX_BLOCKS)
         json_fail(&p, "block_out_channels", "expected a list of 1 to %d integers", UNET_MAX_BLOCKS);
     else {
         c->nblocks = cJSON_GetArraySize(boc);
-        for (int i = 0; i < c->nblocks; i++) c->block_out_channels[i] = cJSON_GetArrayItem(boc, i)->valueint;
+        for (int i = 0; i < c->nblocks; i++)
+            c->block_out_channels[i] = list_int(&p, "block_out_channels", cJSON_GetArrayItem(boc, i), i, 1, UNET_MAX_CHANNELS);
     }
-    c->sample_size = json_int(&p, "sample_size", 32, false);
-    c->in_channels = json_int(&p, "in_channels", 4, false);
-    c->out_channels = json_int(&p, "out_channels", 4, false);
-    c->layers_per_block = json_int(&p, "layers_per_block", 2, false);
-    c->cross_attention_dim = json_int(&p, "cross_attention_dim", 1280, false);
-    c->norm_num_groups = json_int(&p, "norm_num_groups", 32, false);
-    c->norm_eps = (float)json_num(&p, "norm_eps", 1e-5);
+    c->sample_size = json_int_in(&p, "sample_size", 32, 1, UNET_MAX_SAMPLE_SIZE);
+    c->in_channels = json_int_in(&p, "in_channels", 4, 1, UNET_MAX_IO_CHANNELS);
+    c->out_channels = json_int_in(&p, "out_channels", 4, 1, UNET_MAX_IO_CHANNELS);
+    c->layers_per_block = json_int_in(&p, "layers_per_block", 2, 1, UNET_MAX_LAYERS_PER_BLOCK);
+    c->cross_attention_dim = json_int_in(&p, "cross_attention_dim", 1280, 1, UNET_MAX_CHANNELS);
+    c->norm_num_groups = json_int_in(&p, "norm_num_groups", 32, 1, UNET_MAX_CHANNELS);
+    c->norm_eps = (float)json_num_in(&p, "norm_eps", 1e-5, 1e-12, 1);
     c->flip_sin_to_cos = json_bool(&p, "flip_sin_to_cos", true);
-    c->freq_shift = (float)json_num(&p, "freq_shift", 0);
+    c->freq_shift = (float)json_num_in(&p, "freq_shift", 0, 0, 1);
     c->use_linear_projection = json_bool(&p, "use_linear_projection", false);
     if (c->nblocks) {
         get_block_types(&p, "down_block_types", c->down, c->nblocks, "DownBlock2D", "CrossAttnDownBlock2D");
@@ -79,9 +94,9 @@ int unet_config_parse(UNetConfig* c, const char* text, const char* source, char*
         // diffusers quirk: attention_head_dim is the number of heads unless num_attention_heads is set.
         const cJSON* nah = cJSON_GetObjectItemCaseSensitive(root, "num_attention_heads");
         get_int_or_list(&p, nah && !cJSON_IsNull(nah) ? "num_attention_heads" : "attention_head_dim", c->heads,
-                        c->nblocks, 8);
+                        c->nblocks, 8, 1, UNET_MAX_CHANNELS);
         int tl[UNET_MAX_BLOCKS];
-        get_int_or_list(&p, "transformer_layers_per_block", tl, c->nblocks, 1);
+        get_int_or_list(&p, "transformer_layers_per_block", tl, c->nblocks, 1, 1, 1);
         for (int i = 0; i < c->nblocks; i++)
             if (tl[i] != 1) json_fail(&p, "transformer_layers_per_block", "only 1 is supported");
     }
@@ -108,12 +123,14 @@ int unet_config_parse(UNetConfig* c, const char* text, const char* source, char*
         if (ch <= 0 || ch % c->norm_num_groups) json_fail(&p, "block_out_channels", "%d is not a positive multiple of norm_num_groups %d", ch, c->norm_num_groups);
         else if (c->heads[i] <= 0 || ch % c->heads[i]) json_fail(&p, "attention_head_dim", "%d heads do not divide %d channels", c->heads[i], ch);
     }
-    if (!p.failed && (c->in_channels <= 0 || c->out_channels <= 0)) json_fail(&p, "in_channels", "channels must be positive");
-    if (!p.failed && c->layers_per_block < 1) json_fail(&p, "layers_per_block", "must be at least 1");
-    if (!p.failed && c->norm_num_groups < 1) json_fail(&p, "norm_num_groups", "must be at least 1");
-    if (!p.failed && c->cross_attention_dim < 1) json_fail(&p, "cross_attention_dim", "must be at least 1");
     if (!p.failed && c->block_out_channels[0] % 2) json_fail(&p, "block_out_channels", "the first entry must be even (timestep embedding)");
     if (!p.failed && c->sample_size % (1 << (c->nblocks - 1))) json_fail(&p, "sample_size", "%d is not divisible by 2^%d", c->sample_size, c->nblocks - 1);
+    for (int i = 0; i < c->nblocks && !p.failed; i++) {
+        int64_t side = c->sample_size >> i;  // block i works at sample_size / 2^i
+        if (side * side * c->block_out_channels[i] > UNET_MAX_FEATURE_MAP)
+            json_fail(&p, "block_out_channels", "entry %d: %d channels at %" PRId64 "x%" PRId64 " exceed %d values per image",
+                      i, c->block_out_channels[i], side, side, UNET_MAX_FEATURE_MAP);
+    }
     cJSON_Delete(root);
     return p.failed ? -1 : 0;
 }

@@ -6,6 +6,13 @@
 #include <stddef.h>
 
 #define UNET_MAX_BLOCKS 6
+// Bounds of the config keys: far above the models vkpref trains, low enough that
+// no size computed from them overflows or asks for an absurd allocation.
+#define UNET_MAX_CHANNELS 4096           // block_out_channels, cross_attention_dim, norm_num_groups
+#define UNET_MAX_IO_CHANNELS 64          // in_channels, out_channels
+#define UNET_MAX_SAMPLE_SIZE 1024
+#define UNET_MAX_LAYERS_PER_BLOCK 8
+#define UNET_MAX_FEATURE_MAP (1 << 26)   // values of one image's feature map in any block
 
 typedef enum BlockType { BLOCK_PLAIN, BLOCK_CROSS_ATTN } BlockType;
 

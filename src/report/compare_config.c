@@ -18,39 +18,39 @@
 #include "util/json_fields.h"
 #include "util/opt_names.h"
 
-#define T(name, type, def, help) {#name, type, offsetof(CompareConfig, name), def, help}
+#define T(name, type, def, range, help) {#name, type, offsetof(CompareConfig, name), def, help, range}
 static const OptSpec TOP_SPECS[] = {
-    T(base, OPT_STRING, "", "the pipeline folder every objective starts from; required"),
-    T(dataset, OPT_STRING, "", "the preference manifest (JSONL) every objective trains on; required"),
-    T(objectives, OPT_STRING_LIST, "sft,dpo,mapo,kto,tdpo,tkto", "objectives to compare, in report order (comma-separated or a JSON array)"),
-    T(max_train_steps, OPT_INT, "1000", "optimizer steps of every run"),
-    T(train_batch_size, OPT_INT, "32", "items per micro-batch of every run"),
-    T(seed, OPT_INT, "0", "training seed of every run"),
-    T(output_dir, OPT_STRING, "out/compare", "OUT: OUT/<objective>/ per run, OUT/base/, OUT/report.html, OUT/summary.json"),
-    T(device, OPT_INT, "-1", "Vulkan device index passed to every command (see `vkpref info`)"),
+    T(base, OPT_STRING, "", OPT_ANY, "the pipeline folder every objective starts from; required"),
+    T(dataset, OPT_STRING, "", OPT_ANY, "the preference manifest (JSONL) every objective trains on; required"),
+    T(objectives, OPT_STRING_LIST, "sft,dpo,mapo,kto,tdpo,tkto", OPT_ANY, "objectives to compare, in report order (comma-separated or a JSON array)"),
+    T(max_train_steps, OPT_INT, "1000", OPT_GE(1), "optimizer steps of every run"),
+    T(train_batch_size, OPT_INT, "32", OPT_IN(1, 65536), "items per micro-batch of every run"),
+    T(seed, OPT_INT, "0", OPT_GE(0), "training seed of every run"),
+    T(output_dir, OPT_STRING, "out/compare", OPT_ANY, "OUT: OUT/<objective>/ per run, OUT/base/, OUT/report.html, OUT/summary.json"),
+    T(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index passed to every command (see `vkpref info`)"),
 };
 #undef T
-#define E(name, type, def, help) {#name, type, offsetof(CompareEval, name), def, help}
+#define E(name, type, def, range, help) {#name, type, offsetof(CompareEval, name), def, help, range}
 static const OptSpec EVAL_SPECS[] = {
-    E(prompt, OPT_STRING_LIST, "", "evaluation prompts (a JSON array; the flag is repeatable)"),
-    E(prompts, OPT_STRING, "", "file of evaluation prompts, one a line (after the prompt list)"),
-    E(seeds, OPT_STRING, "0-15", "seeds: every prompt is sampled at every seed by each model and the base"),
-    E(judge, OPT_STRING, "classifier", "judge of the win rate (see `vkpref eval --help`)"),
-    E(caption_fit_judge, OPT_STRING, "classifier", "classifier judge for caption-fit accuracy (\"\": none)"),
-    E(steps, OPT_INT, "25", "denoising steps (evaluation and grids)"),
-    E(sampler, OPT_STRING, "ddim", "ddim, ddpm or euler (evaluation and grids)"),
-    E(eta, OPT_FLOAT, "0", "DDIM eta (evaluation and grids)"),
-    E(cfg, OPT_FLOAT, "3.0", "classifier-free guidance scale (evaluation and grids)"),
-    E(tie_margin, OPT_FLOAT, "0", "score differences within this margin are ties (count half)"),
-    E(batch, OPT_INT, "16", "images per batch (speed only)"),
+    E(prompt, OPT_STRING_LIST, "", OPT_ANY, "evaluation prompts (a JSON array; the flag is repeatable)"),
+    E(prompts, OPT_STRING, "", OPT_ANY, "file of evaluation prompts, one a line (after the prompt list)"),
+    E(seeds, OPT_STRING, "0-15", OPT_ANY, "seeds: every prompt is sampled at every seed by each model and the base"),
+    E(judge, OPT_STRING, "classifier", OPT_ANY, "judge of the win rate (see `vkpref eval --help`)"),
+    E(caption_fit_judge, OPT_STRING, "classifier", OPT_ANY, "classifier judge for caption-fit accuracy (\"\": none)"),
+    E(steps, OPT_INT, "25", OPT_IN(1, 10000), "denoising steps (evaluation and grids)"),
+    E(sampler, OPT_STRING, "ddim", OPT_ANY, "ddim, ddpm or euler (evaluation and grids)"),
+    E(eta, OPT_FLOAT, "0", OPT_IN(0, 1), "DDIM eta (evaluation and grids)"),
+    E(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale (evaluation and grids)"),
+    E(tie_margin, OPT_FLOAT, "0", OPT_GE(0), "score differences within this margin are ties (count half)"),
+    E(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (speed only)"),
 };
 #undef E
-#define G(name, type, def, help) {#name, type, offsetof(CompareGrid, name), def, help}
+#define G(name, type, def, range, help) {#name, type, offsetof(CompareGrid, name), def, help, range}
 static const OptSpec GRID_SPECS[] = {
-    G(prompt, OPT_STRING_LIST, "", "grid rows; with neither grid.prompt nor grid.prompts, the evaluation prompts"),
-    G(prompts, OPT_STRING, "", "file of grid prompts, one a line"),
-    G(seeds, OPT_STRING, "0-3", "grid columns: the same seeds for the base and every objective"),
-    G(upscale, OPT_INT, "2", "grid cell magnification"),
+    G(prompt, OPT_STRING_LIST, "", OPT_ANY, "grid rows; with neither grid.prompt nor grid.prompts, the evaluation prompts"),
+    G(prompts, OPT_STRING, "", OPT_ANY, "file of grid prompts, one a line"),
+    G(seeds, OPT_STRING, "0-3", OPT_ANY, "grid columns: the same seeds for the base and every objective"),
+    G(upscale, OPT_INT, "2", OPT_IN(1, 64), "grid cell magnification"),
 };
 #undef G
 

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,26 +137,30 @@ int checkpoint_resolve(const char* spec, const char* output_dir, const char* run
     return 0;
 }
 
+int checkpoint_state_parse(const char* text, const char* source, CheckpointState* st, char* err, size_t errlen) {
+    cJSON* root = json_parse_object(text, source, err, errlen);
+    if (!root) return -1;
+    JsonFields f = {root, source, err, errlen, 0};
+    int format = json_int(&f, "format", 0, true);
+    if (!f.failed && format != STATE_FORMAT) json_fail(&f, "format", "%d is not supported (only %d)", format, STATE_FORMAT);
+    st->step = json_int_in(&f, "step", 0, 0, INT_MAX);
+    if (!f.failed && !cJSON_GetObjectItemCaseSensitive(root, "step")) json_fail(&f, "step", "missing");
+    const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "run_id");  // absent in older checkpoints
+    if (!f.failed && id && (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof st->run_id))
+        json_fail(&f, "run_id", "must be a string of at most %d characters", (int)sizeof st->run_id - 1);
+    snprintf(st->run_id, sizeof st->run_id, "%s", !f.failed && cJSON_IsString(id) ? id->valuestring : "");
+    cJSON_Delete(root);
+    return f.failed ? -1 : 0;
+}
+
 int checkpoint_read_state(const char* dir, CheckpointState* st, char* err, size_t errlen) {
-    char path[8192];
+    char path[8300];
     snprintf(path, sizeof path, "%s/train_state.json", dir);
     char* text = json_read_file(path, err, errlen);
     if (!text) return -1;
-    cJSON* root = json_parse_object(text, path, err, errlen);
+    int pr = checkpoint_state_parse(text, path, st, err, errlen);
     free(text);
-    if (!root) return -1;
-    JsonFields f = {root, path, err, errlen, 0};
-    int format = json_int(&f, "format", 0, true);
-    st->step = json_int(&f, "step", 0, true);
-    const cJSON* id = cJSON_GetObjectItemCaseSensitive(root, "run_id");  // absent in older checkpoints
-    snprintf(st->run_id, sizeof st->run_id, "%s", cJSON_IsString(id) ? id->valuestring : "");
-    cJSON_Delete(root);
-    if (f.failed) return -1;
-    if (format != STATE_FORMAT || st->step < 0) {
-        snprintf(err, errlen, "%s: unsupported format %d or step %d", path, format, st->step);
-        return -1;
-    }
-    return 0;
+    return pr;
 }
 
 int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,

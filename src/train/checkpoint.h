@@ -33,6 +33,9 @@ int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool us
 // checkpoint folder. Writes the folder to out.
 int checkpoint_resolve(const char* spec, const char* output_dir, const char* run_id, char* out, size_t out_len,
                        char* err, size_t errlen);
+// Reads train_state.json's text (source names it in errors): 0, or -1 with err
+// naming the key.
+int checkpoint_state_parse(const char* text, const char* source, CheckpointState* st, char* err, size_t errlen);
 // Restores weights, moments and EMA into p (loaded from the checkpoint folder
 // with the same allocation) and reads the step.
 int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,

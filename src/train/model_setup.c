@@ -60,15 +60,16 @@ static int load_model_spec(ModelSpec* m, const char* name, char* err, size_t err
     if (!r) {
         const cJSON* tok = cJSON_GetObjectItemCaseSensitive(root, "tokenizer");
         JsonFields f = {cJSON_IsObject(tok) ? tok : NULL, path, err, errlen, 0};
-        m->merges = f.root ? json_int(&f, "merges", 400, false) : 400;
-        m->max_length = f.root ? json_int(&f, "model_max_length", m->clip.max_position_embeddings, false)
+        m->merges = f.root ? json_int_in(&f, "merges", 400, 0, 1 << 20) : 400;
+        m->max_length = f.root ? json_int_in(&f, "model_max_length", m->clip.max_position_embeddings, 1,
+                                             m->clip.max_position_embeddings)
                                : m->clip.max_position_embeddings;
-        if (f.failed) r = with_context(err, errlen, "in \"tokenizer\"");
-        else if (m->merges < 0)
-            r = fail(err, errlen, "%s: tokenizer merges %d must be >= 0", path, m->merges);
-        else if (m->max_length < 1 || m->max_length > m->clip.max_position_embeddings)
-            r = fail(err, errlen, "%s: tokenizer model_max_length %d must be in [1, max_position_embeddings %d]", path,
-                     m->max_length, m->clip.max_position_embeddings);
+        if (f.failed) {
+            size_t k = strlen(err);
+            snprintf(err + k, errlen - k, " (in \"tokenizer\"; max_position_embeddings is %d)",
+                     m->clip.max_position_embeddings);
+            r = -1;
+        }
     }
     cJSON_Delete(root);
     return r;

@@ -262,7 +262,8 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
     int L = p->max_length;
     if (r->pref) {
         ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
-                              .skip_bad = c->skip_bad_rows, .max_rows = c->max_train_samples};
+                              .skip_bad = c->skip_bad_rows, .max_rows = c->max_train_samples,
+                              .max_image_pixels = c->max_image_pixels};
         if (manifest_load(&r->pref_set, c->dataset, &mo, err, errlen)) return -1;
         RowLayout layout = objective_row_layout(r->obj);
         if (pref_batcher_init(&r->pref_batcher, &r->pref_set, &r->sched, &p->tok, L, layout,

@@ -8,59 +8,61 @@
 #include "train/run.h"
 #include "util/check.h"
 
-#define O(name, type, def, help) {#name, type, offsetof(TrainConfig, name), def, help}
+#define O(name, type, def, range, help) {#name, type, offsetof(TrainConfig, name), def, help, range}
 
 static const OptSpec SPECS[] = {
-    O(pretrained_model_name_or_path, OPT_STRING, "", "pipeline folder to start from (empty: train from scratch)"),
-    O(model_config, OPT_STRING, "configs/models/fmnist-small.json", "architecture for training from scratch"),
-    O(dataset, OPT_STRING, "fmnist", "\"fmnist\" (Debian's Fashion-MNIST) or a Pick-a-Pic-style JSONL manifest (docs/DATA.md)"),
-    O(output_dir, OPT_STRING, "out/train", "where checkpoints, logs, grids and the final pipeline go"),
-    O(overwrite_output_dir, OPT_BOOL, "false",
+    O(pretrained_model_name_or_path, OPT_STRING, "", OPT_ANY, "pipeline folder to start from (empty: train from scratch)"),
+    O(model_config, OPT_STRING, "configs/models/fmnist-small.json", OPT_ANY, "architecture for training from scratch"),
+    O(dataset, OPT_STRING, "fmnist", OPT_ANY, "\"fmnist\" (Debian's Fashion-MNIST) or a Pick-a-Pic-style JSONL manifest (docs/DATA.md)"),
+    O(output_dir, OPT_STRING, "out/train", OPT_ANY, "where checkpoints, logs, grids and the final pipeline go"),
+    O(overwrite_output_dir, OPT_BOOL, "false", OPT_ANY,
       "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
-    O(resume_from_checkpoint, OPT_STRING, "", "\"latest\" or a checkpoint-<step> folder"),
-    O(objective, OPT_STRING, "sft", "training objective: sft, dpo, mapo, kto, tdpo or tkto (docs/OBJECTIVES.md)"),
-    O(random_flip, OPT_BOOL, "false",
+    O(resume_from_checkpoint, OPT_STRING, "", OPT_ANY, "\"latest\" or a checkpoint-<step> folder"),
+    O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo or tkto (docs/OBJECTIVES.md)"),
+    O(random_flip, OPT_BOOL, "false", OPT_ANY,
       "manifests: random horizontal flips (the same for both images of a pair; diffusers' DPO script flips unless "
       "--no_hflip)"),
-    O(resolution, OPT_INT, "0", "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
-    O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
-    O(max_train_samples, OPT_INT, "0",
+    O(resolution, OPT_INT, "0", OPT_IN(0, 65536), "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
+    O(skip_bad_rows, OPT_BOOL, "false", OPT_ANY, "manifests: skip and count bad rows instead of stopping at the first"),
+    O(max_image_pixels, OPT_INT, "89478485", OPT_GE(1),
+      "manifests: an image declaring more pixels (width x height) is refused before decoding (a decompression bomb)"),
+    O(max_train_samples, OPT_INT, "0", OPT_GE(0),
       "manifests: train on the first N usable rows only (0: all; diffusers shuffles before truncating, vkpref "
       "takes the manifest's order)"),
-    O(max_train_steps, OPT_INT, "1000", "optimizer steps (fine-tuning default below)"),
-    O(train_batch_size, OPT_INT, "32",
+    O(max_train_steps, OPT_INT, "1000", OPT_GE(1), "optimizer steps (fine-tuning default below)"),
+    O(train_batch_size, OPT_INT, "32", OPT_IN(1, 65536),
       "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo: 2 images) or an "
       "image with its own and a mismatched caption (tdpo, tkto: 2 UNet rows); fine-tuning default below"),
-    O(gradient_accumulation_steps, OPT_INT, "1", "micro-batches per optimizer step"),
-    O(seed, OPT_INT, "0", "seed of every random choice (batches, noise, timesteps, dropout)"),
-    O(learning_rate, OPT_FLOAT, "1e-3", "peak learning rate (fine-tuning: the objective's, below)"),
-    O(lr_scheduler, OPT_STRING, "constant_with_warmup", "constant, constant_with_warmup, linear or cosine"),
-    O(lr_warmup_steps, OPT_INT, "100", "linear warm-up steps (fine-tuning default below)"),
-    O(adam_beta1, OPT_FLOAT, "0.9", "AdamW beta1"),
-    O(adam_beta2, OPT_FLOAT, "0.999", "AdamW beta2"),
-    O(adam_epsilon, OPT_FLOAT, "1e-8", "AdamW epsilon"),
-    O(adam_weight_decay, OPT_FLOAT, "1e-2", "AdamW decoupled weight decay"),
-    O(max_grad_norm, OPT_FLOAT, "1.0", "clip the global gradient norm to this (0: off)"),
-    O(use_ema, OPT_BOOL, "true",
+    O(gradient_accumulation_steps, OPT_INT, "1", OPT_IN(1, 65536), "micro-batches per optimizer step"),
+    O(seed, OPT_INT, "0", OPT_GE(0), "seed of every random choice (batches, noise, timesteps, dropout)"),
+    O(learning_rate, OPT_FLOAT, "1e-3", OPT_GT(0), "peak learning rate (fine-tuning: the objective's, below)"),
+    O(lr_scheduler, OPT_STRING, "constant_with_warmup", OPT_ANY, "constant, constant_with_warmup, linear or cosine"),
+    O(lr_warmup_steps, OPT_INT, "100", OPT_GE(0), "linear warm-up steps (fine-tuning default below)"),
+    O(adam_beta1, OPT_FLOAT, "0.9", OPT_IN_LT(0, 1), "AdamW beta1"),
+    O(adam_beta2, OPT_FLOAT, "0.999", OPT_IN_LT(0, 1), "AdamW beta2"),
+    O(adam_epsilon, OPT_FLOAT, "1e-8", OPT_GT(0), "AdamW epsilon"),
+    O(adam_weight_decay, OPT_FLOAT, "1e-2", OPT_GE(0), "AdamW decoupled weight decay"),
+    O(max_grad_norm, OPT_FLOAT, "1.0", OPT_GE(0), "clip the global gradient norm to this (0: off)"),
+    O(use_ema, OPT_BOOL, "true", OPT_ANY,
       "keep an exponential moving average of the weights (saved as the model; fine-tuning default below)"),
-    O(ema_decay, OPT_FLOAT, "0.999", "EMA decay cap; step s uses min(ema_decay, (1 + s) / (10 + s)) as diffusers' EMAModel"),
-    O(proportion_empty_prompts, OPT_FLOAT, "0.1", "probability of training on the empty caption (for guidance)"),
-    O(train_text_encoder, OPT_STRING, "auto", "train the text encoder: auto (yes when pre-training on fmnist), true, false"),
-    O(gradient_checkpointing, OPT_BOOL, "false", "recompute each UNet block's forward before its backward (less memory, ~1/3 more dispatches)"),
-    O(caption_attributes, OPT_BOOL, "false", "fmnist: add measured attribute words to captions"),
-    O(checkpointing_steps, OPT_INT, "500", "save checkpoint-<step> every N steps and at the last step (0: none; docs/TRAINING.md)"),
-    O(checkpoints_total_limit, OPT_INT, "3", "keep the last N checkpoints (0: keep all)"),
-    O(validation_steps, OPT_INT, "500", "validation loss and grid at step 0, every N steps and at the last step (0: step 0 and the last)"),
-    O(validation_images, OPT_INT, "256", "held-out images for the deterministic validation loss"),
-    O(validation_prompts, OPT_STRING, "", "prompt file for validation grids (default: the class captions)"),
-    O(validation_grid_seeds, OPT_INT, "4", "validation grid columns: seeds 0..N-1 (0: no grids)"),
-    O(validation_inference_steps, OPT_INT, "25", "sampler steps for validation grids"),
-    O(validation_guidance_scale, OPT_FLOAT, "3.0", "classifier-free guidance for validation grids"),
-    O(log_every, OPT_INT, "10", "CSV log every N steps"),
-    O(max_loss_spike, OPT_FLOAT, "0",
+    O(ema_decay, OPT_FLOAT, "0.999", OPT_IN(0, 1), "EMA decay cap; step s uses min(ema_decay, (1 + s) / (10 + s)) as diffusers' EMAModel"),
+    O(proportion_empty_prompts, OPT_FLOAT, "0.1", OPT_IN(0, 1), "probability of training on the empty caption (for guidance)"),
+    O(train_text_encoder, OPT_STRING, "auto", OPT_ANY, "train the text encoder: auto (yes when pre-training on fmnist), true, false"),
+    O(gradient_checkpointing, OPT_BOOL, "false", OPT_ANY, "recompute each UNet block's forward before its backward (less memory, ~1/3 more dispatches)"),
+    O(caption_attributes, OPT_BOOL, "false", OPT_ANY, "fmnist: add measured attribute words to captions"),
+    O(checkpointing_steps, OPT_INT, "500", OPT_GE(0), "save checkpoint-<step> every N steps and at the last step (0: none; docs/TRAINING.md)"),
+    O(checkpoints_total_limit, OPT_INT, "3", OPT_GE(0), "keep the last N checkpoints (0: keep all)"),
+    O(validation_steps, OPT_INT, "500", OPT_GE(0), "validation loss and grid at step 0, every N steps and at the last step (0: step 0 and the last)"),
+    O(validation_images, OPT_INT, "256", OPT_GE(0), "held-out images for the deterministic validation loss"),
+    O(validation_prompts, OPT_STRING, "", OPT_ANY, "prompt file for validation grids (default: the class captions)"),
+    O(validation_grid_seeds, OPT_INT, "4", OPT_IN(0, 1024), "validation grid columns: seeds 0..N-1 (0: no grids)"),
+    O(validation_inference_steps, OPT_INT, "25", OPT_IN(1, 10000), "sampler steps for validation grids"),
+    O(validation_guidance_scale, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance for validation grids"),
+    O(log_every, OPT_INT, "10", OPT_GE(1), "CSV log every N steps"),
+    O(max_loss_spike, OPT_FLOAT, "0", OPT_GE(0),
       "stop when a step's loss exceeds this many times the median of the last 50 (0: off)"),
-    O(save_f16, OPT_BOOL, "false", "write the final weights as F16"),
-    O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
+    O(save_f16, OPT_BOOL, "false", OPT_ANY, "write the final weights as F16"),
+    O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
 #define NSPECS (sizeof SPECS / sizeof *SPECS)
@@ -140,9 +142,10 @@ const OptTable* train_options(void) {
     for (size_t i = 0; i < NSPECS; i++) specs[t.n++] = SPECS[i];
     for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) {
         snprintf(defs[k], sizeof defs[k], "%.15g", OBJ_HYPERS[k].def);
+        OptRange positive = OPT_GT(0), nonnegative = OPT_GE(0);
         specs[t.n++] = (OptSpec){OBJ_HYPERS[k].key, OPT_FLOAT,
                                  offsetof(TrainConfig, objective_hyper) + (size_t)k * sizeof(double), defs[k],
-                                 OBJ_HYPERS[k].help};
+                                 OBJ_HYPERS[k].help, OBJ_HYPERS[k].zero_allowed ? nonnegative : positive};
     }
     return &t;
 }

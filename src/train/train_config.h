@@ -27,6 +27,7 @@ typedef struct TrainConfig {
     int resolution;                    // 0 or the model's sample_size (checked, never a resize target)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     int max_train_samples;             // manifests: > 0 keeps only the first N usable rows
+    int max_image_pixels;              // manifests: largest declared width x height decoded
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance
     char train_text_encoder[OPT_STR_MAX];  // "auto" (pre-training on fmnist: true, else false), "true", "false"
     bool gradient_checkpointing;       // UNet: recompute each block's forward before its backward

@@ -350,3 +350,36 @@ const char* find_data_file(const char* rel, char* out, size_t n) {
     }
     return out;
 }
+
+// ---------------------------------------------------------------------------
+// Output checks.
+
+int output_path_check(const char* path, OutputKind kind, char* err, size_t errlen) {
+    if (!path || !*path) return fail(err, errlen, "empty output path");
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    if (exists && kind == OUTPUT_FILE && S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s: is a folder, expected a file name", path);
+    if (exists && kind != OUTPUT_FILE && !S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s: exists and is not a folder", path);
+    // Where new entries appear: inside an existing folder written into, else
+    // beside path (temporary name + rename) or in the nearest existing ancestor.
+    char* where = exists && kind == OUTPUT_FOLDER ? xstrdup(path) : parent_dir(path);
+    while (stat(where, &st) != 0 && errno == ENOENT && strcmp(where, "/") && strcmp(where, ".")) {
+        char* up = parent_dir(where);
+        free(where);
+        where = up;
+    }
+    int r = 0;
+    if (stat(where, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        r = fail(err, errlen, "%s: cannot be created: %s is not a folder", path, where);
+    } else {
+        char* probe = concat(where, "/.vkpref-write-test-XXXXXX");
+        int fd = mkstemp(probe);
+        if (fd < 0) r = fail(err, errlen, "%s: cannot write in folder %s: %s", path, where, strerror(errno));
+        else close(fd), unlink(probe);
+        free(probe);
+    }
+    free(where);
+    return r;
+}

@@ -54,6 +54,23 @@ void atomic_dir_abort(AtomicDir* d);
 int remove_stale_temps(const char* path, char* err, size_t errlen);
 
 // ---------------------------------------------------------------------------
+// Checking an output before the work that produces it (so a bad --out fails in
+// a second, not after an hour of sampling).
+
+typedef enum OutputKind {
+    OUTPUT_FILE,             // a file, written under a temporary name beside it
+    OUTPUT_FOLDER,           // a folder that files are written into
+    OUTPUT_FOLDER_REPLACED,  // a folder replaced whole (atomic_dir_*): built beside it
+} OutputKind;
+
+// Fails when path exists as the wrong kind (a folder where a file goes, or the
+// reverse) or when the folder the output will be created in cannot be written:
+// the nearest existing one on the way, since missing folders are created later.
+// Writability is tested by creating and removing a file there, which also holds
+// for root and for read-only file systems. 0, or -1 with err naming path.
+int output_path_check(const char* path, OutputKind kind, char* err, size_t errlen);
+
+// ---------------------------------------------------------------------------
 // Plain helpers.
 
 // mkdir -p: creates every missing folder of path (mode 0755); existing ones are fine.

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,31 @@ static void strings_append(OptStrings* l, const char* value) {
     l->v[l->n++] = xstrdup(value);
 }
 
+void opts_range_text(const OptSpec* s, char* out, size_t n) {
+    const OptRange* r = &s->range;
+    if (!(r->flags & (OPT_HAS_MIN | OPT_HAS_MAX))) {
+        snprintf(out, n, "any");
+        return;
+    }
+    char lo[48] = "", hi[48] = "";
+    if (r->flags & OPT_HAS_MIN) snprintf(lo, sizeof lo, "%.17g %s ", r->min, r->flags & OPT_MIN_EXCLUSIVE ? "<" : "<=");
+    if (r->flags & OPT_HAS_MAX) snprintf(hi, sizeof hi, " %s %.17g", r->flags & OPT_MAX_EXCLUSIVE ? "<" : "<=", r->max);
+    snprintf(out, n, "%s%s%s", lo, s->name, hi);
+}
+
+static bool in_range(const OptRange* r, double v) {
+    if (r->flags & OPT_HAS_MIN && (r->flags & OPT_MIN_EXCLUSIVE ? !(v > r->min) : !(v >= r->min))) return false;
+    if (r->flags & OPT_HAS_MAX && (r->flags & OPT_MAX_EXCLUSIVE ? !(v < r->max) : !(v <= r->max))) return false;
+    return true;
+}
+
+static int out_of_range(const OptSpec* s, const char* value, const char* source, char* err, size_t errlen) {
+    char range[160];
+    opts_range_text(s, range, sizeof range);
+    snprintf(err, errlen, "%s: \"%s\" = %s is out of range (allowed: %s)", source, s->name, value, range);
+    return -1;
+}
+
 int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, const char* source, char* err,
              size_t errlen) {
     const OptSpec* s = find(t, name);
@@ -105,12 +131,18 @@ int opts_set(const OptTable* t, void* cfg, const char* name, const char* value, 
     case OPT_INT: {
         long v = strtol(value, &end, 10);
         if (*value == 0 || *end || errno || v < -2147483647L || v > 2147483647L) goto bad;
+        if (!in_range(&s->range, (double)v)) return out_of_range(s, value, source, err, errlen);
         *(int*)field = (int)v;
         break;
     }
     case OPT_FLOAT: {
         double v = strtod(value, &end);
         if (*value == 0 || *end || errno || !isfinite(v)) goto bad;
+        if (!in_range(&s->range, v)) return out_of_range(s, value, source, err, errlen);
+        if (fabs(v) > FLT_MAX) {  // values reach the GPU as 32-bit floats
+            snprintf(err, errlen, "%s: \"%s\" = %s does not fit a 32-bit float", source, name, value);
+            return -1;
+        }
         *(double*)field = v;
         break;
     }
@@ -140,6 +172,8 @@ void opts_set_defaults(const OptTable* t, void* cfg) {
     char err[256];
     for (int i = 0; i < t->n; i++) {
         const OptSpec* s = &t->specs[i];
+        if ((s->type == OPT_INT || s->type == OPT_FLOAT) && !(s->range.flags & (OPT_HAS_MIN | OPT_HAS_MAX)))
+            die("internal: `vkpref %s` option --%s has no range", t->command, s->name);
         if (s->type == OPT_STRING_LIST) {
             *(OptStrings*)((char*)cfg + s->offset) = (OptStrings){0};
             if (!*s->def) continue;  // "" is the empty list, not a list holding ""
@@ -224,7 +258,12 @@ void opts_print_help(const OptTable* t, FILE* out) {
         const OptSpec* s = &t->specs[i];
         const char* ty = s->type == OPT_INT ? "N" : s->type == OPT_FLOAT ? "X" : s->type == OPT_BOOL ? "[true|false]"
                        : s->type == OPT_STRING ? "S" : "S (repeatable)";
-        fprintf(out, "  --%s %s\n      %s (default: %s)\n", s->name, ty, s->help, *s->def ? s->def : "\"\"");
+        char range[160] = "";
+        if (s->type == OPT_INT || s->type == OPT_FLOAT) {
+            strcpy(range, "; ");
+            opts_range_text(s, range + 2, sizeof range - 2);
+        }
+        fprintf(out, "  --%s %s\n      %s (default: %s%s)\n", s->name, ty, s->help, *s->def ? s->def : "\"\"", range);
     }
     fprintf(out, "  --config FILE.json\n      flat JSON object of the options above\n"
                  "  --print_config\n      print the resolved config as JSON, after the checks a run makes, and exit\n");

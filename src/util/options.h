@@ -21,12 +21,29 @@ typedef struct OptStrings {
     char** v;
 } OptStrings;
 
+// The allowed values of a numeric option; flags say which bounds apply and
+// whether they are excluded. Every OPT_INT and OPT_FLOAT option has one: a value
+// outside it is an error naming the option, the source and the range, whether it
+// comes from the defaults, a config file or a flag (so --print-config fails too).
+enum { OPT_HAS_MIN = 1, OPT_HAS_MAX = 2, OPT_MIN_EXCLUSIVE = 4, OPT_MAX_EXCLUSIVE = 8 };
+typedef struct OptRange {
+    double min, max;
+    unsigned flags;
+} OptRange;
+#define OPT_ANY {0, 0, 0}  // strings and booleans
+#define OPT_GE(a) {(a), 0, OPT_HAS_MIN}
+#define OPT_GT(a) {(a), 0, OPT_HAS_MIN | OPT_MIN_EXCLUSIVE}
+#define OPT_IN(a, b) {(a), (b), OPT_HAS_MIN | OPT_HAS_MAX}                       // [a, b]
+#define OPT_IN_LT(a, b) {(a), (b), OPT_HAS_MIN | OPT_HAS_MAX | OPT_MAX_EXCLUSIVE}  // [a, b)
+#define OPT_GT_LE(a, b) {(a), (b), OPT_HAS_MIN | OPT_HAS_MAX | OPT_MIN_EXCLUSIVE}  // (a, b]
+
 typedef struct OptSpec {
     const char* name;  // flag without "--", and config key
     OptType type;
     size_t offset;     // offsetof(the config struct, field): int, double, bool, char[OPT_STR_MAX] or OptStrings
     const char* def;   // default as text ("" for an empty string)
     const char* help;
+    OptRange range;    // numeric options
 } OptSpec;
 
 #define OPT_STR_MAX 512  // longest string value + 1 (also per element of a list)
@@ -74,6 +91,8 @@ int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, si
 int opts_load_json_marked(const OptTable* t, void* cfg, const char* path, OptMarks* marks, char* err, size_t errlen);
 // The spec index of an option by name or alias (hyphens read as underscores); -1 if none.
 int opts_index(const OptTable* t, const char* name);
+// The range as text, e.g. "0 <= x < 1" with x the option's name ("any" when unbounded).
+void opts_range_text(const OptSpec* s, char* out, size_t n);
 // Parses argv (argv[0] is the command): defaults, then --config FILE (wherever it
 // appears), then every other --flag value / --flag=value / --bool-flag.
 // Then t->resolve. --print-config also runs t->check and fails like a run would.

@@ -18,6 +18,8 @@ typedef struct ObjectivePush {
     float inv_rows, inv_units;
     float beta, mapo_s, mapo_t, lambda_d, lambda_u;
     float coef_scale;
+    uint32_t dpo_loss;  // DpoLoss (dpo family)
+    float sdpo_mu;
 } ObjectivePush;
 
 // More rows than any micro-batch; keeps float(rows) and every index exact.
@@ -55,7 +57,7 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
     // Unused inputs are bound to e (never read): the pipeline layout stays fixed.
     Operand o_e = sto(c, e), o_r = sto(c, use_r ? r : e), o_s = sto(c, use_s ? signs : e);
     Operand o_c = sto(c, coef), o_m = sto(c, metrics);
-    int64_t units = (obj == OBJ_DPO || obj == OBJ_TDPO || obj == OBJ_MAPO) ? rows / 2 : rows;
+    int64_t units = objective_info(obj)->pairwise ? rows / 2 : rows;
     Reduce red = reduce_for(c->gpu, units);
     if (red.mode == REDUCE_INVOCATION) red = (Reduce){REDUCE_SUBGROUP, c->gpu->subgroup_size, 1};
     const Pipeline* p = pipeline_get(c->gpu, SHADER_OBJECTIVE_COEF, "sssss", sizeof(ObjectivePush),
@@ -76,6 +78,8 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
         .lambda_d = h->kto_lambda_desirable,
         .lambda_u = h->kto_lambda_undesirable,
         .coef_scale = coef_scale,
+        .dpo_loss = (uint32_t)objective_dpo_loss(obj, h),
+        .sdpo_mu = h->sdpo_mu,
     };
     Bind b[] = {bind_r(&o_e.view), bind_r(&o_r.view), bind_r(&o_s.view), bind_w(&o_c.view), bind_w(&o_m.view)};
     c->label = op;

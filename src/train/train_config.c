@@ -3,6 +3,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #define O(name, type, def, help) {#name, type, offsetof(TrainConfig, name), def, help}
 
@@ -14,7 +15,7 @@ static const OptSpec SPECS[] = {
     O(overwrite_output_dir, OPT_BOOL, "false",
       "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
     O(resume_from_checkpoint, OPT_STRING, "", "\"latest\" or a checkpoint-<step> folder"),
-    O(objective, OPT_STRING, "sft", "training objective: sft, dpo, mapo, kto, tdpo or tkto (docs/OBJECTIVES.md)"),
+    O(objective, OPT_STRING, "sft", "training objective: sft, dpo, mapo, kto, tdpo, tkto, dpo_hinge, dpo_ipo or sdpo (docs/OBJECTIVES.md)"),
     O(random_flip, OPT_BOOL, "false", "manifests: random horizontal flips (the same for both images of a pair)"),
     O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
     O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
@@ -63,10 +64,18 @@ const OptTable* train_options(void) {
     if (t.n) return &t;
     for (size_t i = 0; i < NSPECS; i++) specs[t.n++] = SPECS[i];
     for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) {
-        snprintf(defs[k], sizeof defs[k], "%.15g", OBJ_HYPERS[k].def);
-        specs[t.n++] = (OptSpec){OBJ_HYPERS[k].key, OPT_FLOAT,
-                                 offsetof(TrainConfig, objective_hyper) + (size_t)k * sizeof(double), defs[k],
-                                 OBJ_HYPERS[k].help};
+        const ObjHyperSpec* h = &OBJ_HYPERS[k];
+        if (h->choices) {  // a name: the default's is the def-th of the choices
+            const char* c = h->choices;
+            for (int i = 0; i < (int)h->def && strchr(c, '|'); i++) c = strchr(c, '|') + 1;
+            snprintf(defs[k], sizeof defs[k], "%.*s", (int)strcspn(c, "|"), c);
+            specs[t.n++] = (OptSpec){h->key, OPT_STRING, offsetof(TrainConfig, objective_choice) + (size_t)k * OPT_STR_MAX,
+                                     defs[k], h->help};
+            continue;
+        }
+        snprintf(defs[k], sizeof defs[k], "%.15g", h->def);
+        specs[t.n++] = (OptSpec){h->key, OPT_FLOAT, offsetof(TrainConfig, objective_hyper) + (size_t)k * sizeof(double),
+                                 defs[k], h->help};
     }
     return &t;
 }

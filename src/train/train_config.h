@@ -23,6 +23,7 @@ typedef struct TrainConfig {
     bool use_ema;
     double ema_decay;
     double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
+    char objective_choice[OBJ_HYPER_OPTIONS][OPT_STR_MAX];  // by ObjHyperKey: the value of a choice (loss_type)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     double proportion_empty_prompts;   // caption dropout, for classifier-free guidance

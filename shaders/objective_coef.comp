@@ -9,7 +9,7 @@
 //   objective has no reference; never read then); s [rows] signs (kto/tkto:
 //   > 0 desirable, else undesirable; bound to e otherwise);
 //   coef [rows] (overwritten); metrics [OBJ_METRICS_COUNT] (overwritten).
-// Units: the loop runs over `units` = pairs (dpo/tdpo/mapo: row k is the winner,
+// Units: the loop runs over `units` = pairs (PAIRWISE: row k is the winner,
 //   row k + units the loser) or rows (sft/kto/tkto).
 //   sft        g = 1/B
 //   dpo/tdpo   z = -beta/2 ((e_w - e_l) - (r_w - r_l)), by the loss type (p.dpo_loss):

@@ -19,7 +19,7 @@ static const OptSpec SPECS[] = {
     O(random_flip, OPT_BOOL, "false", "manifests: random horizontal flips (the same for both images of a pair)"),
     O(skip_bad_rows, OPT_BOOL, "false", "manifests: skip and count bad rows instead of stopping at the first"),
     O(max_train_steps, OPT_INT, "1000", "optimizer steps"),
-    O(train_batch_size, OPT_INT, "32", "items per micro-batch: images (sft, kto) or pairs of rows (dpo, mapo, tdpo, tkto)"),
+    O(train_batch_size, OPT_INT, "32", "items per micro-batch: images (sft, kto) or pairs of rows (the other objectives)"),
     O(gradient_accumulation_steps, OPT_INT, "1", "micro-batches per optimizer step"),
     O(seed, OPT_INT, "0", "seed of every random choice (batches, noise, timesteps, dropout)"),
     O(learning_rate, OPT_FLOAT, "1e-3", "peak learning rate"),

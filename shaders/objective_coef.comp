@@ -9,18 +9,25 @@
 //   objective has no reference; never read then); s [rows] signs (kto/tkto:
 //   > 0 desirable, else undesirable; bound to e otherwise);
 //   coef [rows] (overwritten); metrics [OBJ_METRICS_COUNT] (overwritten).
-// Units: the loop runs over `units` = pairs (dpo/tdpo/mapo: row k is the winner,
+// Units: the loop runs over `units` = pairs (PAIRWISE: row k is the winner,
 //   row k + units the loser) or rows (sft/kto/tkto).
 //   sft        g = 1/B
-//   dpo/tdpo   z = -beta/2 ((e_w - e_l) - (r_w - r_l)), L = mean softplus(-z),
-//              g_w = +beta/2 sigma(-z) / B, g_l = -g_w
+//   dpo/tdpo   z = -beta/2 ((e_w - e_l) - (r_w - r_l)), by the loss type (p.dpo_loss):
+//     sigmoid  L = mean softplus(-z),          g_w = +beta/2 sigma(-z) / B, g_l = -g_w
+//     hinge    L = mean relu(1 - z),           g_w = +beta/2 [z < 1] / B,   g_l = -g_w
+//     ipo      h = z / beta = -((e_w - e_l) - (r_w - r_l)) / 2, L = mean (h - 1/(2 beta))^2,
+//              g_w = -(h - 1/(2 beta)) / B, g_l = -g_w
+//   dpo_hinge, dpo_ipo: dpo with the loss type fixed (the op passes it).
+//   sdpo       dpo (sigmoid) with g_l multiplied by lambda = min(1, (1 - mu) sqrt(S_w / S_l)),
+//              S_w = sum e_w, S_l = sum e_l over the micro-batch; lambda = 1 if S_w or S_l is 0
 //   mapo       v = T (f(e_w) - f(e_l)), L = mean e_w + beta mean softplus(-v),
 //              g_w = (1 - beta sigma(-v) T f'(e_w)) / B, g_l = beta sigma(-v) T f'(e_l) / B
 //   kto/tkto   rho = r - e, z = max(0, mean rho), u = s beta (rho - z),
 //              L = mean lambda sigma(-u), g = lambda s beta sigma(u) sigma(-u) / rows
 // Mapping: ONE workgroup (rows are a few hundred at most). reduce_block()'s modes
 //   of reduce.glsl with REDUCE_STEP lanes: lane j takes units j, j + STEP, ...;
-//   kto first reduces sum(rho) over all lanes (z needs the whole batch), then
+//   kto first reduces sum(rho) over all lanes (z needs the whole batch), sdpo
+//   sum(e_w) and sum(e_l) (lambda needs them), then
 //   every lane writes its coefs and the metric sums are reduced (fixed order:
 //   deterministic); lane 0 writes the metrics.
 // Spec constants: 0..2 workgroup size (WG, 1, 1); 3 REDUCE_MODE (SUBGROUP or
@@ -40,9 +47,13 @@ layout(push_constant) uniform P {
     float mapo_s, mapo_t;
     float lambda_d, lambda_u;
     float coef_scale;  // multiplies coef only (e.g. 1/K for K accumulated micro-batches)
+    uint dpo_loss;     // DPO_LOSS_* (dpo family)
+    float sdpo_mu;
 } p;
 
-const bool PAIRWISE = OBJECTIVE == OBJ_DPO || OBJECTIVE == OBJ_TDPO || OBJECTIVE == OBJ_MAPO;
+const bool SDPO = OBJECTIVE == OBJ_SDPO;
+const bool PAIRWISE = OBJECTIVE == OBJ_DPO || OBJECTIVE == OBJ_TDPO || OBJECTIVE == OBJ_MAPO ||
+                      OBJECTIVE == OBJ_DPO_HINGE || OBJECTIVE == OBJ_DPO_IPO || SDPO;
 const bool KTO = OBJECTIVE == OBJ_KTO || OBJECTIVE == OBJ_TKTO;
 
 float E_(uint i) { return e[p.off_e + i]; }
@@ -60,6 +71,17 @@ void main() {
         float s = 0.0;
         for (uint i = lane; i < p.rows; i += REDUCE_STEP) s += R_(i) - E_(i);
         z = max(0.0, reduce_sum(s) * p.inv_rows);
+    }
+
+    // SDPO's scale of the losers' coefficients (detached): the sums of the winners'
+    // and the losers' errors over the micro-batch.
+    float lambda_l = 1.0;
+    if (SDPO) {
+        float sw = 0.0, sl = 0.0;
+        for (uint k = lane; k < p.units; k += REDUCE_STEP) sw += E_(k), sl += E_(k + p.units);
+        sw = reduce_sum(sw);
+        sl = reduce_sum(sl);
+        if (sw > 0.0 && sl > 0.0) lambda_l = min(1.0, (1.0 - p.sdpo_mu) * sqrt(sw / sl));
     }
 
     float m[OBJ_METRICS_COUNT];
@@ -92,9 +114,19 @@ void main() {
                 precise float d = (ew - el) - (rw - rl);
                 a = -0.5 * p.beta * d;
                 sg = obj_sigmoid(-a);
-                gw = 0.5 * p.beta * sg * p.inv_units;
+                if (p.dpo_loss == DPO_LOSS_HINGE) {
+                    gw = a < 1.0 ? 0.5 * p.beta * p.inv_units : 0.0;
+                    loss = max(1.0 - a, 0.0);
+                } else if (p.dpo_loss == DPO_LOSS_IPO) {
+                    float q = -0.5 * d - 0.5 / p.beta;  // h - 1/(2 beta)
+                    gw = -q * p.inv_units;
+                    loss = q * q;
+                } else {
+                    gw = 0.5 * p.beta * sg * p.inv_units;
+                    loss = obj_softplus(-a);
+                }
                 gl = -gw;
-                loss = obj_softplus(-a);
+                if (SDPO) gl *= lambda_l;
                 m[OBJ_METRIC_REF_MSE] += rw + rl;
                 m[OBJ_METRIC_WIN_DRIFT] += ew - rw;
                 m[OBJ_METRIC_LOSE_DRIFT] += el - rl;
@@ -160,5 +192,6 @@ void main() {
     out_m[OBJ_METRIC_MAPO_WIN_SCORE] = m[OBJ_METRIC_MAPO_WIN_SCORE] * p.inv_units;
     out_m[OBJ_METRIC_MAPO_LOSE_SCORE] = m[OBJ_METRIC_MAPO_LOSE_SCORE] * p.inv_units;
     out_m[OBJ_METRIC_KTO_Z] = z;
+    out_m[OBJ_METRIC_SDPO_LAMBDA] = SDPO ? lambda_l : 0.0;
     [[unroll]] for (int j = 0; j < OBJ_METRICS_COUNT; j++) metrics[p.off_metrics + j] = out_m[j];
 }

@@ -1,5 +1,5 @@
-// test_op_objective.c: the preference objectives (train/objective.h, op_objective,
-// ref_objective): names and layout; the reference's analytic coefficients
+// test_op_objective.c: the preference objectives (objective/objective.h, op_objective,
+// ref_objective): names and layout, loss types and sdpo's scale; the reference's analytic coefficients
 // (OBJECTIVES.md section 10) against central finite differences of the reference
 // loss for every objective; shader coefficients and metrics against the reference
 // on odd sizes (B = 1, 5, 33, 300), both reduction policies, slices, coef_scale
@@ -11,14 +11,25 @@
 #include "test_util.h"
 #include "util/check.h"
 
-static const Objective OBJS[] = {OBJ_SFT, OBJ_DPO, OBJ_MAPO, OBJ_KTO, OBJ_TDPO, OBJ_TKTO};
-#define NOBJS 6
+static const Objective OBJS[] = {OBJ_SFT,  OBJ_DPO,       OBJ_MAPO,    OBJ_KTO, OBJ_TDPO,
+                                 OBJ_TKTO, OBJ_DPO_HINGE, OBJ_DPO_IPO, OBJ_SDPO};
+#define NOBJS 9
+
+// dpo and tdpo read loss_type: the cases below run them under each loss type.
+typedef struct LossCase {
+    Objective obj;
+    DpoLoss loss;
+} LossCase;
+static const LossCase LOSS_CASES[] = {{OBJ_DPO, DPO_LOSS_HINGE}, {OBJ_DPO, DPO_LOSS_IPO},
+                                      {OBJ_TDPO, DPO_LOSS_HINGE}, {OBJ_TDPO, DPO_LOSS_IPO}};
+#define NLOSS_CASES 4
 
 // Small betas keep the sigmoids away from saturation (every gradient term counts
 // in the comparison); other lambdas, s and T than the defaults exercise those fields.
 static ObjectiveHyper hyper_small(void) {
     return (ObjectiveHyper){.beta_dpo = 40, .beta_mapo = 0.3f, .mapo_snr = 1.3f, .mapo_t = 300,
-                            .beta_kto = 25, .kto_lambda_desirable = 1.5f, .kto_lambda_undesirable = 0.7f};
+                            .beta_kto = 25, .kto_lambda_desirable = 1.5f, .kto_lambda_undesirable = 0.7f,
+                            .loss_type = DPO_LOSS_SIGMOID, .sdpo_mu = 0.3f};
 }
 
 // One micro-batch in the layout of objective.h, values rounded to float (the GPU
@@ -117,6 +128,47 @@ Test(objective, names_defaults_and_layout) {
     cr_assert(!objective_metric_used(OBJ_MAPO, OBJ_METRIC_REF_MSE));
     cr_assert(objective_metric_used(OBJ_TKTO, OBJ_METRIC_KTO_Z) && !objective_metric_used(OBJ_DPO, OBJ_METRIC_KTO_Z));
 
+    // The dpo family: same layout and reference as dpo; the loss type is the row's or the option's.
+    for (int i = 0; i < NOBJS; i++) {
+        Objective x = OBJS[i];
+        bool fam = x == OBJ_DPO || x == OBJ_TDPO || x == OBJ_DPO_HINGE || x == OBJ_DPO_IPO || x == OBJ_SDPO;
+        cr_assert_eq(objective_is_dpo_family(x), fam, "%s", objective_name(x));
+        if (fam) cr_assert(objective_rows_per_item(x) == 2 && objective_needs_reference(x) && objective_info(x)->pairwise);
+    }
+    h = objective_hyper_default();
+    cr_assert(h.loss_type == DPO_LOSS_SIGMOID && h.sdpo_mu == 0.9f);
+    cr_assert(objective_beta(OBJ_DPO_HINGE, &h) == 5000 && objective_beta(OBJ_SDPO, &h) == 5000);
+    cr_assert_eq(objective_dpo_loss(OBJ_DPO, &h), DPO_LOSS_SIGMOID);
+    cr_assert_eq(objective_dpo_loss(OBJ_DPO_HINGE, &h), DPO_LOSS_HINGE);
+    cr_assert_eq(objective_dpo_loss(OBJ_DPO_IPO, &h), DPO_LOSS_IPO);
+    h.loss_type = DPO_LOSS_IPO;
+    cr_assert_eq(objective_dpo_loss(OBJ_DPO, &h), DPO_LOSS_IPO);
+    cr_assert_eq(objective_dpo_loss(OBJ_TDPO, &h), DPO_LOSS_IPO);
+    cr_assert_eq(objective_dpo_loss(OBJ_DPO_HINGE, &h), DPO_LOSS_HINGE);  // fixed by its row
+    cr_assert_eq(objective_dpo_loss(OBJ_SDPO, &h), DPO_LOSS_SIGMOID);     // sdpo does not read loss_type
+    h.loss_type = 3;
+    cr_assert_eq(objective_hyper_check(OBJ_DPO, &h, err, sizeof err), -1);
+    cr_assert(strstr(err, "loss_type"), "%s", err);
+    cr_assert_eq(objective_hyper_check(OBJ_SDPO, &h, NULL, 0), 0);
+    h.loss_type = 0.5f;
+    cr_assert_eq(objective_hyper_check(OBJ_DPO, &h, NULL, 0), -1);
+    h = objective_hyper_default();
+    h.sdpo_mu = 1.5f;
+    cr_assert_eq(objective_hyper_check(OBJ_SDPO, &h, err, sizeof err), -1);
+    cr_assert(strstr(err, "sdpo_mu"), "%s", err);
+    h.sdpo_mu = 1;
+    cr_assert_eq(objective_hyper_check(OBJ_SDPO, &h, NULL, 0), 0);
+    double idx = -1;
+    cr_assert(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, "sigmoid", &idx, NULL, 0) == 0 && idx == 0);
+    cr_assert(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, "hinge", &idx, NULL, 0) == 0 && idx == 1);
+    cr_assert(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, "ipo", &idx, NULL, 0) == 0 && idx == 2);
+    cr_assert_eq(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, "hing", &idx, err, sizeof err), -1);
+    cr_assert(strstr(err, "sigmoid|hinge|ipo"), "%s", err);
+    cr_assert_eq(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, "", &idx, NULL, 0), -1);
+    for (int l = 0; l < DPO_LOSS_COUNT; l++)
+        cr_assert(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, objective_dpo_loss_name((DpoLoss)l), &idx, NULL,
+                                               0) == 0 && idx == l);
+
     float signs[6];
     objective_tkto_signs(signs, 3);
     for (int i = 0; i < 6; i++) cr_assert_eq(signs[i], i < 3 ? 1.0f : -1.0f);
@@ -142,6 +194,9 @@ static bool fd_objective(const char* label, const ObjectiveHyper* h, Batch* b) {
     ref_objective(b->obj, h, b->B, b->e, b->r, b->s, &L, g, m);
     check_unused_metrics_zero(label, b->obj, m);
     double z = objective_needs_signs(b->obj) ? ref_kto_reference_point(b->rows, b->e, b->r) : 0;
+    // sdpo scales the losers' gradient by lambda (detached): g_l = lambda dL/de_l.
+    double lambda = b->obj == OBJ_SDPO ? ref_sdpo_lambda(h->sdpo_mu, b->B, b->e) : 1.0;
+    if (b->obj == OBJ_SDPO) cr_assert(m[OBJ_METRIC_SDPO_LAMBDA] == lambda && lambda > 0 && lambda <= 1);
     int bad = 0;
     for (int64_t j = 0; j < b->rows; j++) {
         double ej = b->e[j], step = 1e-6 * fmax(fabs(ej), 1e-2);
@@ -150,7 +205,7 @@ static bool fd_objective(const char* label, const ObjectiveHyper* h, Batch* b) {
         b->e[j] = ej - step;
         double lm = ref_objective_loss(b->obj, h, b->B, b->e, b->r, b->s, &z), xm = b->e[j];
         b->e[j] = ej;
-        double num = (lp - lm) / (xp - xm);
+        double num = (lp - lm) / (xp - xm) * (j >= b->B ? lambda : 1.0);
         double tol = 1e-6 * fmax(fabs(num), fabs(g[j])) + 1e-12 * (1 + fabs(L)) / step;
         if (!(fabs(num - g[j]) <= tol)) {
             if (bad++ < 5)
@@ -188,6 +243,81 @@ Test(objective, ref_matches_finite_differences) {
                               label);
                     free_batch(&b);
                 }
+    // dpo and tdpo under every loss type.
+    for (int c = 0; c < NLOSS_CASES; c++)
+        for (int k = 0; k < 3; k++)
+            for (int hi = 0; hi < 2; hi++) {
+                ObjectiveHyper h = hs[hi];
+                h.loss_type = (float)LOSS_CASES[c].loss;
+                Batch b = make_batch(LOSS_CASES[c].obj, BS[k], 3000 + 31 * c + 13 * k + 5 * hi, 0.05, 0.5,
+                                     hi ? 1e-2 : 3e-3, 0);
+                snprintf(label, sizeof label, "%s loss_type %s B=%lld %s", objective_name(LOSS_CASES[c].obj),
+                         objective_dpo_loss_name(LOSS_CASES[c].loss), (long long)BS[k], hname[hi]);
+                cr_assert(fd_objective(label, &h, &b), "%s: coefficients differ from finite differences", label);
+                free_batch(&b);
+            }
+}
+
+// dpo --loss_type X and the objective dpo_X are the same function; the default
+// dpo (sigmoid) keeps its closed form g_w = -g_l = beta/2 sigma(-z) / B exactly.
+Test(objective, ref_loss_type_matches_fixed_objectives) {
+    ObjectiveHyper hs[2] = {objective_hyper_default(), hyper_small()};
+    for (int hi = 0; hi < 2; hi++) {
+        Batch b = make_batch(OBJ_DPO, 7, 4000 + hi, 0.05, 0.5, 3e-3, 0);
+        double g1[14], g2[14], m1[OBJ_METRICS_COUNT], m2[OBJ_METRICS_COUNT], L1, L2;
+        Objective fixed[] = {OBJ_DPO_HINGE, OBJ_DPO_IPO};
+        for (int t = 0; t < 2; t++) {
+            ObjectiveHyper h = hs[hi];
+            h.loss_type = (float)objective_dpo_loss(fixed[t], &h);
+            ref_objective(OBJ_DPO, &h, b.B, b.e, b.r, NULL, &L1, g1, m1);
+            ref_objective(fixed[t], &hs[hi], b.B, b.e, b.r, NULL, &L2, g2, m2);
+            cr_assert(L1 == L2 && !memcmp(g1, g2, sizeof g1) && !memcmp(m1, m2, sizeof m1), "%s",
+                      objective_name(fixed[t]));
+        }
+        ref_objective(OBJ_DPO, &hs[hi], b.B, b.e, b.r, NULL, &L1, g1, m1);
+        for (int64_t k = 0; k < b.B; k++) {
+            double beta = hs[hi].beta_dpo;
+            double zk = -0.5 * beta * ((b.e[k] - b.e[b.B + k]) - (b.r[k] - b.r[b.B + k]));
+            cr_assert(g1[k] == +0.5 * beta * ref_sigmoid(-zk) / 7.0 && g1[7 + k] == -0.5 * beta * ref_sigmoid(-zk) / 7.0);
+        }
+        free_batch(&b);
+    }
+}
+
+// SDPO's guarantee in the output-space proxy of the published code: with winner and
+// loser residuals a_w, a_l (the errors are their mean squares) the scale must satisfy
+// lambda <a_w, a_l> <= (1 - mu) |a_w|^2 whatever the angle between them. The scale
+// from the errors (Cauchy-Schwarz) never exceeds the published one
+// (1 - mu) |a_w|^2 / <a_w, a_l> (clamped to [0, 1]), and equals it for parallel residuals.
+Test(objective, ref_sdpo_lambda_safeguard) {
+    enum { P = 5, N = 37 };
+    TestRng g = rng_seed(99);
+    for (int trial = 0; trial < 200; trial++) {
+        double mu = rng_uniform(&g, 0, 1), aw[P][N], al[P][N], e[2 * P], dot = 0, nw = 0;
+        bool parallel = trial % 4 == 0;
+        double c = rng_uniform(&g, 0.2, 3.0);
+        for (int k = 0; k < P; k++) {
+            e[k] = e[P + k] = 0;
+            for (int i = 0; i < N; i++) {
+                aw[k][i] = rng_uniform(&g, -1, 1);
+                al[k][i] = parallel ? c * aw[k][i] : aw[k][i] * rng_uniform(&g, -0.5, 1.5) + rng_uniform(&g, -0.5, 0.5);
+                e[k] += aw[k][i] * aw[k][i] / N, e[P + k] += al[k][i] * al[k][i] / N;
+                dot += aw[k][i] * al[k][i], nw += aw[k][i] * aw[k][i];
+            }
+        }
+        double lambda = ref_sdpo_lambda(mu, P, e);
+        cr_assert(lambda >= 0 && lambda <= 1);
+        cr_assert(lambda * dot <= (1 - mu) * nw * (1 + 1e-12), "trial %d: lambda %g violates the safeguard", trial,
+                  lambda);
+        double published = dot > 0 ? fmin(1.0, fmax(0.0, (1 - mu) * nw / dot)) : 1.0;
+        cr_assert(lambda <= published * (1 + 1e-12), "trial %d: lambda %g above the published %g", trial, lambda,
+                  published);
+        if (parallel) cr_assert(fabs(lambda - published) <= 1e-12, "trial %d: %g vs %g", trial, lambda, published);
+    }
+    double zero[4] = {0, 0, 0.3, 0.2};  // winners' errors 0: no constraint (the published rule gives 1 too)
+    cr_assert_eq(ref_sdpo_lambda(0.9, 2, zero), 1.0);
+    double zl[4] = {0.3, 0.2, 0, 0};
+    cr_assert_eq(ref_sdpo_lambda(0.9, 2, zl), 1.0);
 }
 
 // MaPO away from the realistic range: errors near 0 (the reference's series for
@@ -219,16 +349,23 @@ static void sign_checks(const char* who, bool gpu) {
     // (e_w < r_w, e_l = r_l): z > 0, loss below log 2, implicit accuracy 1. Raising
     // e_w would undo that, so dL/de_w > 0 (descent keeps lowering e_w), and
     // dL/de_l < 0 (descent raises the loser's error).
-    for (int t = 0; t < 2; t++) {
-        Objective obj = t ? OBJ_TDPO : OBJ_DPO;
-        double e[] = {0.10, 0.20}, r[] = {0.11, 0.20};
+    // The same for every loss of the dpo family: the loss lies below its value at a
+    // tie (z = 0: log 2, 1 for the hinge, 1/(2 beta)^2 for ipo); sdpo only shrinks g_l.
+    static const Objective FAM[] = {OBJ_DPO, OBJ_TDPO, OBJ_DPO_HINGE, OBJ_DPO_IPO, OBJ_SDPO};
+    for (int t = 0; t < 5; t++) {
+        Objective obj = FAM[t];
+        double e[] = {0.10, 0.20}, r[] = {0.11, 0.20}, tie_e[] = {0.11, 0.20};
         Batch b = {obj, 1, 2, e, r, NULL};
         ref_objective(obj, &h, 1, e, r, NULL, &L, g, m);
         if (gpu) gpu_objective(&b, &h, 1.0f, g, m);
+        double tie = ref_objective_loss(obj, &h, 1, tie_e, r, NULL, NULL);
         cr_assert(g[0] > 0 && g[1] < 0, "%s %s: g_w %g, g_l %g", who, objective_name(obj), g[0], g[1]);
-        cr_assert(m[OBJ_METRIC_LOSS] < log(2.0) && m[OBJ_METRIC_IMPLICIT_ACC] == 1.0 && m[OBJ_METRIC_REWARD_MARGIN] > 0,
-                  "%s %s: loss %g acc %g margin %g", who, objective_name(obj), m[OBJ_METRIC_LOSS],
+        cr_assert(m[OBJ_METRIC_LOSS] < tie && m[OBJ_METRIC_IMPLICIT_ACC] == 1.0 && m[OBJ_METRIC_REWARD_MARGIN] > 0,
+                  "%s %s: loss %g (tie %g) acc %g margin %g", who, objective_name(obj), m[OBJ_METRIC_LOSS], tie,
                   m[OBJ_METRIC_IMPLICIT_ACC], m[OBJ_METRIC_REWARD_MARGIN]);
+        if (obj == OBJ_SDPO)  // lambda = (1 - 0.3) sqrt(0.1 / 0.2): |g_l| = lambda g_w
+            cr_assert(fabs(-g[1] / g[0] - 0.7 * sqrt(0.5)) < 1e-6 && fabs(m[OBJ_METRIC_SDPO_LAMBDA] - 0.7 * sqrt(0.5)) < 1e-6,
+                      "%s sdpo: g_l / g_w = %g, lambda %g", who, g[1] / g[0], m[OBJ_METRIC_SDPO_LAMBDA]);
         // A small step against g lowers the reference loss.
         double e2[] = {e[0] - 1e-4 * g[0] / fabs(g[0]), e[1] - 1e-4 * g[1] / fabs(g[1])};
         cr_assert_lt(ref_objective_loss(obj, &h, 1, e2, r, NULL, NULL), L, "%s %s: descent step", who,
@@ -392,6 +529,15 @@ static void check_all_gpu(void) {
             float scale = k % 2 ? 0.25f : 1.0f;
             check_gpu(OBJS[o], GPU_BS[k], &hs[hi], hname[hi], scale, k == 1, 500 + 10 * o + k);
         }
+    for (int c = 0; c < NLOSS_CASES; c++)
+        for (int k = 0; k < 4; k++) {
+            int hi = (c + k) % 2;
+            ObjectiveHyper h = hs[hi];
+            h.loss_type = (float)LOSS_CASES[c].loss;
+            char name[64];
+            snprintf(name, sizeof name, "%s loss_type %s", hname[hi], objective_dpo_loss_name(LOSS_CASES[c].loss));
+            check_gpu(LOSS_CASES[c].obj, GPU_BS[k], &h, name, k % 2 ? 0.25f : 1.0f, k == 1, 700 + 10 * c + k);
+        }
 }
 
 Test(objective, gpu_matches_ref, GPU_TEST) {
@@ -460,11 +606,25 @@ Test(objective, gpu_extreme_inputs, GPU_TEST) {
     ObjectiveHyper h = objective_hyper_default();
     // dpo/tdpo at beta 5000: (e_w - e_l) - (r_w - r_l) = +-4 gives z = -+1e4; then a
     // tie (z = 0 exactly: implicit accuracy 1/2) and an ordinary pair.
-    for (int t = 0; t < 2; t++) {
-        Objective obj = t ? OBJ_TDPO : OBJ_DPO;
+    // The same for the hinge, ipo and sdpo, and for dpo --loss_type hinge / ipo.
+    static const Objective FAM[] = {OBJ_DPO, OBJ_TDPO, OBJ_DPO_HINGE, OBJ_DPO_IPO, OBJ_SDPO};
+    for (int t = 0; t < 7; t++) {
+        Objective obj = t < 5 ? FAM[t] : OBJ_DPO;
+        ObjectiveHyper hl = h;
+        hl.loss_type = t == 5 ? DPO_LOSS_HINGE : t == 6 ? DPO_LOSS_IPO : DPO_LOSS_SIGMOID;
         double e[] = {4.25, 0.25, 0.3, 0.2, /* losers */ 0.25, 4.25, 0.3, 0.2002};
         double r[] = {0.25, 0.25, 0.4, 0.2, /* losers */ 0.25, 0.25, 0.4, 0.2};
-        check_extreme(objective_name(obj), obj, 4, e, r, NULL, &h);
+        char label[64];
+        snprintf(label, sizeof label, "%s %s", objective_name(obj), objective_dpo_loss_name(objective_dpo_loss(obj, &hl)));
+        check_extreme(label, obj, 4, e, r, NULL, &hl);
+    }
+    // sdpo with every winner's error 0 (lambda = 1) and every loser's 0 (lambda = 1).
+    {
+        ObjectiveHyper hs = hyper_small();  // beta 40: z = 1.25 and 2.5, exact in fp32
+        double e[] = {0, 0, 0.25, 0.5}, r[] = {0.0625, 0.125, 0.25, 0.5};
+        check_extreme("sdpo e_w = 0", OBJ_SDPO, 2, e, r, NULL, &hs);
+        double e2[] = {0.25, 0.5, 0, 0}, r2[] = {0.3125, 0.625, 0, 0};
+        check_extreme("sdpo e_l = 0", OBJ_SDPO, 2, e2, r2, NULL, &hs);
     }
     // kto/tkto at beta 1000: rho - z = +-10 on both signs (u = +-1e4), and ties.
     {

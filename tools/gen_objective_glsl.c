@@ -29,7 +29,13 @@ int main(int argc, char** argv) {
         upper(f, objective_name((Objective)k));
         fprintf(f, " %du\n", k);
     }
-    fprintf(f, "#define OBJ_COUNT %du\n\n// enum ObjMetric (the layout of the metrics vector)\n", OBJ_COUNT);
+    fprintf(f, "#define OBJ_COUNT %du\n\n// enum DpoLoss\n", OBJ_COUNT);
+    for (int k = 0; k < DPO_LOSS_COUNT; k++) {
+        fputs("#define DPO_LOSS_", f);
+        upper(f, objective_dpo_loss_name((DpoLoss)k));
+        fprintf(f, " %du\n", k);
+    }
+    fprintf(f, "\n// enum ObjMetric (the layout of the metrics vector)\n");
     for (int m = 0; m < OBJ_METRICS_COUNT; m++) {
         fputs("#define OBJ_METRIC_", f);
         upper(f, objective_metric_name((ObjMetric)m));

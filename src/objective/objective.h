@@ -20,8 +20,27 @@
 #include <stdint.h>
 
 // The numeric values are shader constants (generated into objective_gen.glsl).
-typedef enum Objective { OBJ_SFT = 0, OBJ_DPO = 1, OBJ_MAPO = 2, OBJ_KTO = 3, OBJ_TDPO = 4, OBJ_TKTO = 5 } Objective;
-#define OBJ_COUNT 6
+typedef enum Objective {
+    OBJ_SFT = 0,
+    OBJ_DPO = 1,
+    OBJ_MAPO = 2,
+    OBJ_KTO = 3,
+    OBJ_TDPO = 4,
+    OBJ_TKTO = 5,
+    OBJ_DPO_HINGE = 6,  // dpo with loss_type hinge, as an objective of its own (a row of `vkpref compare`)
+    OBJ_DPO_IPO = 7,    // dpo with loss_type ipo, likewise
+    OBJ_SDPO = 8,       // dpo with the loser's gradient scaled so the winner's error cannot rise
+} Objective;
+#define OBJ_COUNT 9
+
+// Diffusion-DPO's loss_type (diffusers' --loss_type), a function of the logit
+// z = -beta/2 ((e_w - e_l) - (r_w - r_l)) of each pair:
+//   DPO_LOSS_SIGMOID  softplus(-z) = -log sigma(z)          (Diffusion-DPO, the default)
+//   DPO_LOSS_HINGE    relu(1 - z)                            (SLiC-style hinge)
+//   DPO_LOSS_IPO      (z / beta - 1 / (2 beta))^2 = (h - 1/(2 beta))^2 with h = z / beta
+// The numeric values are the option's choice indices and shader constants.
+typedef enum DpoLoss { DPO_LOSS_SIGMOID = 0, DPO_LOSS_HINGE = 1, DPO_LOSS_IPO = 2 } DpoLoss;
+#define DPO_LOSS_COUNT 3
 
 // Row layouts of one micro-batch of B items (train/pref_batches.h builds them):
 //   ROWS_CHOSEN          B rows: the chosen image of each pair, or a single image (sft)
@@ -40,6 +59,8 @@ typedef enum ObjHyperKey {
     OBJ_HYPER_BETA_KTO,
     OBJ_HYPER_KTO_LAMBDA_DESIRABLE,
     OBJ_HYPER_KTO_LAMBDA_UNDESIRABLE,
+    OBJ_HYPER_LOSS_TYPE,  // a choice: sigmoid, hinge or ipo (DpoLoss), stored as its index
+    OBJ_HYPER_SDPO_MU,
     OBJ_HYPER_MAPO_T,
     OBJ_HYPER_COUNT
 } ObjHyperKey;
@@ -50,6 +71,9 @@ typedef struct ObjHyperSpec {
     size_t field;         // offsetof(ObjectiveHyper, ...)
     double def;           // the official default
     bool zero_allowed;    // range: >= 0 when true, else > 0 (always finite)
+    double max;           // range: <= max (INFINITY: no upper bound)
+    const char* choices;  // NULL: a number; else "a|b|c": the option takes one of these names and
+                          // the field holds its index (def is the default's index)
     const char* help;
 } ObjHyperSpec;
 extern const ObjHyperSpec OBJ_HYPERS[OBJ_HYPER_COUNT];
@@ -61,6 +85,8 @@ typedef struct ObjectiveInfo {
     bool pairwise;          // items are (preferred, rejected) pairs of rows
     bool needs_reference;   // reads the frozen reference's errors r[n]
     bool needs_signs;       // reads a per-row desirable/undesirable sign
+    int dpo_loss;           // the DpoLoss of a dpo-family objective that fixes it; -1: the loss_type
+                            // hyper-parameter where the objective reads it, else sigmoid
     unsigned hypers;        // bit k: reads OBJ_HYPERS[k]
     unsigned metrics;       // bit m: defines metric m (others are written as 0)
     const char* help;       // one line for --help
@@ -73,11 +99,11 @@ extern const ObjectiveInfo OBJECTIVES[OBJ_COUNT];
 
 // The table row of obj (aborts on a value outside the enum: a programming error).
 const ObjectiveInfo* objective_info(Objective obj);
-// "sft", "dpo", "mapo", "kto", "tdpo", "tkto".
+// "sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo".
 const char* objective_name(Objective obj);
 // Case-sensitive; false (and *out untouched) for an unknown name.
 bool objective_parse(const char* name, Objective* out);
-// "sft, dpo, mapo, kto, tdpo or tkto": for messages and help.
+// "sft, dpo, mapo, ... or sdpo": for messages and help.
 const char* objective_names_list(void);
 RowLayout objective_row_layout(Objective obj);
 
@@ -98,6 +124,13 @@ typedef struct ObjectiveHyper {
     float beta_kto;                // 1000
     float kto_lambda_desirable;    // 1
     float kto_lambda_undesirable;  // 1
+    // dpo / tdpo: the loss of the logit z (enum DpoLoss, held as its index; the
+    //   option takes the name). dpo_hinge and dpo_ipo fix it (ObjectiveInfo.dpo_loss).
+    float loss_type;               // 0 = sigmoid
+    // sdpo: the loser's coefficients are multiplied by lambda (detached, one per
+    //   micro-batch), lambda = min(1, (1 - sdpo_mu) sqrt(sum e_w / sum e_l)); 1 when
+    //   sum e_l = 0. See docs/OBJECTIVES.md for how this bounds the published rule.
+    float sdpo_mu;                 // 0.9
 } ObjectiveHyper;
 
 // The defaults of OBJ_HYPERS (the official code's), for every objective.
@@ -109,10 +142,21 @@ float* objective_hyper_field(ObjectiveHyper* h, ObjHyperKey k);
 int objective_hyper_check(Objective obj, const ObjectiveHyper* h, char* err, size_t errlen);
 // The beta obj reads (1 for sft).
 float objective_beta(Objective obj, const ObjectiveHyper* h);
+// Whether obj is Diffusion-DPO's loss on (winner, loser) rows: dpo, tdpo, dpo_hinge, dpo_ipo, sdpo.
+bool objective_is_dpo_family(Objective obj);
+// The DpoLoss obj uses with h: the row's fixed loss, else h->loss_type where obj
+// reads it, else sigmoid. Dies on an index outside DpoLoss (objective_hyper_check
+// rejects those first).
+DpoLoss objective_dpo_loss(Objective obj, const ObjectiveHyper* h);
+// "sigmoid", "hinge", "ipo".
+const char* objective_dpo_loss_name(DpoLoss l);
+// A choice hyper-parameter (spec->choices != NULL) from its name: 0 and *index, or
+// -1 with a message listing the choices.
+int objective_hyper_parse_choice(ObjHyperKey k, const char* name, double* index, char* err, size_t errlen);
 
-// Rows per item: 2 for dpo, tdpo, mapo, tkto; 1 for sft, kto.
+// Rows per item: 1 for sft, kto; 2 for the others.
 int objective_rows_per_item(Objective obj);
-// dpo, tdpo, kto, tkto need the frozen reference's errors r[n]; sft and mapo do not.
+// All but sft and mapo need the frozen reference's errors r[n].
 bool objective_needs_reference(Objective obj);
 // kto, tkto need a per-row sign (desirable/undesirable).
 bool objective_needs_signs(Objective obj);
@@ -143,6 +187,7 @@ typedef enum ObjMetric {
     OBJ_METRIC_LOSE_MSE,         // mean e_l (dpo/tdpo/mapo); kto/tkto: over undesirable rows
     OBJ_METRIC_DESIRABLE_FRAC,   // fraction of rows with sign > 0 (kto/tkto)
     OBJ_METRIC_MEAN_ABS_COEF,    // mean over rows of |dLoss/de_i| (all objectives; before coef_scale)
+    OBJ_METRIC_SDPO_LAMBDA,      // sdpo: the scale of the losers' coefficients
     OBJ_METRICS_COUNT
 } ObjMetric;
 

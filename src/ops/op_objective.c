@@ -17,7 +17,8 @@
     X(uint32_t, off_e) X(uint32_t, off_r) X(uint32_t, off_s) X(uint32_t, off_coef) X(uint32_t, off_metrics) \
     X(float, inv_rows) X(float, inv_units)                                                                  \
     X(float, beta) X(float, mapo_s) X(float, mapo_t) X(float, lambda_d) X(float, lambda_u)                  \
-    X(float, coef_scale)
+    X(float, coef_scale)                                                                                    \
+    X(uint32_t, dpo_loss) X(float, sdpo_mu)  /* dpo_loss: the DpoLoss of the dpo family */
 PUSH_STRUCT(ObjectivePush, OBJECTIVE_PUSH)
 SHADER_PUSH(objective_coef, ObjectivePush)
 
@@ -56,7 +57,7 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
     // Unused inputs are bound to e (never read): the pipeline layout stays fixed.
     Operand o_e = sto(c, e), o_r = sto(c, use_r ? r : e), o_s = sto(c, use_s ? signs : e);
     Operand o_c = sto(c, coef), o_m = sto(c, metrics);
-    int64_t units = (obj == OBJ_DPO || obj == OBJ_TDPO || obj == OBJ_MAPO) ? rows / 2 : rows;
+    int64_t units = objective_info(obj)->pairwise ? rows / 2 : rows;
     Reduce red = reduce_for(c->gpu, units);
     if (red.mode == REDUCE_INVOCATION) red = (Reduce){REDUCE_SUBGROUP, c->gpu->subgroup_size, 1};
     ObjectivePush pc = {
@@ -75,6 +76,8 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
         .lambda_d = h->kto_lambda_desirable,
         .lambda_u = h->kto_lambda_undesirable,
         .coef_scale = coef_scale,
+        .dpo_loss = (uint32_t)objective_dpo_loss(obj, h),
+        .sdpo_mu = h->sdpo_mu,
     };
     Bind b[] = {bind_r(&o_e.view), bind_r(&o_r.view), bind_r(&o_s.view), bind_w(&o_c.view), bind_w(&o_m.view)};
     c->label = op;

@@ -38,6 +38,32 @@ double ref_kto_reference_point(int64_t rows, const double* e, const double* r) {
 static double dpo_z(double beta, double ew, double el, double rw, double rl) {
     return -0.5 * beta * ((ew - el) - (rw - rl));
 }
+// The loss of one pair's logit z under loss type l, and dL/dz. ipo: h = z / beta,
+// written from d = (e_w - e_l) - (r_w - r_l) as h = -d/2 (no division by beta).
+static double dpo_pair_loss(DpoLoss l, double beta, double d, double* dldz) {
+    double z = -0.5 * beta * d;
+    switch (l) {
+    case DPO_LOSS_HINGE:
+        if (dldz) *dldz = z < 1 ? -1.0 : 0.0;
+        return fmax(1.0 - z, 0.0);
+    case DPO_LOSS_IPO: {
+        double q = -0.5 * d - 0.5 / beta;  // h - 1/(2 beta)
+        if (dldz) *dldz = 2.0 * q / beta;  // dh/dz = 1/beta
+        return q * q;
+    }
+    case DPO_LOSS_SIGMOID: break;
+    }
+    if (dldz) *dldz = -ref_sigmoid(-z);
+    return -ref_log_sigmoid(z);
+}
+
+double ref_sdpo_lambda(double mu, int64_t pairs, const double* e) {
+    double sw = 0, sl = 0;
+    for (int64_t k = 0; k < pairs; k++) sw += e[k], sl += e[pairs + k];
+    if (!(sw > 0 && sl > 0)) return 1.0;
+    return fmin(1.0, (1.0 - mu) * sqrt(sw / sl));
+}
+
 static double mapo_v(const ObjectiveHyper* h, double ew, double el) {
     return h->mapo_t * (ref_mapo_f(h->mapo_snr, ew) - ref_mapo_f(h->mapo_snr, el));
 }
@@ -63,9 +89,18 @@ double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_item
         for (int64_t i = 0; i < B; i++) sum += e[i];
         return sum / (double)B;
     case OBJ_DPO:
-    case OBJ_TDPO:  // mean_i -log sigma(z_i)
-        for (int64_t k = 0; k < B; k++) sum += -ref_log_sigmoid(dpo_z(h->beta_dpo, e[k], e[B + k], r[k], r[B + k]));
+    case OBJ_TDPO:
+    case OBJ_DPO_HINGE:
+    case OBJ_DPO_IPO:
+    case OBJ_SDPO: {  // mean_i loss(z_i); sdpo's lambda changes the gradient only
+        DpoLoss l = objective_dpo_loss(obj, h);
+        for (int64_t k = 0; k < B; k++) {
+            double d = (e[k] - e[B + k]) - (r[k] - r[B + k]);
+            sum += l == DPO_LOSS_SIGMOID ? -ref_log_sigmoid(dpo_z(h->beta_dpo, e[k], e[B + k], r[k], r[B + k]))
+                                         : dpo_pair_loss(l, h->beta_dpo, d, NULL);
+        }
         return sum / (double)B;
+    }
     case OBJ_MAPO: {  // mean e_w - beta mean log sigma(T (f(e_w) - f(e_l)))
         double sft = 0, ratio = 0;
         for (int64_t k = 0; k < B; k++) {
@@ -109,11 +144,19 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
         break;
     case OBJ_DPO:
     case OBJ_TDPO:
+    case OBJ_DPO_HINGE:
+    case OBJ_DPO_IPO:
+    case OBJ_SDPO: {
+        DpoLoss l = objective_dpo_loss(obj, h);
+        double lambda = obj == OBJ_SDPO ? ref_sdpo_lambda(h->sdpo_mu, B, e) : 1.0;
+        if (obj == OBJ_SDPO) m[OBJ_METRIC_SDPO_LAMBDA] = lambda;
         for (int64_t k = 0; k < B; k++) {
             double ew = e[k], el = e[B + k], rw = r[k], rl = r[B + k];
-            double z = dpo_z(h->beta_dpo, ew, el, rw, rl), sg = ref_sigmoid(-z);
-            gb[k] = +0.5 * h->beta_dpo * sg / (double)B;
-            gb[B + k] = -0.5 * h->beta_dpo * sg / (double)B;
+            double z = dpo_z(h->beta_dpo, ew, el, rw, rl), sg = ref_sigmoid(-z), dldz;
+            dpo_pair_loss(l, h->beta_dpo, (ew - el) - (rw - rl), &dldz);
+            // dz/de_w = -beta/2, dz/de_l = +beta/2
+            gb[k] = -0.5 * h->beta_dpo * dldz / (double)B;
+            gb[B + k] = lambda * 0.5 * h->beta_dpo * dldz / (double)B;
             m[OBJ_METRIC_IMPLICIT_ACC] += ranked(z) / (double)B;
             m[OBJ_METRIC_REWARD_MARGIN] += z / (double)B;
             m[OBJ_METRIC_MEAN_SIGMA] += sg / (double)B;
@@ -125,6 +168,7 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
             m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
         }
         break;
+    }
     case OBJ_MAPO:
         for (int64_t k = 0; k < B; k++) {
             double ew = e[k], el = e[B + k], s = h->mapo_snr, T = h->mapo_t, beta = h->beta_mapo;

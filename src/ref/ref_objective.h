@@ -9,11 +9,12 @@
 
 #include "objective/objective.h"
 
-// n_items = B: pairs (dpo, tdpo, mapo, tkto) or samples (sft, kto); the arrays hold
+// n_items = B: pairs (dpo, tdpo, dpo_hinge, dpo_ipo, sdpo, mapo, tkto) or samples (sft, kto); the arrays hold
 // rows = B * objective_rows_per_item(obj) values in the layouts of objective.h.
 // r may be NULL unless objective_needs_reference(obj); signs may be NULL unless
 // objective_needs_signs(obj) (> 0 desirable, otherwise undesirable).
-// Writes *loss, g[rows] = dLoss/de (OVERWRITTEN, not accumulated: it mirrors the
+// Writes *loss, g[rows] = dLoss/de (for sdpo the losers' entries times
+// ref_sdpo_lambda: a scaled gradient, not the loss's; OVERWRITTEN, not accumulated: it mirrors the
 // op's coef with coef_scale = 1) and metrics[OBJ_METRICS_COUNT] (unused entries 0).
 // loss, g and metrics may each be NULL.
 void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
@@ -24,6 +25,10 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
 // it from the batch (ref_kto_reference_point). Ignored by the other objectives.
 double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
                           const double* signs, const double* kto_z);
+
+// sdpo's scale of the losers' coefficients for `pairs` pairs [winners; losers]:
+// min(1, (1 - mu) sqrt(sum e_w / sum e_l)), 1 when either sum is 0.
+double ref_sdpo_lambda(double mu, int64_t pairs, const double* e);
 
 // max(0, mean over the rows of (r - e)).
 double ref_kto_reference_point(int64_t rows, const double* e, const double* r);

@@ -124,7 +124,12 @@ int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, c
 int objective_hyper_from_options(const TrainConfig* c, Objective obj, int num_train_timesteps, ObjectiveHyper* h,
                                  char* err, size_t errlen) {
     *h = objective_hyper_default();
-    for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) *objective_hyper_field(h, (ObjHyperKey)k) = (float)c->objective_hyper[k];
+    for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) {
+        double v = c->objective_hyper[k];
+        if (OBJ_HYPERS[k].choices && objective_hyper_parse_choice((ObjHyperKey)k, c->objective_choice[k], &v, err, errlen))
+            return -1;
+        *objective_hyper_field(h, (ObjHyperKey)k) = (float)v;
+    }
     h->mapo_t = (float)num_train_timesteps;
     return objective_hyper_check(obj, h, err, errlen);
 }

@@ -1,6 +1,7 @@
 // train_config.c: the option table of `vkpref train`.
 #include "train/train_config.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,7 +19,7 @@ static const OptSpec SPECS[] = {
     O(overwrite_output_dir, OPT_BOOL, "false", OPT_ANY,
       "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
     O(resume_from_checkpoint, OPT_STRING, "", OPT_ANY, "\"latest\" or a checkpoint-<step> folder"),
-    O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo or tkto (docs/OBJECTIVES.md)"),
+    O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo, tkto, dpo_hinge, dpo_ipo or sdpo (docs/OBJECTIVES.md)"),
     O(random_flip, OPT_BOOL, "false", OPT_ANY,
       "manifests: random horizontal flips (the same for both images of a pair; diffusers' DPO script flips unless "
       "--no_hflip)"),
@@ -141,11 +142,21 @@ const OptTable* train_options(void) {
     if (t.n) return &t;
     for (size_t i = 0; i < NSPECS; i++) specs[t.n++] = SPECS[i];
     for (int k = 0; k < OBJ_HYPER_OPTIONS; k++) {
-        snprintf(defs[k], sizeof defs[k], "%.15g", OBJ_HYPERS[k].def);
-        OptRange positive = OPT_GT(0), nonnegative = OPT_GE(0);
-        specs[t.n++] = (OptSpec){OBJ_HYPERS[k].key, OPT_FLOAT,
-                                 offsetof(TrainConfig, objective_hyper) + (size_t)k * sizeof(double), defs[k],
-                                 OBJ_HYPERS[k].help, OBJ_HYPERS[k].zero_allowed ? nonnegative : positive};
+        OptRange any = OPT_ANY;
+        const ObjHyperSpec* h = &OBJ_HYPERS[k];
+        if (h->choices) {  // a name: the default's is the def-th of the choices
+            const char* c = h->choices;
+            for (int i = 0; i < (int)h->def && strchr(c, '|'); i++) c = strchr(c, '|') + 1;
+            snprintf(defs[k], sizeof defs[k], "%.*s", (int)strcspn(c, "|"), c);
+            specs[t.n++] = (OptSpec){h->key, OPT_STRING, offsetof(TrainConfig, objective_choice) + (size_t)k * OPT_STR_MAX,
+                                     defs[k], h->help, any};
+            continue;
+        }
+        snprintf(defs[k], sizeof defs[k], "%.15g", h->def);
+        OptRange range = {0, h->max, OPT_HAS_MIN | (h->zero_allowed ? 0u : OPT_MIN_EXCLUSIVE) |
+                                         (isfinite(h->max) ? OPT_HAS_MAX : 0u)};
+        specs[t.n++] = (OptSpec){h->key, OPT_FLOAT, offsetof(TrainConfig, objective_hyper) + (size_t)k * sizeof(double),
+                                 defs[k], h->help, range};
     }
     return &t;
 }

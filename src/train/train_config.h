@@ -23,6 +23,7 @@ typedef struct TrainConfig {
     bool use_ema;
     double ema_decay;
     double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
+    char objective_choice[OBJ_HYPER_OPTIONS][OPT_STR_MAX];  // by ObjHyperKey: the value of a choice (loss_type)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
     int resolution;                    // 0 or the model's sample_size (checked, never a resize target)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping

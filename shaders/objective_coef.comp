@@ -3,8 +3,8 @@
 #include "reduce.glsl"
 #include "objective.glsl"
 // objective_coef: per-sample errors -> coef[n] = coef_scale * dLoss/de[n] and the
-// metrics vector, for the objective OBJECTIVE (shared/design/OBJECTIVES.md 10;
-// src/train/objective.h has the row layouts and the metric definitions).
+// metrics vector, for the objective OBJECTIVE (docs/OBJECTIVES.md;
+// src/objective/objective.h has the row layouts and the metric definitions).
 //   e [rows] policy per-sample MSE; r [rows] reference MSE (bound to e when the
 //   objective has no reference; never read then); s [rows] signs (kto/tkto:
 //   > 0 desirable, else undesirable; bound to e otherwise);

@@ -170,7 +170,7 @@ Test(names, print_config_fails_like_a_run) {
     const char* m = manifest();
     EXPECT_USAGE_ERROR("train --objective dpoo --print-config", "--objective dpoo", "sft, dpo, mapo");
     EXPECT_USAGE_ERROR("train --lr_scheduler cosin --print-config", "--lr_scheduler cosin");
-    EXPECT_USAGE_ERROR("train --train_batch_size 0 --print_config", "--train_batch_size 0");
+    EXPECT_USAGE_ERROR("train --train_batch_size 0 --print_config", "\"train_batch_size\" = 0", "1 <= train_batch_size");
     EXPECT_USAGE_ERROR("train --objective dpo --pretrained_model_name_or_path assets/fmnist-base --print_config",
                        "needs preference data");
     snprintf(args, sizeof args, "train --objective dpo --pretrained_model_name_or_path /nonexistent/base "

@@ -1,6 +1,6 @@
 // test_op_objective.c: the preference objectives (objective/objective.h, op_objective,
 // ref_objective): names and layout, loss types and sdpo's scale; the reference's analytic coefficients
-// (OBJECTIVES.md section 10) against central finite differences of the reference
+// against central finite differences of the reference
 // loss for every objective; shader coefficients and metrics against the reference
 // on odd sizes (B = 1, 5, 33, 300), both reduction policies, slices, coef_scale
 // and a replay with new inputs; extreme inputs (saturated logits, MaPO errors at

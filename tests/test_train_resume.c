@@ -238,3 +238,27 @@ Test(train_resume, a_lost_device_names_the_last_complete_checkpoint, .timeout = 
     cr_assert(strstr(out, "VK_ERROR_DEVICE_LOST") && strstr(out, want), "%s", out);
     remove_temp_dir(a);
 }
+
+// --max_loss_spike stops a run whose loss jumps above X times the median of the
+// recent losses (here a factor so small that sft's batch-to-batch noise trips it
+// once ten losses are known); the message names the factor and the median.
+Test(train_resume, max_loss_spike_stops_on_a_loss_above_the_running_median, .timeout = 600) {
+    char a[64], args[4096], out[16384], path[512];
+    temp_dir(a, "spike");
+    snprintf(args, sizeof args,
+             "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 60 "
+             "--max_loss_spike 1.001 --checkpointing_steps 0 --validation_images 0 --validation_grid_seeds 0 "
+             "--output_dir %s",
+             source_dir(), a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "x the running median") && strstr(out, "--max_loss_spike"), "%s", out);
+    snprintf(path, sizeof path, "%s/model_index.json", a);
+    cr_assert(!path_exists(path), "no final pipeline after a stop");
+    snprintf(args, sizeof args,
+             "train --model_config %s/configs/models/fmnist-small.json --train_batch_size 2 --max_train_steps 60 "
+             "--max_loss_spike 1 --output_dir %s --overwrite_output_dir",
+             source_dir(), a);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "max_loss_spike"), "a factor of 1 is refused: %s", out);
+    remove_temp_dir(a);
+}

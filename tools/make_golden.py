@@ -131,7 +131,7 @@ def dpo_golden(out_dir):
     The frozen reference is tiny/unet, the text encoder clip_tiny/text_encoder; the
     policy differs from the reference in every 1-D tensor (biases, norm scales):
     policy.<name> holds all its weights. Rows are [winners; losers], each pair sharing
-    noise, timestep and caption, its two images independent. Official loss (OBJECTIVES.md 1):
+    noise, timestep and caption, its two images independent. Official loss (docs/OBJECTIVES.md):
     z = -beta/2 ((e_w - e_l) - (r_w - r_l)), loss = mean softplus(-z). Records the inputs
     (x_t, target = noise, timesteps, ids, beta), e (mse), r (mse_ref), z, coef = dloss/de,
     loss, implicit_acc and grad.<name> of the loss for every policy parameter.

@@ -1,6 +1,6 @@
 // caption_perturb.h: mismatched captions for caption-pair objectives (TPO),
 // when a manifest row has no "caption_mismatch": seeded rule-based edits in
-// the spirit of TPO's edit principles (DATA.md, OBJECTIVES.md 4(e)):
+// the spirit of TPO's edit principles (docs/DATA.md):
 //   - object swap: the garment word becomes another class ("a photo of a coat"
 //     -> "a photo of a sandal"), attribute words kept;
 //   - attribute swap: tone/size words changed (dark <-> bright, small <-> large,

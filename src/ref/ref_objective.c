@@ -1,6 +1,6 @@
 // ref_objective.c: the objectives, their gradient coefficients and metrics, in
-// double (see ref_objective.h). Written per objective, straight from the loss and
-// gradient columns of OBJECTIVES.md section 10.
+// double (see ref_objective.h). Written per objective, straight from the losses of
+// docs/OBJECTIVES.md and their analytic derivatives.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,6 @@
 // ref_objective.h: the preference objectives in double precision (see ref.h):
-// the loss column of shared/design/OBJECTIVES.md section 10 written out with the
-// stable forms of section 0, the analytic gradient coefficients of the table, and
-// the metrics of train/objective.h. The specification op_objective is tested
+// the losses of docs/OBJECTIVES.md written out in numerically stable forms, their
+// analytic gradient coefficients, and the metrics of objective/objective.h. The specification op_objective is tested
 // against; the tests check the coefficients against finite differences of
 // ref_objective_loss.
 #pragma once
@@ -33,7 +32,7 @@ double ref_sdpo_lambda(double mu, int64_t pairs, const double* e);
 // max(0, mean over the rows of (r - e)).
 double ref_kto_reference_point(int64_t rows, const double* e, const double* r);
 
-// Stable scalar pieces (OBJECTIVES.md section 0).
+// Stable scalar pieces.
 double ref_sigmoid(double u);
 double ref_softplus(double u);     // max(u, 0) + log1p(exp(-|u|))
 double ref_log_sigmoid(double u);  // min(u, 0) - log1p(exp(-|u|))

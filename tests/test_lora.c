@@ -174,9 +174,10 @@ Test(lora, init_as_peft, GPU_TEST) {
     for (int i = 0; i < 4 * 64; i++) most = fabs(a[i]) > most ? fabs(a[i]) : most;
     cr_assert(most <= 1 / 8.0 && most > 0.1, "max |A| %g, bound 1/8", most);
     for (int i = 0; i < 36; i++) cr_assert_eq(b[i], 0.0f);
+    lora_set_free(&ls);
     cr_assert_neq(lora_set_create(&ls, &tgpu, &base, 4, 4, "to_q", err, sizeof err), 0);
     cr_assert(strstr(err, "to_q"), "%s", err);
-    lora_set_free(&ls);
+    ASSERT_NO_VALIDATION_MESSAGES();
     param_store_free(&base);
 }
 

@@ -88,3 +88,72 @@ Test(train_pref, clear_errors) {
     cr_assert_eq(run_cli("train --objective ppo", out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--objective ppo: use sft, dpo"), "%s", out);
 }
+
+// LoRA DPO through the binary: only the adapters train (the base file is
+// unchanged, no pipeline is written), the reference is the base with the
+// adapters off (B = 0 at step 1: the first loss is log 2), the adapter file is
+// in PEFT layout, and a checkpoint resumes from its adapter state.
+Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
+    char args[4096], out[16384], path[512], err[512];
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
+    snprintf(path, sizeof path, "%s/base/unet/diffusion_pytorch_model.safetensors", dir);
+    size_t nb0, nb1;
+    char* base0 = read_file(path, &nb0, err, sizeof err);
+    cr_assert(base0, "%s", err);
+    const char* common = "--objective dpo --train_batch_size 2 --beta_dpo 100 --lora_rank 2 --lora_alpha 4 "
+                         "--gradient_accumulation_steps 2 --validation_images 0 --validation_grid_seeds 0 "
+                         "--checkpointing_steps 1 --log_every 1";
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl %s "
+             "--max_train_steps 2 --output_dir %s/lora", dir, dir, common, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "LoRA: "), "%s", out);
+    cr_assert(strstr(out, "loss 0.6931"), "step 1 with B = 0 is the reference: %s", out);
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl %s "
+             "--max_train_steps 3 --resume_from_checkpoint latest --output_dir %s/lora", dir, dir, common, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "resuming from"), "%s", out);
+
+    char* base1 = read_file(path, &nb1, err, sizeof err);
+    cr_assert(base1 && nb0 == nb1 && !memcmp(base0, base1, nb0), "the base model changed");
+    free(base0), free(base1);
+    snprintf(path, sizeof path, "%s/lora/model_index.json", dir);
+    cr_assert(!path_exists(path), "a LoRA run writes the adapters, not a pipeline");
+    snprintf(path, sizeof path, "%s/lora/pytorch_lora_weights.safetensors", dir);
+    SafeTensors* st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    int nonzero_b = 0;
+    for (int i = 0; i < st_count(st); i++) {
+        const StTensor* t = st_tensor_at(st, i);
+        size_t n = strlen(t->name);
+        bool a = n > 14 && !strcmp(t->name + n - 14, ".lora_A.weight"), b = n > 14 && !strcmp(t->name + n - 14, ".lora_B.weight");
+        cr_assert(!strncmp(t->name, "unet.", 5) && (a || b) && t->ndim == 2, "%s", t->name);
+        cr_assert(strstr(t->name, ".to_q.") || strstr(t->name, ".to_k.") || strstr(t->name, ".to_v.") ||
+                  strstr(t->name, ".to_out.0."), "%s: not a default target", t->name);
+        cr_assert_eq(t->shape[a ? 0 : 1], 2, "%s: rank", t->name);
+        if (b) {
+            float* v = malloc((size_t)t->numel * sizeof *v);
+            st_read_f32(st, t, v);
+            for (int64_t k = 0; k < t->numel; k++) nonzero_b += v[k] != 0;
+            free(v);
+        }
+    }
+    cr_assert(st_count(st) >= 8 && nonzero_b > 0, "%d tensors, %d trained B values", st_count(st), nonzero_b);
+    cr_assert(strstr(st_meta_get(st, "lora_adapter_metadata"), "\"unet.lora_alpha\":\t4"));
+    st_close(st);
+    snprintf(path, sizeof path, "%s/lora/checkpoint-3/train_state.safetensors", dir);
+    st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    for (int i = 0; i < st_count(st); i++)
+        cr_assert(!strncmp(st_tensor_at(st, i)->name, "lora/", 5), "%s", st_tensor_at(st, i)->name);
+    st_close(st);
+
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--lora_rank 2 --lora_dropout 0.1 --output_dir %s/bad", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "--lora_dropout 0.1: LoRA dropout is not implemented"), "%s", out);
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--lora_rank 2 --lora_target_modules conv1 --output_dir %s/bad", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "is a convolution"), "%s", out);
+}

@@ -277,3 +277,34 @@ Test(lora, peft_kohya_peft_bit_identical, GPU_TEST) {
     param_store_free(&base);
     remove_temp_dir(dir);
 }
+
+// lora_merge: W + multiplier (alpha / r) B A, and the merged Linear equals the adapter Linear.
+Test(lora, merge_folds_the_adapters, GPU_TEST) {
+    require_gpu();
+    ParamStore base;
+    Linear l[3];
+    files_base(&base, l);
+    param_store_init_random(&base, 3);
+    LoraSet s;
+    char err[512];
+    cr_assert_eq(lora_set_create(&s, &tgpu, &base, 3, 1.5f, "to_k", err, sizeof err), 0, "%s", err);
+    param_store_alloc(&s.ps, false, false, false);
+    param_store_init_random(&s.ps, 4);
+    s.multiplier = 0.5f;
+    const LoraAdapter* a = &s.ad[0];
+    int64_t I = a->in, O = a->out, K = a->rank;
+    float w[30], A[15], B[18], merged[30];
+    param_download(&base, a->base_w, w), param_download(&s.ps, a->a, A), param_download(&s.ps, a->b, B);
+    lora_merge(&s, &base);
+    param_download(&base, a->base_w, merged);
+    double want[30], got[30];
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) {
+            double acc = w[o * I + i];
+            for (int64_t k = 0; k < K; k++) acc += 0.5 * 1.5 / 3 * (double)B[o * K + k] * A[k * I + i];
+            want[o * I + i] = acc, got[o * I + i] = merged[o * I + i];
+        }
+    ASSERT_CLOSE("merged weight", got, want, O * I, TOL_F32);
+    lora_set_free(&s);
+    param_store_free(&base);
+}

@@ -2,6 +2,7 @@
 // Pick-a-Pic manifest of real Fashion-MNIST test images (PNG), a base pipeline
 // from a one-step pre-training run, then every objective for two steps; and the
 // errors a user meets first.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,56 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
     for (int i = 0; i < st_count(st); i++)
         cr_assert(!strncmp(st_tensor_at(st, i)->name, "lora/", 5), "%s", st_tensor_at(st, i)->name);
     st_close(st);
+
+    // The adapter file in use: sampling with it, and merged into an exported pipeline
+    // (its to_q weight = base + (alpha / r) B A; only the targeted weights change).
+    snprintf(args, sizeof args, "sample --model %s/base --lora %s/lora/pytorch_lora_weights.safetensors --lora_scale 0.5 "
+             "--prompt shirt --seeds 0 --steps 2 --out %s/lora.png", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, "export --model %s/base --merge_lora %s/lora/pytorch_lora_weights.safetensors "
+             "--f16 false --out %s/merged", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/lora/pytorch_lora_weights.safetensors", dir);
+    SafeTensors* sb = st_open(path, err, sizeof err);
+    cr_assert(sb, "%s", err);
+    char mpath[512], bpath[512];
+    snprintf(mpath, sizeof mpath, "%s/merged/unet/diffusion_pytorch_model.safetensors", dir);
+    snprintf(bpath, sizeof bpath, "%s/base/unet/diffusion_pytorch_model.safetensors", dir);
+    SafeTensors *sm = st_open(mpath, err, sizeof err), *s0 = st_open(bpath, err, sizeof err);
+    cr_assert(sm && s0, "%s", err);
+    int changed = 0;
+    for (int i = 0; i < st_count(s0); i++) {
+        const StTensor *t0 = st_tensor_at(s0, i), *tm = st_find(sm, t0->name);
+        cr_assert(tm && tm->numel == t0->numel, "%s", t0->name);
+        float *v0 = malloc((size_t)t0->numel * sizeof *v0), *vm = malloc((size_t)t0->numel * sizeof *vm);
+        st_read_f32(s0, t0, v0), st_read_f32(sm, tm, vm);
+        char key[600];
+        size_t n = strlen(t0->name);
+        snprintf(key, sizeof key, "unet.%.*s.lora_A.weight", (int)(n - 7), t0->name);
+        const StTensor* la = st_find(sb, key);
+        if (!la) {
+            cr_assert(!memcmp(v0, vm, (size_t)t0->numel * sizeof *v0), "%s changed without an adapter", t0->name);
+        } else {
+            key[strlen(key) - 15] = 0;
+            strcat(key, ".lora_B.weight");
+            const StTensor* lb = st_find(sb, key);
+            int64_t K = la->shape[0], I = la->shape[1], O = lb->shape[0];
+            float *A = malloc((size_t)(K * I) * sizeof *A), *B = malloc((size_t)(O * K) * sizeof *B);
+            st_read_f32(sb, la, A), st_read_f32(sb, lb, B);
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t j = 0; j < I; j++) {
+                    double acc = v0[o * I + j];
+                    for (int64_t k = 0; k < K; k++) acc += 4.0 / 2 * (double)B[o * K + k] * A[k * I + j];
+                    cr_assert(fabs(vm[o * I + j] - acc) <= 1e-6 * (1 + fabs(acc)), "%s[%lld]", t0->name,
+                              (long long)(o * I + j));
+                }
+            free(A), free(B);
+            changed++;
+        }
+        free(v0), free(vm);
+    }
+    cr_assert(changed >= 4, "%d merged weights", changed);
+    st_close(sb), st_close(sm), st_close(s0);
 
     snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
              "--lora_rank 2 --lora_dropout 0.1 --output_dir %s/bad", dir, dir, dir);

@@ -95,3 +95,23 @@ const LoraAdapter* lora_find(const LoraSet* s, int w) {
     if (!s || w < 0 || w >= s->nbase || s->by_base[w] < 0) return NULL;
     return &s->ad[s->by_base[w]];
 }
+
+void lora_merge(const LoraSet* s, ParamStore* base) {
+    for (int i = 0; i < s->n; i++) {
+        const LoraAdapter* a = &s->ad[i];
+        int64_t I = a->in, O = a->out, K = a->rank;
+        float* w = xmalloc((size_t)(O * I) * sizeof *w);
+        float* A = xmalloc((size_t)(K * I) * sizeof *A);
+        float* B = xmalloc((size_t)(O * K) * sizeof *B);
+        param_download(base, a->base_w, w), param_download(&s->ps, a->a, A), param_download(&s->ps, a->b, B);
+        double scale = lora_scale(s, a);
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t j = 0; j < I; j++) {
+                double acc = 0;
+                for (int64_t k = 0; k < K; k++) acc += (double)B[o * K + k] * A[k * I + j];
+                w[o * I + j] = (float)(w[o * I + j] + scale * acc);
+            }
+        param_upload(base, a->base_w, w);
+        free(w), free(A), free(B);
+    }
+}

@@ -53,6 +53,10 @@ static inline float lora_scale(const LoraSet* s, const LoraAdapter* a) {
     return s->multiplier * a->alpha / (float)a->rank;
 }
 
+// Folds the adapters into base: W += multiplier (alpha / r) B A for each (on
+// the host, summed in double): the merged model computes what base + adapters do.
+void lora_merge(const LoraSet* s, ParamStore* base);
+
 // Writes slot of the adapters as pytorch_lora_weights.safetensors keys
 // (PEFT: "unet.<module>.lora_A.weight" / "lora_B.weight" and diffusers'
 // lora_adapter_metadata with r and lora_alpha; kohya: "lora_unet_<module with _>"

@@ -308,3 +308,100 @@ Test(lora, merge_folds_the_adapters, GPU_TEST) {
     lora_set_free(&s);
     param_store_free(&base);
 }
+
+// ---------------------------------------------------------------------------
+// Convolutions: A [r, in, k, k] with the base's stride and padding, B [out, r, 1, 1].
+
+typedef struct ConvCtx { double *x, *W, *b, *A, *B; Conv2dDims d; int K; double s; } ConvCtx;
+// y = conv(x, W + s B A) + b: the merged kernel.
+static void conv_merged_forward(void* p, double* y) {
+    ConvCtx* c = p;
+    int64_t O = c->d.K, I = (int64_t)c->d.C * c->d.KH * c->d.KW;
+    double* wm = malloc((size_t)(O * I) * sizeof *wm);
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) {
+            wm[o * I + i] = c->W[o * I + i];
+            for (int k = 0; k < c->K; k++) wm[o * I + i] += c->s * c->B[o * c->K + k] * c->A[k * I + i];
+        }
+    ref_conv2d_forward(y, c->x, wm, c->b, c->d);
+    free(wm);
+}
+
+Test(lora, conv_matches_merged_reference, GPU_TEST) {
+    require_gpu();
+    const int K = 2;
+    ParamStore base;
+    param_store_init(&base, &tgpu);
+    Conv2d conv;
+    conv2d_init(&conv, &base, "down_blocks.0.resnets.0.conv1", 3, 5, 3, 2, 1);
+    param_store_alloc(&base, false, false, false);
+    LoraSet ls;
+    char err[512];
+    cr_assert_eq(lora_set_create(&ls, &tgpu, &base, K, 3, "conv1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ls.ps.e[0].ndim, 4);
+    cr_assert_eq(ls.ps.e[1].shape[1], K);
+    param_store_alloc(&ls.ps, true, false, false);
+
+    ConvCtx c = {.d = {.N = 2, .C = 3, .H = 7, .W = 6, .K = 5, .KH = 3, .KW = 3, .stride = 2, .pad = 1}, .K = K,
+                 .s = 3.0 / K};
+    int OH = conv2d_out_h(c.d), OW = conv2d_out_w(c.d);
+    int64_t nx = 2 * 3 * 7 * 6, ny = 2 * 5 * OH * OW, nw = 5 * 3 * 9, na = K * 3 * 9, nb = 5 * K;
+    TestRng rng = rng_seed(72);
+    c.x = rand_array(&rng, nx, -1, 1), c.W = rand_array(&rng, nw, -1, 1), c.b = rand_array(&rng, 5, -1, 1);
+    c.A = rand_array(&rng, na, -1, 1), c.B = rand_array(&rng, nb, -1, 1);
+    double* dy = rand_array(&rng, ny, -1, 1);
+    upload_d(&base, conv.w, c.W), upload_d(&base, conv.b, c.b);
+    upload_d(&ls.ps, ls.ad[0].a, c.A), upload_d(&ls.ps, ls.ad[0].b, c.B);
+    Tensor x = t_upload(4, (int64_t[]){2, 3, 7, 6}, c.x), tdy = t_upload(4, (int64_t[]){2, 5, OH, OW}, dy);
+    Tensor sink = arena_tensor1(&tarena, 2 * nw + 64);
+
+    Arena act, tmp, grad;
+    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
+    arena_init(&grad, &tgpu, "grad", 0, false);
+    Cmd cmd;
+    Graph g = {.cmd = &cmd, .ps = &base, .act = &act, .tmp = &tmp, .grad = &grad, .training = true, .lora = &ls,
+               .frozen_sink = &sink};
+    cmd_begin(&cmd, &tgpu);
+    Tensor y = conv2d_forward(&g, &conv, &x);
+    Tensor dx = graph_grad_like(&g, &x);
+    conv2d_backward(&g, &conv, &dx, &tdy, &x);
+    cmd_submit(&cmd);
+    cmd_free(&cmd);
+
+    double* want = malloc((size_t)ny * sizeof *want);
+    conv_merged_forward(&c, want);
+    double* got = t_download_new(&y);
+    ASSERT_CLOSE("conv lora forward", got, want, ny, TOL_F32);
+    free(got);
+
+    // The reference backward: t = A * x, du = s dy, then the two convolutions' backwards, plus dx through W.
+    Conv2dDims dd = c.d, du_d = {.N = 2, .C = K, .H = OH, .W = OW, .K = 5, .KH = 1, .KW = 1, .stride = 1};
+    dd.K = K;
+    double* t = calloc((size_t)(2 * K * OH * OW), sizeof *t);
+    double* dt = calloc((size_t)(2 * K * OH * OW), sizeof *dt);
+    double *du = malloc((size_t)ny * sizeof *du), *dA = calloc((size_t)na, sizeof *dA), *dB = calloc((size_t)nb, sizeof *dB);
+    double *wdx = calloc((size_t)nx, sizeof *wdx), *dW = calloc((size_t)nw, sizeof *dW);
+    ref_conv2d_forward(t, c.x, c.A, NULL, dd);
+    for (int64_t i = 0; i < ny; i++) du[i] = c.s * dy[i];
+    ref_conv2d_backward(dt, dB, NULL, du, t, c.B, du_d);
+    ref_conv2d_backward(wdx, dA, NULL, dt, c.x, c.A, dd);
+    ref_conv2d_backward(wdx, dW, NULL, dy, c.x, c.W, c.d);
+    ASSERT_FD("conv lora dA", conv_merged_forward, &c, ny, dy, c.A, na, dA);
+    ASSERT_FD("conv lora dB", conv_merged_forward, &c, ny, dy, c.B, nb, dB);
+    ASSERT_FD("conv lora dx", conv_merged_forward, &c, ny, dy, c.x, nx, wdx);
+    got = t_download_new(G(&ls.ps, ls.ad[0].a));
+    ASSERT_CLOSE("conv lora dA (GPU)", got, dA, na, TOL_F32);
+    free(got);
+    got = t_download_new(G(&ls.ps, ls.ad[0].b));
+    ASSERT_CLOSE("conv lora dB (GPU)", got, dB, nb, TOL_F32);
+    free(got);
+    got = t_download_new(&dx);
+    ASSERT_CLOSE("conv lora dx (GPU)", got, wdx, nx, TOL_F32);
+    free(got);
+    ASSERT_NO_VALIDATION_MESSAGES();
+    free(want), free(t), free(dt), free(du), free(dA), free(dB), free(wdx), free(dW), free(dy);
+    free(c.x), free(c.W), free(c.b), free(c.A), free(c.B);
+    arena_free(&act), arena_free(&tmp), arena_free(&grad);
+    lora_set_free(&ls);
+    param_store_free(&base);
+}

@@ -114,12 +114,53 @@ static Conv2dDims conv_dims(const Conv2d* c, const Tensor* x) {
 
 int64_t conv2d_out_size(const Conv2d* c, int64_t in) { return (in + 2 * c->pad - c->k) / c->stride + 1; }
 
+// The adapter's two convolutions: A like the base (stride, padding) to r
+// channels, B 1x1 back to cout; t = A * x [N, r, OH, OW].
+static Conv2dDims lora_down_dims(const Conv2d* c, const LoraAdapter* a, const Tensor* x) {
+    Conv2dDims d = conv_dims(c, x);
+    d.K = a->rank;
+    return d;
+}
+static Conv2dDims lora_up_dims(const LoraAdapter* a, const Tensor* t) {
+    return (Conv2dDims){.N = (int)t->shape[0], .C = a->rank, .H = (int)t->shape[2], .W = (int)t->shape[3],
+                        .K = a->out, .KH = 1, .KW = 1, .stride = 1, .pad = 0};
+}
+static Tensor lora_conv_down(Graph* g, const Conv2d* c, const LoraAdapter* a, const Tensor* x) {
+    Tensor t = graph_tmp(g, 4, (int64_t[]){x->shape[0], a->rank, conv2d_out_size(c, x->shape[2]),
+                                           conv2d_out_size(c, x->shape[3])});
+    op_conv2d_forward(g->cmd, &t, x, P(&g->lora->ps, a->a), NULL, lora_down_dims(c, a, x));
+    return t;
+}
+
+// y += scale B * (A * x).
+static void lora_conv_forward_add(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x) {
+    const LoraAdapter* a = lora_find(g->lora, c->w);
+    if (!a) return;
+    Tensor t = lora_conv_down(g, c, a, x), u = graph_tmp(g, 4, y->shape);
+    op_conv2d_forward(g->cmd, &u, &t, P(&g->lora->ps, a->b), NULL, lora_up_dims(a, &t));
+    op_accumulate(g->cmd, y, &u, lora_scale(g->lora, a));
+}
+
+// t recomputed; du = scale dy; dt, dB from the 1x1 convolution; dx, dA from A's.
+static void lora_conv_backward(Graph* g, const Conv2d* c, const LoraAdapter* a, const Tensor* dx, const Tensor* dy,
+                               const Tensor* x) {
+    const ParamStore* lp = &g->lora->ps;
+    if (!lp->has_grad) die("conv2d_backward: the LoRA store has no gradients");
+    Tensor t = lora_conv_down(g, c, a, x), du = graph_tmp(g, 4, dy->shape);
+    op_scale(g->cmd, &du, dy, lora_scale(g->lora, a));
+    Tensor dt = graph_grad_like(g, &t);
+    op_conv2d_backward(g->cmd, &dt, G(lp, a->b), NULL, &du, &t, P(lp, a->b), lora_up_dims(a, &t));
+    op_conv2d_backward(g->cmd, dx, G(lp, a->a), NULL, &dt, x, P(lp, a->a), lora_down_dims(c, a, x));
+}
+
 void conv2d_forward_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x) {
     op_conv2d_forward(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), conv_dims(c, x));
+    lora_conv_forward_add(g, c, y, x);
 }
 
 void conv2d_forward_add_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x, const Tensor* residual) {
     op_conv2d_forward_add(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), residual, conv_dims(c, x));
+    lora_conv_forward_add(g, c, y, x);
 }
 
 static Tensor conv2d_output(Graph* g, const Conv2d* c, const Tensor* x) {
@@ -136,11 +177,14 @@ Tensor conv2d_forward(Graph* g, const Conv2d* c, const Tensor* x) {
 Tensor conv2d_forward_add_channel(Graph* g, const Conv2d* c, const Tensor* x, const Tensor* t) {
     Tensor y = conv2d_output(g, c, x);
     op_conv2d_forward_add_channel(g->cmd, &y, x, P(g->ps, c->w), P(g->ps, c->b), t, conv_dims(c, x));
+    lora_conv_forward_add(g, c, &y, x);
     return y;
 }
 
 void conv2d_backward(Graph* g, const Conv2d* c, const Tensor* dx, const Tensor* dy, const Tensor* x) {
     const Tensor* dw = grad_or_null(g, c->w);
+    const LoraAdapter* a = lora_find(g->lora, c->w);
+    if (a) lora_conv_backward(g, c, a, dx, dy, x);
     if (!dw && !dx) return;
     if (!dw) {  // frozen: the input gradient, the weight gradient discarded
         Tensor sink = frozen_grad(g, param_numel(g->ps, c->w), 0, "conv2d_backward");

@@ -39,8 +39,16 @@ int lora_add_adapter(LoraSet* s, const ParamStore* base, int w, int rank, float 
     memset(a, 0, sizeof *a);
     weight_module(e->name, a->module);
     a->base_w = w, a->out = (int)e->shape[0], a->in = (int)e->shape[1], a->rank = rank, a->alpha = alpha;
-    a->a = param_add(&s->ps, a->module, "lora_A.weight", 2, (int64_t[]){rank, a->in}, INIT_UNIFORM_FAN_IN);
-    a->b = param_add(&s->ps, a->module, "lora_B.weight", 2, (int64_t[]){a->out, rank}, INIT_ZERO);
+    if (e->ndim == 4) {
+        if (e->shape[2] != e->shape[3]) die("lora: %s: a non-square kernel", e->name);
+        a->k = (int)e->shape[2];
+        a->a = param_add(&s->ps, a->module, "lora_A.weight", 4, (int64_t[]){rank, a->in, a->k, a->k},
+                         INIT_UNIFORM_FAN_IN);
+        a->b = param_add(&s->ps, a->module, "lora_B.weight", 4, (int64_t[]){a->out, rank, 1, 1}, INIT_ZERO);
+    } else {
+        a->a = param_add(&s->ps, a->module, "lora_A.weight", 2, (int64_t[]){rank, a->in}, INIT_UNIFORM_FAN_IN);
+        a->b = param_add(&s->ps, a->module, "lora_B.weight", 2, (int64_t[]){a->out, rank}, INIT_ZERO);
+    }
     s->by_base[w] = s->n;
     return s->n++;
 }
@@ -59,11 +67,9 @@ int lora_set_create(LoraSet* s, GpuContext* g, const ParamStore* base, int rank,
         for (int i = 0; len && i < base->n; i++) {
             char module[PARAM_NAME_MAX];
             if (!weight_module(base->e[i].name, module) || !target_matches(module, t, len)) continue;
-            if (base->e[i].ndim != 2) {
+            if (base->e[i].ndim != 2 && base->e[i].ndim != 4) {
                 lora_set_free(s);
-                return fail(err, errlen, "--lora_target_modules: %s is a convolution; LoRA supports Linear layers "
-                            "only (to_q, to_k, to_v, to_out.0, ff.net.0.proj, ff.net.2, linear proj_in/proj_out)",
-                            module);
+                return fail(err, errlen, "--lora_target_modules: %s is neither a Linear nor a Conv2d layer", module);
             }
             found++;
             if (s->by_base[i] < 0) lora_add_adapter(s, base, i, rank, alpha);
@@ -99,7 +105,7 @@ const LoraAdapter* lora_find(const LoraSet* s, int w) {
 void lora_merge(const LoraSet* s, ParamStore* base) {
     for (int i = 0; i < s->n; i++) {
         const LoraAdapter* a = &s->ad[i];
-        int64_t I = a->in, O = a->out, K = a->rank;
+        int64_t I = (int64_t)a->in * (a->k ? a->k * a->k : 1), O = a->out, K = a->rank;  // A [r, in k k], B [out, r]
         float* w = xmalloc((size_t)(O * I) * sizeof *w);
         float* A = xmalloc((size_t)(K * I) * sizeof *A);
         float* B = xmalloc((size_t)(O * K) * sizeof *B);

@@ -1,5 +1,7 @@
-// lora.h: LoRA adapters on the Linear layers of a model (PEFT's LoraLayer):
-//   y = W x + b + scale B (A x),   A [r, in], B [out, r], scale = alpha / r.
+// lora.h: LoRA adapters on the Linear and Conv2d layers of a model (PEFT's LoraLayer):
+//   y = W x + b + scale B (A x),   A [r, in], B [out, r], scale = alpha / r;
+// on a convolution A is a convolution like the base's [r, in, k, k] (same
+// stride and padding) and B a 1x1 convolution [out, r, 1, 1].
 // The adapters live in their own ParamStore (entries "<module>.lora_A.weight",
 // "<module>.lora_B.weight", the names PEFT gives them), so the base store stays
 // values only: no gradients, moments or EMA. A Graph whose `lora` points at a set
@@ -20,6 +22,7 @@ typedef struct LoraAdapter {
     int base_w;                   // the module's weight in the base store
     int a, b;                     // lora_A, lora_B in the adapter store
     int in, out, rank;
+    int k;                        // 0: Linear; else the convolution's kernel size
     float alpha;                  // scale = alpha / rank (times the set's multiplier)
 } LoraAdapter;
 
@@ -34,18 +37,20 @@ typedef struct LoraSet {
 
 typedef enum LoraFormat { LORA_FORMAT_PEFT, LORA_FORMAT_KOHYA } LoraFormat;
 
-// Adapters of rank r and the given alpha on every Linear weight of base whose
-// module name is one of targets (comma-separated) or ends with "." + one of
-// them (PEFT's target_modules). Registered, not allocated. 0, or -1 with err (a
-// target matching nothing, or a convolution, which is not supported).
+// Adapters of rank r and the given alpha on every Linear or Conv2d weight of
+// base whose module name is one of targets (comma-separated) or ends with "." +
+// one of them (PEFT's target_modules). Registered, not allocated. 0, or -1 with
+// err (a target matching nothing, or a weight of another kind).
 int lora_set_create(LoraSet* s, GpuContext* g, const ParamStore* base, int rank, float alpha, const char* targets,
                     char* err, size_t errlen);
 void lora_set_free(LoraSet* s);
 // An empty set over base (what lora_set_create and lora_load start from), and
-// one adapter on base entry w (a Linear weight [out, in]); returns its index.
+// one adapter on base entry w (a Linear weight [out, in] or a Conv2d weight
+// [out, in, k, k]); returns its index.
 void lora_set_begin(LoraSet* s, GpuContext* g, const ParamStore* base);
 int lora_add_adapter(LoraSet* s, const ParamStore* base, int w, int rank, float alpha);
-// PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+// PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(+-1/sqrt(fan_in)),
+// fan_in = in (x k x k for a convolution); B = 0.
 void lora_set_init(LoraSet* s, uint64_t seed);
 // The adapter for base entry w (NULL: none).
 const LoraAdapter* lora_find(const LoraSet* s, int w);

@@ -190,6 +190,20 @@ static float peft_alpha(const cJSON* meta, const char* module) {
     return cJSON_IsNumber(v) ? (float)v->valuedouble : NAN;
 }
 
+static bool same_shape(const StTensor* t, int ndim, const int64_t* shape) {
+    if (t->ndim != ndim) return false;
+    for (int d = 0; d < ndim; d++)
+        if (t->shape[d] != shape[d]) return false;
+    return true;
+}
+
+static const char* shape_text(char out[64], int ndim, const int64_t* shape) {
+    int k = snprintf(out, 64, "[");
+    for (int d = 0; d < ndim && k < 56; d++) k += snprintf(out + k, (size_t)(64 - k), d ? ", %lld" : "%lld", (long long)shape[d]);
+    snprintf(out + k, (size_t)(64 - k), "]");
+    return out;
+}
+
 int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, char* err,
               size_t errlen) {
     SafeTensors* sf = st_open(path, err, errlen);
@@ -216,18 +230,18 @@ int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* pat
                 break;
             }
             int64_t rank = f->down->shape[0];
-            if (e->ndim != 2) {
-                rc = fail(err, errlen, "%s: module %s is a convolution: LoRA on convolutions is not supported", path,
-                          f->module);
+            if (e->ndim != 2 && e->ndim != 4) {
+                rc = fail(err, errlen, "%s: module %s is neither a Linear nor a Conv2d layer", path, f->module);
                 break;
             }
-            if (f->down->ndim != 2 || f->up->ndim != 2 || f->down->shape[1] != e->shape[1] ||
-                f->up->shape[0] != e->shape[0] || f->up->shape[1] != rank || rank < 1) {
-                rc = fail(err, errlen, "%s: module %s: down [%lld, %lld] and up [%lld, %lld] do not fit its weight "
-                          "[%lld, %lld]", path, f->module, (long long)f->down->shape[0],
-                          (long long)(f->down->ndim > 1 ? f->down->shape[1] : 0), (long long)f->up->shape[0],
-                          (long long)(f->up->ndim > 1 ? f->up->shape[1] : 0), (long long)e->shape[0],
-                          (long long)e->shape[1]);
+            // Linear: down [r, in], up [out, r]; Conv2d: down [r, in, k, k], up [out, r, 1, 1].
+            int64_t want_down[4] = {rank, e->shape[1], e->ndim == 4 ? e->shape[2] : 0, e->ndim == 4 ? e->shape[3] : 0};
+            int64_t want_up[4] = {e->shape[0], rank, 1, 1};
+            if (rank < 1 || !same_shape(f->down, e->ndim, want_down) || !same_shape(f->up, e->ndim, want_up)) {
+                char sd[64], su[64], sw[64];
+                rc = fail(err, errlen, "%s: module %s: down %s and up %s do not fit its weight %s", path, f->module,
+                          shape_text(sd, f->down->ndim, f->down->shape), shape_text(su, f->up->ndim, f->up->shape),
+                          shape_text(sw, e->ndim, e->shape));
                 break;
             }
             float alpha = f->has_alpha ? f->alpha : peft_alpha(meta, f->module);

@@ -90,7 +90,7 @@ Test(train_pref, clear_errors) {
     cr_assert(strstr(out, "--objective ppo: use sft, dpo"), "%s", out);
 }
 
-// LoRA DPO through the binary: only the adapters train (the base file is
+// LoRA DPO through the binary (attention, feed-forward and conv1 adapters): only the adapters train (the base file is
 // unchanged, no pipeline is written), the reference is the base with the
 // adapters off (B = 0 at step 1: the first loss is log 2), the adapter file is
 // in PEFT layout, and a checkpoint resumes from its adapter state.
@@ -103,6 +103,7 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
     char* base0 = read_file(path, &nb0, err, sizeof err);
     cr_assert(base0, "%s", err);
     const char* common = "--objective dpo --train_batch_size 2 --beta_dpo 100 --lora_rank 2 --lora_alpha 4 "
+                         "--lora_target_modules to_q,to_k,to_v,to_out.0,ff.net.2,conv1 "
                          "--gradient_accumulation_steps 2 --validation_images 0 --validation_grid_seeds 0 "
                          "--checkpointing_steps 1 --log_every 1";
     snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl %s "
@@ -128,9 +129,11 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
         const StTensor* t = st_tensor_at(st, i);
         size_t n = strlen(t->name);
         bool a = n > 14 && !strcmp(t->name + n - 14, ".lora_A.weight"), b = n > 14 && !strcmp(t->name + n - 14, ".lora_B.weight");
-        cr_assert(!strncmp(t->name, "unet.", 5) && (a || b) && t->ndim == 2, "%s", t->name);
+        cr_assert(!strncmp(t->name, "unet.", 5) && (a || b), "%s", t->name);
+        bool conv = strstr(t->name, ".conv1.") != NULL;
         cr_assert(strstr(t->name, ".to_q.") || strstr(t->name, ".to_k.") || strstr(t->name, ".to_v.") ||
-                  strstr(t->name, ".to_out.0."), "%s: not a default target", t->name);
+                  strstr(t->name, ".to_out.0.") || strstr(t->name, ".ff.net.2.") || conv, "%s: not a target", t->name);
+        cr_assert_eq(t->ndim, conv ? 4 : 2, "%s", t->name);
         cr_assert_eq(t->shape[a ? 0 : 1], 2, "%s: rank", t->name);
         if (b) {
             float* v = malloc((size_t)t->numel * sizeof *v);
@@ -173,15 +176,16 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
         st_read_f32(s0, t0, v0), st_read_f32(sm, tm, vm);
         char key[600];
         size_t n = strlen(t0->name);
+        bool weight = n > 7 && !strcmp(t0->name + n - 7, ".weight");
         snprintf(key, sizeof key, "unet.%.*s.lora_A.weight", (int)(n - 7), t0->name);
-        const StTensor* la = st_find(sb, key);
+        const StTensor* la = weight ? st_find(sb, key) : NULL;
         if (!la) {
             cr_assert(!memcmp(v0, vm, (size_t)t0->numel * sizeof *v0), "%s changed without an adapter", t0->name);
         } else {
-            key[strlen(key) - 15] = 0;
-            strcat(key, ".lora_B.weight");
+            snprintf(key, sizeof key, "unet.%.*s.lora_B.weight", (int)(n - 7), t0->name);
             const StTensor* lb = st_find(sb, key);
-            int64_t K = la->shape[0], I = la->shape[1], O = lb->shape[0];
+            cr_assert(lb, "%s", key);
+            int64_t K = la->shape[0], I = la->numel / K, O = lb->shape[0];  // conv: A [r, in k k] flattened
             float *A = malloc((size_t)(K * I) * sizeof *A), *B = malloc((size_t)(O * K) * sizeof *B);
             st_read_f32(sb, la, A), st_read_f32(sb, lb, B);
             for (int64_t o = 0; o < O; o++)
@@ -196,7 +200,7 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
         }
         free(v0), free(vm);
     }
-    cr_assert(changed >= 4, "%d merged weights", changed);
+    cr_assert(changed >= 6, "%d merged weights", changed);
     st_close(sb), st_close(sm), st_close(s0);
 
     snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
@@ -204,7 +208,7 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--lora_dropout 0.1: LoRA dropout is not implemented"), "%s", out);
     snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
-             "--lora_rank 2 --lora_target_modules conv1 --output_dir %s/bad", dir, dir, dir);
+             "--lora_rank 2 --lora_target_modules norm1 --output_dir %s/bad", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
-    cr_assert(strstr(out, "is a convolution"), "%s", out);
+    cr_assert(strstr(out, "is neither a Linear nor a Conv2d layer"), "%s", out);
 }

@@ -48,13 +48,13 @@ static const OptSpec SPECS[] = {
       "stop when a step's loss exceeds this many times the median of the last 50 (0: off)"),
     O(save_f16, OPT_BOOL, "false", "write the final weights as F16"),
     O(lora_rank, OPT_INT, "0",
-      "train LoRA adapters of this rank on the UNet's Linear layers, the base frozen (0: full fine-tuning; docs/TRAINING.md)"),
+      "train LoRA adapters of this rank on the UNet's Linear/Conv2d layers, the base frozen (0: full fine-tuning; README)"),
     O(lora_alpha, OPT_FLOAT, "0", "LoRA scale alpha / rank (0: alpha = rank)"),
     O(lora_target_modules, OPT_STRING, "to_q,to_k,to_v,to_out.0",
-      "LoRA: Linear modules by name or name suffix (also ff.net.0.proj, ff.net.2, linear proj_in/proj_out, time_emb_proj)"),
+      "LoRA: Linear or Conv2d modules by name or name suffix (also ff.net.0.proj, ff.net.2, proj_in, proj_out, conv1, conv2)"),
     O(lora_dropout, OPT_FLOAT, "0", "LoRA dropout (only 0 is supported)"),
     O(lora_format, OPT_STRING, "peft",
-      "keys of " "pytorch_lora_weights.safetensors: peft (diffusers) or kohya (A1111, ComfyUI)"),
+      "keys of pytorch_lora_weights.safetensors: peft (diffusers) or kohya (A1111, ComfyUI)"),
     O(device, OPT_INT, "-1", "Vulkan device index (see `vkpref info`)"),
 };
 

@@ -35,7 +35,8 @@ typedef struct TrainStepConfig {
     float coef_scale;       // 1 / micro-batches per optimizer step
     ParamStore* ref_ps;     // the frozen reference UNet's weights (objective_needs_reference), else NULL
     // LoRA: only these adapters train (the UNet store is values only), and the
-    // reference is the UNet with the adapters off (ref_ps unused). NULL: full training.
+    // reference is the same UNet store recorded with the adapters off (ref_ps is set
+    // to it). NULL: full training.
     LoraSet* lora;
 } TrainStepConfig;
 

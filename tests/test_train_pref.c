@@ -2,6 +2,7 @@
 // Pick-a-Pic manifest of real Fashion-MNIST test images (PNG), a base pipeline
 // from a one-step pre-training run, then every objective for two steps; and the
 // errors a user meets first.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,4 +125,149 @@ Test(train_pref, dpo_at_an_absurd_learning_rate_stops_and_names_a_good_checkpoin
                  ckpt, dir, dir, dir);
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     }
+}
+
+// LoRA DPO through the binary (attention, feed-forward and conv1 adapters): only the adapters train (the base file is
+// unchanged, no pipeline is written), the reference is the base with the
+// adapters off (B = 0 at step 1: the first loss is log 2), the adapter file is
+// in PEFT layout, and a checkpoint resumes from its adapter state.
+Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
+    char args[4096], out[16384], path[512], err[512];
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
+    snprintf(path, sizeof path, "%s/base/unet/diffusion_pytorch_model.safetensors", dir);
+    size_t nb0, nb1;
+    char* base0 = read_file(path, &nb0, err, sizeof err);
+    cr_assert(base0, "%s", err);
+    const char* common = "--objective dpo --train_batch_size 2 --beta_dpo 100 --lora_rank 2 --lora_alpha 4 "
+                         "--lora_target_modules to_q,to_k,to_v,to_out.0,ff.net.2,conv1 "
+                         "--gradient_accumulation_steps 2 --validation_images 0 --validation_grid_seeds 0 "
+                         "--checkpointing_steps 1 --log_every 1";
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl %s "
+             "--max_train_steps 2 --output_dir %s/lora", dir, dir, common, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "LoRA: "), "%s", out);
+    cr_assert(strstr(out, "loss 0.6931"), "step 1 with B = 0 is the reference: %s", out);
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl %s "
+             "--max_train_steps 3 --resume_from_checkpoint latest --output_dir %s/lora", dir, dir, common, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "resuming from"), "%s", out);
+
+    char* base1 = read_file(path, &nb1, err, sizeof err);
+    cr_assert(base1 && nb0 == nb1 && !memcmp(base0, base1, nb0), "the base model changed");
+    free(base0), free(base1);
+    snprintf(path, sizeof path, "%s/lora/model_index.json", dir);
+    cr_assert(!path_exists(path), "a LoRA run writes the adapters, not a pipeline");
+    snprintf(path, sizeof path, "%s/lora/pytorch_lora_weights.safetensors", dir);
+    SafeTensors* st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    int nonzero_b = 0;
+    for (int i = 0; i < st_count(st); i++) {
+        const StTensor* t = st_tensor_at(st, i);
+        size_t n = strlen(t->name);
+        bool a = n > 14 && !strcmp(t->name + n - 14, ".lora_A.weight"), b = n > 14 && !strcmp(t->name + n - 14, ".lora_B.weight");
+        cr_assert(!strncmp(t->name, "unet.", 5) && (a || b), "%s", t->name);
+        bool conv = strstr(t->name, ".conv1.") != NULL;
+        cr_assert(strstr(t->name, ".to_q.") || strstr(t->name, ".to_k.") || strstr(t->name, ".to_v.") ||
+                  strstr(t->name, ".to_out.0.") || strstr(t->name, ".ff.net.2.") || conv, "%s: not a target", t->name);
+        cr_assert_eq(t->ndim, conv ? 4 : 2, "%s", t->name);
+        cr_assert_eq(t->shape[a ? 0 : 1], 2, "%s: rank", t->name);
+        if (b) {
+            float* v = malloc((size_t)t->numel * sizeof *v);
+            st_read_f32(st, t, v);
+            for (int64_t k = 0; k < t->numel; k++) nonzero_b += v[k] != 0;
+            free(v);
+        }
+    }
+    cr_assert(st_count(st) >= 8 && nonzero_b > 0, "%d tensors, %d trained B values", st_count(st), nonzero_b);
+    cr_assert(strstr(st_meta_get(st, "lora_adapter_metadata"), "\"unet.lora_alpha\":\t4"));
+    st_close(st);
+    snprintf(path, sizeof path, "%s/lora/checkpoint-3/train_state.safetensors", dir);
+    st = st_open(path, err, sizeof err);
+    cr_assert(st, "%s", err);
+    for (int i = 0; i < st_count(st); i++)
+        cr_assert(!strncmp(st_tensor_at(st, i)->name, "lora/", 5), "%s", st_tensor_at(st, i)->name);
+    st_close(st);
+
+    // The adapter file in use: sampling with it, and merged into an exported pipeline
+    // (its to_q weight = base + (alpha / r) B A; only the targeted weights change).
+    snprintf(args, sizeof args, "sample --model %s/base --lora %s/lora/pytorch_lora_weights.safetensors --lora_scale 0.5 "
+             "--prompt shirt --seeds 0 --steps 2 --out %s/lora.png", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(args, sizeof args, "export --model %s/base --merge_lora %s/lora/pytorch_lora_weights.safetensors "
+             "--f16 false --out %s/merged", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/lora/pytorch_lora_weights.safetensors", dir);
+    SafeTensors* sb = st_open(path, err, sizeof err);
+    cr_assert(sb, "%s", err);
+    char mpath[512], bpath[512];
+    snprintf(mpath, sizeof mpath, "%s/merged/unet/diffusion_pytorch_model.safetensors", dir);
+    snprintf(bpath, sizeof bpath, "%s/base/unet/diffusion_pytorch_model.safetensors", dir);
+    SafeTensors *sm = st_open(mpath, err, sizeof err), *s0 = st_open(bpath, err, sizeof err);
+    cr_assert(sm && s0, "%s", err);
+    int changed = 0;
+    for (int i = 0; i < st_count(s0); i++) {
+        const StTensor *t0 = st_tensor_at(s0, i), *tm = st_find(sm, t0->name);
+        cr_assert(tm && tm->numel == t0->numel, "%s", t0->name);
+        float *v0 = malloc((size_t)t0->numel * sizeof *v0), *vm = malloc((size_t)t0->numel * sizeof *vm);
+        st_read_f32(s0, t0, v0), st_read_f32(sm, tm, vm);
+        char key[600];
+        size_t n = strlen(t0->name);
+        bool weight = n > 7 && !strcmp(t0->name + n - 7, ".weight");
+        snprintf(key, sizeof key, "unet.%.*s.lora_A.weight", (int)(n - 7), t0->name);
+        const StTensor* la = weight ? st_find(sb, key) : NULL;
+        if (!la) {
+            cr_assert(!memcmp(v0, vm, (size_t)t0->numel * sizeof *v0), "%s changed without an adapter", t0->name);
+        } else {
+            snprintf(key, sizeof key, "unet.%.*s.lora_B.weight", (int)(n - 7), t0->name);
+            const StTensor* lb = st_find(sb, key);
+            cr_assert(lb, "%s", key);
+            int64_t K = la->shape[0], I = la->numel / K, O = lb->shape[0];  // conv: A [r, in k k] flattened
+            float *A = malloc((size_t)(K * I) * sizeof *A), *B = malloc((size_t)(O * K) * sizeof *B);
+            st_read_f32(sb, la, A), st_read_f32(sb, lb, B);
+            for (int64_t o = 0; o < O; o++)
+                for (int64_t j = 0; j < I; j++) {
+                    double acc = v0[o * I + j];
+                    for (int64_t k = 0; k < K; k++) acc += 4.0 / 2 * (double)B[o * K + k] * A[k * I + j];
+                    cr_assert(fabs(vm[o * I + j] - acc) <= 1e-6 * (1 + fabs(acc)), "%s[%lld]", t0->name,
+                              (long long)(o * I + j));
+                }
+            free(A), free(B);
+            changed++;
+        }
+        free(v0), free(vm);
+    }
+    cr_assert(changed >= 6, "%d merged weights", changed);
+    st_close(sb), st_close(sm), st_close(s0);
+
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--lora_rank 2 --lora_dropout 0.1 --output_dir %s/bad", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "--lora_dropout 0.1: LoRA dropout is not implemented"), "%s", out);
+    snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--lora_rank 2 --lora_target_modules norm1 --output_dir %s/bad", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "is neither a Linear nor a Conv2d layer"), "%s", out);
+}
+
+// Gradient checkpointing recomputes the adapters' forward inside each unit:
+// the trained adapters equal those of the run without it, bit for bit.
+Test(train_pref, lora_with_gradient_checkpointing_is_bit_identical, .timeout = 900) {
+    char args[4096], out[16384], path[512], err[512];
+    snprintf(path, sizeof path, "%s/base", dir);
+    train_tiny_base(path);
+    char* files[2];
+    size_t n[2];
+    for (int gc = 0; gc < 2; gc++) {
+        snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl "
+                 "--objective dpo --train_batch_size 2 --beta_dpo 100 --lora_rank 2 --use_ema false "
+                 "--lora_target_modules to_q,to_v,ff.net.2,conv2 --max_train_steps 2 --learning_rate 1e-2 "
+                 "--gradient_checkpointing %s " QUIET "--output_dir %s/gc%d", dir, dir, gc ? "true" : "false", dir, gc);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+        snprintf(path, sizeof path, "%s/gc%d/pytorch_lora_weights.safetensors", dir, gc);
+        files[gc] = read_file(path, &n[gc], err, sizeof err);
+        cr_assert(files[gc], "%s", err);
+    }
+    cr_assert(n[0] == n[1] && !memcmp(files[0], files[1], n[0]), "the adapters differ with gradient checkpointing");
+    free(files[0]), free(files[1]);
 }

@@ -1,19 +1,22 @@
 // cmd_export.c: `vkpref export`: a pipeline folder (a finished run or any
 // checkpoint-<step>, whose unet/ holds the EMA weights when the run kept them)
 // rewritten as a clean pipeline folder, F16 by default, without the training
-// state: how a base model is made ready to ship (assets/). The folder is
+// state: how a base model is made ready to ship (assets/). --merge_lora FILE
+// folds a LoRA adapter file into the UNet (W += scale alpha / r B A). The folder is
 // written under a temporary name and renamed into place.
 #include <stddef.h>
 #include <stdio.h>
 
 #include "cli/commands.h"
 #include "util/options.h"
+#include "model/lora.h"
 #include "model/pipeline_io.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 
 typedef struct ExportConfig {
-    char model[OPT_STR_MAX], out[OPT_STR_MAX];
+    char model[OPT_STR_MAX], out[OPT_STR_MAX], merge_lora[OPT_STR_MAX];
+    double lora_scale;
     bool f16;
     int device;
 } ExportConfig;
@@ -24,6 +27,8 @@ static const OptSpec SPECS[] = {
     O(model, OPT_STRING, "", OPT_ANY, "pipeline folder or checkpoint-<step> folder; required"),
     O(out, OPT_STRING, "", OPT_ANY, "the new pipeline folder (replaced whole if it exists); required"),
     O(f16, OPT_BOOL, "true", OPT_ANY, "store weights as F16 (else F32)"),
+    O(merge_lora, OPT_STRING, "", OPT_ANY, "LoRA adapter file to merge into the UNet's weights (PEFT/diffusers or kohya keys)"),
+    O(lora_scale, OPT_FLOAT, "1", OPT_IN(-100, 100), "strength of --merge_lora: the adapters' alpha / r times this"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
@@ -47,6 +52,13 @@ int cmd_export(int argc, char** argv) {
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     DiffusionPipeline p;
     if (pipeline_load(&p, &g, c.model, (PipelineAlloc){0}, err, sizeof err)) die("%s (--model)", err);
+    if (*c.merge_lora) {
+        LoraSet lora;
+        if (lora_load(&lora, &g, &p.unet_ps, c.merge_lora, (float)c.lora_scale, err, sizeof err))
+            die("%s (--merge_lora)", err);
+        lora_merge(&lora, &p.unet_ps);
+        lora_set_free(&lora);
+    }
     if (remove_stale_temps(c.out, err, sizeof err) < 0) die("%s", err);
     AtomicDir d;
     if (atomic_dir_begin(&d, c.out, err, sizeof err)) die("%s (--out)", err);

@@ -18,6 +18,14 @@ typedef struct Graph {
     // in backward, their gradients) at a time, reset per unit. NULL: tmp, which a
     // training recording does not use otherwise.
     Arena* recompute;
+    // LoRA adapters applied by the Linear layers (model/lora.h); NULL: the base model.
+    const struct LoraSet* lora;
+    // Where layers whose weights are frozen write the weight gradients their
+    // backward kernels always produce (a scratch of at least 2 n + 64 floats for
+    // the largest frozen entry's n, never read): needed when the input gradient must flow
+    // through frozen convolutions and norms (LoRA). NULL: every layer met in
+    // backward is trainable.
+    const Tensor* frozen_sink;
 } Graph;
 
 // A forward output that backward needs (training) or that outlives its block.

@@ -1,12 +1,22 @@
 // layers.c: see layers.h.
 #include "model/layers.h"
 
+#include "model/lora.h"
 #include "util/check.h"
 
 static const Tensor* grad_or_null(Graph* g, int i) {
     return i >= 0 && g->ps->has_grad && g->ps->e[i].trainable ? &g->ps->e[i].grad : NULL;
 }
 static const Tensor* value_or_null(Graph* g, int i) { return i >= 0 ? &g->ps->e[i].value : NULL; }
+
+// A discarded weight gradient of n elements: part 0 or 1 of the frozen sink
+// (part 1 starts on a 256-byte boundary).
+static Tensor frozen_grad(Graph* g, int64_t n, int part, const char* what) {
+    if (!g->frozen_sink) die("%s with frozen weights needs Graph.frozen_sink", what);
+    int64_t start = part ? (n + 63) / 64 * 64 : 0;
+    if (start + n > tensor_numel(g->frozen_sink)) die("%s: the frozen sink is too small", what);
+    return tensor_slice(*g->frozen_sink, start, n);
+}
 
 // ---------------------------------------------------------------------------
 
@@ -24,9 +34,45 @@ static int64_t rows_of(const Tensor* x, int64_t width, const char* what) {
     return n / width;
 }
 
+// y += scale B (A x): t [R, r] = x A^T, then y += scale t B^T (two products, no new kernel).
+static void lora_forward_add(Graph* g, const LoraAdapter* a, const Tensor* y, const Tensor* x, int64_t R) {
+    const ParamStore* lp = &g->lora->ps;
+    Tensor t = graph_tmp(g, 2, (int64_t[]){R, a->rank});
+    op_matmul(g->cmd, &t, x, P(lp, a->a), NULL,
+              (MatmulDims){.batch = 1, .M = R, .N = a->rank, .K = a->in, .trans_b = true, .alpha = 1});
+    op_matmul(g->cmd, y, &t, P(lp, a->b), NULL,
+              (MatmulDims){.batch = 1, .M = R, .N = a->out, .K = a->rank, .trans_b = true,
+                           .alpha = lora_scale(g->lora, a), .accumulate = true});
+}
+
 void linear_forward_to(Graph* g, const Linear* l, const Tensor* y, const Tensor* x) {
-    rows_of(x, l->in, "linear_forward");
+    int64_t R = rows_of(x, l->in, "linear_forward");
     op_linear_forward(g->cmd, y, x, P(g->ps, l->w), value_or_null(g, l->b));
+    const LoraAdapter* a = lora_find(g->lora, l->w);
+    if (a) lora_forward_add(g, a, y, x, R);
+}
+
+// The adapter's part of the backward, t = x A^T recomputed (R x in x r: cheap):
+//   dt = scale dy B;  dB += scale dy^T t;  dA += dt^T x;  dx += dt A.
+static void lora_backward(Graph* g, const LoraAdapter* a, const Tensor* dx, const Tensor* dy, const Tensor* x,
+                          int64_t R) {
+    const ParamStore* lp = &g->lora->ps;
+    if (!lp->has_grad) die("linear_backward: the LoRA store has no gradients");
+    float scale = lora_scale(g->lora, a);
+    Tensor t = graph_tmp(g, 2, (int64_t[]){R, a->rank}), dt = graph_tmp(g, 2, (int64_t[]){R, a->rank});
+    op_matmul(g->cmd, &t, x, P(lp, a->a), NULL,
+              (MatmulDims){.batch = 1, .M = R, .N = a->rank, .K = a->in, .trans_b = true, .alpha = 1});
+    op_matmul(g->cmd, &dt, dy, P(lp, a->b), NULL,
+              (MatmulDims){.batch = 1, .M = R, .N = a->rank, .K = a->out, .alpha = scale});
+    op_matmul(g->cmd, G(lp, a->b), dy, &t, NULL,
+              (MatmulDims){.batch = 1, .M = a->out, .N = a->rank, .K = R, .trans_a = true, .alpha = scale,
+                           .accumulate = true});
+    op_matmul(g->cmd, G(lp, a->a), &dt, x, NULL,
+              (MatmulDims){.batch = 1, .M = a->rank, .N = a->in, .K = R, .trans_a = true, .alpha = 1,
+                           .accumulate = true});
+    if (dx)
+        op_matmul(g->cmd, dx, &dt, P(lp, a->a), NULL,
+                  (MatmulDims){.batch = 1, .M = R, .N = a->in, .K = a->rank, .alpha = 1, .accumulate = true});
 }
 
 Tensor linear_forward(Graph* g, const Linear* l, const Tensor* x) {
@@ -40,6 +86,8 @@ Tensor linear_forward(Graph* g, const Linear* l, const Tensor* x) {
 
 void linear_backward(Graph* g, const Linear* l, const Tensor* dx, const Tensor* dy, const Tensor* x) {
     const Tensor* dw = grad_or_null(g, l->w);
+    const LoraAdapter* a = lora_find(g->lora, l->w);
+    if (a) lora_backward(g, a, dx, dy, x, rows_of(dy, l->out, "linear_backward"));
     if (!dw && !dx) return;
     if (!dw) {  // frozen weights: only the input gradient, dx += dy W
         int64_t R = rows_of(dy, l->out, "linear_backward");
@@ -66,12 +114,53 @@ static Conv2dDims conv_dims(const Conv2d* c, const Tensor* x) {
 
 int64_t conv2d_out_size(const Conv2d* c, int64_t in) { return (in + 2 * c->pad - c->k) / c->stride + 1; }
 
+// The adapter's two convolutions: A like the base (stride, padding) to r
+// channels, B 1x1 back to cout; t = A * x [N, r, OH, OW].
+static Conv2dDims lora_down_dims(const Conv2d* c, const LoraAdapter* a, const Tensor* x) {
+    Conv2dDims d = conv_dims(c, x);
+    d.K = a->rank;
+    return d;
+}
+static Conv2dDims lora_up_dims(const LoraAdapter* a, const Tensor* t) {
+    return (Conv2dDims){.N = (int)t->shape[0], .C = a->rank, .H = (int)t->shape[2], .W = (int)t->shape[3],
+                        .K = a->out, .KH = 1, .KW = 1, .stride = 1, .pad = 0};
+}
+static Tensor lora_conv_down(Graph* g, const Conv2d* c, const LoraAdapter* a, const Tensor* x) {
+    Tensor t = graph_tmp(g, 4, (int64_t[]){x->shape[0], a->rank, conv2d_out_size(c, x->shape[2]),
+                                           conv2d_out_size(c, x->shape[3])});
+    op_conv2d_forward(g->cmd, &t, x, P(&g->lora->ps, a->a), NULL, lora_down_dims(c, a, x));
+    return t;
+}
+
+// y += scale B * (A * x).
+static void lora_conv_forward_add(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x) {
+    const LoraAdapter* a = lora_find(g->lora, c->w);
+    if (!a) return;
+    Tensor t = lora_conv_down(g, c, a, x), u = graph_tmp(g, 4, y->shape);
+    op_conv2d_forward(g->cmd, &u, &t, P(&g->lora->ps, a->b), NULL, lora_up_dims(a, &t));
+    op_accumulate(g->cmd, y, &u, lora_scale(g->lora, a));
+}
+
+// t recomputed; du = scale dy; dt, dB from the 1x1 convolution; dx, dA from A's.
+static void lora_conv_backward(Graph* g, const Conv2d* c, const LoraAdapter* a, const Tensor* dx, const Tensor* dy,
+                               const Tensor* x) {
+    const ParamStore* lp = &g->lora->ps;
+    if (!lp->has_grad) die("conv2d_backward: the LoRA store has no gradients");
+    Tensor t = lora_conv_down(g, c, a, x), du = graph_tmp(g, 4, dy->shape);
+    op_scale(g->cmd, &du, dy, lora_scale(g->lora, a));
+    Tensor dt = graph_grad_like(g, &t);
+    op_conv2d_backward(g->cmd, &dt, G(lp, a->b), NULL, &du, &t, P(lp, a->b), lora_up_dims(a, &t));
+    op_conv2d_backward(g->cmd, dx, G(lp, a->a), NULL, &dt, x, P(lp, a->a), lora_down_dims(c, a, x));
+}
+
 void conv2d_forward_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x) {
     op_conv2d_forward(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), conv_dims(c, x));
+    lora_conv_forward_add(g, c, y, x);
 }
 
 void conv2d_forward_add_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x, const Tensor* residual) {
     op_conv2d_forward_add(g->cmd, y, x, P(g->ps, c->w), P(g->ps, c->b), residual, conv_dims(c, x));
+    lora_conv_forward_add(g, c, y, x);
 }
 
 static Tensor conv2d_output(Graph* g, const Conv2d* c, const Tensor* x) {
@@ -88,13 +177,20 @@ Tensor conv2d_forward(Graph* g, const Conv2d* c, const Tensor* x) {
 Tensor conv2d_forward_add_channel(Graph* g, const Conv2d* c, const Tensor* x, const Tensor* t) {
     Tensor y = conv2d_output(g, c, x);
     op_conv2d_forward_add_channel(g->cmd, &y, x, P(g->ps, c->w), P(g->ps, c->b), t, conv_dims(c, x));
+    lora_conv_forward_add(g, c, &y, x);
     return y;
 }
 
 void conv2d_backward(Graph* g, const Conv2d* c, const Tensor* dx, const Tensor* dy, const Tensor* x) {
     const Tensor* dw = grad_or_null(g, c->w);
+    const LoraAdapter* a = lora_find(g->lora, c->w);
+    if (a) lora_conv_backward(g, c, a, dx, dy, x);
     if (!dw && !dx) return;
-    if (!dw) die("conv2d_backward with frozen weights is not supported yet");
+    if (!dw) {  // frozen: the input gradient, the weight gradient discarded
+        Tensor sink = frozen_grad(g, param_numel(g->ps, c->w), 0, "conv2d_backward");
+        op_conv2d_backward(g->cmd, dx, &sink, NULL, dy, x, P(g->ps, c->w), conv_dims(c, x));
+        return;
+    }
     op_conv2d_backward(g->cmd, dx, dw, grad_or_null(g, c->b), dy, x, P(g->ps, c->w), conv_dims(c, x));
 }
 
@@ -118,8 +214,11 @@ Tensor groupnorm_forward(Graph* g, const GroupNorm* n, NormSaved* s, const Tenso
 
 void groupnorm_backward(Graph* g, const GroupNorm* n, const NormSaved* s, const Tensor* dx, const Tensor* dy,
                         const Tensor* x, Activation act) {
-    if (!grad_or_null(g, n->w)) die("groupnorm_backward with frozen weights is not supported yet");
-    op_groupnorm_backward(g->cmd, dx, G(g->ps, n->w), G(g->ps, n->b), dy, x, &s->mean, &s->rstd, P(g->ps, n->w),
+    bool frozen = !grad_or_null(g, n->w);
+    if (frozen && !dx) return;
+    Tensor dg = frozen ? frozen_grad(g, n->C, 0, "groupnorm_backward") : *G(g->ps, n->w);
+    Tensor db = frozen ? frozen_grad(g, n->C, 1, "groupnorm_backward") : *G(g->ps, n->b);
+    op_groupnorm_backward(g->cmd, dx, &dg, &db, dy, x, &s->mean, &s->rstd, P(g->ps, n->w),
                           P(g->ps, n->b), n->G, act);
 }
 
@@ -140,6 +239,9 @@ Tensor layernorm_forward(Graph* g, const LayerNorm* n, NormSaved* s, const Tenso
 
 void layernorm_backward(Graph* g, const LayerNorm* n, const NormSaved* s, const Tensor* dx, const Tensor* dy,
                         const Tensor* x) {
-    if (!grad_or_null(g, n->w)) die("layernorm_backward with frozen weights is not supported yet");
-    op_layernorm_backward(g->cmd, dx, G(g->ps, n->w), G(g->ps, n->b), dy, x, &s->mean, &s->rstd, P(g->ps, n->w));
+    bool frozen = !grad_or_null(g, n->w);
+    if (frozen && !dx) return;
+    Tensor dg = frozen ? frozen_grad(g, n->D, 0, "layernorm_backward") : *G(g->ps, n->w);
+    Tensor db = frozen ? frozen_grad(g, n->D, 1, "layernorm_backward") : *G(g->ps, n->b);
+    op_layernorm_backward(g->cmd, dx, &dg, &db, dy, x, &s->mean, &s->rstd, P(g->ps, n->w));
 }

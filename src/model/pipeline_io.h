@@ -37,6 +37,9 @@ typedef struct DiffusionPipeline {
     ParamStore unet_ps, text_ps;
     UNet unet;
     ClipTextModel clip;
+    // LoRA adapters the UNet's sampling and validation apply (model/lora.h;
+    // owned by the caller). NULL: the UNet as loaded.
+    const struct LoraSet* unet_lora;
 } DiffusionPipeline;
 
 // What to allocate beside the values (training needs gradients and moments).

@@ -50,7 +50,7 @@ static void record_step(Generator* g, const Tensor* ehs) {
         cmd_copy(c, &hi, &g->x);
     }
     Graph gu = {.cmd = c, .ps = g->set.use_ema ? &g->unet_view : &g->pipe->unet_ps, .act = &g->act, .tmp = &g->tmp,
-                .training = false};
+                .training = false, .lora = g->pipe->unet_lora};
     UNetActs* acts = xcalloc(1, sizeof *acts);  // needed while recording only
     Tensor out = unet_forward(&gu, &g->pipe->unet, acts, &xin, &g->timesteps, ehs);
     free(acts);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/lora.h"
 #include "sample/sample_inputs.h"
 #include "util/check.h"
 #include "util/fsutil.h"
@@ -17,6 +18,11 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     char err[1024];
     DiffusionPipeline p;
     if (pipeline_load(&p, g, dir, (PipelineAlloc){0}, err, sizeof err)) die("%s (%s)", err, flag);
+    LoraSet lora;
+    if (job->lora) {
+        if (lora_load(&lora, g, &p.unet_ps, job->lora, job->lora_scale, err, sizeof err)) die("%s (--lora)", err);
+        p.unet_lora = &lora;
+    }
     int T = p.sched.num_train_timesteps;
     if (job->set.steps > T) die("--steps %d: %s has %d training timesteps", job->set.steps, dir, T);
     *channels = p.unet_cfg.in_channels;
@@ -38,6 +44,7 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     if (bad) fprintf(stderr, "vkpref: warning: %d of %d images from %s have non-finite values\n", bad, n, dir);
     generator_free(&gen);
     pipeline_free(&p);
+    if (job->lora) lora_set_free(&lora);
     free(prompts), free(seeds);
     return images;
 }

@@ -13,6 +13,9 @@ typedef struct RenderJob {
     uint64_t* seeds;
     int nseeds;
     GenerateSettings set;
+    // A LoRA adapter file applied to the UNet (model/lora.h) at strength lora_scale; NULL: none.
+    const char* lora;
+    float lora_scale;
 } RenderJob;
 
 // The job of a command's flags (--prompt ..., --prompts FILE, --seeds, --sampler,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/lora.h"
 #include "model/weights.h"
 #include "util/check.h"
 #include "util/fsutil.h"
@@ -18,20 +19,25 @@
 // The stores and slots a resume needs, in file order.
 typedef struct StatePart {
     const char* prefix;
-    bool text;  // the text encoder's store (else the UNet's)
+    ParamStore* ps;
     ParamSlot slot;
 } StatePart;
 
-static int state_parts(bool train_text_encoder, bool use_ema, StatePart out[8]) {
+// With LoRA (lora != NULL) only the adapters train: their store is the state.
+static int state_parts(const DiffusionPipeline* p, const LoraSet* lora, bool train_text_encoder, bool use_ema,
+                       StatePart out[8]) {
     int n = 0;
-    out[n++] = (StatePart){"unet/value/", false, SLOT_VALUE};
-    out[n++] = (StatePart){"unet/m/", false, SLOT_M};
-    out[n++] = (StatePart){"unet/v/", false, SLOT_V};
-    if (use_ema) out[n++] = (StatePart){"unet/ema/", false, SLOT_EMA};
+    ParamStore* unet = lora ? (ParamStore*)&lora->ps : (ParamStore*)&p->unet_ps;
+    ParamStore* text = (ParamStore*)&p->text_ps;
+    const char *pv = lora ? "lora/value/" : "unet/value/", *pm = lora ? "lora/m/" : "unet/m/";
+    out[n++] = (StatePart){pv, unet, SLOT_VALUE};
+    out[n++] = (StatePart){pm, unet, SLOT_M};
+    out[n++] = (StatePart){lora ? "lora/v/" : "unet/v/", unet, SLOT_V};
+    if (use_ema) out[n++] = (StatePart){lora ? "lora/ema/" : "unet/ema/", unet, SLOT_EMA};
     if (train_text_encoder) {
-        out[n++] = (StatePart){"text_encoder/value/", true, SLOT_VALUE};
-        out[n++] = (StatePart){"text_encoder/m/", true, SLOT_M};
-        out[n++] = (StatePart){"text_encoder/v/", true, SLOT_V};
+        out[n++] = (StatePart){"text_encoder/value/", text, SLOT_VALUE};
+        out[n++] = (StatePart){"text_encoder/m/", text, SLOT_M};
+        out[n++] = (StatePart){"text_encoder/v/", text, SLOT_V};
     }
     return n;
 }
@@ -76,7 +82,8 @@ int* checkpoint_list(const char* output_dir, const char* run_id, int* n) {
     return steps;
 }
 
-int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* config_json,
+int checkpoint_save(const DiffusionPipeline* p, const LoraSet* lora, bool train_text_encoder, bool use_ema,
+                    const char* config_json,
                     const CheckpointState* st, const char* output_dir, char* out_path, size_t out_len, char* err,
                     size_t errlen) {
     char path[8192];
@@ -84,14 +91,19 @@ int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool us
     if (remove_stale_temps(out_path, err, errlen) < 0) return -1;
     AtomicDir d;
     if (atomic_dir_begin(&d, out_path, err, errlen)) return -1;
-    int r = pipeline_save_model(p, d.tmp_path, use_ema, false, err, errlen);
+    int r = 0;
+    if (lora) {  // the adapters alone (the base is --pretrained_model_name_or_path, unchanged)
+        snprintf(path, sizeof path, "%s/" LORA_WEIGHTS_FILE, d.tmp_path);
+        r = lora_save(lora, use_ema && lora->ps.has_ema ? SLOT_EMA : SLOT_VALUE, LORA_FORMAT_PEFT, path, err, errlen);
+    } else {
+        r = pipeline_save_model(p, d.tmp_path, use_ema, false, err, errlen);
+    }
     if (!r) {
         WeightsWriter w;
         weights_writer_init(&w, ST_F32);
         StatePart parts[8];
-        int np = state_parts(train_text_encoder, use_ema, parts);
-        for (int i = 0; i < np; i++)
-            weights_writer_add(&w, parts[i].text ? &p->text_ps : &p->unet_ps, parts[i].slot, parts[i].prefix);
+        int np = state_parts(p, lora, train_text_encoder, use_ema, parts);
+        for (int i = 0; i < np; i++) weights_writer_add(&w, parts[i].ps, parts[i].slot, parts[i].prefix);
         snprintf(path, sizeof path, "%s/train_state.safetensors", d.tmp_path);
         r = weights_writer_finish(&w, path, err, errlen);
     }
@@ -163,22 +175,20 @@ int checkpoint_read_state(const char* dir, CheckpointState* st, char* err, size_
     return pr;
 }
 
-int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
-                          CheckpointState* st, char* err, size_t errlen) {
+int checkpoint_load_state(DiffusionPipeline* p, LoraSet* lora, bool train_text_encoder, bool use_ema,
+                          const char* dir, CheckpointState* st, char* err, size_t errlen) {
     if (checkpoint_read_state(dir, st, err, errlen)) return -1;
     char path[8192];
     snprintf(path, sizeof path, "%s/train_state.safetensors", dir);
     SafeTensors* sf = st_open(path, err, errlen);
     if (!sf) return -1;
     StatePart parts[8];
-    int np = state_parts(train_text_encoder, use_ema, parts), r = 0;
-    for (int i = 0; i < np && !r; i++)
-        r = weights_load_slot(parts[i].text ? &p->text_ps : &p->unet_ps, parts[i].slot, sf, parts[i].prefix, err,
-                              errlen);
+    int np = state_parts(p, lora, train_text_encoder, use_ema, parts), r = 0;
+    for (int i = 0; i < np && !r; i++) r = weights_load_slot(parts[i].ps, parts[i].slot, sf, parts[i].prefix, err, errlen);
     st_close(sf);
     if (r) {
         size_t k = strlen(err);
-        snprintf(err + k, errlen - k, " (was the checkpoint written with other use_ema/train_text_encoder settings?)");
+        snprintf(err + k, errlen - k, " (was the checkpoint written with other use_ema/train_text_encoder/lora settings?)");
     }
     return r;
 }

@@ -1,9 +1,11 @@
 // checkpoint.h: `checkpoint-<step>` folders inside a run's output_dir.
 //
 // A checkpoint is a complete diffusers pipeline folder (the UNet's EMA weights
-// when EMA is on, so it can be sampled from directly) plus what resuming needs:
+// when EMA is on, so it can be sampled from directly) or, when a LoRA run trains
+// adapters only, their pytorch_lora_weights.safetensors; plus what resuming needs:
 //   train_state.safetensors  raw weights, AdamW moments and EMA of every
 //                            trainable store, named "<store>/<slot>/<param>"
+//                            (store: unet, text_encoder or lora)
 //   train_state.json         step, format version and the run's id (run_dir.h;
 //                            RNG needs nothing: every draw is a pure function of
 //                            seed and step, rng.h)
@@ -14,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "model/lora.h"
 #include "model/pipeline_io.h"
 
 #define CHECKPOINT_PREFIX "checkpoint-"
@@ -24,8 +27,9 @@ typedef struct CheckpointState {
 } CheckpointState;
 
 // Writes output_dir/checkpoint-<step> (pruning is the caller's: run_dir_prune).
-// config_json: the resolved options.
-int checkpoint_save(const DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* config_json,
+// config_json: the resolved options. lora: the run's adapters (NULL: full training).
+int checkpoint_save(const DiffusionPipeline* p, const LoraSet* lora, bool train_text_encoder, bool use_ema,
+                    const char* config_json,
                     const CheckpointState* st, const char* output_dir, char* out_path, size_t out_len, char* err,
                     size_t errlen);
 // "latest": the finished checkpoint of output_dir with the highest step among
@@ -37,9 +41,10 @@ int checkpoint_resolve(const char* spec, const char* output_dir, const char* run
 // naming the key.
 int checkpoint_state_parse(const char* text, const char* source, CheckpointState* st, char* err, size_t errlen);
 // Restores weights, moments and EMA into p (loaded from the checkpoint folder
-// with the same allocation) and reads the step.
-int checkpoint_load_state(DiffusionPipeline* p, bool train_text_encoder, bool use_ema, const char* dir,
-                          CheckpointState* st, char* err, size_t errlen);
+// with the same allocation; with LoRA, the base model and lora set up by
+// lora_train_setup) and reads the step.
+int checkpoint_load_state(DiffusionPipeline* p, LoraSet* lora, bool train_text_encoder, bool use_ema,
+                          const char* dir, CheckpointState* st, char* err, size_t errlen);
 // Steps of the finished checkpoints in output_dir, ascending (malloc'ed; count
 // in *n); only those written by run_id unless it is NULL.
 int* checkpoint_list(const char* output_dir, const char* run_id, int* n);

@@ -15,6 +15,7 @@
 #include "model/pipeline_io.h"
 #include "train/checkpoint.h"
 #include "train/fmnist_batches.h"
+#include "train/lora_train.h"
 #include "train/lr_schedule.h"
 #include "train/model_setup.h"
 #include "train/optimizer.h"
@@ -49,6 +50,8 @@ struct TrainRun {
     PrefDataset pref_set;
     PrefBatcher pref_batcher;
     ParamStore ref;        // the frozen reference UNet (objective_needs_reference)
+    LoraSet lora;          // --lora_rank > 0: the trained adapters (the UNet frozen, the reference = adapters off)
+    bool has_lora;
     bool has_ref, has_pref, has_fmnist, has_val, has_grid, has_step, has_pipe, has_sched;
     char* config_json;
     GpuContext* g;
@@ -104,7 +107,8 @@ static int check_options(TrainRun* r, char* err, size_t errlen) {
         return fail(err, errlen, "--objective %s compares against a frozen reference: give "
                     "--pretrained_model_name_or_path", c->objective);
     if (train_text_encoder_resolve(c->train_text_encoder, r->obj, fmnist && r->obj == OBJ_SFT, &r->train_text, err,
-                                   errlen))
+                                   errlen) ||
+        lora_train_check(c, r->train_text, err, errlen))
         return -1;
     if (c->train_batch_size < 1) return fail(err, errlen, "--train_batch_size %d: must be >= 1", c->train_batch_size);
     if (c->max_train_steps < 1) return fail(err, errlen, "--max_train_steps %d: must be >= 1", c->max_train_steps);
@@ -207,11 +211,23 @@ static int prepare_output_dir(TrainRun* r, char* err, size_t errlen) {
     return run_id_write(c->output_dir, r->run_id, err, errlen);
 }
 
+// The run's adapters on the loaded UNet (once), applied by validation and grids too.
+static int setup_lora(TrainRun* r, char* err, size_t errlen) {
+    if (r->has_lora) return 0;
+    if (lora_train_setup(&r->lora, &r->p, &r->c, err, errlen)) return -1;
+    r->has_lora = true;
+    r->p.unet_lora = &r->lora;
+    say(r, "LoRA: %d adapters of rank %d on %s, %lld trainable parameters", r->lora.n, r->c.lora_rank,
+        r->c.lora_target_modules, (long long)param_count(&r->lora.ps));
+    return 0;
+}
+
 // Models: from a checkpoint, a pipeline folder, or a --model_config (from scratch).
 static int load_models(TrainRun* r, char* err, size_t errlen) {
     const TrainConfig* c = &r->c;
     char path[8192];
-    PipelineAlloc alloc = {.unet_train = true, .unet_ema = c->use_ema, .text_train = r->train_text};
+    bool lora = lora_training(c);  // the UNet frozen (values only), the adapters trained
+    PipelineAlloc alloc = {.unet_train = !lora, .unet_ema = c->use_ema && !lora, .text_train = r->train_text};
     // The run's working copy of the tokenizer: checkpoints and the final pipeline copy it,
     // and the final pipeline's own tokenizer/ is only replaced at the end, whole.
     snprintf(path, sizeof path, "%s/.tokenizer", c->output_dir);
@@ -219,10 +235,14 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
         char ckpt[8192];
         if (checkpoint_resolve(c->resume_from_checkpoint, c->output_dir, r->run_id, ckpt, sizeof ckpt, err, errlen))
             return -1;
-        if (pipeline_load(&r->p, r->g, ckpt, alloc, err, errlen)) return -1;
+        // A LoRA checkpoint holds the adapters only: the base is the pretrained model.
+        if (pipeline_load(&r->p, r->g, lora ? c->pretrained_model_name_or_path : ckpt, alloc, err, errlen)) return -1;
         r->has_pipe = true;
+        if (lora && setup_lora(r, err, errlen)) return -1;
         CheckpointState cs;
-        if (checkpoint_load_state(&r->p, r->train_text, c->use_ema, ckpt, &cs, err, errlen)) return -1;
+        if (checkpoint_load_state(&r->p, r->has_lora ? &r->lora : NULL, r->train_text, c->use_ema, ckpt, &cs, err,
+                                  errlen))
+            return -1;
         warn_changed_options(r, ckpt);
         r->start = cs.step;
         if (!*r->run_id) {  // a checkpoint from elsewhere: this folder continues its run
@@ -241,7 +261,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
             return -1;
         }
         r->has_pipe = true;
-        if (c->use_ema) param_store_reset_ema(&r->p.unet_ps);
+        if (alloc.unet_ema) param_store_reset_ema(&r->p.unet_ps);
     } else {
         if (pipeline_from_model_config(&r->p, r->g, c->model_config, path, (uint64_t)c->seed, alloc, err, errlen))
             return -1;
@@ -250,6 +270,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
     if ((*c->resume_from_checkpoint || *c->pretrained_model_name_or_path) &&
         pipeline_adopt_tokenizer(&r->p, path, err, errlen))
         return -1;
+    if (lora && setup_lora(r, err, errlen)) return -1;
     if (r->start >= c->max_train_steps)
         return fail(err, errlen, "--max_train_steps %d: the checkpoint is already at step %d", c->max_train_steps,
                     r->start);
@@ -314,7 +335,8 @@ static int setup_validation(TrainRun* r, char* err, size_t errlen) {
     }
     if (c->validation_grid_seeds > 0) {
         if (validation_grid_init(&r->grid, r->g, p, c->validation_prompts, c->validation_grid_seeds,
-                                 c->validation_inference_steps, (float)c->validation_guidance_scale, c->use_ema, err,
+                                 c->validation_inference_steps, (float)c->validation_guidance_scale,
+                                 c->use_ema && !r->has_lora, err,
                                  errlen)) {
             size_t k = strlen(err);
             snprintf(err + k, errlen - k, " (--validation_prompts)");
@@ -361,7 +383,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
         (long long)param_count(&p->text_ps), p->tok.vocab_size);
     schedule_init(&r->sched, &p->sched);
     r->has_sched = true;
-    if (objective_needs_reference(r->obj)) {  // the model fine-tuning started from, frozen
+    if (objective_needs_reference(r->obj) && !r->has_lora) {  // the model fine-tuning started from, frozen
         if (reference_unet_load(&r->ref, g, &p->unet_cfg, c->pretrained_model_name_or_path, err, errlen)) goto fail;
         r->has_ref = true;
     }
@@ -371,6 +393,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
     r->rows = c->train_batch_size * objective_rows_per_item(r->obj);
     TrainStepConfig sc = train_step_config_from_options(c, r->obj, r->train_text, r->rows, p->max_length, hyper,
                                                         &r->ref);
+    sc.lora = r->has_lora ? &r->lora : NULL;
     train_step_init(&r->st, g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
     r->has_step = true;
     if (setup_validation(r, err, errlen)) goto fail;
@@ -500,7 +523,7 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
         char path[8192];
         CheckpointState cs = {.step = done};
         snprintf(cs.run_id, sizeof cs.run_id, "%s", r->run_id);
-        if (checkpoint_save(&r->p, r->train_text, c->use_ema, r->config_json, &cs, c->output_dir, path, sizeof path,
+        if (checkpoint_save(&r->p, r->has_lora ? &r->lora : NULL, r->train_text, c->use_ema, r->config_json, &cs, c->output_dir, path, sizeof path,
                             err, errlen))
             return RUN_ERR_IO;
         r->last_ckpt_step = done;
@@ -522,7 +545,9 @@ RunStatus train_run_finish(TrainRun* r, char* err, size_t errlen) {
         r->csv = NULL;
         if (bad) return fail(err, errlen, "%s/train_log.csv: write failed", c->output_dir), RUN_ERR_IO;
     }
-    if (run_dir_save_pipeline(&r->p, c->output_dir, c->use_ema, c->save_f16, err, errlen)) return RUN_ERR_IO;
+    if (r->has_lora ? lora_train_save(&r->lora, c, c->output_dir, err, errlen)
+                    : run_dir_save_pipeline(&r->p, c->output_dir, c->use_ema, c->save_f16, err, errlen))
+        return RUN_ERR_IO;
     return RUN_OK;
 }
 
@@ -537,6 +562,7 @@ void train_run_close(TrainRun* r) {
     if (r->has_sched) schedule_free(&r->sched);
     if (r->has_step) train_step_free(&r->st);
     if (r->has_pipe) pipeline_free(&r->p);
+    if (r->has_lora) lora_set_free(&r->lora);
     free(r->config_json);
     free(r);
 }

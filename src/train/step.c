@@ -25,11 +25,14 @@ static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, cons
     arena_reset(&s->act), arena_reset(&s->tmp), arena_reset(&s->grad);
     Graph gt = {.cmd = c, .ps = s->text_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad,
                 .training = k->train_text_encoder};
-    Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true};
+    Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true,
+                .lora = k->lora, .frozen_sink = k->lora ? &s->frozen_sink : NULL};
     Tensor ehs = clip_forward(&gt, clip, &a->text, &s->ids, k->batch, k->text_len);
     bool ref = objective_needs_reference(k->objective);
     if (ref) {
-        Graph gr = {.cmd = c, .ps = k->ref_ps, .act = &s->act, .tmp = &s->tmp, .grad = NULL, .training = false};
+        // With LoRA the reference is the same UNet store, recorded with the adapters off.
+        Graph gr = {.cmd = c, .ps = k->lora ? s->unet_ps : k->ref_ps, .act = &s->act, .tmp = &s->tmp, .grad = NULL,
+                    .training = false};
         Tensor ref_pred = unet_forward(&gr, unet, &a->ref, &s->x_t, &s->timesteps, &ehs);
         op_mse_per_sample_forward(c, &s->mse_ref, &ref_pred, &s->target);
     }
@@ -50,7 +53,7 @@ static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, cons
 
 static int trainable_stores(TrainStep* s, ParamStore** out) {
     int n = 0;
-    out[n++] = s->unet_ps;
+    out[n++] = s->cfg.lora ? &s->cfg.lora->ps : s->unet_ps;
     if (s->cfg.train_text_encoder) out[n++] = s->text_ps;
     return n;
 }
@@ -61,6 +64,7 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->gpu = g;
     s->cfg = cfg;
     s->unet_ps = unet_ps;
+    if (cfg.lora) cfg.ref_ps = unet_ps, s->cfg.ref_ps = unet_ps;  // the base, adapters off
     if (objective_needs_reference(cfg.objective) && !cfg.ref_ps)
         die("train step: objective %s needs a reference model", objective_name(cfg.objective));
     if (objective_needs_reference(cfg.objective) && cfg.train_text_encoder)
@@ -92,6 +96,13 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     int ns = trainable_stores(s, stores);
     s->norm_scratch = arena_tensor1(&s->io, optimizer_scratch_numel(stores, ns));
 
+    if (cfg.lora) {
+        int64_t most = 0;
+        for (int i = 0; i < unet_ps->n; i++) most = param_numel(unet_ps, i) > most ? param_numel(unet_ps, i) : most;
+        arena_init(&s->frozen, g, "frozen weight grads", 0, false);
+        s->frozen_sink = arena_tensor1(&s->frozen, 2 * most + 64);
+    }
+
     // Both recordings share the activation arenas: they never run concurrently.
     StepActs* acts = xcalloc(1, sizeof *acts);  // a few hundred KB: not on the stack
     unet_set_gradient_checkpointing(&acts->policy, cfg.gradient_checkpointing);
@@ -110,6 +121,7 @@ void train_step_free(TrainStep* s) {
     cmd_free(&s->accumulate);
     cmd_free(&s->update);
     arena_free(&s->io), arena_free(&s->act), arena_free(&s->tmp), arena_free(&s->grad);
+    if (s->cfg.lora) arena_free(&s->frozen);
 }
 
 void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double metrics[OBJ_METRICS_COUNT]) {

@@ -17,6 +17,7 @@
 #pragma once
 #include "gpu/cmd.h"
 #include "model/clip.h"
+#include "model/lora.h"
 #include "model/unet.h"
 #include "ops/ops.h"
 #include "objective/objective.h"
@@ -32,7 +33,11 @@ typedef struct TrainStepConfig {
     Objective objective;    // maps per-sample errors to the loss and its coefficients
     ObjectiveHyper hyper;
     float coef_scale;       // 1 / micro-batches per optimizer step
-    ParamStore* ref_ps;     // the frozen reference UNet's weights (objective_needs_reference), else NULL  // UNet: recompute each block's forward before its backward
+    ParamStore* ref_ps;     // the frozen reference UNet's weights (objective_needs_reference), else NULL
+    // LoRA: only these adapters train (the UNet store is values only), and the
+    // reference is the same UNet store recorded with the adapters off (ref_ps is set
+    // to it). NULL: full training.
+    LoraSet* lora;
 } TrainStepConfig;
 
 typedef struct TrainStep {
@@ -46,6 +51,8 @@ typedef struct TrainStep {
     // the objective's coefficients and metrics (objective.h), gradient-norm statistics
     Tensor mse, mse_ref, coef, metrics, stats;
     Tensor norm_scratch;
+    Arena frozen;           // LoRA: the discarded weight gradients of the frozen UNet (Graph.frozen_sink)
+    Tensor frozen_sink;
     Cmd accumulate, update;
 } TrainStep;
 

@@ -63,6 +63,14 @@ static const OptSpec SPECS[] = {
     O(max_loss_spike, OPT_FLOAT, "0", OPT_GE(0),
       "stop when a step's loss exceeds this many times the median of the last 50 (0: off)"),
     O(save_f16, OPT_BOOL, "false", OPT_ANY, "write the final weights as F16"),
+    O(lora_rank, OPT_INT, "0", OPT_IN(0, 4096),
+      "train LoRA adapters of this rank on the UNet's Linear/Conv2d layers, the base frozen (0: full fine-tuning; README)"),
+    O(lora_alpha, OPT_FLOAT, "0", OPT_GE(0), "LoRA scale alpha / rank (0: alpha = rank)"),
+    O(lora_target_modules, OPT_STRING, "to_q,to_k,to_v,to_out.0", OPT_ANY,
+      "LoRA: Linear or Conv2d modules by name or name suffix (also ff.net.0.proj, ff.net.2, proj_in, proj_out, conv1, conv2)"),
+    O(lora_dropout, OPT_FLOAT, "0", OPT_IN(0, 1), "LoRA dropout (only 0 is supported)"),
+    O(lora_format, OPT_STRING, "peft", OPT_ANY,
+      "keys of pytorch_lora_weights.safetensors: peft (diffusers) or kohya (A1111, ComfyUI)"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 
@@ -74,6 +82,7 @@ static const OptAlias ALIASES[] = {
     {"no_hflip", "random_flip", "false"},
     {"validation_num_inference_steps", "validation_inference_steps", NULL},
     {"validation_cfg", "validation_guidance_scale", NULL},
+    {"rank", "lora_rank", NULL},  // diffusers' train_diffusion_dpo.py --rank
 };
 
 // Fine-tuning defaults shared by every objective (configs/fmnist-<objective>.json);

@@ -43,6 +43,11 @@ typedef struct TrainConfig {
     int log_every;                     // CSV/progress granularity in steps
     double max_loss_spike;             // stop when a loss exceeds this x the running median (0: off)
     bool save_f16;                     // store the final model's weights as F16
+    int lora_rank;                     // > 0: train LoRA adapters of this rank only (model/lora.h)
+    double lora_alpha;                 // adapter scale alpha / rank; 0: alpha = rank
+    char lora_target_modules[OPT_STR_MAX];  // comma-separated module-name suffixes (PEFT target_modules)
+    double lora_dropout;               // only 0 is supported
+    char lora_format[OPT_STR_MAX];     // the adapter file's keys: peft (diffusers) or kohya
     int device;
 } TrainConfig;
 

@@ -38,7 +38,8 @@ void validation_init(ValidationLoss* v, GpuContext* g, DiffusionPipeline* p, int
     ClipActs* clip_acts = xcalloc(1, sizeof *clip_acts);
     cmd_begin(&v->cmd, g);
     Graph gt = {.cmd = &v->cmd, .ps = &p->text_ps, .act = &v->act, .tmp = &v->tmp, .grad = NULL, .training = false};
-    Graph gu = {.cmd = &v->cmd, .ps = &p->unet_ps, .act = &v->act, .tmp = &v->tmp, .grad = NULL, .training = false};
+    Graph gu = {.cmd = &v->cmd, .ps = &p->unet_ps, .act = &v->act, .tmp = &v->tmp, .grad = NULL, .training = false,
+                .lora = p->unet_lora};
     Tensor ehs = clip_forward(&gt, &p->clip, clip_acts, &v->io_ids, batch, v->text_len);
     Tensor pred = unet_forward(&gu, &p->unet, unet_acts, &v->io_x_t, &v->io_timesteps, &ehs);
     op_mse_per_sample_forward(&v->cmd, &v->io_mse, &pred, &v->io_target);

@@ -1,0 +1,407 @@
+// test_lora.c: LoRA adapters (model/lora.h). The adapter Linear on the GPU
+// against a double-precision reference written with the merged weight
+// W + (alpha / r) B A, forward and backward on odd shapes; that reference's
+// gradients against finite differences; the base with the adapters off; and
+// the adapter files: PEFT -> kohya -> PEFT bit-identical, the older diffusers
+// processor keys.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/layers.h"
+#include "model/lora.h"
+#include "test_util.h"
+#include "util/fsutil.h"
+
+// y [R, O] = x (W + s B A)^T + b: the merged weight, as a merged export computes it.
+typedef struct MergedCtx { double *x, *W, *b, *A, *B; int64_t R, I, O, K; double s; } MergedCtx;
+static void merged_forward(void* p, double* y) {
+    MergedCtx* c = p;
+    for (int64_t r = 0; r < c->R; r++)
+        for (int64_t o = 0; o < c->O; o++) {
+            double acc = c->b[o];
+            for (int64_t i = 0; i < c->I; i++) {
+                double w = c->W[o * c->I + i];
+                for (int64_t k = 0; k < c->K; k++) w += c->s * c->B[o * c->K + k] * c->A[k * c->I + i];
+                acc += c->x[r * c->I + i] * w;
+            }
+            y[r * c->O + o] = acc;
+        }
+}
+
+// The low-rank backward: t = x A^T, dt = s dy B; dA = dt^T x, dB = s dy^T t, dx = dy W + dt A.
+static void lowrank_backward(const MergedCtx* c, const double* dy, double* dA, double* dB, double* dx) {
+    int64_t R = c->R, I = c->I, O = c->O, K = c->K;
+    double* t = calloc((size_t)(R * K), sizeof *t);
+    double* dt = calloc((size_t)(R * K), sizeof *dt);
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t k = 0; k < K; k++) {
+            for (int64_t i = 0; i < I; i++) t[r * K + k] += c->x[r * I + i] * c->A[k * I + i];
+            for (int64_t o = 0; o < O; o++) dt[r * K + k] += c->s * dy[r * O + o] * c->B[o * K + k];
+        }
+    memset(dA, 0, (size_t)(K * I) * sizeof *dA), memset(dB, 0, (size_t)(O * K) * sizeof *dB);
+    memset(dx, 0, (size_t)(R * I) * sizeof *dx);
+    for (int64_t r = 0; r < R; r++) {
+        for (int64_t k = 0; k < K; k++) {
+            for (int64_t i = 0; i < I; i++) dA[k * I + i] += dt[r * K + k] * c->x[r * I + i];
+            for (int64_t o = 0; o < O; o++) dB[o * K + k] += c->s * dy[r * O + o] * t[r * K + k];
+        }
+        for (int64_t i = 0; i < I; i++) {
+            for (int64_t o = 0; o < O; o++) dx[r * I + i] += dy[r * O + o] * c->W[o * I + i];
+            for (int64_t k = 0; k < K; k++) dx[r * I + i] += dt[r * K + k] * c->A[k * I + i];
+        }
+    }
+    free(t), free(dt);
+}
+
+Test(lora, reference_gradients_match_finite_differences) {
+    MergedCtx c = {.R = 5, .I = 7, .O = 6, .K = 3, .s = 4.5 / 3};
+    TestRng rng = rng_seed(70);
+    c.x = rand_array(&rng, c.R * c.I, -1, 1), c.W = rand_array(&rng, c.O * c.I, -1, 1);
+    c.b = rand_array(&rng, c.O, -1, 1), c.A = rand_array(&rng, c.K * c.I, -1, 1);
+    c.B = rand_array(&rng, c.O * c.K, -1, 1);
+    double* r = rand_array(&rng, c.R * c.O, -1, 1);
+    double *dA = malloc(sizeof(double) * 21), *dB = malloc(sizeof(double) * 18), *dx = malloc(sizeof(double) * 35);
+    lowrank_backward(&c, r, dA, dB, dx);
+    ASSERT_FD("lora dA", merged_forward, &c, c.R * c.O, r, c.A, c.K * c.I, dA);
+    ASSERT_FD("lora dB", merged_forward, &c, c.R * c.O, r, c.B, c.O * c.K, dB);
+    ASSERT_FD("lora dx", merged_forward, &c, c.R * c.O, r, c.x, c.R * c.I, dx);
+    free(c.x), free(c.W), free(c.b), free(c.A), free(c.B), free(r), free(dA), free(dB), free(dx);
+}
+
+static void upload_d(ParamStore* ps, int i, const double* d) {
+    int64_t n = param_numel(ps, i);
+    float* f = malloc((size_t)n * sizeof *f);
+    for (int64_t k = 0; k < n; k++) f[k] = (float)d[k];
+    param_upload(ps, i, f);
+    free(f);
+}
+
+static double* download_d(const Tensor* t) { return t_download_new(t); }
+
+// The adapter Linear (x [2, 3, 7] -> [2, 3, 5], rank 3, alpha 4.5) on the GPU
+// against the merged-weight reference; gradients of A, B and x; a frozen base.
+Test(lora, linear_matches_merged_reference, GPU_TEST) {
+    require_gpu();
+    const int64_t N = 2, T = 3, I = 7, O = 5, K = 3;
+    ParamStore base;
+    param_store_init(&base, &tgpu);
+    Linear q, k;
+    linear_init(&q, &base, "mid_block.attentions.0.transformer_blocks.0.attn2.to_q", (int)I, (int)O, true);
+    linear_init(&k, &base, "mid_block.attentions.0.transformer_blocks.0.attn2.to_k", (int)I, (int)O, false);
+    param_store_alloc(&base, false, false, false);
+    LoraSet ls;
+    char err[512];
+    cr_assert_eq(lora_set_create(&ls, &tgpu, &base, (int)K, 4.5f, "to_q", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ls.n, 1);
+    cr_assert_str_eq(ls.ps.e[0].name, "mid_block.attentions.0.transformer_blocks.0.attn2.to_q.lora_A.weight");
+    cr_assert_str_eq(ls.ps.e[1].name, "mid_block.attentions.0.transformer_blocks.0.attn2.to_q.lora_B.weight");
+    param_store_alloc(&ls.ps, true, false, false);
+
+    MergedCtx c = {.R = N * T, .I = I, .O = O, .K = K, .s = 4.5 / 3};
+    TestRng rng = rng_seed(71);
+    c.x = rand_array(&rng, c.R * I, -1, 1), c.W = rand_array(&rng, O * I, -1, 1), c.b = rand_array(&rng, O, -1, 1);
+    c.A = rand_array(&rng, K * I, -1, 1), c.B = rand_array(&rng, O * K, -1, 1);
+    double* dy = rand_array(&rng, c.R * O, -1, 1);
+    upload_d(&base, q.w, c.W), upload_d(&base, q.b, c.b);
+    upload_d(&ls.ps, ls.ad[0].a, c.A), upload_d(&ls.ps, ls.ad[0].b, c.B);
+    Tensor x = t_upload(3, (int64_t[]){N, T, I}, c.x), tdy = t_upload(3, (int64_t[]){N, T, O}, dy);
+
+    Arena act, tmp, grad;
+    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
+    arena_init(&grad, &tgpu, "grad", 0, false);
+    Cmd cmd;
+    Tensor y, y_off, dx;
+    Graph g = {.cmd = &cmd, .ps = &base, .act = &act, .tmp = &tmp, .grad = &grad, .training = true, .lora = &ls};
+    Graph off = {.cmd = &cmd, .ps = &base, .act = &act, .tmp = &tmp, .grad = NULL, .training = false};
+    cmd_begin(&cmd, &tgpu);
+    y = linear_forward(&g, &q, &x);
+    y_off = linear_forward(&off, &q, &x);
+    dx = graph_grad_like(&g, &x);
+    linear_backward(&g, &q, &dx, &tdy, &x);
+    cmd_submit(&cmd);
+    cmd_free(&cmd);
+    double* want = malloc((size_t)(c.R * O) * sizeof *want);
+    merged_forward(&c, want);
+    double* got = download_d(&y);
+    ASSERT_CLOSE("lora forward", got, want, c.R * O, TOL_F32);
+    free(got);
+    double s = c.s;
+    c.s = 0;  // adapters off: the base Linear
+    merged_forward(&c, want);
+    c.s = s;
+    got = download_d(&y_off);
+    ASSERT_CLOSE("adapters off", got, want, c.R * O, TOL_F32);
+    free(got);
+
+    double *dA = malloc(sizeof(double) * (size_t)(K * I)), *dB = malloc(sizeof(double) * (size_t)(O * K));
+    double* wdx = malloc(sizeof(double) * (size_t)(c.R * I));
+    lowrank_backward(&c, dy, dA, dB, wdx);
+    got = download_d(G(&ls.ps, ls.ad[0].a));
+    ASSERT_CLOSE("lora dA", got, dA, K * I, TOL_F32);
+    free(got);
+    got = download_d(G(&ls.ps, ls.ad[0].b));
+    ASSERT_CLOSE("lora dB", got, dB, O * K, TOL_F32);
+    free(got);
+    got = download_d(&dx);
+    ASSERT_CLOSE("lora dx", got, wdx, c.R * I, TOL_F32);
+    free(got);
+    ASSERT_NO_VALIDATION_MESSAGES();
+    free(want), free(dA), free(dB), free(wdx), free(dy);
+    free(c.x), free(c.W), free(c.b), free(c.A), free(c.B);
+    arena_free(&act), arena_free(&tmp), arena_free(&grad);
+    lora_set_free(&ls);
+    param_store_free(&base);
+}
+
+// PEFT init: A uniform in +-1/sqrt(in) (kaiming_uniform with a = sqrt(5)), B zero.
+Test(lora, init_as_peft, GPU_TEST) {
+    require_gpu();
+    ParamStore base;
+    param_store_init(&base, &tgpu);
+    Linear l;
+    linear_init(&l, &base, "attn1.to_v", 64, 9, false);
+    param_store_alloc(&base, false, false, false);
+    LoraSet ls;
+    char err[512];
+    cr_assert_eq(lora_set_create(&ls, &tgpu, &base, 4, 4, "to_v", err, sizeof err), 0, "%s", err);
+    param_store_alloc(&ls.ps, false, false, false);
+    lora_set_init(&ls, 5);
+    float a[4 * 64], b[9 * 4];
+    param_download(&ls.ps, ls.ad[0].a, a), param_download(&ls.ps, ls.ad[0].b, b);
+    double most = 0;
+    for (int i = 0; i < 4 * 64; i++) most = fabs(a[i]) > most ? fabs(a[i]) : most;
+    cr_assert(most <= 1 / 8.0 && most > 0.1, "max |A| %g, bound 1/8", most);
+    for (int i = 0; i < 36; i++) cr_assert_eq(b[i], 0.0f);
+    lora_set_free(&ls);
+    cr_assert_neq(lora_set_create(&ls, &tgpu, &base, 4, 4, "to_q", err, sizeof err), 0);
+    cr_assert(strstr(err, "to_q"), "%s", err);
+    ASSERT_NO_VALIDATION_MESSAGES();
+    param_store_free(&base);
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+static char* slurp(const char* path, size_t* n) {
+    char err[256];
+    char* s = read_file(path, n, err, sizeof err);
+    cr_assert(s, "%s", err);
+    return s;
+}
+
+static const char* const MODULES[] = {"down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q",
+                                      "down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0",
+                                      "mid_block.attentions.0.transformer_blocks.0.attn2.to_k"};
+
+static void files_base(ParamStore* base, Linear* l) {
+    param_store_init(base, &tgpu);
+    linear_init(&l[0], base, MODULES[0], 6, 6, false);
+    linear_init(&l[1], base, MODULES[1], 6, 6, true);
+    linear_init(&l[2], base, MODULES[2], 5, 6, false);
+    param_store_alloc(base, false, false, false);
+}
+
+Test(lora, peft_kohya_peft_bit_identical, GPU_TEST) {
+    require_gpu();
+    ParamStore base;
+    Linear l[3];
+    files_base(&base, l);
+    LoraSet s1, s2, s3;
+    char err[512], dir[64], p1[256], pk[256], p3[256];
+    temp_dir(dir, "lora");
+    snprintf(p1, sizeof p1, "%s/peft.safetensors", dir);
+    snprintf(pk, sizeof pk, "%s/kohya.safetensors", dir);
+    snprintf(p3, sizeof p3, "%s/peft2.safetensors", dir);
+    cr_assert_eq(lora_set_create(&s1, &tgpu, &base, 2, 3.5f, "to_q, to_out.0,to_k", err, sizeof err), 0, "%s", err);
+    param_store_alloc(&s1.ps, false, false, false);
+    param_store_init_random(&s1.ps, 9);  // B random too, so every value is checked
+    cr_assert_eq(lora_save(&s1, SLOT_VALUE, LORA_FORMAT_PEFT, p1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&s2, &tgpu, &base, p1, 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(s2.n, 3);
+    for (int i = 0; i < 3; i++) cr_assert(s2.ad[i].rank == 2 && s2.ad[i].alpha == 3.5f, "adapter %d", i);
+    cr_assert_eq(lora_save(&s2, SLOT_VALUE, LORA_FORMAT_KOHYA, pk, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&s3, &tgpu, &base, pk, 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_save(&s3, SLOT_VALUE, LORA_FORMAT_PEFT, p3, err, sizeof err), 0, "%s", err);
+    size_t n1, n3;
+    char *a = slurp(p1, &n1), *b = slurp(p3, &n3);
+    cr_assert(n1 == n3 && !memcmp(a, b, n1), "PEFT -> kohya -> PEFT changed the file");
+    free(a), free(b);
+
+    SafeTensors* st = st_open(p1, err, sizeof err);
+    cr_assert(st, "%s", err);
+    cr_assert(st_find(st, "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0.lora_B.weight"));
+    cr_assert_eq(st_find(st, "unet.mid_block.attentions.0.transformer_blocks.0.attn2.to_k.lora_A.weight")->shape[1], 5);
+    const char* meta = st_meta_get(st, "lora_adapter_metadata");
+    cr_assert(meta && strstr(meta, "\"unet.lora_alpha\":\t3.5") && strstr(meta, "\"unet.r\":\t2"), "%s", meta);
+    st_close(st);
+    st = st_open(pk, err, sizeof err);
+    cr_assert(st, "%s", err);
+    const StTensor* al = st_find(st, "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_out_0.alpha");
+    cr_assert(al && al->ndim == 0);
+    cr_assert(st_find(st, "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight"));
+    st_close(st);
+
+    // Older diffusers attention-processor keys load into the same adapters (alpha = rank).
+    StWriter w;
+    st_writer_init(&w, ST_F32);
+    float* host[4];
+    const char* keys[4] = {"unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora.down.weight",
+                           "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_q_lora.up.weight",
+                           "down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.down.weight",
+                           "down_blocks.0.attentions.0.transformer_blocks.0.attn1.processor.to_out_lora.up.weight"};
+    int idx[4] = {s1.ad[0].a, s1.ad[0].b, s1.ad[1].a, s1.ad[1].b};
+    for (int i = 0; i < 4; i++) {
+        host[i] = malloc((size_t)param_numel(&s1.ps, idx[i]) * sizeof(float));
+        param_download(&s1.ps, idx[i], host[i]);
+        st_writer_add(&w, keys[i], 2, s1.ps.e[idx[i]].shape, host[i]);
+    }
+    char po[256];
+    snprintf(po, sizeof po, "%s/old.safetensors", dir);
+    cr_assert_eq(st_writer_write(&w, po, err, sizeof err), 0, "%s", err);
+    st_writer_free(&w);
+    LoraSet s4;
+    cr_assert_eq(lora_load(&s4, &tgpu, &base, po, 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(s4.n, 2);
+    cr_assert_str_eq(s4.ad[1].module, MODULES[1]);
+    cr_assert(s4.ad[0].alpha == 2 && s4.ad[0].rank == 2);
+    for (int i = 0; i < 4; i++) {
+        float* back = malloc((size_t)param_numel(&s1.ps, idx[i]) * sizeof(float));
+        param_download(&s4.ps, i, back);  // s4: to_q A, B, to_out A, B in this order
+        cr_assert(!memcmp(back, host[i], (size_t)param_numel(&s1.ps, idx[i]) * sizeof(float)), "%s", keys[i]);
+        free(back), free(host[i]);
+    }
+    ASSERT_NO_VALIDATION_MESSAGES();
+    lora_set_free(&s1), lora_set_free(&s2), lora_set_free(&s3), lora_set_free(&s4);
+    param_store_free(&base);
+    remove_temp_dir(dir);
+}
+
+// lora_merge: W + multiplier (alpha / r) B A, and the merged Linear equals the adapter Linear.
+Test(lora, merge_folds_the_adapters, GPU_TEST) {
+    require_gpu();
+    ParamStore base;
+    Linear l[3];
+    files_base(&base, l);
+    param_store_init_random(&base, 3);
+    LoraSet s;
+    char err[512];
+    cr_assert_eq(lora_set_create(&s, &tgpu, &base, 3, 1.5f, "to_k", err, sizeof err), 0, "%s", err);
+    param_store_alloc(&s.ps, false, false, false);
+    param_store_init_random(&s.ps, 4);
+    s.multiplier = 0.5f;
+    const LoraAdapter* a = &s.ad[0];
+    int64_t I = a->in, O = a->out, K = a->rank;
+    float w[30], A[15], B[18], merged[30];
+    param_download(&base, a->base_w, w), param_download(&s.ps, a->a, A), param_download(&s.ps, a->b, B);
+    lora_merge(&s, &base);
+    param_download(&base, a->base_w, merged);
+    double want[30], got[30];
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) {
+            double acc = w[o * I + i];
+            for (int64_t k = 0; k < K; k++) acc += 0.5 * 1.5 / 3 * (double)B[o * K + k] * A[k * I + i];
+            want[o * I + i] = acc, got[o * I + i] = merged[o * I + i];
+        }
+    ASSERT_CLOSE("merged weight", got, want, O * I, TOL_F32);
+    lora_set_free(&s);
+    param_store_free(&base);
+}
+
+// ---------------------------------------------------------------------------
+// Convolutions: A [r, in, k, k] with the base's stride and padding, B [out, r, 1, 1].
+
+typedef struct ConvCtx { double *x, *W, *b, *A, *B; Conv2dDims d; int K; double s; } ConvCtx;
+// y = conv(x, W + s B A) + b: the merged kernel.
+static void conv_merged_forward(void* p, double* y) {
+    ConvCtx* c = p;
+    int64_t O = c->d.K, I = (int64_t)c->d.C * c->d.KH * c->d.KW;
+    double* wm = malloc((size_t)(O * I) * sizeof *wm);
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t i = 0; i < I; i++) {
+            wm[o * I + i] = c->W[o * I + i];
+            for (int k = 0; k < c->K; k++) wm[o * I + i] += c->s * c->B[o * c->K + k] * c->A[k * I + i];
+        }
+    ref_conv2d_forward(y, c->x, wm, c->b, c->d);
+    free(wm);
+}
+
+Test(lora, conv_matches_merged_reference, GPU_TEST) {
+    require_gpu();
+    const int K = 2;
+    ParamStore base;
+    param_store_init(&base, &tgpu);
+    Conv2d conv;
+    conv2d_init(&conv, &base, "down_blocks.0.resnets.0.conv1", 3, 5, 3, 2, 1);
+    param_store_alloc(&base, false, false, false);
+    LoraSet ls;
+    char err[512];
+    cr_assert_eq(lora_set_create(&ls, &tgpu, &base, K, 3, "conv1", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(ls.ps.e[0].ndim, 4);
+    cr_assert_eq(ls.ps.e[1].shape[1], K);
+    param_store_alloc(&ls.ps, true, false, false);
+
+    ConvCtx c = {.d = {.N = 2, .C = 3, .H = 7, .W = 6, .K = 5, .KH = 3, .KW = 3, .stride = 2, .pad = 1}, .K = K,
+                 .s = 3.0 / K};
+    int OH = conv2d_out_h(c.d), OW = conv2d_out_w(c.d);
+    int64_t nx = 2 * 3 * 7 * 6, ny = 2 * 5 * OH * OW, nw = 5 * 3 * 9, na = K * 3 * 9, nb = 5 * K;
+    TestRng rng = rng_seed(72);
+    c.x = rand_array(&rng, nx, -1, 1), c.W = rand_array(&rng, nw, -1, 1), c.b = rand_array(&rng, 5, -1, 1);
+    c.A = rand_array(&rng, na, -1, 1), c.B = rand_array(&rng, nb, -1, 1);
+    double* dy = rand_array(&rng, ny, -1, 1);
+    upload_d(&base, conv.w, c.W), upload_d(&base, conv.b, c.b);
+    upload_d(&ls.ps, ls.ad[0].a, c.A), upload_d(&ls.ps, ls.ad[0].b, c.B);
+    Tensor x = t_upload(4, (int64_t[]){2, 3, 7, 6}, c.x), tdy = t_upload(4, (int64_t[]){2, 5, OH, OW}, dy);
+    Tensor sink = arena_tensor1(&tarena, 2 * nw + 64);
+
+    Arena act, tmp, grad;
+    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
+    arena_init(&grad, &tgpu, "grad", 0, false);
+    Cmd cmd;
+    Graph g = {.cmd = &cmd, .ps = &base, .act = &act, .tmp = &tmp, .grad = &grad, .training = true, .lora = &ls,
+               .frozen_sink = &sink};
+    cmd_begin(&cmd, &tgpu);
+    Tensor y = conv2d_forward(&g, &conv, &x);
+    Tensor dx = graph_grad_like(&g, &x);
+    conv2d_backward(&g, &conv, &dx, &tdy, &x);
+    cmd_submit(&cmd);
+    cmd_free(&cmd);
+
+    double* want = malloc((size_t)ny * sizeof *want);
+    conv_merged_forward(&c, want);
+    double* got = t_download_new(&y);
+    ASSERT_CLOSE("conv lora forward", got, want, ny, TOL_F32);
+    free(got);
+
+    // The reference backward: t = A * x, du = s dy, then the two convolutions' backwards, plus dx through W.
+    Conv2dDims dd = c.d, du_d = {.N = 2, .C = K, .H = OH, .W = OW, .K = 5, .KH = 1, .KW = 1, .stride = 1};
+    dd.K = K;
+    double* t = calloc((size_t)(2 * K * OH * OW), sizeof *t);
+    double* dt = calloc((size_t)(2 * K * OH * OW), sizeof *dt);
+    double *du = malloc((size_t)ny * sizeof *du), *dA = calloc((size_t)na, sizeof *dA), *dB = calloc((size_t)nb, sizeof *dB);
+    double *wdx = calloc((size_t)nx, sizeof *wdx), *dW = calloc((size_t)nw, sizeof *dW);
+    ref_conv2d_forward(t, c.x, c.A, NULL, dd);
+    for (int64_t i = 0; i < ny; i++) du[i] = c.s * dy[i];
+    ref_conv2d_backward(dt, dB, NULL, du, t, c.B, du_d);
+    ref_conv2d_backward(wdx, dA, NULL, dt, c.x, c.A, dd);
+    ref_conv2d_backward(wdx, dW, NULL, dy, c.x, c.W, c.d);
+    ASSERT_FD("conv lora dA", conv_merged_forward, &c, ny, dy, c.A, na, dA);
+    ASSERT_FD("conv lora dB", conv_merged_forward, &c, ny, dy, c.B, nb, dB);
+    ASSERT_FD("conv lora dx", conv_merged_forward, &c, ny, dy, c.x, nx, wdx);
+    got = t_download_new(G(&ls.ps, ls.ad[0].a));
+    ASSERT_CLOSE("conv lora dA (GPU)", got, dA, na, TOL_F32);
+    free(got);
+    got = t_download_new(G(&ls.ps, ls.ad[0].b));
+    ASSERT_CLOSE("conv lora dB (GPU)", got, dB, nb, TOL_F32);
+    free(got);
+    got = t_download_new(&dx);
+    ASSERT_CLOSE("conv lora dx (GPU)", got, wdx, nx, TOL_F32);
+    free(got);
+    ASSERT_NO_VALIDATION_MESSAGES();
+    free(want), free(t), free(dt), free(du), free(dA), free(dB), free(wdx), free(dW), free(dy);
+    free(c.x), free(c.W), free(c.b), free(c.A), free(c.B);
+    arena_free(&act), arena_free(&tmp), arena_free(&grad);
+    lora_set_free(&ls);
+    param_store_free(&base);
+}

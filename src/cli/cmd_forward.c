@@ -45,18 +45,7 @@ static Tensor input_tensor(GpuContext* g, Arena* a, const SafeTensors* st, const
     const StTensor* t = st_find(st, name);
     if (!t) die("%s: no tensor \"%s\"", st_path(st), name);
     if (t->ndim != ndim) die("%s: \"%s\" has %d dimensions, expected %d", st_path(st), name, t->ndim, ndim);
-    Tensor d = arena_tensor(a, ndim, t->shape);
-    float* h = xmalloc((size_t)t->numel * sizeof *h);
-    st_read_f32(st, t, h);
-    tensor_upload(g, &d, h);
-    free(h);
-    return d;
-}
-
-static float* download(GpuContext* g, const Tensor* t) {
-    float* h = xmalloc((size_t)tensor_numel(t) * sizeof *h);
-    tensor_download(g, t, h);
-    return h;
+    return weights_upload_tensor(g, a, st, t);
 }
 
 int cmd_forward(int argc, char** argv) {
@@ -123,18 +112,18 @@ int cmd_forward(int argc, char** argv) {
 
     StWriter w;
     st_writer_init(&w, ST_F32);
-    float* yh = download(&g, &y);
+    float* yh = tensor_download_new(&g, &y);
     st_writer_add(&w, "output", 4, y.shape, yh);
     float loss = 0, *mh = NULL, **gh = NULL;
     char (*names)[PARAM_NAME_MAX + 8] = NULL;
     if (grad) {
-        mh = download(&g, &mse);
+        mh = tensor_download_new(&g, &mse);
         for (int i = 0; i < N; i++) loss += mh[i] / (float)N;
         st_writer_add(&w, "loss", 0, NULL, &loss);
         gh = xcalloc((size_t)ps.n, sizeof *gh);
         names = xcalloc((size_t)ps.n, sizeof *names);
         for (int i = 0; i < ps.n; i++) {
-            gh[i] = download(&g, &ps.e[i].grad);
+            gh[i] = tensor_download_new(&g, &ps.e[i].grad);
             snprintf(names[i], sizeof names[i], "grad.%s", ps.e[i].name);
             st_writer_add(&w, names[i], ps.e[i].ndim, ps.e[i].shape, gh[i]);
         }

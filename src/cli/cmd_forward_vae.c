@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "io/safetensors.h"
 #include "model/vae.h"
+#include "model/weights.h"
 #include "util/check.h"
 
 // The tensor `name` of IN uploaded, or an empty tensor (ndim 0) when IN lacks it.
@@ -23,18 +24,7 @@ static Tensor optional_input(GpuContext* g, Arena* a, const SafeTensors* st, con
     if (t->ndim != 4 || t->shape[1] != channels || t->shape[0] < 1 || t->shape[2] < 1 || t->shape[3] < 1)
         die("%s: \"%s\" must be [B, %d, H, W] (%s of the VAE's config.json), got %d dimensions%s%lld", st_path(st), name,
             channels, channels_key, t->ndim, t->ndim > 1 ? " with channels " : "", t->ndim > 1 ? (long long)t->shape[1] : 0LL);
-    d = arena_tensor(a, 4, t->shape);
-    float* h = xmalloc((size_t)t->numel * sizeof *h);
-    st_read_f32(st, t, h);
-    tensor_upload(g, &d, h);
-    free(h);
-    return d;
-}
-
-static float* download(GpuContext* g, const Tensor* t) {
-    float* h = xmalloc((size_t)tensor_numel(t) * sizeof *h);
-    tensor_download(g, t, h);
-    return h;
+    return weights_upload_tensor(g, a, st, t);
 }
 
 int cmd_forward_vae(const char* vae_dir, const char* in, const char* out, int device) {
@@ -83,11 +73,11 @@ int cmd_forward_vae(const char* vae_dir, const char* in, const char* out, int de
     st_writer_init(&w, ST_F32);
     float *mh = NULL, *lh = NULL, *ih = NULL;
     if (x.ndim) {
-        mh = download(&g, &mean), lh = download(&g, &logvar);
+        mh = tensor_download_new(&g, &mean), lh = tensor_download_new(&g, &logvar);
         st_writer_add(&w, "latent_mean", 4, mean.shape, mh);
         st_writer_add(&w, "latent_logvar", 4, logvar.shape, lh);
     }
-    if (z.ndim) ih = download(&g, &image), st_writer_add(&w, "decoded", 4, image.shape, ih);
+    if (z.ndim) ih = tensor_download_new(&g, &image), st_writer_add(&w, "decoded", 4, image.shape, ih);
     int r = st_writer_write(&w, out, err, sizeof err);
     st_writer_free(&w);
     if (r) die("%s", err);

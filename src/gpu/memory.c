@@ -186,3 +186,9 @@ float* tensor_host_ptr(const Tensor* t) {
     if (!t->buf->mapped) die("tensor is not host-visible");
     return (float*)((char*)t->buf->mapped + t->offset);
 }
+
+float* tensor_download_new(GpuContext* g, const Tensor* t) {
+    float* h = xmalloc((size_t)tensor_numel(t) * sizeof *h);
+    tensor_download(g, t, h);
+    return h;
+}

@@ -62,6 +62,8 @@ Tensor tensor_slice(Tensor t, int64_t start, int64_t n);
 // Blocking transfers outside a recorded step (setup, tests, checkpoints).
 void tensor_upload(GpuContext* g, const Tensor* t, const float* host);
 void tensor_download(GpuContext* g, const Tensor* t, float* host);
+// tensor_download into a new malloc'ed array of tensor_numel(t) floats.
+float* tensor_download_new(GpuContext* g, const Tensor* t);
 // Raw 4-byte elements (token ids as uint32, for example).
 void tensor_upload_raw(GpuContext* g, const Tensor* t, const void* host);
 void tensor_download_raw(GpuContext* g, const Tensor* t, void* host);

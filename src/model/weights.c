@@ -71,3 +71,12 @@ int weights_save(const ParamStore* ps, const char* path, bool use_ema, StDtype d
     weights_writer_add(&w, ps, use_ema && ps->has_ema ? SLOT_EMA : SLOT_VALUE, "");
     return weights_writer_finish(&w, path, err, errlen);
 }
+
+Tensor weights_upload_tensor(GpuContext* g, Arena* a, const SafeTensors* st, const StTensor* t) {
+    Tensor d = arena_tensor(a, t->ndim, t->shape);
+    float* h = xmalloc((size_t)t->numel * sizeof *h);
+    st_read_f32(st, t, h);
+    tensor_upload(g, &d, h);
+    free(h);
+    return d;
+}

@@ -34,3 +34,7 @@ int weights_writer_finish(WeightsWriter* w, const char* path, char* err, size_t 
 
 // Writes values (or EMA weights when use_ema and present) as F32 or F16, atomically.
 int weights_save(const ParamStore* ps, const char* path, bool use_ema, StDtype dtype, char* err, size_t errlen);
+
+// A new tensor of t's shape in arena a holding t's values as F32 (inputs read
+// from a safetensors file, e.g. by `vkpref forward`).
+Tensor weights_upload_tensor(GpuContext* g, Arena* a, const SafeTensors* st, const StTensor* t);

@@ -206,10 +206,7 @@ static int load_item(CompareConfig* c, const char* key, const cJSON* it, const c
 }
 
 static int load_file(CompareConfig* c, const char* path, char* err, size_t errlen) {
-    char* text = json_read_file(path, err, errlen);
-    if (!text) return -1;
-    cJSON* root = json_parse_object(text, path, err, errlen);
-    free(text);
+    cJSON* root = json_read_object(path, err, errlen);
     if (!root) return -1;
     int r = 0;
     for (const cJSON* it = root->child; it && !r; it = it->next) {

@@ -188,3 +188,11 @@ void json_lines_free(JsonLines* j) {
     free(j->text);
     *j = (JsonLines){0};
 }
+
+cJSON* json_read_object(const char* path, char* err, size_t errlen) {
+    char* text = json_read_file(path, err, errlen);
+    if (!text) return NULL;
+    cJSON* root = json_parse_object(text, path, err, errlen);
+    free(text);
+    return root;
+}

@@ -24,6 +24,8 @@ cJSON* json_parse_object(const char* text, const char* source, char* err, size_t
 const cJSON* json_find_duplicate(const cJSON* item);
 // Reads a whole file into a malloc'ed string (NULL + err when it cannot be read).
 char* json_read_file(const char* path, char* err, size_t errlen);
+// json_read_file + json_parse_object: the file's top-level object (cJSON_Delete it), or NULL with err.
+cJSON* json_read_object(const char* path, char* err, size_t errlen);
 
 // *out = v when v is a number with an integral value in [lo, hi] (checked before
 // any conversion: a double outside int's range does not convert).

@@ -207,10 +207,7 @@ int opts_load_json(const OptTable* t, void* cfg, const char* path, char* err, si
 }
 
 int opts_load_json_marked(const OptTable* t, void* cfg, const char* path, OptMarks* marks, char* err, size_t errlen) {
-    char* text = json_read_file(path, err, errlen);
-    if (!text) return -1;
-    cJSON* root = json_parse_object(text, path, err, errlen);
-    free(text);
+    cJSON* root = json_read_object(path, err, errlen);
     if (!root) return -1;
     int r = 0;
     for (const cJSON* it = root->child; it && r == 0; it = it->next) {

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(gcc make cmake pkg-config glslc spirv-tools libvulkan-dev mesa-vulkan-drivers
           vulkan-validationlayers libpng-dev libstb-dev libcjson-dev libcriterion-dev
-          zlib1g-dev dataset-fashion-mnist chromium)
+          zlib1g-dev dataset-fashion-mnist chromium libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -383,9 +383,9 @@ static uint64_t weights_hash(const TrainRun* r) {
     return h;
 }
 
-static int check_same_weights(const TrainRun* r, char* err, size_t errlen) {
+static int check_same_weights(const TrainRun* r, bool at_start, char* err, size_t errlen) {
     if (dist_all_equal(weights_hash(r))) return 0;
-    if (r->done == r->start)
+    if (at_start)
         return fail(err, errlen, "the ranks start from different weights: give every rank the same "
                     "--pretrained_model_name_or_path or checkpoint contents");
     return fail(err, errlen, "step %d: the weights differ between ranks (their updates diverged); last complete "
@@ -393,17 +393,23 @@ static int check_same_weights(const TrainRun* r, char* err, size_t errlen) {
 }
 
 // Ranks started with other options or other data would silently train on a mix: refused.
+// --device may differ (one device per rank).
 static int check_same_inputs(const TrainRun* r, char* err, size_t errlen) {
-    if (!dist_all_equal(hash64(HASH64_INIT, r->config_json, strlen(r->config_json))))
+    cJSON* options = cJSON_Parse(r->config_json);
+    cJSON_DeleteItemFromObjectCaseSensitive(options, "device");
+    char* text = cJSON_PrintUnformatted(options);
+    bool same = dist_all_equal(hash64(HASH64_INIT, text, strlen(text)));
+    free(text), cJSON_Delete(options);
+    if (!same)
         return fail(err, errlen, "the ranks were started with different options (their train_config.json differ): "
                     "give every rank the same command line and configuration file");
     uint64_t h = HASH64_INIT;
     if (r->pref) {
         size_t n;
-        char* text = read_file(r->c.dataset, &n, err, errlen);
-        if (!text) return -1;
-        h = hash64(h, text, n);
-        free(text);
+        char* manifest = read_file(r->c.dataset, &n, err, errlen);
+        if (!manifest) return -1;
+        h = hash64(h, manifest, n);
+        free(manifest);
     } else {
         h = hash64(h, r->train_set.pixels, (size_t)r->train_set.n * FMNIST_RAW * FMNIST_RAW);
         h = hash64(h, r->train_set.labels, (size_t)r->train_set.n);
@@ -448,7 +454,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
     }
     if (setup_data(r, err, errlen)) goto fail;
     if (r->nranks > 1) {
-        if (check_same_inputs(r, err, errlen) || check_same_weights(r, err, errlen)) goto fail;
+        if (check_same_inputs(r, err, errlen) || check_same_weights(r, true, err, errlen)) goto fail;
         say(r, "data parallel over %s: %d ranks x %d items x %d micro-batches = %d items per step", dist_backend(),
             r->nranks, c->train_batch_size, c->gradient_accumulation_steps,
             r->nranks * c->train_batch_size * c->gradient_accumulation_steps);
@@ -578,7 +584,7 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
 
     int done = ++r->done;
     if (r->nranks > 1 && (done % WEIGHT_CHECK_EVERY == 0 || done == c->max_train_steps) &&
-        check_same_weights(r, err, errlen))
+        check_same_weights(r, false, err, errlen))
         return RUN_ERR_DIVERGED;
     rep->step = done, rep->total = c->max_train_steps;
     rep->loss = loss, rep->lr = lr, rep->grad_norm = gnorm, rep->val_loss = NAN;

@@ -25,8 +25,10 @@ static inline bool dist_active(void) { return dist_size() > 1; }
 const char* dist_backend(void);
 
 void dist_barrier(void);
-// x[0..n) := the sum over processes, element by element, in place. Every
-// process gets the same bits (the buffer travels in fixed-size buckets, in order).
+// x[0..n) := the sum over processes, element by element, in place, in buckets
+// of a fixed size taken in order. The MPI standard recommends that every
+// process get the same bits, and Open MPI's algorithms do; a training run
+// compares weight hashes to catch a library that does not.
 void dist_sum_floats(float* x, int64_t n);
 // x[0..n) := the mean over processes.
 void dist_mean_doubles(double* x, int n);

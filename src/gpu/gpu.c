@@ -107,15 +107,16 @@ static int pick_device(VkPhysicalDevice* pds, uint32_t n, int forced, int nth) {
         if (!f.usable) die("device %d (%s) cannot be used: %s", forced, f.props.deviceName, f.why_unusable);
         return forced;
     }
-    int rank[64], best_rank = -1, nbest = 0;
-    for (uint32_t i = 0; i < n && i < 64; i++) {
+    enum { MAX_RANKED = 64 };  // devices considered (more than any machine has)
+    int rank[MAX_RANKED], best_rank = -1, nbest = 0;
+    for (uint32_t i = 0; i < n && i < MAX_RANKED; i++) {
         DeviceFacts f = device_facts(pds[i]);
         rank[i] = f.usable ? type_rank(f.props.deviceType) : -1;
         if (rank[i] > best_rank) best_rank = rank[i], nbest = 0;
         nbest += rank[i] == best_rank;
     }
     int best = -1;
-    for (uint32_t i = 0, k = 0; best_rank >= 0 && i < n && i < 64; i++)
+    for (uint32_t i = 0, k = 0; best_rank >= 0 && i < n && i < MAX_RANKED; i++)
         if (rank[i] == best_rank && (int)k++ == (nth > 0 ? nth : 0) % nbest) best = (int)i;
     return best;
 }

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(gcc make cmake pkg-config glslc spirv-tools libvulkan-dev mesa-vulkan-drivers
           vulkan-validationlayers libpng-dev libstb-dev libcjson-dev libcriterion-dev
-          zlib1g-dev dataset-fashion-mnist chromium clang libclang-rt-14-dev)
+          zlib1g-dev dataset-fashion-mnist chromium clang libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -94,8 +94,9 @@ static const char* type_name(VkPhysicalDeviceType t) {
     }
 }
 
-// forced >= 0 wins, then $VKPREF_DEVICE, then the best-ranked usable device.
-static int pick_device(VkPhysicalDevice* pds, uint32_t n, int forced) {
+// forced >= 0 wins, then $VKPREF_DEVICE, then the nth (modulo their count) of
+// the usable devices of the best-ranked type.
+static int pick_device(VkPhysicalDevice* pds, uint32_t n, int forced, int nth) {
     if (forced < 0) {
         const char* env = getenv("VKPREF_DEVICE");
         if (env && *env) forced = atoi(env);
@@ -106,11 +107,17 @@ static int pick_device(VkPhysicalDevice* pds, uint32_t n, int forced) {
         if (!f.usable) die("device %d (%s) cannot be used: %s", forced, f.props.deviceName, f.why_unusable);
         return forced;
     }
-    int best = -1, best_rank = -1;
-    for (uint32_t i = 0; i < n; i++) {
+    enum { MAX_RANKED = 64 };  // devices considered (more than any machine has)
+    int rank[MAX_RANKED], best_rank = -1, nbest = 0;
+    for (uint32_t i = 0; i < n && i < MAX_RANKED; i++) {
         DeviceFacts f = device_facts(pds[i]);
-        if (f.usable && type_rank(f.props.deviceType) > best_rank) best = (int)i, best_rank = type_rank(f.props.deviceType);
+        rank[i] = f.usable ? type_rank(f.props.deviceType) : -1;
+        if (rank[i] > best_rank) best_rank = rank[i], nbest = 0;
+        nbest += rank[i] == best_rank;
     }
+    int best = -1;
+    for (uint32_t i = 0, k = 0; best_rank >= 0 && i < n && i < MAX_RANKED; i++)
+        if (rank[i] == best_rank && (int)k++ == (nth > 0 ? nth : 0) % nbest) best = (int)i;
     return best;
 }
 
@@ -190,7 +197,7 @@ int gpu_init(GpuContext* g, const GpuOptions* opt) {
     if (n == 0) { gpu_free(g); return -1; }
     VkPhysicalDevice* pds = xcalloc(n, sizeof *pds);
     VK_CHECK(vkEnumeratePhysicalDevices(g->instance, &n, pds));
-    int idx = pick_device(pds, n, opt->device);
+    int idx = pick_device(pds, n, opt->device, opt->nth);
     if (idx < 0) { free(pds); gpu_free(g); return -1; }
     g->phys = pds[idx];
     g->device_index = idx;
@@ -266,7 +273,7 @@ int gpu_print_devices(FILE* out, int forced_device) {
     VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, NULL));
     VkPhysicalDevice* pds = xcalloc(n ? n : 1, sizeof *pds);
     VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, pds));
-    int chosen = n ? pick_device(pds, n, forced_device) : -1;
+    int chosen = n ? pick_device(pds, n, forced_device, 0) : -1;
     fprintf(out, "Vulkan devices: %u\n", n);
     for (uint32_t i = 0; i < n; i++) {
         DeviceFacts f = device_facts(pds[i]);
@@ -303,7 +310,7 @@ void gpu_print_version(FILE* out) {
     VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, NULL));
     VkPhysicalDevice* pds = xcalloc(n ? n : 1, sizeof *pds);
     VK_CHECK(vkEnumeratePhysicalDevices(inst, &n, pds));
-    int chosen = n ? pick_device(pds, n, -1) : -1;
+    int chosen = n ? pick_device(pds, n, -1, 0) : -1;
     if (chosen >= 0) {
         DeviceFacts f = device_facts(pds[chosen]);
         fprintf(out, "default device: [%d] %s, driver %s %s\n", chosen, f.props.deviceName, f.driver.driverName,

@@ -10,6 +10,8 @@ struct Kernel;
 
 typedef struct GpuOptions {
     int device;        // index into vkEnumeratePhysicalDevices; -1: $VKPREF_DEVICE, else best
+    int nth;           // without device or $VKPREF_DEVICE: the nth (modulo their count) of the usable devices
+                       // of the best type, in enumeration order (one per process of a data-parallel run)
     bool validation;   // Khronos validation layer; also on when $VKPREF_VALIDATION=1
     bool quiet;        // do not print the chosen device
 } GpuOptions;

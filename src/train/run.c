@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data/manifest.h"
+#include "dist/dist.h"
 #include "io/fmnist.h"
 #include "train/config_files.h"
 #include "model/pipeline_io.h"
@@ -26,6 +27,7 @@
 #include "train/validation_grid.h"
 #include "util/check.h"
 #include "util/fsutil.h"
+#include "util/hash.h"
 #include "util/json_fields.h"
 #include "util/timer.h"
 
@@ -34,6 +36,9 @@ static const char* const RESUME_FREE_KEYS[] = {"resume_from_checkpoint", "max_tr
                                                "checkpointing_steps", "checkpoints_total_limit", "log_every",
                                                "save_f16", "validation_steps", "overwrite_output_dir",
                                                "max_loss_spike"};
+
+// Data parallel: steps between comparisons of the weights' hash across processes.
+#define WEIGHT_CHECK_EVERY 50
 
 // Losses the spike check takes its running median over.
 #define SPIKE_WINDOW 50
@@ -46,6 +51,9 @@ struct TrainRun {
     bool train_text;       // resolved --train_text_encoder
     bool pref;             // a manifest (else the embedded fmnist set)
     bool validating;
+    bool lead;             // rank 0 of a data-parallel run, or the only process: writes the output folder
+    int rank, nranks;      // this process among those training together (dist.h), each on train_batch_size items
+    char private_tokenizer[4096];  // ranks but the lead, from scratch: their own tokenizer folder ("" if none)
     char run_id[RUN_ID_LEN + 1];
     PrefDataset pref_set;
     PrefBatcher pref_batcher;
@@ -76,6 +84,7 @@ struct TrainRun {
 
 static void say(const TrainRun* r, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const TrainRun* r, const char* fmt, ...) {
+    if (!r->lead) return;  // the other ranks of a data-parallel run repeat the lead's messages
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
@@ -229,8 +238,20 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
     bool lora = lora_training(c);  // the UNet frozen (values only), the adapters trained
     PipelineAlloc alloc = {.unet_train = !lora, .unet_ema = c->use_ema && !lora, .text_train = r->train_text};
     // The run's working copy of the tokenizer: checkpoints and the final pipeline copy it,
-    // and the final pipeline's own tokenizer/ is only replaced at the end, whole.
+    // and the final pipeline's own tokenizer/ is only replaced at the end, whole. The other
+    // ranks of a data-parallel run save nothing: a built tokenizer goes to a folder of their own.
     snprintf(path, sizeof path, "%s/.tokenizer", c->output_dir);
+    if (!r->lead && !*c->resume_from_checkpoint && !*c->pretrained_model_name_or_path) {
+        const char* tmp = getenv("TMPDIR");
+        snprintf(r->private_tokenizer, sizeof r->private_tokenizer, "%s/vkpref-tokenizer-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(r->private_tokenizer)) {
+            fail(err, errlen, "%s: cannot create a temporary folder", r->private_tokenizer);
+            *r->private_tokenizer = 0;
+            return -1;
+        }
+        snprintf(path, sizeof path, "%s", r->private_tokenizer);
+    }
     if (*c->resume_from_checkpoint) {
         char ckpt[8192];
         if (checkpoint_resolve(c->resume_from_checkpoint, c->output_dir, r->run_id, ckpt, sizeof ckpt, err, errlen))
@@ -248,7 +269,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
         if (!*r->run_id) {  // a checkpoint from elsewhere: this folder continues its run
             snprintf(r->run_id, sizeof r->run_id, "%s", *cs.run_id ? cs.run_id : "");
             if (!*r->run_id) run_id_new(r->run_id);
-            if (run_id_write(c->output_dir, r->run_id, err, errlen)) return -1;
+            if (r->lead && run_id_write(c->output_dir, r->run_id, err, errlen)) return -1;
         }
         snprintf(r->good_ckpt, sizeof r->good_ckpt, "%s", ckpt);  // it led to a finite step when it was written
         snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", ckpt);
@@ -267,7 +288,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
             return -1;
         r->has_pipe = true;
     }
-    if ((*c->resume_from_checkpoint || *c->pretrained_model_name_or_path) &&
+    if (r->lead && (*c->resume_from_checkpoint || *c->pretrained_model_name_or_path) &&
         pipeline_adopt_tokenizer(&r->p, path, err, errlen))
         return -1;
     if (lora && setup_lora(r, err, errlen)) return -1;
@@ -359,6 +380,79 @@ static int validate(TrainRun* r, int step, double* loss, char* err, size_t errle
     return 0;
 }
 
+// ---------------------------------------------------------------------------
+// Data parallel (dist.h): every rank trains on its own slice of each global
+// micro-batch, the gradients are summed between the backward and the optimizer
+// tail, and the lead alone writes the output folder.
+
+static void sum_gradients(void* user, float* grads, int64_t n) {
+    (void)user;
+    dist_sum_floats(grads, n);
+}
+
+static void note_last_checkpoint(const TrainRun* r) {
+    char note[8300];
+    snprintf(note, sizeof note, "last complete checkpoint: %s", *r->last_ckpt ? r->last_ckpt : "none");
+    dist_set_abort_note(note);
+}
+
+// A hash of every weight the ranks hold (the trained ones and the frozen ones).
+static uint64_t weights_hash(const TrainRun* r) {
+    const ParamStore* stores[3] = {&r->p.unet_ps, &r->p.text_ps, r->has_ref ? &r->ref : NULL};
+    uint64_t h = HASH64_INIT;
+    float* host = NULL;
+    size_t cap = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!stores[i]) continue;
+        for (int k = 0; k < param_chunks(stores[i]); k++) {
+            Tensor t = param_chunk(stores[i], &stores[i]->value, k);
+            size_t n = (size_t)tensor_numel(&t);
+            if (n > cap) host = xrealloc(host, n * sizeof *host), cap = n;
+            tensor_download(r->g, &t, host);
+            h = hash64(h, host, n * sizeof *host);
+        }
+    }
+    free(host);
+    return h;
+}
+
+static int check_same_weights(const TrainRun* r, bool at_start, char* err, size_t errlen) {
+    if (dist_all_equal(weights_hash(r))) return 0;
+    if (at_start)
+        return fail(err, errlen, "the ranks start from different weights: give every rank the same "
+                    "--pretrained_model_name_or_path or checkpoint contents");
+    return fail(err, errlen, "step %d: the weights differ between ranks (their updates diverged); last complete "
+                "checkpoint: %s", r->done, *r->last_ckpt ? r->last_ckpt : "none");
+}
+
+// Ranks started with other options or other data would silently train on a mix: refused.
+// --device may differ (one device per rank).
+static int check_same_inputs(const TrainRun* r, char* err, size_t errlen) {
+    cJSON* options = cJSON_Parse(r->config_json);
+    cJSON_DeleteItemFromObjectCaseSensitive(options, "device");
+    char* text = cJSON_PrintUnformatted(options);
+    bool same = dist_all_equal(hash64(HASH64_INIT, text, strlen(text)));
+    free(text), cJSON_Delete(options);
+    if (!same)
+        return fail(err, errlen, "the ranks were started with different options (their train_config.json differ): "
+                    "give every rank the same command line and configuration file");
+    uint64_t h = HASH64_INIT;
+    if (r->pref) {
+        size_t n;
+        char* manifest = read_file(r->c.dataset, &n, err, errlen);
+        if (!manifest) return -1;
+        h = hash64(h, manifest, n);
+        free(manifest);
+    } else {
+        h = hash64(h, r->train_set.pixels, (size_t)r->train_set.n * FMNIST_RAW * FMNIST_RAW);
+        h = hash64(h, r->train_set.labels, (size_t)r->train_set.n);
+    }
+    if (!dist_all_equal(h))
+        return fail(err, errlen, "--dataset %s differs between the ranks' machines: give every rank the same data",
+                    r->c.dataset);
+    return 0;
+}
+
 RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, const RunHooks* hooks, char* err,
                          size_t errlen) {
     *out = NULL;
@@ -368,13 +462,17 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
     r->g = g;
     r->good_ckpt_step = r->last_ckpt_step = -1;
     r->pref = strcmp(c->dataset, "fmnist") != 0;
+    r->lead = dist_lead();
+    r->rank = dist_rank(), r->nranks = dist_size();
     RunStatus st = RUN_ERR_INPUT;
-    if (check_options(r, err, errlen) || prepare_output_dir(r, err, errlen)) goto fail;
+    if (check_options(r, err, errlen) || (r->lead && prepare_output_dir(r, err, errlen))) goto fail;
+    dist_broadcast(r->run_id, sizeof r->run_id);  // and the other ranks read the folder only once it is prepared
     r->config_json = opts_to_json(train_options(), &r->c);
     if (load_models(r, err, errlen)) goto fail;
+    note_last_checkpoint(r);
     char path[8192];
     snprintf(path, sizeof path, "%s/train_config.json", c->output_dir);
-    if (write_file_atomic(path, r->config_json, strlen(r->config_json), err, errlen)) {
+    if (r->lead && write_file_atomic(path, r->config_json, strlen(r->config_json), err, errlen)) {
         st = RUN_ERR_IO;
         goto fail;
     }
@@ -388,17 +486,27 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
         r->has_ref = true;
     }
     if (setup_data(r, err, errlen)) goto fail;
+    if (r->nranks > 1) {
+        if (check_same_inputs(r, err, errlen) || check_same_weights(r, true, err, errlen)) goto fail;
+        say(r, "data parallel over %s: %d ranks x %d items x %d micro-batches = %d items per step", dist_backend(),
+            r->nranks, c->train_batch_size, c->gradient_accumulation_steps,
+            r->nranks * c->train_batch_size * c->gradient_accumulation_steps);
+    }
     ObjectiveHyper hyper;
     if (objective_hyper_from_options(c, r->obj, p->sched.num_train_timesteps, &hyper, err, errlen)) goto fail;
     r->rows = c->train_batch_size * objective_rows_per_item(r->obj);
     TrainStepConfig sc = train_step_config_from_options(c, r->obj, r->train_text, r->rows, p->max_length, hyper,
                                                         &r->ref);
     sc.lora = r->has_lora ? &r->lora : NULL;
+    if (r->nranks > 1) {  // the loss is a mean over the global batch: each rank's share is 1 / nranks
+        sc.coef_scale /= (float)r->nranks;
+        sc.reduce = sum_gradients;
+    }
     train_step_init(&r->st, g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
     r->has_step = true;
-    if (setup_validation(r, err, errlen)) goto fail;
-    r->csv = open_log(c->output_dir, r->start, err, errlen);
-    if (!r->csv) {
+    if (r->lead && setup_validation(r, err, errlen)) goto fail;
+    r->csv = r->lead ? open_log(c->output_dir, r->start, err, errlen) : NULL;
+    if (r->lead && !r->csv) {
         st = RUN_ERR_IO;
         goto fail;
     }
@@ -431,16 +539,18 @@ Objective train_run_objective(const TrainRun* r) { return r->obj; }
 const char* train_run_last_good_checkpoint(const TrainRun* r) { return r->good_ckpt; }
 
 // Writes micro-batch m's inputs (batchers: pure functions of seed, step and position).
+// Rank k of N takes items [kB, (k+1)B) of the global micro-batch of N x B items,
+// so an item's image, noise, timestep and pairing depend on its global index, not on N.
 static void fill_micro_batch(void* user, int m) {
     TrainRun* r = user;
     TrainStep* st = &r->st;
-    int B = r->c.train_batch_size, s = r->done;
+    int B = r->c.train_batch_size, s = r->done, first = (m * r->nranks + r->rank) * B;
     float *xt = step_ptr(&st->x_t), *tg = step_ptr(&st->target), *ts = step_ptr(&st->timesteps);
     uint32_t* ids = (uint32_t*)step_ptr(&st->ids);
     if (r->pref)
-        pref_training_batch(&r->pref_batcher, (uint64_t)r->c.seed, s, m * B, B, xt, tg, ts, ids, step_ptr(&st->signs));
+        pref_training_batch(&r->pref_batcher, (uint64_t)r->c.seed, s, first, B, xt, tg, ts, ids, step_ptr(&st->signs));
     else
-        fmnist_training_batch(&r->batcher, (uint64_t)r->c.seed, s, m * B, B, xt, tg, ts, ids);
+        fmnist_training_batch(&r->batcher, (uint64_t)r->c.seed, s, first, B, xt, tg, ts, ids);
 }
 
 static int cmp_double(const void* a, const void* b) {
@@ -478,6 +588,10 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
     if (r->g->device_lost)
         return fail(err, errlen, "step %d: the Vulkan device was lost (VK_ERROR_DEVICE_LOST); last complete "
                     "checkpoint: %s", s + 1, *r->last_ckpt ? r->last_ckpt : "none"), RUN_ERR_DEVICE;
+    if (r->nranks > 1) {  // the gradient norm is global already; the metrics are per rank
+        dist_mean_doubles(rep->metrics, OBJ_METRICS_COUNT);
+        rep->metrics[OBJ_METRIC_MEAN_ABS_COEF] /= r->nranks;  // a rank's coefficients are 1 / its own items
+    }
     double loss = rep->metrics[OBJ_METRIC_LOSS], gnorm = step_ptr(&r->st.stats)[0];
     char what[160];
     if (!isfinite(loss) || !isfinite(gnorm)) {
@@ -503,14 +617,17 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
     }
 
     int done = ++r->done;
+    if (r->nranks > 1 && (done % WEIGHT_CHECK_EVERY == 0 || done == c->max_train_steps) &&
+        check_same_weights(r, false, err, errlen))
+        return RUN_ERR_DIVERGED;
     rep->step = done, rep->total = c->max_train_steps;
     rep->loss = loss, rep->lr = lr, rep->grad_norm = gnorm, rep->val_loss = NAN;
-    rep->images_per_s = (double)r->rows * c->gradient_accumulation_steps * (done - r->start) /
+    rep->images_per_s = (double)r->rows * r->nranks * c->gradient_accumulation_steps * (done - r->start) /
                         (now_seconds() - r->t_start);
     bool validate_now = r->validating && ((c->validation_steps && done % c->validation_steps == 0) ||
                                           done == c->max_train_steps);
     if (validate_now && validate(r, done, &rep->val_loss, err, errlen)) return RUN_ERR_IO;
-    if (done % c->log_every == 0 || done == c->max_train_steps || validate_now) {
+    if (r->csv && (done % c->log_every == 0 || done == c->max_train_steps || validate_now)) {
         fprintf(r->csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, rep->images_per_s);
         if (validate_now && !isnan(rep->val_loss)) fprintf(r->csv, "%.6f", rep->val_loss);
         for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(r->csv, ",%.6g", rep->metrics[k]);
@@ -523,12 +640,15 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
         char path[8192];
         CheckpointState cs = {.step = done};
         snprintf(cs.run_id, sizeof cs.run_id, "%s", r->run_id);
-        if (checkpoint_save(&r->p, r->has_lora ? &r->lora : NULL, r->train_text, c->use_ema, r->config_json, &cs, c->output_dir, path, sizeof path,
-                            err, errlen))
+        if (r->lead && checkpoint_save(&r->p, r->has_lora ? &r->lora : NULL, r->train_text, c->use_ema,
+                                       r->config_json, &cs, c->output_dir, path, sizeof path, err, errlen))
             return RUN_ERR_IO;
+        dist_barrier();  // the checkpoint is complete before any rank names it
+        if (!r->lead) snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", c->output_dir, done);
         r->last_ckpt_step = done;
         snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
-        r->prune_pending = true;
+        note_last_checkpoint(r);
+        r->prune_pending = r->lead;
         rep->checkpoint_saved = true;
     }
     return RUN_OK;
@@ -545,9 +665,10 @@ RunStatus train_run_finish(TrainRun* r, char* err, size_t errlen) {
         r->csv = NULL;
         if (bad) return fail(err, errlen, "%s/train_log.csv: write failed", c->output_dir), RUN_ERR_IO;
     }
-    if (r->has_lora ? lora_train_save(&r->lora, c, c->output_dir, err, errlen)
-                    : run_dir_save_pipeline(&r->p, c->output_dir, c->use_ema, c->save_f16, err, errlen))
+    if (r->lead && (r->has_lora ? lora_train_save(&r->lora, c, c->output_dir, err, errlen)
+                                : run_dir_save_pipeline(&r->p, c->output_dir, c->use_ema, c->save_f16, err, errlen)))
         return RUN_ERR_IO;
+    dist_barrier();  // every rank returns once the output is whole
     return RUN_OK;
 }
 
@@ -563,6 +684,7 @@ void train_run_close(TrainRun* r) {
     if (r->has_step) train_step_free(&r->st);
     if (r->has_pipe) pipeline_free(&r->p);
     if (r->has_lora) lora_set_free(&r->lora);
+    if (*r->private_tokenizer) remove_tree(r->private_tokenizer, NULL, 0);
     free(r->config_json);
     free(r);
 }

@@ -58,6 +58,21 @@ static int trainable_stores(TrainStep* s, ParamStore** out) {
     return n;
 }
 
+// The split update's transfers: `grads_out` copies each gradient chunk into its
+// staging tensor; `update` starts by copying the summed staging back.
+static void record_split_update(TrainStep* s, ParamStore** stores, int ns) {
+    Tensor grads[OPTIMIZER_MAX_CHUNKS];
+    s->nstaged = optimizer_grad_chunks(stores, ns, grads);
+    arena_init(&s->staging, s->gpu, "gradient staging", 0, true);
+    cmd_begin(&s->grads_out, s->gpu);
+    for (int i = 0; i < s->nstaged; i++) {
+        s->staged[i] = arena_tensor1(&s->staging, tensor_numel(&grads[i]));
+        cmd_copy(&s->grads_out, &s->staged[i], &grads[i]);
+        cmd_copy(&s->update, &grads[i], &s->staged[i]);
+    }
+    cmd_end(&s->grads_out);
+}
+
 void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* unet_ps, const ClipTextModel* clip,
                      ParamStore* text_ps, TrainStepConfig cfg) {
     memset(s, 0, sizeof *s);
@@ -110,7 +125,8 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     record_forward_backward(s, &s->accumulate, unet, clip, acts);
     cmd_end(&s->accumulate);
     cmd_begin(&s->update, g);
-    record_forward_backward(s, &s->update, unet, clip, acts);
+    if (cfg.reduce) record_split_update(s, stores, ns);
+    else record_forward_backward(s, &s->update, unet, clip, acts);
     free(acts);
     optimizer_record_update(&s->update, stores, ns, &s->stats, &s->norm_scratch, &s->scalars, cfg.max_grad_norm,
                             cfg.adam, cfg.ema);
@@ -122,14 +138,21 @@ void train_step_free(TrainStep* s) {
     cmd_free(&s->update);
     arena_free(&s->io), arena_free(&s->act), arena_free(&s->tmp), arena_free(&s->grad);
     if (s->cfg.lora) arena_free(&s->frozen);
+    if (s->cfg.reduce) cmd_free(&s->grads_out), arena_free(&s->staging);
 }
 
 void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double metrics[OBJ_METRICS_COUNT]) {
     for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] = 0;
+    bool split = s->cfg.reduce != NULL;
     for (int m = 0; m < K; m++) {
         fill(user, m);
-        cmd_submit(m == K - 1 ? &s->update : &s->accumulate);
+        cmd_submit(m == K - 1 && !split ? &s->update : &s->accumulate);
         const float* mv = step_ptr(&s->metrics);
         for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] += mv[k] / K;
     }
+    if (!split) return;
+    cmd_submit(&s->grads_out);
+    for (int i = 0; i < s->nstaged; i++)
+        s->cfg.reduce(s->cfg.reduce_user, step_ptr(&s->staged[i]), tensor_numel(&s->staged[i]));
+    cmd_submit(&s->update);
 }

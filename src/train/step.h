@@ -10,6 +10,12 @@
 // of the gradients), so a step is one submit without gradient accumulation and
 // K submits with K micro-batches.
 //
+// Data parallel (cfg.reduce set): `update` is split. Every micro-batch replays
+// `accumulate`; `grads_out` copies the gradients into host-visible staging,
+// cfg.reduce sums them over the processes there, and `update` holds only the
+// optimizer tail (staging copied back, then clip + AdamW + EMA + zeroing), so
+// every process applies the same update to the same weights.
+//
 // The recordings are made from the model descriptions given to
 // train_step_init (the frozen reference from the policy's UNet, against its own
 // store); the activations they save live only while recording, since a replay
@@ -21,6 +27,10 @@
 #include "model/unet.h"
 #include "ops/ops.h"
 #include "objective/objective.h"
+#include "train/optimizer.h"
+
+// Replaces grads[0..n) (one gradient chunk, in a fixed order) with its sum over processes.
+typedef void (*StepReduceFn)(void* user, float* grads, int64_t n);
 
 typedef struct TrainStepConfig {
     int batch;              // UNet rows per micro-batch (items x objective_rows_per_item)
@@ -38,6 +48,8 @@ typedef struct TrainStepConfig {
     // reference is the same UNet store recorded with the adapters off (ref_ps is set
     // to it). NULL: full training.
     LoraSet* lora;
+    StepReduceFn reduce;    // data parallel: the gradient exchange (split update, above); NULL: one process
+    void* reduce_user;
 } TrainStepConfig;
 
 typedef struct TrainStep {
@@ -54,6 +66,11 @@ typedef struct TrainStep {
     Arena frozen;           // LoRA: the discarded weight gradients of the frozen UNet (Graph.frozen_sink)
     Tensor frozen_sink;
     Cmd accumulate, update;
+    // Split update only: gradient chunks' host-visible copies and the recording filling them.
+    Arena staging;
+    Tensor staged[OPTIMIZER_MAX_CHUNKS];
+    int nstaged;
+    Cmd grads_out;
 } TrainStep;
 
 // ref_ps in cfg: the reference UNet's store, registered by unet_init with

@@ -7,6 +7,7 @@
 #define FATAL_HOOKS_MAX 4
 static void (*g_fatal_hooks[FATAL_HOOKS_MAX])(void);
 static int g_nfatal_hooks;
+static int g_fatal_status;
 
 void on_fatal_exit(void (*fn)(void)) {
     for (int i = 0; i < g_nfatal_hooks; i++)
@@ -18,8 +19,11 @@ void on_fatal_exit(void (*fn)(void)) {
     g_fatal_hooks[g_nfatal_hooks++] = fn;
 }
 
+int fatal_exit_status(void) { return g_fatal_status; }
+
 void fatal_exit(int status) {
     static int exiting;  // a hook that fails must not run the hooks again
+    if (!exiting) g_fatal_status = status;
     if (!exiting++)
         for (int i = g_nfatal_hooks - 1; i >= 0; i--) g_fatal_hooks[i]();
     exit(status);

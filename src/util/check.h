@@ -9,6 +9,8 @@
 _Noreturn void die(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // Runs the fatal-exit hooks and exits with status (die: 1; the device: 3).
 _Noreturn void fatal_exit(int status);
+// The status fatal_exit is exiting with (for its hooks; 0 before it runs).
+int fatal_exit_status(void);
 #define EXIT_DEVICE 3  // the exit status when the device is lost or out of memory
 
 // fn runs in die() and vk_fail() before they exit (at most 4; each once): a

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# mpi_equivalence.sh: data-parallel training computes what one process computes.
+# Trains fmnist-small for a few steps twice: one process with --train_batch_size 2,
+# and `mpirun -np 2` with --train_batch_size 1 (the same 2 items per step, split
+# between the ranks), then compares the final UNet and text encoder weights and
+# the logged losses and gradient norms. The two items' gradients are summed in
+# another order (MPI_Allreduce instead of the kernels' batch loop), so the
+# weights agree to rounding, not bit for bit; and AdamW divides each update by
+# the gradient's RMS, so where a gradient is almost zero, rounding can flip its
+# sign and move that value by up to two learning rates per step. Checked:
+#   - all weights as one vector: |one - two| / |one| <= 1e-5 (L2 norms);
+#   - every value: |one - two| <= 2 x learning rate x steps;
+#   - the logged loss and gradient norm of every step within 1e-5 relative.
+#
+#   tools/mpi_equivalence.sh VKPREF_BIN WITH_MPI(ON|OFF) [PYTHON]
+#
+# VKPREF_MPI_TEST_DPO=1 adds the same comparison for dpo (3 steps on 16
+# Fashion-MNIST style pairs, the sft result as the base and reference; about
+# 1.5 minutes more on 2 cores).
+#
+# Exit 77 (skipped) when vkpref was built without MPI or mpirun is missing.
+set -euo pipefail
+bin=$1 with_mpi=$2 python=${3:-python3}
+src=$(cd "$(dirname "$0")/.." && pwd)
+case "$with_mpi" in ON | on | 1 | TRUE | true) ;; *) echo "built without MPI: skipped"; exit 77 ;; esac
+command -v mpirun >/dev/null || { echo "mpirun not found: skipped"; exit 77; }
+
+out=$(mktemp -d /tmp/vkpref_mpi_XXXXXX)
+trap 'rm -rf "$out"' EXIT
+steps=${VKPREF_MPI_TEST_STEPS:-5} lr=1e-5
+args=(train --model_config "$src/configs/models/fmnist-small.json" --max_train_steps "$steps" --seed 11
+      --learning_rate "$lr" --lr_warmup_steps 0 --log_every 1 --validation_images 0 --validation_grid_seeds 0
+      --checkpointing_steps 0)
+
+# Open MPI binds each rank to one core by default: lavapipe's threads would then
+# share it (minutes instead of seconds on a small machine), so no binding.
+mpi=(mpirun --oversubscribe --bind-to none -np 2)
+[ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+
+# compare NAME STEPS ARGS...: one process with batch 2 into $out/NAME-one, 2 ranks with batch 1
+# into $out/NAME-two (ARGS set --max_train_steps STEPS and --learning_rate $lr).
+compare() {
+  local name=$1 n=$2 t0=$SECONDS t1
+  shift 2
+  "$bin" "$@" --train_batch_size 2 --output_dir "$out/$name-one" 2>"$out/$name-one.log" ||
+    { cat "$out/$name-one.log"; exit 1; }
+  t1=$SECONDS
+  "${mpi[@]}" "$bin" "$@" --train_batch_size 1 --output_dir "$out/$name-two" >"$out/$name-two.log" 2>&1 ||
+    { cat "$out/$name-two.log"; exit 1; }
+  grep -E "data parallel|rank [0-9] of" "$out/$name-two.log" || true
+  echo "$name: one process $((t1 - t0)) s, two ranks $((SECONDS - t1)) s (wall clock, start-up included)"
+  "$python" "$out/compare.py" "$out/$name-one" "$out/$name-two" "$lr" "$n"
+}
+
+cat >"$out/compare.py" <<'EOF'
+import json, struct, sys
+from array import array
+
+def tensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        head = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for name, t in head.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", (name, t["dtype"])
+        a = array("f")
+        a.frombytes(data[t["data_offsets"][0]:t["data_offsets"][1]])
+        out[name] = a
+    return out
+
+one, two, lr, steps = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+diff2 = norm2 = worst = 0.0
+worst_name, identical, total = "", 0, 0
+for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
+    a, b = tensors(f"{one}/{part}"), tensors(f"{two}/{part}")
+    assert a.keys() == b.keys(), f"{part}: different tensors"
+    for name in a:
+        for p, q in zip(a[name], b[name]):
+            d = abs(p - q)
+            diff2 += d * d
+            norm2 += p * p
+            identical += d == 0
+            if d > worst:
+                worst, worst_name = d, f"{part}:{name}"
+        total += len(a[name])
+rel = (diff2 / norm2) ** 0.5
+print(f"weights: {identical} of {total} values bit-identical; |one - two| / |one| = {rel:.3g}; largest difference "
+      f"{worst:.3g} = {worst / lr:.3g} learning rates ({worst_name or 'none'})")
+
+def log(d):
+    rows = [l.split(",") for l in open(f"{d}/train_log.csv").read().split("\n")[1:] if l and not l.startswith("0,")]
+    return [(float(r[1]), float(r[3])) for r in rows]
+
+la, lb = log(one), log(two)
+assert len(la) == len(lb), (la, lb)
+for s, ((l1, g1), (l2, g2)) in enumerate(zip(la, lb), 1):
+    print(f"step {s}: loss {l1:.6f} / {l2:.6f}, gradient norm {g1:.6f} / {g2:.6f}")
+    assert abs(l1 - l2) <= 1e-5 * max(1, abs(l1)) and abs(g1 - g2) <= 1e-5 * max(1, abs(g1)), "logs differ"
+assert rel <= 1e-5, f"weights differ by {rel:.3g} relative (> 1e-5)"
+assert worst <= 2 * lr * steps, f"a value differs by {worst:.3g}, more than 2 x learning rate x steps"
+print("equivalent")
+EOF
+
+compare sft "$steps" "${args[@]}"
+if [ "${VKPREF_MPI_TEST_DPO:-0}" = 1 ]; then
+  "$bin" fmnist-manifest --out "$out/pairs" --count 16 --rows pairs --style invert >/dev/null
+  compare dpo 3 "${args[@]}" --pretrained_model_name_or_path "$out/sft-one" --dataset "$out/pairs/pairs.jsonl" \
+    --objective dpo --beta_dpo 100 --max_train_steps 3
+fi

@@ -141,12 +141,22 @@ int objective_hyper_check(Objective obj, const ObjectiveHyper* h, char* err, siz
     return 0;
 }
 
-float objective_beta(Objective obj, const ObjectiveHyper* h) {
+// The first hyper-parameter an objective reads is its beta; -1 when it reads none.
+static int beta_index(Objective obj) {
     const ObjectiveInfo* o = objective_info(obj);
-    // The first hyper-parameter an objective reads is its beta.
     for (int k = 0; k < OBJ_HYPER_COUNT; k++)
-        if (o->hypers & HYPER(k)) return *(const float*)((const char*)h + OBJ_HYPERS[k].field);
-    return 1.0f;
+        if (o->hypers & HYPER(k)) return k;
+    return -1;
+}
+
+float objective_beta(Objective obj, const ObjectiveHyper* h) {
+    int k = beta_index(obj);
+    return k < 0 ? 1.0f : *(const float*)((const char*)h + OBJ_HYPERS[k].field);
+}
+
+const char* objective_beta_key(Objective obj) {
+    int k = beta_index(obj);
+    return k < 0 ? NULL : OBJ_HYPERS[k].key;
 }
 
 int objective_rows_per_item(Objective obj) { return objective_info(obj)->rows_per_item; }

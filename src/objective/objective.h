@@ -142,6 +142,8 @@ float* objective_hyper_field(ObjectiveHyper* h, ObjHyperKey k);
 int objective_hyper_check(Objective obj, const ObjectiveHyper* h, char* err, size_t errlen);
 // The beta obj reads (1 for sft).
 float objective_beta(Objective obj, const ObjectiveHyper* h);
+// The option key of that beta ("beta_dpo", ...); NULL for objectives without one (sft).
+const char* objective_beta_key(Objective obj);
 // Whether obj is Diffusion-DPO's loss on (winner, loser) rows: dpo, tdpo, dpo_hinge, dpo_ipo, sdpo.
 bool objective_is_dpo_family(Objective obj);
 // The DpoLoss obj uses with h: the row's fixed loss, else h->loss_type where obj

@@ -62,10 +62,8 @@ static void load_hyper(CompareRow* r, const char* dir) {
     cJSON* o = text ? cJSON_Parse(text) : NULL;
     const cJSON* lr = cJSON_GetObjectItemCaseSensitive(o, "learning_rate");
     if (cJSON_IsNumber(lr)) r->learning_rate = lr->valuedouble;
-    static const char* const BETA_KEY[OBJ_COUNT] = {[OBJ_DPO] = "beta_dpo", [OBJ_TDPO] = "beta_dpo",
-                                                    [OBJ_MAPO] = "beta_mapo", [OBJ_KTO] = "beta_kto",
-                                                    [OBJ_TKTO] = "beta_kto"};
-    const cJSON* b = BETA_KEY[r->obj] ? cJSON_GetObjectItemCaseSensitive(o, BETA_KEY[r->obj]) : NULL;
+    const char* beta_key = objective_beta_key(r->obj);  // from the objective table: every objective has its row
+    const cJSON* b = beta_key ? cJSON_GetObjectItemCaseSensitive(o, beta_key) : NULL;
     if (cJSON_IsNumber(b)) r->beta = b->valuedouble;
     cJSON_Delete(o);
     free(text), free(path);

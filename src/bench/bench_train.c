@@ -137,7 +137,7 @@ int bench_train(int argc, char** argv) {
     char err[1024];
     if (!objective_parse(c->objective, &b.obj)) die("--objective %s: use %s", c->objective, objective_names_list());
     bool train_text;  // auto: as `vkpref train` pre-training on fmnist
-    if (train_text_encoder_resolve(c->train_text_encoder, b.obj, b.obj == OBJ_SFT, &train_text, err, sizeof err))
+    if (train_text_encoder_resolve(c->train_text_encoder, b.obj == OBJ_SFT, &train_text, err, sizeof err))
         die("%s", err);
     if (train_text && objective_needs_reference(b.obj))
         die("--objective %s with --train_text_encoder %s: the frozen reference UNet reads the same text states, which "

@@ -94,8 +94,7 @@ static void say(const TrainRun* r, const char* fmt, ...) {
     else fprintf(stderr, "vkpref train: %s\n", line);
 }
 
-int train_text_encoder_resolve(const char* value, Objective obj, bool fmnist_sft, bool* out, char* err, size_t errlen) {
-    (void)obj;
+int train_text_encoder_resolve(const char* value, bool fmnist_sft, bool* out, char* err, size_t errlen) {
     if (!strcmp(value, "auto")) *out = fmnist_sft;
     else if (!strcmp(value, "true")) *out = true;
     else if (!strcmp(value, "false")) *out = false;
@@ -115,7 +114,7 @@ static int check_options(TrainRun* r, char* err, size_t errlen) {
     if (objective_needs_reference(r->obj) && !*c->pretrained_model_name_or_path)
         return fail(err, errlen, "--objective %s compares against a frozen reference: give "
                     "--pretrained_model_name_or_path", c->objective);
-    if (train_text_encoder_resolve(c->train_text_encoder, r->obj, fmnist && r->obj == OBJ_SFT, &r->train_text, err,
+    if (train_text_encoder_resolve(c->train_text_encoder, fmnist && r->obj == OBJ_SFT, &r->train_text, err,
                                    errlen) ||
         lora_train_check(c, r->train_text, err, errlen))
         return -1;

@@ -81,6 +81,6 @@ void train_run_close(TrainRun* r);
 // `vkpref train --print_config`.
 int train_run_check_config(const TrainConfig* c, char* err, size_t errlen);
 
-// Whether the objective and options select a trained text encoder
-// (--train_text_encoder auto|true|false). -1 with err on a bad value.
-int train_text_encoder_resolve(const char* value, Objective obj, bool fmnist_sft, bool* out, char* err, size_t errlen);
+// --train_text_encoder auto|true|false: auto trains it for sft pre-training on
+// the embedded fmnist set (fmnist_sft). -1 with err on a bad value.
+int train_text_encoder_resolve(const char* value, bool fmnist_sft, bool* out, char* err, size_t errlen);

@@ -28,11 +28,9 @@ static const char* const PIPELINE_PARTS[] = {"unet", "text_encoder", "tokenizer"
 // What a run leaves in its folder, besides checkpoint-<step> folders.
 static const char* const RUN_FILES[] = {RUN_FILE, "train_config.json", "train_log.csv", "model_index.json"};
 
-static char* join(const char* a, const char* b) { return path_join(a, b); }
-
 bool run_dir_holds_run(const char* dir) {
     for (size_t i = 0; i < sizeof RUN_FILES / sizeof *RUN_FILES; i++) {
-        char* p = join(dir, RUN_FILES[i]);
+        char* p = path_join(dir, RUN_FILES[i]);
         bool e = path_exists(p);
         free(p);
         if (e) return true;
@@ -45,14 +43,16 @@ bool run_dir_holds_run(const char* dir) {
 // Moves every component of SWAP_NEW into dir (old ones aside into SWAP_OLD), then
 // removes both journal folders. Safe to repeat after a crash at any point.
 static int finish_swap(const char* dir, char* err, size_t errlen) {
-    char *nw = join(dir, SWAP_NEW), *old = join(dir, SWAP_OLD);
+    char *nw = path_join(dir, SWAP_NEW), *old = path_join(dir, SWAP_OLD);
     int r = mkdir_p(old, err, errlen);
     for (size_t i = 0; i < NPARTS && !r; i++) {
-        char *src = join(nw, PIPELINE_PARTS[i]), *dst = join(dir, PIPELINE_PARTS[i]),
-             *aside = join(old, PIPELINE_PARTS[i]);
+        char *src = path_join(nw, PIPELINE_PARTS[i]), *dst = path_join(dir, PIPELINE_PARTS[i]),
+             *aside = path_join(old, PIPELINE_PARTS[i]);
         if (path_exists(src)) {
-            if (path_exists(dst) && (remove_tree(aside, err, errlen) || rename(dst, aside)))
-                r = *err ? -1 : fail(err, errlen, "%s: cannot move aside: %s", dst, strerror(errno));
+            if (path_exists(dst)) {
+                r = remove_tree(aside, err, errlen);
+                if (!r && rename(dst, aside)) r = fail(err, errlen, "%s: cannot move aside: %s", dst, strerror(errno));
+            }
             if (!r && rename(src, dst)) r = fail(err, errlen, "%s: cannot rename to %s: %s", src, dst, strerror(errno));
         }
         free(src), free(dst), free(aside);
@@ -66,11 +66,11 @@ static int finish_swap(const char* dir, char* err, size_t errlen) {
 
 int run_dir_recover(const char* dir, char* err, size_t errlen) {
     if (err && errlen) *err = 0;
-    char* nw = join(dir, SWAP_NEW);
+    char* nw = path_join(dir, SWAP_NEW);
     bool swapping = path_exists(nw);
     free(nw);
     if (swapping && finish_swap(dir, err, errlen)) return -1;
-    char* old = join(dir, SWAP_OLD);  // a swap that finished moving but not deleting
+    char* old = path_join(dir, SWAP_OLD);  // a swap that finished moving but not deleting
     int r = remove_tree(old, err, errlen);
     free(old);
     if (r) return -1;
@@ -84,7 +84,7 @@ int run_dir_recover(const char* dir, char* err, size_t errlen) {
         const char* mark = t ? t : o;
         if (!mark || strlen(mark + 5) != 6) continue;
         if (strncmp(s, CHECKPOINT_PREFIX, strlen(CHECKPOINT_PREFIX)) && strncmp(s, ".pipeline", 9)) continue;
-        char* full = join(dir, s);
+        char* full = path_join(dir, s);
         r = remove_tree(full, err, errlen);
         free(full);
     }
@@ -102,7 +102,7 @@ int run_dir_clear(const char* dir, char* err, size_t errlen) {
     free(steps);
     const char* files[] = {RUN_FILE, "train_log.csv", "validation"};
     for (size_t i = 0; i < sizeof files / sizeof *files && !r; i++) {
-        char* p = join(dir, files[i]);
+        char* p = path_join(dir, files[i]);
         r = remove_tree(p, err, errlen);
         free(p);
     }
@@ -123,7 +123,7 @@ void run_id_new(char id[RUN_ID_LEN + 1]) {
 
 int run_id_read(const char* dir, char id[RUN_ID_LEN + 1], char* err, size_t errlen) {
     *id = 0;
-    char* path = join(dir, RUN_FILE);
+    char* path = path_join(dir, RUN_FILE);
     if (!path_exists(path)) {
         free(path);
         return 0;
@@ -149,7 +149,7 @@ int run_id_read(const char* dir, char id[RUN_ID_LEN + 1], char* err, size_t errl
 int run_id_write(const char* dir, const char* id, char* err, size_t errlen) {
     char text[64];
     int n = snprintf(text, sizeof text, "{\n  \"run_id\": \"%s\"\n}\n", id);
-    char* path = join(dir, RUN_FILE);
+    char* path = path_join(dir, RUN_FILE);
     int r = write_file_atomic(path, text, (size_t)n, err, errlen);
     free(path);
     return r;
@@ -185,7 +185,7 @@ int run_dir_prune(const char* dir, const char* run_id, int keep, int verified, c
 int run_dir_save_pipeline(const DiffusionPipeline* p, const char* dir, bool use_ema, bool f16, char* err,
                           size_t errlen) {
     if (err && errlen) *err = 0;
-    char* nw = join(dir, SWAP_NEW);
+    char* nw = path_join(dir, SWAP_NEW);
     AtomicDir d;
     // Written whole under a temporary name; only a complete folder becomes SWAP_NEW.
     if (remove_stale_temps(nw, err, errlen) < 0 || atomic_dir_begin(&d, nw, err, errlen)) {

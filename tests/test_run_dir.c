@@ -110,3 +110,18 @@ Test(run_dir, clear_removes_the_earlier_run_and_ids_round_trip) {
     cr_assert(strstr(err, "run.json") && strstr(err, "run_id"), "%s", err);
     remove_temp_dir(d);
 }
+
+Test(run_dir, a_checkpoint_with_a_bad_run_id_is_refused_naming_the_key) {
+    char d[64], err[512];
+    temp_dir(d, "badid");
+    put(d, CHECKPOINT_PREFIX "1/train_state.json", "{\"format\": 1, \"step\": 1, \"run_id\": 5}");
+    char path[256];
+    snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "1", d);
+    CheckpointState st;
+    cr_assert_eq(checkpoint_read_state(path, &st, err, sizeof err), -1);
+    cr_assert(strstr(err, "run_id"), "%s", err);
+    int n;
+    free(checkpoint_list(d, "00000000000000aa", &n));
+    cr_assert_eq(n, 0, "an unreadable checkpoint belongs to no run");
+    remove_temp_dir(d);
+}

@@ -150,12 +150,36 @@ static void run_case(const ConvCase* cc, uint64_t seed) {
     free(y_ref), free(dx_ref), free(dw_ref), free(db_ref), free(y_got), free(dx_got), free(dw_got), free(db_got);
 }
 
+// A frozen weight (LoRA): dw and db NULL compute dx alone, equal to the reference's dx.
+static void run_frozen_weight_case(const ConvCase* cc, uint64_t seed) {
+    Conv2dDims d = cc->d;
+    int OH = conv2d_out_h(d), OW = conv2d_out_w(d);
+    int64_t nx = x_numel(d), nw = w_numel(d), ny = y_numel(d);
+    TestRng rng = rng_seed(seed);
+    double *x = rand_array(&rng, nx, -1, 1), *w = rand_array(&rng, nw, -1, 1), *dy = rand_array(&rng, ny, -1, 1);
+    double *dx0 = rand_array(&rng, nx, -1, 1), *dw_scratch = calloc(nw, sizeof(double));
+    int64_t sx[] = {d.N, d.C, d.H, d.W}, sw[] = {d.K, d.C, d.KH, d.KW}, sy[] = {d.N, d.K, OH, OW};
+    Tensor tx = upload_at(4, sx, x, cc->misalign), tw = upload_at(4, sw, w, cc->misalign);
+    Tensor tdy = upload_at(4, sy, dy, cc->misalign), tdx = upload_at(4, sx, dx0, cc->misalign);
+    Cmd c;
+    RUN_CMD(c, op_conv2d_backward(&c, &tdx, NULL, NULL, &tdy, &tx, &tw, d));
+    double* dx_ref = copy_array(dx0, nx);
+    ref_conv2d_backward(dx_ref, dw_scratch, NULL, dy, x, w, d);
+    double* dx_got = t_download_new(&tdx);
+    char label[128];
+    snprintf(label, sizeof label, "%s (seed %llu) dx with dw NULL", cc->name, (unsigned long long)seed);
+    ASSERT_CLOSE(label, dx_got, dx_ref, nx, TOL_F32);
+    free(x), free(w), free(dy), free(dx0), free(dw_scratch), free(dx_ref), free(dx_got);
+}
+
 #define GPU_CASE(test, seed, ...)                                  \
     Test(op_conv2d, test, GPU_TEST) {                              \
         require_gpu();                                             \
         ConvCase cases[] = {__VA_ARGS__};                          \
-        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) \
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) { \
             run_case(&cases[i], (seed) + i);                       \
+            if (cases[i].dx) run_frozen_weight_case(&cases[i], (seed) + 100 + i); \
+        }                                                          \
         ASSERT_NO_VALIDATION_MESSAGES();                           \
     }
 

@@ -20,11 +20,11 @@ typedef struct Graph {
     Arena* recompute;
     // LoRA adapters applied by the Linear layers (model/lora.h); NULL: the base model.
     const struct LoraSet* lora;
-    // Where layers whose weights are frozen write the weight gradients their
-    // backward kernels always produce (a scratch of at least 2 n + 64 floats for
-    // the largest frozen entry's n, never read): needed when the input gradient must flow
-    // through frozen convolutions and norms (LoRA). NULL: every layer met in
-    // backward is trainable.
+    // Where frozen norms write the scale and shift gradients their backward
+    // kernels always produce (a scratch of at least 2 C + 64 floats for the
+    // widest norm, never read): needed when the input gradient must flow through
+    // frozen norms (LoRA). Frozen convolutions and linears compute only their
+    // input gradient. NULL: every norm met in backward is trainable.
     const Tensor* frozen_sink;
 } Graph;
 

@@ -9,7 +9,7 @@ static const Tensor* grad_or_null(Graph* g, int i) {
 }
 static const Tensor* value_or_null(Graph* g, int i) { return i >= 0 ? &g->ps->e[i].value : NULL; }
 
-// A discarded weight gradient of n elements: part 0 or 1 of the frozen sink
+// A discarded norm parameter gradient of n elements: part 0 or 1 of the frozen sink
 // (part 1 starts on a 256-byte boundary).
 static Tensor frozen_grad(Graph* g, int64_t n, int part, const char* what) {
     if (!g->frozen_sink) die("%s with frozen weights needs Graph.frozen_sink", what);
@@ -186,12 +186,8 @@ void conv2d_backward(Graph* g, const Conv2d* c, const Tensor* dx, const Tensor* 
     const LoraAdapter* a = lora_find(g->lora, c->w);
     if (a) lora_conv_backward(g, c, a, dx, dy, x);
     if (!dw && !dx) return;
-    if (!dw) {  // frozen: the input gradient, the weight gradient discarded
-        Tensor sink = frozen_grad(g, param_numel(g->ps, c->w), 0, "conv2d_backward");
-        op_conv2d_backward(g->cmd, dx, &sink, NULL, dy, x, P(g->ps, c->w), conv_dims(c, x));
-        return;
-    }
-    op_conv2d_backward(g->cmd, dx, dw, grad_or_null(g, c->b), dy, x, P(g->ps, c->w), conv_dims(c, x));
+    // A frozen weight (dw NULL) gets no weight-gradient pass: only dx is computed.
+    op_conv2d_backward(g->cmd, dx, dw, dw ? grad_or_null(g, c->b) : NULL, dy, x, P(g->ps, c->w), conv_dims(c, x));
 }
 
 // ---------------------------------------------------------------------------

@@ -291,18 +291,21 @@ void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor
     check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
     check_tensor(op, "dy", dy, (int64_t)d.N * d.K * OH * OW);
-    check_tensor(op, "dw", dw, (int64_t)d.K * d.C * T);
+    if (!dw && db) die("%s: a bias gradient needs the weight gradient (dw NULL, db given)", op);
+    if (!dx && !dw) die("%s: neither dx nor dw asked for", op);
+    if (dw) check_tensor(op, "dw", dw, (int64_t)d.K * d.C * T);
     if (dx) check_tensor(op, "dx", dx, (int64_t)d.N * d.C * d.H * d.W);
     if (db) check_tensor(op, "db", db, d.K);
     const Tensor* ins[] = {dy, x, w};
     for (int i = 0; i < 3; i++)
-        if ((dx && tensors_overlap(dx, ins[i])) || tensors_overlap(dw, ins[i]) || (db && tensors_overlap(db, ins[i])))
+        if ((dx && tensors_overlap(dx, ins[i])) || (dw && tensors_overlap(dw, ins[i])) ||
+            (db && tensors_overlap(db, ins[i])))
             die("%s: a gradient overlaps an input", op);
-    if ((dx && tensors_overlap(dx, dw)) || (db && tensors_overlap(db, dw)) || (dx && db && tensors_overlap(dx, db)))
+    if ((dx && dw && tensors_overlap(dx, dw)) || (db && tensors_overlap(db, dw)) || (dx && db && tensors_overlap(dx, db)))
         die("%s: gradients overlap each other", op);
     char lab[96];
     profile_label(c, lab, sizeof lab, op, d);
     if (dx) conv2d_data_grad(c, dx, dy, w, d);
-    conv2d_weight_grad(c, dw, db, dy, x, d);
+    if (dw) conv2d_weight_grad(c, dw, db, dy, x, d);
     c->label = op;
 }

@@ -22,6 +22,7 @@ void op_conv2d_forward_add(Cmd* c, const Tensor* y, const Tensor* x, const Tenso
 void op_conv2d_forward_add_channel(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* w, const Tensor* b,
                                    const Tensor* t, Conv2dDims d);
 // dx += conv_transpose(dy, w); dw += correlation of x and dy; db += sum over N, OH, OW of dy.
-// dx and db may be NULL.
+// dx and db may be NULL; dw may be NULL (with db NULL) for a frozen weight: then
+// only the input gradient is computed, no weight-gradient pass runs.
 void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,
                         const Tensor* x, const Tensor* w, Conv2dDims d);

@@ -112,8 +112,9 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->norm_scratch = arena_tensor1(&s->io, optimizer_scratch_numel(stores, ns));
 
     if (cfg.lora) {
-        int64_t most = 0;
-        for (int i = 0; i < unet_ps->n; i++) most = param_numel(unet_ps, i) > most ? param_numel(unet_ps, i) : most;
+        int64_t most = 0;  // frozen norms' scale and shift gradients go here (convs skip theirs)
+        for (int i = 0; i < unet_ps->n; i++)
+            if (unet_ps->e[i].ndim == 1 && param_numel(unet_ps, i) > most) most = param_numel(unet_ps, i);
         arena_init(&s->frozen, g, "frozen weight grads", 0, false);
         s->frozen_sink = arena_tensor1(&s->frozen, 2 * most + 64);
     }

@@ -63,7 +63,7 @@ typedef struct TrainStep {
     // the objective's coefficients and metrics (objective.h), gradient-norm statistics
     Tensor mse, mse_ref, coef, metrics, stats;
     Tensor norm_scratch;
-    Arena frozen;           // LoRA: the discarded weight gradients of the frozen UNet (Graph.frozen_sink)
+    Arena frozen;           // LoRA: the discarded scale/shift gradients of the frozen norms (Graph.frozen_sink)
     Tensor frozen_sink;
     Cmd accumulate, update;
     // Split update only: gradient chunks' host-visible copies and the recording filling them.

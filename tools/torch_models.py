@@ -373,6 +373,8 @@ def save_safetensors(path, tensors, metadata=None):
         t = tensors[name].detach().contiguous()
         if t.dtype == torch.float32:
             dt, b = "F32", t.numpy().tobytes()
+        elif t.dtype == torch.float16:
+            dt, b = "F16", t.numpy().tobytes()
         elif t.dtype == torch.int64:
             dt, b = "I64", t.numpy().tobytes()
         else:

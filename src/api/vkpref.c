@@ -188,8 +188,7 @@ VkpStatus vkp_model_open(VkpDevice* dev, const char* pipeline_dir, VkpModel** ou
 }
 
 void vkp_model_image_shape(const VkpModel* model, int* channels, int* size) {
-    *channels = model->p.unet_cfg.in_channels;
-    *size = model->p.unet_cfg.sample_size;
+    pipeline_image_shape(&model->p, channels, size);
 }
 
 void vkp_model_close(VkpModel* model) {

@@ -89,8 +89,11 @@ static int parse_row(const char* text, const char* base_dir, const ManifestOptio
         item->label = (int)l;
     }
     item->nimages = jpg1 ? 2 : 1;
+    const ImageEncoder* enc = o->encoder;
     size_t img = (size_t)o->channels * o->size * o->size;
-    item->images = xmalloc(img * (size_t)item->nimages * sizeof(float));
+    size_t stored = enc ? (size_t)enc->channels * enc->size * enc->size : img;
+    int variants = enc ? enc->variants : 1;
+    item->images = xmalloc(stored * (size_t)variants * (size_t)item->nimages * sizeof(float));
     const char* files[2] = {winner_first ? jpg0 : jpg1, winner_first ? jpg1 : jpg0};
     for (int k = 0; k < item->nimages; k++) {
         char ierr[1024];
@@ -99,8 +102,20 @@ static int parse_row(const char* text, const char* base_dir, const ManifestOptio
             snprintf(why, n, "%s", ierr);
             goto done;
         }
-        memcpy(item->images + img * (size_t)k, im, img * sizeof(float));
+        float* dst = item->images + stored * (size_t)(variants * k);
+        char eerr[1024];
+        int er = 0;
+        if (!enc) memcpy(dst, im, img * sizeof(float));
+        else er = enc->encode(enc->ctx, im, dst, eerr, sizeof eerr);
+        if (!er && variants == 2) {
+            image_flip_horizontal(im, o->size, o->size, o->channels);
+            er = enc->encode(enc->ctx, im, dst + stored, eerr, sizeof eerr);
+        }
         free(im);
+        if (er) {
+            snprintf(why, n, "%s: %s", files[k], eerr);
+            goto done;
+        }
     }
     item->caption = xstrdup(caption);
     item->caption_mismatch = mismatch ? xstrdup(mismatch) : NULL;
@@ -121,7 +136,9 @@ int manifest_load(PrefDataset* d, const char* path, const ManifestOptions* o, ch
     FILE* f = fopen(path, "r");
     if (!f) return fail(err, errlen, "%s: cannot open the manifest", path);
     d->path = xstrdup(path);
-    d->channels = o->channels, d->size = o->size;
+    d->channels = o->encoder ? o->encoder->channels : o->channels;
+    d->size = o->encoder ? o->encoder->size : o->size;
+    d->variants = o->encoder ? o->encoder->variants : 1;
     char* slash = strrchr(d->path, '/');
     char* base_dir = slash ? strndup(d->path, (size_t)(slash - d->path)) : xstrdup(".");
     char* line = xmalloc(MAX_LINE);
@@ -174,5 +191,9 @@ void manifest_free(PrefDataset* d) {
 
 const float* pref_image(const PrefDataset* d, int i, int k) {
     if (i < 0 || i >= d->n || k < 0 || k >= d->items[i].nimages) die("pref_image: no image %d of item %d", k, i);
-    return d->items[i].images + (size_t)k * d->channels * d->size * d->size;
+    return d->items[i].images + (size_t)(k * d->variants) * d->channels * d->size * d->size;
+}
+
+const float* pref_image_mirrored(const PrefDataset* d, int i, int k) {
+    return d->variants == 2 ? pref_image(d, i, k) + (size_t)d->channels * d->size * d->size : NULL;
 }

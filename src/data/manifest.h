@@ -18,11 +18,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Turns each prepared image into what the dataset keeps (latent pipelines: its
+// latents, train/latent_cache.h), so the pixels of a whole dataset are never held.
+// With two variants the second is of the horizontally mirrored image, and the
+// batcher picks it instead of mirroring the stored values.
+typedef struct ImageEncoder {
+    int channels, size;  // of what encode writes: [channels, size, size]
+    int variants;        // 1, or 2: [as is, mirrored]
+    int (*encode)(void* ctx, const float* image, float* out, char* err, size_t errlen);
+    void* ctx;
+} ImageEncoder;
+
 typedef struct PrefItem {
     char* caption;
     char* caption_mismatch;  // NULL when absent
     int nimages;             // 2: pair (winner first), 1: single image
-    float* images;           // [nimages][channels][size][size]
+    float* images;           // [nimages][variants][channels][size][size]
     int label;               // single rows: 1 desirable, 0 undesirable, -1 none
     int line;                // 1-based line in the manifest
 } PrefItem;
@@ -31,7 +42,8 @@ typedef struct PrefDataset {
     char* path;
     PrefItem* items;
     int n, cap;
-    int channels, size;
+    int channels, size;      // of a stored image (an encoder's output when there is one)
+    int variants;            // 1, or 2 when mirrored images are stored too
     int pairs, singles;      // kinds of rows kept
     int ties_dropped, skipped;
 } PrefDataset;
@@ -41,6 +53,7 @@ typedef struct ManifestOptions {
     bool skip_bad;       // skip and count bad rows instead of stopping
     int max_rows;        // > 0: keep only the first max_rows usable rows (the rest is not read)
     int64_t max_image_pixels;  // largest declared width x height decoded (<= 0: IMAGE_MAX_PIXELS_DEFAULT)
+    const ImageEncoder* encoder;  // NULL: keep the prepared images themselves
 } ManifestOptions;
 
 // 0 on success (at least one row kept); -1 with err naming file, line and reason.
@@ -48,3 +61,5 @@ int manifest_load(PrefDataset* d, const char* path, const ManifestOptions* o, ch
 void manifest_free(PrefDataset* d);
 // Image k (0 = winner or the single image) of item i.
 const float* pref_image(const PrefDataset* d, int i, int k);
+// Its mirrored variant (NULL when the dataset stores none).
+const float* pref_image_mirrored(const PrefDataset* d, int i, int k);

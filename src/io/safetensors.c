@@ -111,6 +111,8 @@ struct SafeTensors {
     const StTensor** by_name;  // sorted by name, for st_find
     char **meta_key, **meta_value;
     int n_meta;
+    SafeTensors** shards;  // st_open_sharded: the open shards (t points into them)
+    int n_shards;
 };
 
 static int cmp_by_name(const void* a, const void* b) {
@@ -367,11 +369,90 @@ SafeTensors* st_open(const char* path, char* err, size_t errlen) {
         st_close(st);
         return NULL;
     }
+    for (int i = 0; i < st->n; i++) st->t[i].bytes = st->data + st->t[i].begin;
+    return st;
+}
+
+static SafeTensors* sharded_fail(SafeTensors* st, cJSON* root) {
+    cJSON_Delete(root);
+    st_close(st);
+    return NULL;
+}
+
+SafeTensors* st_open_sharded(const char* index_path, char* err, size_t errlen) {
+    size_t len;
+    char* text = read_file(index_path, &len, err, errlen);
+    if (!text) return NULL;
+    cJSON* root = cJSON_ParseWithLength(text, len);
+    free(text);
+    SafeTensors* st = xcalloc(1, sizeof *st);
+    st->path = xstrdup(index_path);
+    const cJSON* map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(map) || !map->child) {
+        fail(err, errlen, "%s: %s", index_path, root ? "no \"weight_map\" object with entries" : "not valid JSON");
+        return sharded_fail(st, root);
+    }
+    char* dir = xstrdup(index_path);  // the index's folder: shard names are relative to it
+    char* slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    int total = 0;
+    for (const cJSON* e = map->child; e; e = e->next) {
+        if (!cJSON_IsString(e) || !*e->valuestring || strchr(e->valuestring, '/')) {
+            fail(err, errlen, "%s: weight_map \"%s\": not a shard file name in this folder", index_path, e->string);
+            free(dir);
+            return sharded_fail(st, root);
+        }
+        bool seen = false;
+        for (const cJSON* f = map->child; f != e && !seen; f = f->next) seen = !strcmp(f->valuestring, e->valuestring);
+        if (seen) continue;
+        char* path = path_join(dir, e->valuestring);
+        SafeTensors* shard = st_open(path, err, errlen);
+        free(path);
+        if (!shard) {
+            free(dir);
+            return sharded_fail(st, root);
+        }
+        st->shards = xrealloc(st->shards, (size_t)(st->n_shards + 1) * sizeof *st->shards);
+        st->shards[st->n_shards++] = shard;
+        total += shard->n;
+    }
+    free(dir);
+    st->t = xcalloc((size_t)(total ? total : 1), sizeof *st->t);
+    for (int s = 0; s < st->n_shards; s++)
+        for (int i = 0; i < st->shards[s]->n; i++) {
+            st->t[st->n] = st->shards[s]->t[i];
+            st->t[st->n].name = xstrdup(st->shards[s]->t[i].name);
+            st->n++;
+        }
+    st->by_name = xmalloc((size_t)(st->n ? st->n : 1) * sizeof *st->by_name);
+    for (int i = 0; i < st->n; i++) st->by_name[i] = &st->t[i];
+    qsort(st->by_name, (size_t)st->n, sizeof *st->by_name, cmp_by_name);
+    for (int i = 1; i < st->n; i++)
+        if (!strcmp(st->by_name[i - 1]->name, st->by_name[i]->name)) {
+            fail(err, errlen, "%s: tensor '%s' is in two shards", index_path, st->by_name[i]->name);
+            return sharded_fail(st, root);
+        }
+    for (const cJSON* e = map->child; e; e = e->next) {
+        const StTensor* t = st_find(st, e->string);
+        const SafeTensors* holder = NULL;
+        for (int s = 0; t && s < st->n_shards && !holder; s++)
+            if (st_find(st->shards[s], e->string)) holder = st->shards[s];
+        const char* base = holder ? strrchr(holder->path, '/') : NULL;
+        if (!t || strcmp(base ? base + 1 : holder->path, e->valuestring)) {
+            fail(err, errlen, "%s: tensor '%s': %s", index_path, e->string,
+                 t ? "the index names another shard than holds it" : "listed but in no shard");
+            return sharded_fail(st, root);
+        }
+    }
+    cJSON_Delete(root);
     return st;
 }
 
 void st_close(SafeTensors* st) {
     if (!st) return;
+    for (int i = 0; i < st->n_shards; i++) st_close(st->shards[i]);
+    free(st->shards);
     if (st->mapped)
         munmap(st->file, st->file_size);
     else
@@ -408,10 +489,13 @@ const char* st_meta_get(const SafeTensors* st, const char* key) {
     return NULL;
 }
 
-const void* st_data(const SafeTensors* st, const StTensor* t) { return st->data + t->begin; }
+const void* st_data(const SafeTensors* st, const StTensor* t) {
+    (void)st;
+    return t->bytes;
+}
 
 void st_read_f32(const SafeTensors* st, const StTensor* t, float* out) {
-    const uint8_t* p = st->data + t->begin;
+    const uint8_t* p = st_data(st, t);
     int64_t n = t->numel;
     // memcpy per element: offsets need not be aligned in a valid file.
     switch (t->dtype) {

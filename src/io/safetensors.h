@@ -43,7 +43,8 @@ typedef struct StTensor {
     int ndim;  // 0 = scalar
     int64_t shape[ST_MAX_DIMS];
     int64_t numel;
-    uint64_t begin, end;  // byte range inside the data section
+    uint64_t begin, end;  // byte range inside the data section (of its shard's file)
+    const uint8_t* bytes; // the data itself (set by the reader)
 } StTensor;
 
 typedef struct SafeTensors SafeTensors;  // opaque: the mapped file and its parsed header
@@ -51,6 +52,13 @@ typedef struct SafeTensors SafeTensors;  // opaque: the mapped file and its pars
 // Maps the file and validates the header; NULL with err set on any problem.
 SafeTensors* st_open(const char* path, char* err, size_t errlen);
 void st_close(SafeTensors* st);
+// Opens the shards a Hugging Face index file lists (`*.safetensors.index.json`:
+// {"weight_map": {"tensor": "shard file", ...}}, shard files relative to the
+// index's folder) as one set: every accessor below works on it as on one file.
+// Each shard is validated as st_open does; a tensor the index places in another
+// shard than holds it, one in two shards, or a listed one missing is an error
+// naming the index and the tensor.
+SafeTensors* st_open_sharded(const char* index_path, char* err, size_t errlen);
 
 const char* st_path(const SafeTensors* st);
 int st_count(const SafeTensors* st);                               // tensors, in header order

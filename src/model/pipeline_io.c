@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/pipeline_index.h"
 #include "model/weights.h"
+#include "util/check.h"
 #include "util/fsutil.h"
 
 static int write_text(const char* dir, const char* name, char* text, char* err, size_t errlen) {
@@ -65,8 +67,10 @@ int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t err
         "{\n  \"_class_name\": \"StableDiffusionPipeline\",\n  \"_diffusers_version\": \"0.21.0\",\n"
         "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
         "  \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"],\n  \"scheduler\": [\"diffusers\", \"DDPMScheduler\"],\n"
-        "  \"vae\": [null, null],\n  \"safety_checker\": [null, null],\n  \"feature_extractor\": [null, null],\n"
+        "  \"vae\": %s,\n  \"safety_checker\": [null, null],\n  \"feature_extractor\": [null, null],\n"
         "  \"requires_safety_checker\": false\n}\n";
+    char index_text[1024];
+    snprintf(index_text, sizeof index_text, index, p->vae_ps ? "[\"diffusers\", \"AutoencoderKL\"]" : "[null, null]");
     int r = subdir(dir, "unet", sub, sizeof sub, err, errlen);
     if (!r) r = write_text(sub, "config.json", unet_config_to_json(p->unet_cfg), err, errlen);
     if (!r) snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub),
@@ -80,8 +84,19 @@ int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t err
                          : copy_tokenizer(p->tokenizer_dir, sub, err, errlen);
     if (!r) r = subdir(dir, "scheduler", sub, sizeof sub, err, errlen);
     if (!r) r = write_text(sub, "scheduler_config.json", scheduler_config_to_json(p->sched), err, errlen);
+    if (!r && p->vae_ps) {  // the VAE as loaded (frozen): its config file, its weights under current names
+        char src[8192];
+        size_t n;
+        snprintf(src, sizeof src, "%s/config.json", p->vae_dir);
+        char* cfg = read_file(src, &n, err, errlen);
+        r = cfg ? subdir(dir, "vae", sub, sizeof sub, err, errlen) : -1;
+        if (!r) r = write_text(sub, "config.json", cfg, err, errlen);
+        else free(cfg);
+        if (!r) snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub),
+                r = weights_save(p->vae_ps, path, false, dt, err, errlen);
+    }
     // model_index.json last: a folder without it is visibly not a finished pipeline.
-    if (!r) r = write_text(dir, "model_index.json", strdup(index), err, errlen);
+    if (!r) r = write_text(dir, "model_index.json", strdup(index_text), err, errlen);
     return r;
 }
 
@@ -110,13 +125,22 @@ int pipeline_create(DiffusionPipeline* p, GpuContext* g, const UNetConfig* unet,
     return 0;
 }
 
+// Fills ps from the component folder dir/sub (weights_open's file names).
+static int load_component(ParamStore* ps, const char* dir, const char* sub, const char* stem, const char* variant,
+                          char* err, size_t errlen) {
+    char folder[8192];
+    snprintf(folder, sizeof folder, "%s/%s", dir, sub);
+    SafeTensors* st = weights_open(folder, stem, variant, err, errlen);
+    if (!st) return -1;
+    int r = weights_load_from(ps, st, NULL, err, errlen);
+    st_close(st);
+    return r;
+}
+
 int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, PipelineAlloc alloc, char* err, size_t errlen) {
     char path[8192], tok_dir[4096];
-    snprintf(path, sizeof path, "%s/model_index.json", dir);
-    if (!path_exists(path)) {
-        snprintf(err, errlen, "%s: not a pipeline folder (no model_index.json; an unfinished checkpoint?)", dir);
-        return -1;
-    }
+    PipelineIndex ix;
+    if (pipeline_index_read(&ix, dir, err, errlen)) return -1;
     UNetConfig uc;
     ClipConfig cc;
     SchedulerConfig sc;
@@ -128,11 +152,16 @@ int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, Pipeline
     if (scheduler_config_load(&sc, path, err, errlen)) return -1;
     snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", dir);
     if (pipeline_create(p, g, &uc, &cc, &sc, tok_dir, alloc, err, errlen)) return -1;
-    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
-    int r = weights_load(&p->unet_ps, path, NULL, err, errlen);
-    if (!r) {
-        snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", dir);
-        r = weights_load(&p->text_ps, path, NULL, err, errlen);
+    snprintf(p->unused_components, sizeof p->unused_components, "%s", ix.unused);
+    int r = load_component(&p->unet_ps, dir, "unet", "diffusion_pytorch_model", alloc.variant, err, errlen);
+    if (!r) r = load_component(&p->text_ps, dir, "text_encoder", "model", alloc.variant, err, errlen);
+    if (!r && ix.latent) {
+        snprintf(p->vae_dir, sizeof p->vae_dir, "%s/vae", dir);
+        r = vae_load(&p->vae, &p->vae_ps, g, p->vae_dir, alloc.variant, err, errlen);
+        p->latent = r == 0;
+        if (!r && p->vae.cfg.latent_channels != p->unet_cfg.in_channels)
+            r = fail(err, errlen, "%s: the VAE makes %d latent channels but the UNet takes %d (unet/config.json in_channels)",
+                     dir, p->vae.cfg.latent_channels, p->unet_cfg.in_channels);
     }
     if (r) {
         pipeline_free(p);
@@ -141,7 +170,13 @@ int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, Pipeline
     return 0;
 }
 
+void pipeline_image_shape(const DiffusionPipeline* p, int* channels, int* size) {
+    *channels = p->latent ? p->vae.cfg.out_channels : p->unet_cfg.in_channels;
+    *size = p->latent ? (int)vae_image_size(&p->vae.cfg, p->unet_cfg.sample_size) : p->unet_cfg.sample_size;
+}
+
 void pipeline_free(DiffusionPipeline* p) {
+    if (p->latent) param_store_free(&p->vae_ps);
     param_store_free(&p->unet_ps);
     param_store_free(&p->text_ps);
     tokenizer_free(&p->tok);
@@ -151,7 +186,8 @@ void pipeline_free(DiffusionPipeline* p) {
 int pipeline_save_model(const DiffusionPipeline* p, const char* dir, bool use_ema, bool f16, char* err, size_t errlen) {
     PipelineParts parts = {.unet_cfg = &p->unet_cfg, .unet_ps = &p->unet_ps, .clip_cfg = &p->clip_cfg,
                            .text_ps = &p->text_ps, .tokenizer_dir = p->tokenizer_dir, .model_max_length = p->max_length,
-                           .sched = &p->sched, .use_ema = use_ema, .f16 = f16};
+                           .sched = &p->sched, .use_ema = use_ema, .f16 = f16,
+                           .vae_ps = p->latent ? &p->vae_ps : NULL, .vae_dir = p->latent ? p->vae_dir : NULL};
     return pipeline_save(&parts, dir, err, errlen);
 }
 

@@ -9,6 +9,7 @@
 #include "model/unet.h"
 
 #include "model/tokenizer.h"
+#include "model/vae.h"
 
 typedef struct PipelineParts {
     const UNetConfig* unet_cfg;
@@ -19,6 +20,8 @@ typedef struct PipelineParts {
     const char* tokenizer_dir; // (vocab NULL) a tokenizer folder whose files are copied
     int model_max_length;
     const SchedulerConfig* sched;
+    const ParamStore* vae_ps;  // latent pipelines: the VAE (frozen) and the folder of its config.json
+    const char* vae_dir;
     bool use_ema;              // write the EMA weights of the UNet when present
     bool f16;
 } PipelineParts;
@@ -37,14 +40,24 @@ typedef struct DiffusionPipeline {
     ParamStore unet_ps, text_ps;
     UNet unet;
     ClipTextModel clip;
+    // Latent pipelines (model_index.json lists a vae): the UNet denoises VAE
+    // latents; training encodes images, sampling decodes. The VAE is frozen.
+    bool latent;
+    AutoencoderKL vae;
+    ParamStore vae_ps;
+    char vae_dir[4096];
+    char unused_components[256];  // listed in model_index.json but not run (safety_checker, ...)
     // LoRA adapters the UNet's sampling and validation apply (model/lora.h;
     // owned by the caller). NULL: the UNet as loaded.
     const struct LoraSet* unet_lora;
 } DiffusionPipeline;
 
-// What to allocate beside the values (training needs gradients and moments).
+// What to allocate beside the values (training needs gradients and moments), and
+// which weights files to read: variant "" (or NULL) the plain files, "fp16" the
+// *.fp16.safetensors ones (diffusers' --variant; model/weights.h: weights_open).
 typedef struct PipelineAlloc {
     bool unet_train, unet_ema, text_train;
+    const char* variant;
 } PipelineAlloc;
 
 // Registers and allocates the models of the given configs (values uninitialised)
@@ -52,10 +65,14 @@ typedef struct PipelineAlloc {
 int pipeline_create(DiffusionPipeline* p, GpuContext* g, const UNetConfig* unet, const ClipConfig* clip,
                     const SchedulerConfig* sched, const char* tokenizer_dir, PipelineAlloc alloc, char* err,
                     size_t errlen);
-// Loads dir (model_index.json must exist: a folder without it is unfinished).
-// 0 on success; otherwise err names the file, key or tensor.
+// Loads dir (model_index.json must exist: a folder without it is unfinished; it
+// decides the components, model/pipeline_index.h). 0 on success; otherwise err
+// names the file, key, component or tensor.
 int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, PipelineAlloc alloc, char* err, size_t errlen);
 void pipeline_free(DiffusionPipeline* p);
+// The images the pipeline makes and trains on: the UNet's sample shape, or for
+// latent pipelines the VAE's output channels at sample_size x the VAE's factor.
+void pipeline_image_shape(const DiffusionPipeline* p, int* channels, int* size);
 // Copies p's tokenizer files into dir (created) and makes dir p's tokenizer
 // source, so later saves do not depend on the folder p was loaded from (a
 // resumed run's checkpoint may be pruned while the run goes on).

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "model/weights.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
@@ -205,9 +206,7 @@ static bool legacy_attention_name(const char* name, char* out, size_t n) {
     return false;
 }
 
-int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen) {
-    SafeTensors* st = st_open(path, err, errlen);
-    if (!st) return -1;
+int vae_load_weights_from(ParamStore* ps, const SafeTensors* st, char* err, size_t errlen) {
     int r = 0;
     for (int i = 0; i < ps->n && !r; i++) {
         const char* name = ps->e[i].name;
@@ -218,11 +217,19 @@ int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen)
         if (!r) param_upload(ps, i, h);
         free(h);
     }
+    return r;
+}
+
+int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen) {
+    SafeTensors* st = st_open(path, err, errlen);
+    if (!st) return -1;
+    int r = vae_load_weights_from(ps, st, err, errlen);
     st_close(st);
     return r;
 }
 
-int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, char* err, size_t errlen) {
+int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, const char* variant, char* err,
+             size_t errlen) {
     char folder[4096], path[4200];
     VaeConfig cfg;
     // A pipeline folder stands for its vae/ subfolder.
@@ -237,21 +244,16 @@ int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, c
     }
     snprintf(path, sizeof path, "%s/config.json", folder);
     if (vae_config_load(&cfg, path, err, errlen)) return -1;
-    // diffusers' file name, else its half-precision variant (some repositories ship only that).
-    snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", folder);
-    if (!path_exists(path)) {
-        snprintf(path, sizeof path, "%s/diffusion_pytorch_model.fp16.safetensors", folder);
-        if (!path_exists(path)) snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", folder);
-    }
+    SafeTensors* st = weights_open(folder, "diffusion_pytorch_model", variant, err, errlen);
+    if (!st) return -1;
     param_store_init(ps, g);
     vae_init(m, &cfg, ps);
     for (int i = 0; i < ps->n; i++) ps->e[i].trainable = false;  // frozen
     param_store_alloc(ps, false, false, false);
-    if (vae_load_weights(ps, path, err, errlen)) {
-        param_store_free(ps);
-        return -1;
-    }
-    return 0;
+    int r = vae_load_weights_from(ps, st, err, errlen);
+    st_close(st);
+    if (r) param_store_free(ps);
+    return r;
 }
 
 // ---------------------------------------------------------------------------

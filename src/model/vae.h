@@ -16,6 +16,7 @@
 // The model struct holds the config and parameter handles only; what a forward
 // makes lives in the caller's Graph (temporaries, reset per unit) and a VaeScratch.
 #pragma once
+#include "io/safetensors.h"
 #include "model/layers.h"
 
 #define VAE_MAX_BLOCKS 6
@@ -87,13 +88,15 @@ void vae_init(AutoencoderKL* m, const VaeConfig* cfg, ParamStore* ps);
 // renames the latter at load; so does this, tensor by tensor). 0 on success, else
 // err names the file and the tensor.
 int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen);
+int vae_load_weights_from(ParamStore* ps, const SafeTensors* st, char* err, size_t errlen);
 
 // A whole vae/ folder (or a pipeline folder holding one): config.json, then the
-// parameters (values only, frozen) from diffusion_pytorch_model.safetensors (else
-// diffusion_pytorch_model.fp16.safetensors), into ps (initialised here; param_store_free
-// releases it). 0 on success; else err names file and key, and nothing is left
-// allocated.
-int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, char* err, size_t errlen);
+// parameters (values only, frozen) from the weights file weights_open finds for
+// variant ("" : diffusion_pytorch_model.safetensors, its sharded index, else the
+// fp16 file), into ps (initialised here; param_store_free releases it). 0 on
+// success; else err names file and key, and nothing is left allocated.
+int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, const char* variant, char* err,
+             size_t errlen);
 
 // The values a forward carries from unit to unit (a ResNet, the attention, an up-
 // or downsampler): two arenas used in turn, each reset before it takes the next

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "util/check.h"
+#include "util/fsutil.h"
 
 const Tensor* param_slot(const ParamStore* ps, int i, ParamSlot slot) {
     static const char* const names[] = {"values", "first moments", "second moments", "EMA weights"};
@@ -30,13 +31,41 @@ int weights_load_slot(ParamStore* ps, ParamSlot slot, const SafeTensors* st, con
     return 0;
 }
 
+int weights_load_from(ParamStore* ps, const SafeTensors* st, int* unused, char* err, size_t errlen) {
+    int r = weights_load_slot(ps, SLOT_VALUE, st, "", err, errlen);
+    if (unused) *unused = st_count(st) - ps->n;
+    return r;
+}
+
 int weights_load(ParamStore* ps, const char* path, int* unused, char* err, size_t errlen) {
     SafeTensors* st = st_open(path, err, errlen);
     if (!st) return -1;
-    int r = weights_load_slot(ps, SLOT_VALUE, st, "", err, errlen);
-    if (unused) *unused = st_count(st) - ps->n;
+    int r = weights_load_from(ps, st, unused, err, errlen);
     st_close(st);
     return r;
+}
+
+SafeTensors* weights_open(const char* folder, const char* stem, const char* variant, char* err, size_t errlen) {
+    char single[4096], sharded[4096], half[4096];
+    bool v = variant && *variant;
+    if (v) {
+        snprintf(single, sizeof single, "%s/%s.%s.safetensors", folder, stem, variant);
+        snprintf(sharded, sizeof sharded, "%s/%s.safetensors.index.%s.json", folder, stem, variant);
+    } else {
+        snprintf(single, sizeof single, "%s/%s.safetensors", folder, stem);
+        snprintf(sharded, sizeof sharded, "%s/%s.safetensors.index.json", folder, stem);
+    }
+    snprintf(half, sizeof half, "%s/%s.fp16.safetensors", folder, stem);
+    if (path_exists(single)) return st_open(single, err, errlen);
+    if (path_exists(sharded)) return st_open_sharded(sharded, err, errlen);
+    if (!v && path_exists(half)) return st_open(half, err, errlen);
+    if (v)
+        snprintf(err, errlen, "%s: no weights of variant \"%s\" (%s.%s.safetensors or %s.safetensors.index.%s.json)",
+                 folder, variant, stem, variant, stem, variant);
+    else
+        snprintf(err, errlen, "%s: no weights (%s.safetensors, %s.safetensors.index.json or %s.fp16.safetensors)",
+                 folder, stem, stem, stem);
+    return NULL;
 }
 
 void weights_writer_init(WeightsWriter* w, StDtype dtype) {

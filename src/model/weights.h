@@ -15,6 +15,15 @@ const Tensor* param_slot(const ParamStore* ps, int i, ParamSlot slot);
 // its exact shape (F32, F16 or BF16). Tensors in the file that the model does not
 // have are counted in *unused (may be NULL). 0 on success, else err names file and tensor.
 int weights_load(ParamStore* ps, const char* path, int* unused, char* err, size_t errlen);
+int weights_load_from(ParamStore* ps, const SafeTensors* st, int* unused, char* err, size_t errlen);
+
+// The weights of one component folder as diffusers names them, stem being
+// "diffusion_pytorch_model" (UNet, VAE) or "model" (text encoder):
+//   variant "" : stem.safetensors, else the sharded stem.safetensors.index.json,
+//                else stem.fp16.safetensors (folders that ship only the half variant);
+//   variant "v": stem.v.safetensors, else stem.safetensors.index.v.json.
+// NULL with err naming the folder and the names looked for.
+SafeTensors* weights_open(const char* folder, const char* stem, const char* variant, char* err, size_t errlen);
 // Fills one slot of every entry from an open file, reading "<prefix><name>".
 int weights_load_slot(ParamStore* ps, ParamSlot slot, const SafeTensors* st, const char* prefix, char* err,
                       size_t errlen);

@@ -1,6 +1,7 @@
 // generator.c: see generator.h.
 #include "sample/generator.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,15 @@ static void record_step(Generator* g, const Tensor* ehs) {
     cmd_end(c);
 }
 
+// decode: the VAE decoder on x (rescaled in place by the host) into `image`.
+static void record_decode(Generator* g) {
+    Cmd* c = &g->decode;
+    cmd_begin(c, g->gpu);
+    Graph gv = {.cmd = c, .ps = &g->pipe->vae_ps, .tmp = &g->vae_tmp, .training = false};
+    vae_decode(&gv, &g->pipe->vae, &g->vae_scratch, &g->x, &g->image);
+    cmd_end(c);
+}
+
 void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int batch, GenerateSettings s) {
     memset(g, 0, sizeof *g);
     int T = p->sched.num_train_timesteps;
@@ -76,6 +86,13 @@ void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int bat
     g->channels = p->unet_cfg.in_channels;
     g->size = p->unet_cfg.sample_size;
     g->numel = (int64_t)g->channels * g->size * g->size;
+    pipeline_image_shape(p, &g->image_channels, &g->image_size);
+    g->image_numel = (int64_t)g->image_channels * g->image_size * g->image_size;
+    uint64_t image_bytes = (uint64_t)batch * (uint64_t)g->image_numel * sizeof(float);
+    if (p->latent && image_bytes > gpu->props.limits.maxStorageBufferRange)
+        die("generator: %d images of %dx%d take %llu MiB, over the device's %u MiB per buffer: lower the batch size",
+            batch, g->image_size, g->image_size, (unsigned long long)(image_bytes >> 20),
+            gpu->props.limits.maxStorageBufferRange >> 20);
     if (s.use_ema) {  // forward ops read only entry values: a view whose values are the EMA tensors
         if (!p->unet_ps.has_ema)
             die("generator: use_ema needs a UNet loaded with EMA weights (PipelineAlloc.unet_ema)");
@@ -111,6 +128,21 @@ void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int bat
     }
     Tensor ehs = record_encode(g);
     record_step(g, &ehs);
+    if (p->latent) {
+        g->image = arena_tensor4(&g->io, batch, g->image_channels, g->image_size, g->image_size);
+        arena_init(&g->vae_tmp, gpu, "generator vae temporaries", 0, false);
+        vae_scratch_init(&g->vae_scratch, gpu);
+        record_decode(g);
+    }
+}
+
+// Latent pipelines: x <- x / scaling_factor + shift_factor, then the decoder.
+static const float* decode_batch(Generator* g, float* x) {
+    if (!g->pipe->latent) return x;
+    const VaeConfig* vc = &g->pipe->vae.cfg;
+    for (int64_t j = 0; j < (int64_t)g->batch * g->numel; j++) x[j] = x[j] / vc->scaling_factor + vc->shift_factor;
+    cmd_submit(&g->decode);
+    return tensor_host_ptr(&g->image);
 }
 
 // Writes the captions of one batch: item k of the batch is item k0 + min(k, m - 1)
@@ -148,11 +180,12 @@ int generator_run(Generator* g, const char* const* prompts, const uint64_t* seed
             cmd_submit(&g->step);
             if (progress) progress(user, ++done, total);
         }
+        const float* img = decode_batch(g, x);
         for (int k = 0; k < m; k++) {
-            float* out = images + (int64_t)(k0 + k) * g->numel;
+            float* out = images + (int64_t)(k0 + k) * g->image_numel;
             bool finite = true;
-            for (int64_t j = 0; j < g->numel; j++) {
-                float v = x[k * g->numel + j];
+            for (int64_t j = 0; j < g->image_numel; j++) {
+                float v = img[k * g->image_numel + j];
                 finite = finite && isfinite(v);
                 out[j] = v < -1.0f ? -1.0f : v > 1.0f ? 1.0f : v;  // comparisons with NaN are false: it stays
             }
@@ -162,9 +195,22 @@ int generator_run(Generator* g, const char* const* prompts, const uint64_t* seed
     return bad;
 }
 
+int generator_max_batch(const GpuContext* gpu, const DiffusionPipeline* p) {
+    if (!p->latent) return INT_MAX;
+    int c, s;
+    pipeline_image_shape(p, &c, &s);
+    uint64_t most = gpu->props.limits.maxStorageBufferRange / ((uint64_t)c * (uint64_t)s * (uint64_t)s * sizeof(float));
+    return most < 1 ? 1 : most > 1024 ? 1024 : (int)most;
+}
+
 void generator_free(Generator* g) {
     cmd_free(&g->encode);
     cmd_free(&g->step);
+    if (g->pipe->latent) {
+        cmd_free(&g->decode);
+        vae_scratch_free(&g->vae_scratch);
+        arena_free(&g->vae_tmp);
+    }
     arena_free(&g->io), arena_free(&g->text), arena_free(&g->act), arena_free(&g->tmp);
     schedule_free(&g->sched);
     if (g->set.use_ema) free(g->unet_view.e);

@@ -8,7 +8,10 @@
 //           as op_sampler_step expects) and R = B without (cfg <= 1, as
 //           diffusers' `do_classifier_free_guidance = guidance_scale > 1`);
 //   step:   the UNet (training = false) on [x; x] (or x) and op_sampler_step,
-//           which updates x in place.
+//           which updates x in place;
+//   decode: latent pipelines only: the VAE decoder on x / scaling_factor +
+//           shift_factor (the host rescales x in place first), as diffusers'
+//           pipelines decode.
 // A batch is one replay of encode and `steps` replays of step (one
 // vkQueueSubmit each); the host writes the step's timestep, sampler
 // coefficients and noise into host-visible tensors before each replay.
@@ -44,8 +47,12 @@ typedef struct Generator {
     int batch;           // B images per replay
     int rows;            // R caption rows / UNet batch: 2B with guidance, else B
     bool guided;
-    int channels, size;  // of an image: [channels, size, size]
+    int channels, size;  // of the sampler state (the UNet's sample): [channels, size, size]
     int64_t numel;       // channels * size * size
+    // What generator_run returns: the state itself, or for latent pipelines the
+    // VAE's decoding of it (pipeline_image_shape).
+    int image_channels, image_size;
+    int64_t image_numel;
     NoiseSchedule sched;
     SamplerStep* plan;   // [steps] coefficients of each denoising step
     ParamStore unet_view;  // use_ema: the UNet's store with every value pointing at its EMA
@@ -57,6 +64,11 @@ typedef struct Generator {
     Tensor timesteps;    // [R] the UNet's timestep input (io)
     Tensor coefs;        // [SAMPLER_COEF_COUNT] (io)
     Cmd encode, step;
+    // Latent pipelines: `decode` turns the (rescaled) state into `image` (io).
+    Cmd decode;
+    Tensor image;
+    Arena vae_tmp;
+    VaeScratch vae_scratch;
     int32_t* tok;        // [L] scratch for tokenizer_encode
 } Generator;
 
@@ -65,13 +77,16 @@ typedef struct Generator {
 // start of a training run samples the current weights at every validation.
 void generator_init(Generator* g, GpuContext* gpu, DiffusionPipeline* p, int batch, GenerateSettings s);
 // Generates n images, image k from (prompts[k], seeds[k]), into images
-// [n][C][S][S], clamped to [-1, 1] (as diffusers' image post-processing; NaN
+// [n][image_channels][image_size][image_size], clamped to [-1, 1] (as diffusers' image post-processing; NaN
 // stays NaN). n need not be a multiple of the batch (the last batch is padded
 // and the padding discarded). Prompts longer than the tokenizer's length are
 // truncated (tokenizer_encode). Returns the number of images with a non-finite value.
 int generator_run(Generator* g, const char* const* prompts, const uint64_t* seeds, int n, float* images,
                   GenerateProgress progress, void* user);
 void generator_free(Generator* g);
+// The largest batch whose decoded images fit one device buffer (latent pipelines;
+// INT_MAX for pixel-space ones).
+int generator_max_batch(const GpuContext* gpu, const DiffusionPipeline* p);
 
 // The noise of the image with seed `seed`: step 0 is x_T, step i + 1 the noise
 // of denoising step i. out[numel]. (Exposed so that tests and other tools can

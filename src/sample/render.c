@@ -25,8 +25,9 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     }
     int T = p.sched.num_train_timesteps;
     if (job->set.steps > T) die("--steps %d: %s has %d training timesteps", job->set.steps, dir, T);
-    *channels = p.unet_cfg.in_channels;
-    *size = p.unet_cfg.sample_size;
+    if (*p.unused_components)
+        fprintf(stderr, "vkpref: %s: not run by vkpref: %s\n", dir, p.unused_components);
+    pipeline_image_shape(&p, channels, size);
     if (*channels != 1 && *channels != 3)
         die("%s %s: %d-channel samples cannot be shown as images (1 or 3)", flag, dir, *channels);
     int n = job->nprompts * job->nseeds;
@@ -34,6 +35,8 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     uint64_t* seeds = xmalloc((size_t)n * sizeof *seeds);
     for (int i = 0; i < n; i++) prompts[i] = job->prompts[i / job->nseeds], seeds[i] = job->seeds[i % job->nseeds];
     int64_t numel = (int64_t)*channels * *size * *size;
+    int most = generator_max_batch(g, &p);  // images do not depend on the batch: fitting it changes nothing else
+    if (batch > most) batch = most;
     float* images = xmalloc((size_t)(n * numel) * sizeof *images);
     Generator gen;
     generator_init(&gen, g, &p, batch < n ? batch : n, job->set);

@@ -15,6 +15,8 @@
 static int model_sample_size(const TrainConfig* c) {
     char path[OPT_STR_MAX + 32], err[512];
     bool pipeline = *c->pretrained_model_name_or_path != 0;
+    snprintf(path, sizeof path, "%s/vae/config.json", c->pretrained_model_name_or_path);
+    if (pipeline && path_exists(path)) return 0;  // latent: the run checks the image size against the VAE
     if (pipeline) snprintf(path, sizeof path, "%s/unet/config.json", c->pretrained_model_name_or_path);
     else snprintf(path, sizeof path, "%s", c->model_config);
     char* text = json_read_file(path, err, sizeof err);

@@ -79,13 +79,14 @@ static void encode(PrefBatcher* b, const char* caption, uint32_t* ids) {
     for (int k = 0; k < b->text_len; k++) ids[k] = (uint32_t)tmp[k];
 }
 
-// One row: image (flipped or not) noised with eps at t.
-static void noised_row(PrefBatcher* b, const float* image, bool flip, const float* eps, int t, float* x_t, float* target) {
+// One row: image k of item i (mirrored or not) noised with eps at t.
+static void noised_row(PrefBatcher* b, int i, int k, bool flip, const float* eps, int t, float* x_t, float* target) {
     int S = b->ds->size, C = b->ds->channels;
     int64_t E = (int64_t)C * S * S;
     float* x0 = b->scratch;
-    memcpy(x0, image, (size_t)E * sizeof *x0);
-    if (flip) image_flip_horizontal(x0, S, S, C);
+    const float* mirrored = flip ? pref_image_mirrored(b->ds, i, k) : NULL;  // latents of the mirrored image
+    memcpy(x0, mirrored ? mirrored : pref_image(b->ds, i, k), (size_t)E * sizeof *x0);
+    if (flip && !mirrored) image_flip_horizontal(x0, S, S, C);
     schedule_add_noise(b->sched, t, x0, eps, (long)E, x_t, target);
 }
 
@@ -108,7 +109,7 @@ void pref_training_batch(PrefBatcher* b, uint64_t seed, int step, int first, int
         for (int h = 0; h < (two ? 2 : 1); h++) {
             int r = h * n + i;
             int image = b->layout == ROWS_PAIRS ? h : src->image;
-            noised_row(b, pref_image(b->ds, src->item, image), flip, eps, t, x_t + r * E, target + r * E);
+            noised_row(b, src->item, image, flip, eps, t, x_t + r * E, target + r * E);
             const char* cap = drop ? "" : (b->layout == ROWS_CAPTION_PAIRS && h == 1) ? b->mismatch[src->item] : it->caption;
             encode(b, cap, ids + (int64_t)r * L);
             timesteps[r] = (float)t;

@@ -1,5 +1,6 @@
 // run.c: see run.h. Every random choice of step s is a function of (seed, s)
 // (util/rng.h), so a resumed run continues bit for bit.
+#include "train/latent_cache.h"
 #include "train/run.h"
 
 #include <cjson/cJSON.h>
@@ -57,6 +58,8 @@ struct TrainRun {
     char run_id[RUN_ID_LEN + 1];
     PrefDataset pref_set;
     PrefBatcher pref_batcher;
+    LatentCache latents;   // latent pipelines: the VAE encoder that filled pref_set
+    bool has_latents;
     ParamStore ref;        // the frozen reference UNet (objective_needs_reference)
     LoraSet lora;          // --lora_rank > 0: the trained adapters (the UNet frozen, the reference = adapters off)
     bool has_lora;
@@ -235,7 +238,8 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
     const TrainConfig* c = &r->c;
     char path[8192];
     bool lora = lora_training(c);  // the UNet frozen (values only), the adapters trained
-    PipelineAlloc alloc = {.unet_train = !lora, .unet_ema = c->use_ema && !lora, .text_train = r->train_text};
+    PipelineAlloc alloc = {.unet_train = !lora, .unet_ema = c->use_ema && !lora, .text_train = r->train_text,
+                           .variant = c->variant};
     // The run's working copy of the tokenizer: checkpoints and the final pipeline copy it,
     // and the final pipeline's own tokenizer/ is only replaced at the end, whole. The other
     // ranks of a data-parallel run save nothing: a built tokenizer goes to a folder of their own.
@@ -302,10 +306,26 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
     DiffusionPipeline* p = &r->p;
     int L = p->max_length;
     if (r->pref) {
-        ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
-                              .skip_bad = c->skip_bad_rows, .max_rows = c->max_train_samples,
-                              .max_image_pixels = c->max_image_pixels};
+        int channels, size;
+        pipeline_image_shape(p, &channels, &size);
+        if (p->latent && c->resolution > 0) size = c->resolution;
+        ManifestOptions mo = {.channels = channels, .size = size, .skip_bad = c->skip_bad_rows,
+                              .max_rows = c->max_train_samples, .max_image_pixels = c->max_image_pixels};
+        ImageEncoder enc;
+        if (p->latent) {
+            char dir[4096] = "";
+            if (c->cache_latents && *c->latent_cache_dir) snprintf(dir, sizeof dir, "%s", c->latent_cache_dir);
+            else if (c->cache_latents) latent_cache_default_dir(dir, sizeof dir);
+            if (latent_cache_open(&r->latents, r->g, p, size, dir, err, errlen)) return -1;
+            r->has_latents = true;
+            enc = latent_cache_encoder(&r->latents, c->random_flip);
+            mo.encoder = &enc;
+            say(r, "latent pipeline: manifest images at %dx%d are VAE-encoded once%s%s", size, size,
+                *dir ? ", cached in " : " (in memory: --cache_latents false)", dir);
+        }
         if (manifest_load(&r->pref_set, c->dataset, &mo, err, errlen)) return -1;
+        if (p->latent)
+            say(r, "latents: %d from the cache, %d encoded", r->latents.hits, r->latents.encoded);
         RowLayout layout = objective_row_layout(r->obj);
         if (pref_batcher_init(&r->pref_batcher, &r->pref_set, &r->sched, &p->tok, L, layout,
                               c->proportion_empty_prompts, c->random_flip, (uint64_t)c->seed, err, errlen)) {
@@ -321,6 +341,9 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
                     say(r, "mismatched captions by rule \"%s\": %d", perturb_kind_name((PerturbKind)k),
                         r->pref_batcher.perturb_count[k]);
     } else {
+        if (p->latent)
+            return fail(err, errlen, "--dataset fmnist: the embedded set trains pixel-space models; a latent "
+                                     "pipeline trains on a manifest (docs/DATA.md)");
         if (fmnist_load(&r->train_set, NULL, FMNIST_TRAIN, err, errlen)) return -1;
         fmnist_batcher_init(&r->batcher, &r->train_set, &r->sched, &p->tok, L, c->caption_attributes,
                             c->proportion_empty_prompts);
@@ -677,6 +700,7 @@ void train_run_close(TrainRun* r) {
     if (r->has_grid) validation_grid_free(&r->grid);
     if (r->has_val) validation_free(&r->val), fmnist_batcher_free(&r->val_batcher), fmnist_free(&r->test_set);
     if (r->has_pref) pref_batcher_free(&r->pref_batcher), manifest_free(&r->pref_set);
+    if (r->has_latents) latent_cache_close(&r->latents);
     if (r->has_fmnist) fmnist_batcher_free(&r->batcher), fmnist_free(&r->train_set);
     if (r->has_ref) param_store_free(&r->ref);
     if (r->has_sched) schedule_free(&r->sched);

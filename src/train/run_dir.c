@@ -22,7 +22,7 @@
 
 // The entries a final pipeline folder consists of (pipeline_save_model), model_index.json last:
 // a reader that finds it finds the components it lists.
-static const char* const PIPELINE_PARTS[] = {"unet", "text_encoder", "tokenizer", "scheduler", "model_index.json"};
+static const char* const PIPELINE_PARTS[] = {"unet", "text_encoder", "tokenizer", "scheduler", "vae", "model_index.json"};
 #define NPARTS (sizeof PIPELINE_PARTS / sizeof *PIPELINE_PARTS)
 
 // What a run leaves in its folder, besides checkpoint-<step> folders.

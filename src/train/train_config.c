@@ -24,6 +24,13 @@ static const OptSpec SPECS[] = {
       "manifests: random horizontal flips (the same for both images of a pair; diffusers' DPO script flips unless "
       "--no_hflip)"),
     O(resolution, OPT_INT, "0", OPT_IN(0, 65536), "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
+    O(cache_latents, OPT_BOOL, "true", OPT_ANY,
+      "latent pipelines: keep each image's VAE latents in --latent_cache_dir and reuse them across runs (false: "
+      "encode once per run, in memory only)"),
+    O(latent_cache_dir, OPT_STRING, "", OPT_ANY,
+      "latent pipelines: the latent cache folder (empty: $XDG_CACHE_HOME/vkpref/latents or ~/.cache/vkpref/latents)"),
+    O(variant, OPT_STRING, "", OPT_ANY,
+      "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors (diffusers' --variant)"),
     O(skip_bad_rows, OPT_BOOL, "false", OPT_ANY, "manifests: skip and count bad rows instead of stopping at the first"),
     O(max_image_pixels, OPT_INT, "89478485", OPT_GE(1),
       "manifests: an image declaring more pixels (width x height) is refused before decoding (a decompression bomb)"),

@@ -23,8 +23,9 @@ int validation_grid_init(ValidationGrid* v, GpuContext* g, DiffusionPipeline* p,
     v->nseeds = nseeds;
     v->set = (GenerateSettings){.sampler = SAMPLER_DDIM, .steps = steps, .cfg = cfg, .eta = 0, .use_ema = use_ema};
     int n = v->nprompts * nseeds, batch = n < 16 ? n : 16;
+    if (batch > generator_max_batch(g, p)) batch = generator_max_batch(g, p);
     generator_init(&v->gen, g, p, batch, v->set);
-    v->images = xmalloc((size_t)n * (size_t)v->gen.numel * sizeof *v->images);
+    v->images = xmalloc((size_t)n * (size_t)v->gen.image_numel * sizeof *v->images);
     return 0;
 }
 
@@ -37,13 +38,14 @@ int validation_grid_render(ValidationGrid* v, const char* path, int step, char* 
     for (int p = 0; p < v->nprompts; p++)
         for (int s = 0; s < v->nseeds; s++) prompts[p * v->nseeds + s] = v->prompts[p], seeds[p * v->nseeds + s] = (uint64_t)s;
     int bad = generator_run(&v->gen, prompts, seeds, n, v->images, NULL, NULL);
-    SampleSheet sh = {(const char* const*)v->prompts, v->nprompts, seed_list, v->nseeds, v->gen.channels, v->gen.size};
+    SampleSheet sh = {(const char* const*)v->prompts, v->nprompts, seed_list, v->nseeds, v->gen.image_channels,
+                     v->gen.image_size};
     SampleRun run = {NULL, NULL, v->images};
     char title[256], settings[128];
     sample_settings_text(&v->set, settings, sizeof settings);
     snprintf(title, sizeof title, "step %d | %s%s%s", step, settings, v->set.use_ema ? ", EMA" : "",
              bad ? " | NON-FINITE IMAGES" : "");
-    int r = sample_grid_write(path, &sh, &run, 1, 2, title, err, errlen);
+    int r = sample_grid_write(path, &sh, &run, 1, v->gen.image_size < 128 ? 2 : 1, title, err, errlen);
     free(prompts), free(seeds), free(seed_list);
     return r;
 }

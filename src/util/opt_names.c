@@ -62,7 +62,6 @@ static const struct {
     {"hub_token", "vkpref writes a local pipeline folder (--output_dir); upload it yourself"},
     {"hub_model_id", "vkpref writes a local pipeline folder (--output_dir); upload it yourself"},
     {"revision", "models are local pipeline folders (--pretrained_model_name_or_path DIR)"},
-    {"variant", "models are local pipeline folders; F16 and F32 weights both load"},
     {"cache_dir", "datasets are local manifests (--dataset FILE.jsonl); nothing is downloaded"},
     {"dataset_split_name", "a manifest is one split (tools/pickapic_to_jsonl.py writes one per split)"},
     {"pretrained_vae_model_name_or_path", "vkpref's pipelines denoise pixels; there is no VAE"},

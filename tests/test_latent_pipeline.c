@@ -285,7 +285,9 @@ Test(latent, dpo_step_sample_eval_and_cache_reuse, .timeout = 900) {
              dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
     // The embedded Fashion-MNIST set trains pixel-space models only.
-    snprintf(args, sizeof args, "%s --dataset fmnist --output_dir %s/run3", common, dir);
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path " TINY_SD " --objective sft --dataset fmnist --max_train_steps 1 "
+             "--output_dir %s/run3", dir);
     cr_assert_neq(run_cli(args, out, sizeof out), 0);
     cr_assert(strstr(out, "latent"), "%s", out);
     remove_temp_dir(dir);

@@ -38,5 +38,12 @@ typedef struct Reduce {
 // subgroup up to 256. CPU drivers: one subgroup per block (subgroupAdd, no
 // barrier), or one invocation per block when it has at
 // most 64 texels (cross-lane sums would cost more than the block; layer norm at
-// D = 64 ran 2x faster on lavapipe that way).
-Reduce reduce_for(const GpuContext* g, int64_t texels);
+// D = 64 ran 2x faster on lavapipe that way); blocks too long for one subgroup
+// under the loop budget (GpuTuning.loop_budget) get as many subgroups as keep
+// each invocation's `passes` sweeps over the block within it (dies naming `op`
+// beyond the largest workgroup).
+Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int passes);
+
+// True when `iterations` loop iterations per invocation are within the device's
+// loop budget (always on drivers without one).
+bool within_loop_budget(const GpuContext* g, int64_t iterations);

@@ -105,6 +105,15 @@ Test(op_add_channel, gpu_matches_ref, GPU_TEST) {
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
+// A bias gradient over more than lavapipe's loop limit per invocation (65535
+// iterations, all loops together): 10 samples x 58081 texels for one subgroup
+// of 8 is 73k.
+Test(op_add_channel, long_blocks_match_ref, GPU_TEST) {
+    require_gpu();
+    add_channel_case((int64_t[]){10, 1, 241, 241}, false, false);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 // ---------------------------------------------------------------------------
 // Upsample 2x
 

@@ -233,6 +233,14 @@ Test(op_col_sum, gpu_matches_ref, GPU_TEST) {
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
+// More rows than lavapipe's loop limit (65535 iterations per invocation) lets
+// one invocation sweep.
+Test(op_col_sum, long_columns_match_ref, GPU_TEST) {
+    require_gpu();
+    check_col_sum(70001, 3, 0, false, 505);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 // Running the same recording twice gives bit-identical sums (no atomics, fixed order).
 Test(op_col_sum, deterministic, GPU_TEST) {
     require_gpu();

@@ -281,11 +281,15 @@ Test(op_layernorm, gpu_matches_ref, GPU_TEST) {
 }
 
 // Past lavapipe's loop limit (65535 iterations per invocation): a row of 175k
-// floats (D odd: one per texel) is 3 x 22k sweeps for one subgroup of 8.
+// floats (D odd: one per texel) is 3 x 22k sweeps for one subgroup of 8; the
+// parameter gradients of 70001 rows are one sweep of 70001.
 Test(op_layernorm, long_rows_match_ref, GPU_TEST) {
     require_gpu();
     const LnCase wide = {"long-row", 2, {2, 174763}, -2, 2, 0};
     check_layernorm(&wide, true, 600);
+    // 70001 rows: dgamma and dbeta sweep them in one invocation per column
+    const LnCase tall = {"long-columns", 2, {70001, 3}, -2, 2, 0};
+    check_layernorm(&tall, true, 601);
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 

@@ -41,7 +41,7 @@ void check_numel(const char* op, const char* what, const Tensor* t, int64_t n) {
 
 // Loop iterations of `passes` strided sweeps over a block of `texels` by one of
 // `wg` invocations, and of the two subgroup-sum loops of REDUCE_WORKGROUP.
-static int64_t reduce_cost(const GpuContext* g, int64_t texels, int passes, uint32_t wg, ReduceMode mode) {
+static int64_t reduce_cost(const GpuContext* g, int64_t texels, int64_t passes, uint32_t wg, ReduceMode mode) {
     int64_t cost = passes * (div_up(texels, mode == REDUCE_INVOCATION ? 1 : wg) + 1);
     if (mode == REDUCE_WORKGROUP) cost += 2 * (wg / g->subgroup_size + 1);
     return cost;
@@ -51,11 +51,12 @@ bool within_loop_budget(const GpuContext* g, int64_t iterations) {
     return g->tune.loop_budget == 0 || iterations <= (int64_t)g->tune.loop_budget;
 }
 
-Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int passes) {
+Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int64_t passes) {
     uint32_t sg = g->subgroup_size;
     if (!g->tune.use_shared_memory) {
-        if (texels <= 64) return (Reduce){REDUCE_INVOCATION, sg, sg};
-        Reduce r = {REDUCE_SUBGROUP, sg, 1};
+        Reduce r = {REDUCE_INVOCATION, sg, sg};
+        if (texels <= 64 && within_loop_budget(g, reduce_cost(g, texels, passes, 1, r.mode))) return r;
+        r = (Reduce){REDUCE_SUBGROUP, sg, 1};
         if (within_loop_budget(g, reduce_cost(g, texels, passes, sg, r.mode))) return r;
         // Too long for one subgroup under the loop budget: a workgroup of several
         // subgroups (barriers, so only where it must).
@@ -69,4 +70,20 @@ Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int passe
     Reduce r = {REDUCE_WORKGROUP, sg, 1};
     while (r.wg < 256 && r.wg < texels) r.wg *= 2;
     return r;
+}
+
+uint32_t loop_ways(const GpuContext* g, const char* op, int64_t trips, uint32_t ways, uint32_t max_ways) {
+    while (!within_loop_budget(g, div_up(trips, ways) + ways + 3)) {
+        if (2 * ways > max_ways)
+            die("%s: %lld loop iterations per invocation are more than this driver runs (%u); split the input", op,
+                (long long)trips, g->tune.loop_budget);
+        ways *= 2;
+    }
+    return ways;
+}
+
+uint32_t max_local_y(const GpuContext* g, uint32_t wx) {
+    const VkPhysicalDeviceLimits* L = &g->props.limits;
+    uint32_t y = L->maxComputeWorkGroupInvocations / wx;
+    return y < L->maxComputeWorkGroupSize[1] ? y : L->maxComputeWorkGroupSize[1];
 }

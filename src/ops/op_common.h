@@ -42,8 +42,16 @@ typedef struct Reduce {
 // under the loop budget (GpuTuning.loop_budget) get as many subgroups as keep
 // each invocation's `passes` sweeps over the block within it (dies naming `op`
 // beyond the largest workgroup).
-Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int passes);
+Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int64_t passes);
 
 // True when `iterations` loop iterations per invocation are within the device's
 // loop budget (always on drivers without one).
 bool within_loop_budget(const GpuContext* g, int64_t iterations);
+
+// The number of invocations, from `ways` doubling up to max_ways, that share a
+// loop of `trips` iterations (each takes every ways-th, then ways partial sums
+// are combined) so that each stays within the loop budget; dies naming `op`
+// beyond max_ways.
+uint32_t loop_ways(const GpuContext* g, const char* op, int64_t trips, uint32_t ways, uint32_t max_ways);
+// The largest workgroup height for workgroups wx wide (the device's limits).
+uint32_t max_local_y(const GpuContext* g, uint32_t wx);

@@ -97,7 +97,8 @@ void op_add_channel_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tens
 // Bias gradient: one reduction block per db entry (add_channel_bwd.comp); how a
 // block is reduced follows op_norm.c's choice (norm.glsl REDUCE_* modes): on CPU
 // drivers one invocation per block of at most 64 texels, else one subgroup per
-// block with no barrier; on GPUs one workgroup per block.
+// block with no barrier (a workgroup of several where the loop budget needs them);
+// on GPUs one workgroup per block.
 #define ADD_CHANNEL_BWD_PUSH(X)                                                               \
     X(uint32_t, nblocks) X(uint32_t, HWT) X(uint32_t, rows) X(uint32_t, row_stride) X(uint32_t, off_dy) \
     X(uint32_t, off_db)
@@ -118,14 +119,14 @@ void op_add_channel_backward(Cmd* c, const Tensor* dx, const Tensor* db, const T
                               .rows = per_n ? 1 : (uint32_t)d.N, .row_stride = (uint32_t)(d.C * d.HW / vec),
                               .off_dy = ody.off, .off_db = odb.off};
     const GpuContext* g = c->gpu;
-    uint32_t mode, wg = g->subgroup_size, per_wg = 1;
+    // One sweep over HWT texels per row; CPU drivers: one invocation per block only
+    // when the whole block (rows x HWT) is small.
+    Reduce r = reduce_for(g, op, push.HWT, push.rows);
     if (!g->tune.use_shared_memory) {
-        mode = (int64_t)push.rows * push.HWT <= 64 ? REDUCE_INVOCATION : REDUCE_SUBGROUP;
-        if (mode == REDUCE_INVOCATION) per_wg = wg;
-    } else {
-        mode = REDUCE_WORKGROUP;
-        while (wg < 256 && wg < push.HWT) wg *= 2;
+        if ((int64_t)push.rows * push.HWT <= 64) r = (Reduce){REDUCE_INVOCATION, g->subgroup_size, g->subgroup_size};
+        else if (r.mode == REDUCE_INVOCATION) r = (Reduce){REDUCE_SUBGROUP, g->subgroup_size, 1};  // fewer trips
     }
+    uint32_t mode = r.mode, wg = r.wg, per_wg = r.per_workgroup;
     Bind bd[] = {bind_tex(&ody.view, (int)vec), bind_w(&odb.view)};
     uint32_t gx, gy;
     grid_1d(div_up(push.nblocks, per_wg), 1, &gx, &gy);

@@ -136,8 +136,10 @@ void op_col_sum(Cmd* c, const Tensor* y, const Tensor* x, int64_t R, int64_t N, 
     Operand ox = operand_both(c, x), oy = operand_both(c, y);
     int vec = texel_width(&ox, N, 1, 0);
     // Rows split over 8 invocations per column on GPUs (a shared-memory sum at
-    // the end); one invocation per column on CPU drivers, where the barrier costs more.
-    uint32_t wy = c->gpu->tune.use_shared_memory ? 8 : 1, wx = 64 / wy;
+    // the end); one invocation per column on CPU drivers, where the barrier costs
+    // more, unless the rows exceed its loop budget.
+    uint32_t wy = loop_ways(c->gpu, op, R, c->gpu->tune.use_shared_memory ? 8 : 1, max_local_y(c->gpu, 1));
+    uint32_t wx = wy < 64 ? 64 / wy : 1;
     ColSumPush push = {(uint32_t)R, (uint32_t)N, ox.off, oy.off};
     Bind binds[] = {bind_tex(&ox.view, vec), bind_w(&oy.view)};
     cmd_dispatch(c, SHADER_COL_SUM, (uint32_t[]){wx, wy, 1, (uint32_t)vec, accumulate}, 5, binds, 2, &push,

@@ -244,9 +244,11 @@ void op_layernorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
     int vec = vec_width(D, (const Operand*[]){&ox, &ody, &og, &odg, &odb, &odx}, 6);
     uint32_t dv = (uint32_t)(D / vec);
 
-    // Parameter gradients: WX column texels x WY row strides per workgroup.
+    // Parameter gradients: WX column texels x WY row strides per workgroup (CPU
+    // drivers: WY = 1, no barrier, unless the rows exceed the loop budget).
     bool gpu = c->gpu->tune.use_shared_memory;
-    uint32_t wx = gpu ? 8 : c->gpu->subgroup_size, wy = gpu ? 32 : 1;
+    uint32_t wx = gpu ? 8 : c->gpu->subgroup_size;
+    uint32_t wy = loop_ways(c->gpu, op, R, gpu ? 32 : 1, max_local_y(c->gpu, wx));
     LayerNormBwdParamPush pp = {(uint32_t)R, dv, ox.off, ody.off, om.off, orr.off, odg.off, odb.off};
     Bind bp[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
                  bind_w(&odg.view), bind_w(&odb.view)};

@@ -87,3 +87,9 @@ uint32_t max_local_y(const GpuContext* g, uint32_t wx) {
     uint32_t y = L->maxComputeWorkGroupInvocations / wx;
     return y < L->maxComputeWorkGroupSize[1] ? y : L->maxComputeWorkGroupSize[1];
 }
+
+void check_loop_budget(const GpuContext* g, const char* op, int64_t iterations, const char* what) {
+    if (!within_loop_budget(g, iterations))
+        die("%s: %s need %lld loop iterations per invocation, more than this driver runs (%u)", op, what,
+            (long long)iterations, g->tune.loop_budget);
+}

@@ -55,3 +55,6 @@ bool within_loop_budget(const GpuContext* g, int64_t iterations);
 uint32_t loop_ways(const GpuContext* g, const char* op, int64_t trips, uint32_t ways, uint32_t max_ways);
 // The largest workgroup height for workgroups wx wide (the device's limits).
 uint32_t max_local_y(const GpuContext* g, uint32_t wx);
+// Dies "<op>: <what> need N loop iterations per invocation, ..." past the loop
+// budget: for kernels whose loops are bounded by a dimension no model comes near.
+void check_loop_budget(const GpuContext* g, const char* op, int64_t iterations, const char* what);

@@ -153,6 +153,9 @@ static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor
                            ConvAdd mode, const Tensor* r, Conv2dDims d) {
     c->label = op;
     check_dims(op, d);
+    // conv2d_direct.glsl: one sweep over the input channels (the output channels
+    // for dx) per invocation, CB at a time.
+    check_loop_budget(c->gpu, op, (int64_t)(d.C > d.K ? d.C : d.K) + 2, "this many channels");
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
     check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
@@ -311,6 +314,9 @@ void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor
     const char* op = "op_conv2d_backward";
     c->label = op;
     check_dims(op, d);
+    // conv2d_direct.glsl: one sweep over the input channels (the output channels
+    // for dx) per invocation, CB at a time.
+    check_loop_budget(c->gpu, op, (int64_t)(d.C > d.K ? d.C : d.K) + 2, "this many channels");
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
     check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);

@@ -330,17 +330,25 @@ void op_embedding_backward(Cmd* c, const Tensor* dtable, const Tensor* dy, const
     embedding_check(op, "dy", dy, ids, dtable, &R);
     check_disjoint(op, "dtable", dtable, "dy", dy);
     check_disjoint(op, "dtable", dtable, "ids", ids);
-    Operand oi = sto(c, ids), oy = tex(c, dy), ot = sto(c, dtable);
-    uint32_t vec = vec_width(D % 4 == 0, (const Operand*[]){&oy, &ot}, 2);
+    Operand oy0 = tex(c, dy), ot = sto(c, dtable);
+    uint32_t vec = vec_width(D % 4 == 0, (const Operand*[]){&oy0, &ot}, 2);
     // Only D / VEC invocations, each a serial loop over the R rows: workgroups of
     // one subgroup spread them over as many cores as there are.
-    uint32_t wg = c->gpu->subgroup_size;
-    Bind b[] = {bind_r(&oi.view), bind_tex(&oy.view, (int)vec), bind_w(&ot.view)};
-    EmbBwdPush push = {(uint32_t)R, (uint32_t)(D / vec), (uint32_t)V, oi.off, oy.off, ot.off};
-    uint32_t gx, gy;
-    grid_1d(push.DT, wg, &gx, &gy);
+    // Rows past the loop budget go in further dispatches, one after another, so
+    // the rows still reach each float in order (part * D keeps dy's texel alignment).
+    uint32_t wg = c->gpu->subgroup_size, gx, gy;
+    grid_1d(div_up(D, vec), wg, &gx, &gy);
+    int64_t part = R;
+    while (!within_loop_budget(c->gpu, part + 2)) part = (part + 1) / 2;
     c->label = op;
-    cmd_dispatch(c, SHADER_EMBEDDING_BWD, (uint32_t[]){wg, 1, 1, vec}, 4, b, 3, &push, sizeof push, gx, gy, 1);
+    for (int64_t r0 = 0; r0 < R; r0 += part) {
+        int64_t n = R - r0 < part ? R - r0 : part;
+        Tensor ip = tensor_slice(*ids, r0, n), yp = tensor_slice(*dy, r0 * D, n * D);
+        Operand oi = sto(c, &ip), oy = tex(c, &yp);
+        Bind b[] = {bind_r(&oi.view), bind_tex(&oy.view, (int)vec), bind_w(&ot.view)};
+        EmbBwdPush push = {(uint32_t)n, (uint32_t)(D / vec), (uint32_t)V, oi.off, oy.off, ot.off};
+        cmd_dispatch(c, SHADER_EMBEDDING_BWD, (uint32_t[]){wg, 1, 1, vec}, 4, b, 3, &push, sizeof push, gx, gy, 1);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -383,6 +391,7 @@ void op_timestep_embedding_backward(Cmd* c, const Tensor* dt, const Tensor* dy, 
     check_numel(op, "dt", dt, d.N);
     check_disjoint(op, "dt", dt, "t", t);
     check_disjoint(op, "dt", dt, "dy", dy);
+    check_loop_budget(c->gpu, op, (int64_t)push.nhalf + 1, "embeddings this wide (one sweep per timestep)");
     Operand ot = tex(c, t), ody = tex(c, dy), odt = sto(c, dt);
     push.off_t = ot.off, push.off_y = ody.off, push.off_dt = odt.off;
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;

@@ -8,7 +8,7 @@ Usage: tools/make_vae_golden.py DIFFUSERS_SRC [OUT_DIR]
   OUT_DIR: default tests/data/golden. Needs Debian's python3-torch only.
   --sd: the same for Stable Diffusion's VAE architecture (83,653,863 random
   parameters, a 335 MB folder: not for the repository) on one 40 x 32 image (or
-  H x W: 512 512 as SD 1.5 runs it, ~6 GB of memory in PyTorch), as
+  H x W: 512 512 as SD 1.5 runs it, ~2 GB of memory in PyTorch), as
   OUT_DIR/sd/{vae/, golden.safetensors}; check with
     vkpref forward --vae OUT_DIR/sd/vae --inputs OUT_DIR/sd/golden.safetensors --out got.safetensors
     tools/make_vae_golden.py --compare got.safetensors OUT_DIR/sd/golden.safetensors

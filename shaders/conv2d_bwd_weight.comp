@@ -9,6 +9,8 @@
 //   dw at output channels k0 = (i % KBN) * KBW.., input channels c0 = (i / KBN) * CBW..
 //   in registers (consecutive invocations share their x windows), and reduces over n, oh and blocks of PX output columns in that fixed
 //   order, so the result does not depend on scheduling (deterministic, no atomics).
+//   The host covers (n, oh) in one dispatch or, past the device's loop budget, in
+//   several accumulating ones in a fixed order (samples, then row ranges).
 //   Per block it fetches KBW x PX dy values and the CBW x KH input windows (conv2d.glsl)
 //   once and does KBW*CBW*KH*KW*PX FMAs, in register tiles of TK output channels x KW
 //   taps of one (c, kh) that accumulate over the PX columns. The invocations with c0 = 0 also write db from
@@ -32,6 +34,7 @@ layout(binding = 3) buffer DB { float db[]; };  // any buffer when !HAS_DB
 layout(push_constant) uniform P {
     uint N, C, K, H, W, OH, OW;
     uint KBN, CBN;  // channel blocks: ceil(K / KBW), ceil(C / CBW)
+    uint oh0, oh1;  // output rows [oh0, oh1) of every sample (the host splits long sweeps)
     uint off_x, off_dy, off_dw, off_db;  // elements from the start of each binding
 } p;
 
@@ -57,7 +60,7 @@ void main() {
 
     for (uint n = 0; n < p.N; n++) {
         uint xbase = p.off_x + n * p.C * xplane, ybase = p.off_dy + n * p.K * yplane;
-        for (uint oh = 0; oh < p.OH; oh++) {
+        for (uint oh = p.oh0; oh < p.oh1; oh++) {
             int rows[KH];
             [[unroll]] for (int kh = 0; kh < KH; kh++) rows[kh] = int(oh) * STRIDE - PAD + kh;
             for (uint q0 = 0; q0 < p.OW; q0 += PX) {

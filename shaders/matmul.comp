@@ -25,7 +25,9 @@
 //   9 VEC_C (floats per texel of the A / B views, per store of C: 1 or 4);
 //   10 USE_SHARED; 11 BK (shared tile depth).
 // Push flags: bit 0 bias, bit 1 accumulate (uniform branches in the epilogue
-//   only, so they cost nothing and do not multiply the pipelines).
+//   only, so they cost nothing and do not multiply the pipelines). k_begin,
+//   k_end: the part of K summed; the host covers a K too long for the device's
+//   loop budget with several dispatches, the later ones accumulating.
 // Bindings: A, B, bias as texel views; C as a storage buffer, and C again as a
 //   texel view (CIN, VEC_C floats per texel) from which accumulate reads the old
 //   values: on lavapipe a storage load costs like a store, a texel fetch a fraction
@@ -57,6 +59,7 @@ layout(push_constant) uniform P {
     uint stride_a, stride_b, stride_c;   // elements between consecutive batch matrices
     float alpha;
     uint flags;
+    uint k_begin, k_end;  // the k range this dispatch sums (the host splits long K; multiples of BK but K)
 } p;
 
 const uint BM = gl_WorkGroupSize.y * TM;
@@ -83,7 +86,7 @@ void gemm_registers(uint m0, uint n0, uint base_a, uint base_b) {
     }
     uint ka = TRANS_A ? p.M : 1, kb = TRANS_B ? 1 : p.N, klast = p.K - 1;
     vec4 av[TM], bv[TN];
-    for (uint k0 = 0; k0 < p.K; k0 += 4) {
+    for (uint k0 = p.k_begin; k0 < p.k_end; k0 += 4) {
         MATMUL_LOAD_K4(av, A, TM, VEC_A, !TRANS_A, pa, ka, k0, klast)
         MATMUL_LOAD_K4(bv, B, TN, VEC_B, TRANS_B, pb, kb, k0, klast)
         if (k0 + 4 > p.K) {  // last step of a K that is not a multiple of 4
@@ -103,19 +106,19 @@ void gemm_shared(uint base_a, uint base_b) {
     uint tm0 = gl_WorkGroupID.y * BM, tn0 = gl_WorkGroupID.x * BN;
     uint lid = gl_LocalInvocationIndex, nt = gl_WorkGroupSize.x * gl_WorkGroupSize.y;
     uint lm = gl_LocalInvocationID.y * TM, ln = gl_LocalInvocationID.x * TN;
-    for (uint k0 = 0; k0 < p.K; k0 += BK) {
+    for (uint k0 = p.k_begin; k0 < p.k_end; k0 += BK) {
         for (uint s = lid; s < BM * BK; s += nt) {
             uint m = TRANS_A ? s % BM : s / BK, k = TRANS_A ? s / BM : s % BK;
             uint gm = tm0 + m, gk = k0 + k;
             float v = 0.0;
-            if (gm < p.M && gk < p.K) v = matmul_fetch(A, VEC_A, base_a + (TRANS_A ? gk * p.M + gm : gm * p.K + gk));
+            if (gm < p.M && gk < p.k_end) v = matmul_fetch(A, VEC_A, base_a + (TRANS_A ? gk * p.M + gm : gm * p.K + gk));
             sa[k * BM + m] = v;
         }
         for (uint s = lid; s < BN * BK; s += nt) {
             uint n = TRANS_B ? s / BK : s % BN, k = TRANS_B ? s % BK : s / BN;
             uint gn = tn0 + n, gk = k0 + k;
             float v = 0.0;
-            if (gn < p.N && gk < p.K) v = matmul_fetch(B, VEC_B, base_b + (TRANS_B ? gn * p.K + gk : gk * p.N + gn));
+            if (gn < p.N && gk < p.k_end) v = matmul_fetch(B, VEC_B, base_b + (TRANS_B ? gn * p.K + gk : gk * p.N + gn));
             sb[k * BN + n] = v;
         }
         barrier();

@@ -203,6 +203,11 @@ GPU_CASE(gpu_general_kernels, 60, {"5x3 s2 p2", DIMS(2, 3, 8, 10, 12, 5, 3, 2, 2
 GPU_CASE(gpu_large_kernel, 65, {"5x5 s1 p2 wide", DIMS(1, 3, 3, 6, 20, 5, 5, 1, 2), true, true, true, 0})
 // Tensors that start mid-texel (slices): the R32F fallbacks with element offsets.
 GPU_CASE(gpu_unaligned, 70, {"unaligned 3x3 s1", DIMS(2, 4, 8, 8, 8, 3, 3, 1, 1), true, true, true, 1})
+// Weight-gradient sweeps over more than lavapipe's loop limit per invocation
+// (65535 iterations, all loops together; 2 + 3 per output row of 3 or 5
+// columns here): one tall sample (66k), then 20 samples of 1001 rows (80k).
+GPU_CASE(gpu_long_sweeps, 90, {"tall 3x3 s1", DIMS(1, 1, 2, 22001, 3, 3, 3, 1, 1), true, true, true, 0},
+         {"many samples 3x3 s1", DIMS(20, 1, 2, 1001, 5, 3, 3, 1, 1), true, false, true, 0})
 
 // The per-kernel profile (gpu/profile.h) on a recorded conv: timestamps around every
 // dispatch must leave the results unchanged and the table must name each kernel

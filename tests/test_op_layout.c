@@ -105,6 +105,15 @@ Test(op_add_channel, gpu_matches_ref, GPU_TEST) {
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
+// A bias gradient over more than lavapipe's loop limit per invocation (65535
+// iterations, all loops together): 10 samples x 58081 texels for one subgroup
+// of 8 is 73k.
+Test(op_add_channel, long_blocks_match_ref, GPU_TEST) {
+    require_gpu();
+    add_channel_case((int64_t[]){10, 1, 241, 241}, false, false);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 // ---------------------------------------------------------------------------
 // Upsample 2x
 
@@ -318,9 +327,11 @@ Test(op_embedding, ref_matches_finite_differences) {
 Test(op_embedding, gpu_matches_ref, GPU_TEST) {
     require_gpu();
     // {R, V, D, id range}: tiny; realistic (2 x 77 CLIP tokens into a 1000-row table,
-    // ids from 60 values so most rows repeat); odd (D = 13, ids repeating many times)
-    const int64_t shapes[][4] = {{2, 3, 4, 3}, {154, 1000, 64, 60}, {37, 11, 13, 5}};
-    for (int s = 0; s < 3; s++) {
+    // ids from 60 values so most rows repeat); odd (D = 13, ids repeating many times);
+    // more rows than lavapipe's loop limit lets one invocation apply (65535
+    // iterations per invocation, all loops together)
+    const int64_t shapes[][4] = {{2, 3, 4, 3}, {154, 1000, 64, 60}, {37, 11, 13, 5}, {70001, 7, 3, 7}};
+    for (int s = 0; s < 4; s++) {
         int64_t R = shapes[s][0], V = shapes[s][1], D = shapes[s][2];
         TestRng rng = rng_seed(60 + s);
         uint32_t* ids = rand_ids(&rng, R, shapes[s][3]);

@@ -87,7 +87,7 @@ static Tensor upload_at(int64_t lead, const double* data, int64_t n) {
 
 // C (pre-filled with random values) after op_matmul vs ref_matmul. lead[0..2]:
 // elements before A, B and C in their buffers.
-static void check_matmul(MatmulDims d, bool with_bias, const int64_t lead[3], uint64_t seed) {
+static void check_matmul_tol(MatmulDims d, bool with_bias, const int64_t lead[3], uint64_t seed, Tol tol) {
     int64_t na = extent(d.batch, d.stride_a, d.M * d.K), nb = extent(d.batch, d.stride_b, d.K * d.N);
     int64_t nc = extent(d.batch, d.stride_c, d.M * d.N);
     TestRng rng = rng_seed(seed);
@@ -108,8 +108,12 @@ static void check_matmul(MatmulDims d, bool with_bias, const int64_t lead[3], ui
              (unsigned long long)seed, (long long)d.batch, (long long)d.M, (long long)d.N, (long long)d.K, d.trans_a,
              d.trans_b, (long long)d.stride_a, (long long)d.stride_b, (long long)d.stride_c, d.alpha, d.accumulate,
              with_bias, (long long)lead[0], (long long)lead[1], (long long)lead[2], tgpu.tune.use_shared_memory);
-    ASSERT_CLOSE(label, got, C, nc, TOL_F32);
+    ASSERT_CLOSE(label, got, C, nc, tol);
     free(A), free(B), free(bias), free(C), free(got);
+}
+
+static void check_matmul(MatmulDims d, bool with_bias, const int64_t lead[3], uint64_t seed) {
+    check_matmul_tol(d, with_bias, lead, seed, TOL_F32);
 }
 
 static const int64_t ALIGNED[3] = {0, 0, 0};
@@ -220,6 +224,25 @@ static void check_col_sum(int64_t R, int64_t N, int64_t lead, bool accumulate, u
     free(x), free(y), free(got);
 }
 
+// A K longer than lavapipe's loop limit (65535 iterations per invocation, all
+// loops together) lets one invocation sweep: 65537 steps of 4 in the register
+// variant, 16385 tile stages in the shared one. With accumulate and a bias, so
+// the later parts of K add to C without adding the bias again.
+Test(op_matmul, long_k_matches_ref, GPU_TEST) {
+    require_gpu();
+    // fp32 sums of 262k products (std ~300) differ from double by ~1e-5 relative,
+    // far below what a lost part of K does (whole parts missing).
+    Tol tol = {.rtol = 1e-3, .atol = 1e-3, .nmse = 1e-8};
+    for (int shared = 0; shared < 2; shared++) {
+        tgpu.tune.use_shared_memory = shared;
+        MatmulDims d = matmul_dims(3, 5, 262147);
+        d.accumulate = true;
+        check_matmul_tol(d, true, ALIGNED, 700 + shared, tol);
+        check_matmul_tol(matmul_dims(2, 4, 262148), false, ALIGNED, 710 + shared, tol);  // vec4 texels
+    }
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 Test(op_col_sum, gpu_matches_ref, GPU_TEST) {
     require_gpu();
     for (int shared = 0; shared < 2; shared++) {
@@ -230,6 +253,14 @@ Test(op_col_sum, gpu_matches_ref, GPU_TEST) {
         check_col_sum(13, 260, 1, false, 503);  // unaligned: scalar
         check_col_sum(1, 1, 0, true, 504);
     }
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
+// More rows than lavapipe's loop limit (65535 iterations per invocation) lets
+// one invocation sweep.
+Test(op_col_sum, long_columns_match_ref, GPU_TEST) {
+    require_gpu();
+    check_col_sum(70001, 3, 0, false, 505);
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 

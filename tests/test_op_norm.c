@@ -196,6 +196,21 @@ Test(op_groupnorm, gpu_matches_ref, GPU_TEST) {
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
+// Blocks longer than lavapipe's loop limit (65535 iterations per invocation, all
+// loops together) for one subgroup of 8: HW odd, so one float per texel.
+static const GnCase GN_LONG_CASES[] = {
+    // 266k floats per group: 3 x 33k sweeps forward, 2 x 33k backward
+    {"long-group", 4, {1, 3, 299, 297}, 1, -2, 2, 0},
+    // 533k floats per channel over the batch: dgamma, dbeta sweep 67k per lane
+    {"long-channel", 4, {6, 1, 299, 297}, 1, 99.9, 100.1, 0},
+};
+
+Test(op_groupnorm, long_blocks_match_ref, GPU_TEST) {
+    require_gpu();
+    for (int k = 0; k < 2; k++) check_groupnorm(&GN_LONG_CASES[k], k ? ACT_SILU : ACT_NONE, true, 500 + k);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 typedef struct LnCase {
     const char* name;
     int ndim;
@@ -262,6 +277,19 @@ Test(op_layernorm, gpu_matches_ref, GPU_TEST) {
         check_layernorm(&LN_CASES[2], false, 998);
     }
     assert_all_modes((ShaderId[]){SHADER_LAYERNORM_FWD, SHADER_LAYERNORM_BWD_DATA}, 2);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
+// Past lavapipe's loop limit (65535 iterations per invocation): a row of 175k
+// floats (D odd: one per texel) is 3 x 22k sweeps for one subgroup of 8; the
+// parameter gradients of 70001 rows are one sweep of 70001.
+Test(op_layernorm, long_rows_match_ref, GPU_TEST) {
+    require_gpu();
+    const LnCase wide = {"long-row", 2, {2, 174763}, -2, 2, 0};
+    check_layernorm(&wide, true, 600);
+    // 70001 rows: dgamma and dbeta sweep them in one invocation per column
+    const LnCase tall = {"long-columns", 2, {70001, 3}, -2, 2, 0};
+    check_layernorm(&tall, true, 601);
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 

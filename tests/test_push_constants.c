@@ -83,13 +83,13 @@ Test(push_constants, an_extra_field_or_a_missing_struct_is_caught) {
     cr_assert_eq(spirv_check_push(&none, NULL, err, sizeof err), 0);
 }
 
-// matmul.comp as declared: 12 members (alpha the only float), texel inputs at 0,
+// matmul.comp as declared: 14 members (alpha the only float), texel inputs at 0,
 // 1, 2 and 4, C written through two storage views of binding 3.
 Test(push_constants, reflection_reads_matmul) {
     SpirvInfo s = reflect_blob(&g_shaders_unoptimized[SHADER_MATMUL]);
     cr_assert(s.has_push);
-    cr_assert_eq(s.nmembers, 12);
-    for (uint32_t i = 0; i < 12; i++) {
+    cr_assert_eq(s.nmembers, 14);
+    for (uint32_t i = 0; i < 14; i++) {
         cr_assert_eq(s.members[i].offset, 4 * i);
         cr_assert_eq(s.members[i].components, 1);
         cr_assert_eq(s.members[i].scalar, i == 10 ? PUSH_FLOAT : PUSH_UINT, "member %u", i);

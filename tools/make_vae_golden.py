@@ -2,12 +2,13 @@
 """Writes the golden data of the VAE tests with diffusers' own AutoencoderKL code.
 
 Usage: tools/make_vae_golden.py DIFFUSERS_SRC [OUT_DIR]
-       tools/make_vae_golden.py DIFFUSERS_SRC --sd OUT_DIR
+       tools/make_vae_golden.py DIFFUSERS_SRC --sd OUT_DIR [H W]
        tools/make_vae_golden.py --compare GOT.safetensors WANT.safetensors
   DIFFUSERS_SRC: the src/ folder of a diffusers checkout (it holds diffusers/models/...);
   OUT_DIR: default tests/data/golden. Needs Debian's python3-torch only.
   --sd: the same for Stable Diffusion's VAE architecture (83,653,863 random
-  parameters, a 335 MB folder: not for the repository) on one 40 x 32 image, as
+  parameters, a 335 MB folder: not for the repository) on one 40 x 32 image (or
+  H x W: 512 512 as SD 1.5 runs it, ~2 GB of memory in PyTorch), as
   OUT_DIR/sd/{vae/, golden.safetensors}; check with
     vkpref forward --vae OUT_DIR/sd/vae --inputs OUT_DIR/sd/golden.safetensors --out got.safetensors
     tools/make_vae_golden.py --compare got.safetensors OUT_DIR/sd/golden.safetensors
@@ -227,7 +228,8 @@ def run(model, pixels, latents):
     return {"latent_mean": post.mean, "latent_logvar": post.logvar, "decoded": model.decode(latents)}
 
 
-def vae_golden(vae_mod, name, cfg, out_dir):
+@torch.no_grad()
+def vae_golden(vae_mod, name, cfg, out_dir, image=None):
     gen = torch.Generator().manual_seed(4242)
     torch.manual_seed(4242)
     model = make_autoencoder(vae_mod, cfg)
@@ -237,12 +239,13 @@ def vae_golden(vae_mod, name, cfg, out_dir):
     d = os.path.join(out_dir, name)
     write_vae_folder(os.path.join(d, "vae"), cfg, sd)
 
-    b, hh, ww = IMAGES[name]
+    b, hh, ww = image or IMAGES[name]
     pixels = torch.rand(b, cfg["in_channels"], hh, ww, generator=gen) * 2 - 1
     post = model.encode(pixels)
     lh, lw = post.mean.shape[2:]
     latents = torch.randn(b, cfg["latent_channels"], lh, lw, generator=gen)
-    g = dict(pixels=pixels, latents=latents, **run(model, pixels, latents))
+    g = dict(pixels=pixels, latents=latents, latent_mean=post.mean, latent_logvar=post.logvar,
+             decoded=model.decode(latents))
     save_safetensors(os.path.join(d, "golden.safetensors"), g)
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters, latents {list(latents.shape)}, "
           f"decoded {list(g['decoded'].shape)}")
@@ -283,9 +286,10 @@ def main():
         sys.exit(__doc__)
     if sys.argv[1] == "--compare" and len(sys.argv) == 4:
         return compare(sys.argv[2], sys.argv[3])
-    if len(sys.argv) == 4 and sys.argv[2] == "--sd":
+    if len(sys.argv) in (4, 6) and sys.argv[2] == "--sd":
         torch.set_num_threads(2)
-        return vae_golden(load_diffusers_vae(sys.argv[1]), "sd", SD_CONFIG, sys.argv[3])
+        image = (1, int(sys.argv[4]), int(sys.argv[5])) if len(sys.argv) == 6 else None
+        return vae_golden(load_diffusers_vae(sys.argv[1]), "sd", SD_CONFIG, sys.argv[3], image)
     out_dir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "tests", "data",
                                                                  "golden")
     torch.set_num_threads(1)

@@ -234,6 +234,9 @@ int gpu_init(GpuContext* g, const GpuOptions* opt) {
     // memory with per-lane loops, so staging halves speed there (PERFORMANCE.md).
     g->tune.wg_size = 64;
     g->tune.use_shared_memory = g->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
+    // LP_MAX_TGSI_LOOP_ITERATIONS = 65535, less a margin for the short fixed loops
+    // (per-row setup, subgroup sums) that the kernels' own counts leave out.
+    g->tune.loop_budget = g->driver.driverID == VK_DRIVER_ID_MESA_LLVMPIPE ? 64000 : 0;
     g->force_staging = env_flag("VKPREF_FORCE_STAGING");
 
     if (!opt->quiet)

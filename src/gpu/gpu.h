@@ -22,6 +22,12 @@ typedef struct GpuOptions {
 typedef struct GpuTuning {
     uint32_t wg_size;        // invocations of 1-D elementwise workgroups
     bool use_shared_memory;  // stage GEMM/conv tiles through shared memory (GPUs: yes; lavapipe: no)
+    // Most loop iterations one invocation may run, all loops of a shader together
+    // (0: no limit). llvmpipe (lavapipe) gives every SIMD invocation 65535, nested
+    // loops included, a loop costing its trips + 1; then it silently ends the loop
+    // that used them up and runs every later loop once. Kernels size their
+    // per-invocation work under it.
+    uint32_t loop_budget;
 } GpuTuning;
 
 typedef struct GpuContext {

@@ -362,26 +362,8 @@ int64_t vae_latent_size(const VaeConfig* c, int64_t s) {
 
 int64_t vae_image_size(const VaeConfig* c, int64_t s) { return s << (c->nblocks - 1); }
 
-// llvmpipe (lavapipe) stops every loop of an invocation once the invocation has
-// run LP_MAX_TGSI_LOOP_ITERATIONS = 65535 loop iterations in all, silently. Its
-// group norm (one 8-lane subgroup per group, three passes over the group) then
-// leaves large groups half-normalised: at 512 px the SD VAE's groups of 4 x 512 x 512
-// floats need 3 x 32768 iterations per lane. Refuse instead of computing garbage.
-static void check_group_size(const Graph* g, const GroupNorm* n, int64_t HW) {
-    const GpuContext* gpu = g->ps->gpu;
-    if (gpu->tune.use_shared_memory) return;  // GPUs: a workgroup of up to 256 invocations per group
-    int64_t texels = (int64_t)(n->C / n->G) * HW / (HW % 4 ? 1 : 4);
-    int64_t iterations = 3 * ((texels + gpu->subgroup_size - 1) / gpu->subgroup_size);
-    if (iterations > 65535)
-        die("vae: a GroupNorm group of %lld floats (%d channels x %lld positions) is more than this CPU driver's "
-            "group norm computes correctly (its loops stop after 65535 iterations per invocation); use smaller images "
-            "(the SD VAE there: encoding up to 418 px, decoding up to 288 px)",
-            (long long)(n->C / n->G * HW), n->C / n->G, (long long)HW);
-}
-
 // y = act(GroupNorm(x)) piece by piece (each piece holds whole groups).
 static void norm_pieces(Graph* g, const GroupNorm* n, const Pieces* y, const Pieces* x, Activation act) {
-    check_group_size(g, n, x->H * x->W);
     for (int i = 0; i < x->n; i++) {
         int64_t c0 = x->c0[i], C = x->c0[i + 1] - c0;
         int Gp = (int)(n->G * C / n->C);

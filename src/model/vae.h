@@ -130,9 +130,6 @@ int64_t vae_image_size(const VaeConfig* c, int64_t latent_size);
 // upsampler), its activations are kept as channel pieces of whole GroupNorm groups
 // (norms per piece, convs summed over input pieces; vae.c). The mid-block attention
 // input (the lowest resolution) must fit one binding, and a piece at least one group.
-// On CPU drivers a GroupNorm group must also stay within what the group norm kernel
-// computes correctly under llvmpipe's loop limit (vae.c: check_group_size); larger
-// ones are refused.
 void vae_encode(Graph* g, const AutoencoderKL* m, VaeScratch* s, const Tensor* x, const Tensor* mean,
                 const Tensor* logvar);
 // Records the decoder: z [N, latent_channels, h, w] as given (no scaling) ->

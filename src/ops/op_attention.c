@@ -30,6 +30,7 @@ static SoftmaxPush softmax_push(const char* op, const Tensor* y, const Tensor* o
 }
 
 static void softmax_dispatch(Cmd* c, ShaderId id, const Bind* b, uint32_t nb, SoftmaxPush push) {
+    check_loop_budget(c->gpu, c->label, 3 * ((int64_t)push.S + 1), "rows this long (three sweeps each)");
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;
     grid_1d(push.R, wg, &gx, &gy);
     cmd_dispatch(c, id, (uint32_t[]){wg, 1, 1}, 3, b, nb, &push, sizeof push, gx, gy, 1);
@@ -77,17 +78,19 @@ typedef struct AttnArgs {
     bool vec4;  // every q/k/v/o/dout head row starts on an RGBA32F texel
 } AttnArgs;
 
-static void check_dims(const char* op, AttnDims d) {
+static void check_dims(const GpuContext* g, const char* op, AttnDims d) {
     if (d.N < 1 || d.T < 1 || d.S < 1 || d.NH < 1 || d.HD < 1)
         die("%s: empty dims N %d, T %d, S %d, NH %d, HD %d", op, d.N, d.T, d.S, d.NH, d.HD);
     if (d.causal && d.T != d.S) die("%s: causal attention needs T == S (T %d, S %d)", op, d.T, d.S);
     int64_t big = (int64_t)d.N * (d.T > d.S ? d.T : d.S) * d.NH * d.HD;
     if (big + 16 > (int64_t)UINT32_MAX) die("%s: %lld elements need 64-bit indices", op, (long long)big);
+    // Each invocation sweeps every key (forward, dq) or every query (dk, dv).
+    check_loop_budget(g, op, (int64_t)(d.T > d.S ? d.T : d.S) + 2, "sequences this long");
 }
 
 static AttnArgs attn_args(Cmd* c, const char* op, AttnDims d, const Tensor* q, const Tensor* k, const Tensor* v,
                           const Tensor* o, const Tensor* lse, const Tensor* dout) {
-    check_dims(op, d);
+    check_dims(c->gpu, op, d);
     int64_t D = (int64_t)d.NH * d.HD;
     check_numel(op, "q", q, (int64_t)d.N * d.T * D);
     check_numel(op, "k", k, (int64_t)d.N * d.S * D);

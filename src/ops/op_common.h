@@ -38,5 +38,23 @@ typedef struct Reduce {
 // subgroup up to 256. CPU drivers: one subgroup per block (subgroupAdd, no
 // barrier), or one invocation per block when it has at
 // most 64 texels (cross-lane sums would cost more than the block; layer norm at
-// D = 64 ran 2x faster on lavapipe that way).
-Reduce reduce_for(const GpuContext* g, int64_t texels);
+// D = 64 ran 2x faster on lavapipe that way); blocks too long for one subgroup
+// under the loop budget (GpuTuning.loop_budget) get as many subgroups as keep
+// each invocation's `passes` sweeps over the block within it (dies naming `op`
+// beyond the largest workgroup).
+Reduce reduce_for(const GpuContext* g, const char* op, int64_t texels, int64_t passes);
+
+// True when `iterations` loop iterations per invocation are within the device's
+// loop budget (always on drivers without one).
+bool within_loop_budget(const GpuContext* g, int64_t iterations);
+
+// The number of invocations, from `ways` doubling up to max_ways, that share a
+// loop of `trips` iterations (each takes every ways-th, then ways partial sums
+// are combined) so that each stays within the loop budget; dies naming `op`
+// beyond max_ways.
+uint32_t loop_ways(const GpuContext* g, const char* op, int64_t trips, uint32_t ways, uint32_t max_ways);
+// The largest workgroup height for workgroups wx wide (the device's limits).
+uint32_t max_local_y(const GpuContext* g, uint32_t wx);
+// Dies "<op>: <what> need N loop iterations per invocation, ..." past the loop
+// budget: for kernels whose loops are bounded by a dimension no model comes near.
+void check_loop_budget(const GpuContext* g, const char* op, int64_t iterations, const char* what);

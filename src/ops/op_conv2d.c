@@ -153,6 +153,9 @@ static void conv2d_forward(Cmd* c, const char* op, const Tensor* y, const Tensor
                            ConvAdd mode, const Tensor* r, Conv2dDims d) {
     c->label = op;
     check_dims(op, d);
+    // conv2d_direct.glsl: one sweep over the input channels (the output channels
+    // for dx) per invocation, CB at a time.
+    check_loop_budget(c->gpu, op, (int64_t)(d.C > d.K ? d.C : d.K) + 2, "this many channels");
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
     check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);
@@ -255,31 +258,55 @@ static WeightBlock weight_block(int K, int C, int taps) {
 
 #define WEIGHT_GRAD_PUSH(X)                                                                                   \
     X(uint32_t, N) X(uint32_t, C) X(uint32_t, K) X(uint32_t, H) X(uint32_t, W) X(uint32_t, OH) X(uint32_t, OW)  \
-    X(uint32_t, KBN) X(uint32_t, CBN) X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_dw) X(uint32_t, off_db)
+    X(uint32_t, KBN) X(uint32_t, CBN) X(uint32_t, oh0) X(uint32_t, oh1)                                         \
+    X(uint32_t, off_x) X(uint32_t, off_dy) X(uint32_t, off_dw) X(uint32_t, off_db)
 PUSH_STRUCT(WeightGradPush, WEIGHT_GRAD_PUSH)
 SHADER_PUSH(conv2d_bwd_weight, WeightGradPush)
 
-// dw += correlation of x and dy, db += sums of dy: one dispatch (conv2d_bwd_weight.comp).
+// dw += correlation of x and dy, db += sums of dy (conv2d_bwd_weight.comp): one
+// dispatch over every sample and output row, or, where one invocation's sweep
+// (per sample and row: ceil(OW / PX) + 2 loop iterations) exceeds the device's
+// loop budget, several accumulating into dw and db one after another: groups of
+// whole samples, or of rows of one sample.
 static void conv2d_weight_grad(Cmd* c, const Tensor* dw, const Tensor* db, const Tensor* dy, const Tensor* x,
                                Conv2dDims d) {
+    const char* op = "op_conv2d_backward";
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
-    Operand ox = tex(c, x), ody = tex(c, dy), odw = sto(c, dw);
-    Operand odb = db ? sto(c, db) : odw;
     WeightBlock blk = weight_block(d.K, d.C, T);
     int KBW = blk.KB, CBW = blk.CB, PX = 4;
-    int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
-    int vec_dy = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
+    int64_t row_cost = div_up(OW, PX) + 2, sample_cost = OH * row_cost + 2;
+    int samples = d.N, rows = OH;  // per dispatch
+    if (!within_loop_budget(c->gpu, sample_cost + 2)) {
+        samples = 1;
+        while (rows > 1 && !within_loop_budget(c->gpu, rows * row_cost + 4)) rows = (rows + 1) / 2;
+        if (!within_loop_budget(c->gpu, rows * row_cost + 4))
+            die("%s: output rows of %d columns need more loop iterations per invocation than this driver runs (%u)",
+                op, OW, c->gpu->tune.loop_budget);
+    } else {
+        while (samples > 1 && !within_loop_budget(c->gpu, samples * sample_cost + 2)) samples = (samples + 1) / 2;
+    }
     uint32_t KBN = div_up(d.K, KBW), CBN = div_up(d.C, CBW);
-    int64_t n = (int64_t)KBN * CBN;
     uint32_t wg, gx, gy;
-    grid_for(n, &wg, &gx, &gy);
-    uint32_t spec[] = {wg, 1, 1, KBW, CBW, PX, vec_x, vec_dy, d.KH, d.KW, d.stride, d.pad, db != NULL};
-    WeightGradPush push = {d.N, d.C, d.K, d.H, d.W, OH, OW, KBN, CBN,
-                           ox.off, ody.off, odw.off, db ? odb.off : 0};
-    Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ody.view, vec_dy), bind_w(&odw.view),
-                    db ? bind_w(&odb.view) : bind_r(&odw.view)};
+    grid_for((int64_t)KBN * CBN, &wg, &gx, &gy);
+    Operand odw = sto(c, dw), odb = db ? sto(c, db) : odw;
     cmd_note_flops(c, conv2d_flops(d));
-    cmd_dispatch(c, SHADER_CONV2D_BWD_WEIGHT, spec, 13, binds, 4, &push, sizeof push, gx, gy, 1);
+    int64_t xs = (int64_t)d.C * d.H * d.W, ys = (int64_t)d.K * OH * OW;
+    for (int n0 = 0; n0 < d.N; n0 += samples) {
+        int nn = d.N - n0 < samples ? d.N - n0 : samples;
+        Tensor xp = tensor_slice(*x, n0 * xs, nn * xs), dyp = tensor_slice(*dy, n0 * ys, nn * ys);
+        Operand ox = tex(c, &xp), ody = tex(c, &dyp);
+        int vec_x = d.W % 4 == 0 && ox.off % 4 == 0 ? 4 : 1;
+        int vec_dy = OW % 4 == 0 && ody.off % 4 == 0 ? 4 : 1;
+        uint32_t spec[] = {wg, 1, 1, KBW, CBW, PX, vec_x, vec_dy, d.KH, d.KW, d.stride, d.pad, db != NULL};
+        Bind binds[] = {bind_tex(&ox.view, vec_x), bind_tex(&ody.view, vec_dy), bind_w(&odw.view),
+                        db ? bind_w(&odb.view) : bind_r(&odw.view)};
+        for (int oh0 = 0; oh0 < OH; oh0 += rows) {
+            int oh1 = OH - oh0 < rows ? OH : oh0 + rows;
+            WeightGradPush push = {nn, d.C, d.K, d.H, d.W, OH, OW, KBN, CBN, oh0, oh1,
+                                   ox.off, ody.off, odw.off, db ? odb.off : 0};
+            cmd_dispatch(c, SHADER_CONV2D_BWD_WEIGHT, spec, 13, binds, 4, &push, sizeof push, gx, gy, 1);
+        }
+    }
 }
 
 void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor* db, const Tensor* dy,
@@ -287,6 +314,9 @@ void op_conv2d_backward(Cmd* c, const Tensor* dx, const Tensor* dw, const Tensor
     const char* op = "op_conv2d_backward";
     c->label = op;
     check_dims(op, d);
+    // conv2d_direct.glsl: one sweep over the input channels (the output channels
+    // for dx) per invocation, CB at a time.
+    check_loop_budget(c->gpu, op, (int64_t)(d.C > d.K ? d.C : d.K) + 2, "this many channels");
     int OH = conv2d_out_h(d), OW = conv2d_out_w(d), T = d.KH * d.KW;
     check_tensor(op, "x", x, (int64_t)d.N * d.C * d.H * d.W);
     check_tensor(op, "w", w, (int64_t)d.K * d.C * T);

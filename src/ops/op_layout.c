@@ -97,7 +97,8 @@ void op_add_channel_forward(Cmd* c, const Tensor* y, const Tensor* x, const Tens
 // Bias gradient: one reduction block per db entry (add_channel_bwd.comp); how a
 // block is reduced follows op_norm.c's choice (norm.glsl REDUCE_* modes): on CPU
 // drivers one invocation per block of at most 64 texels, else one subgroup per
-// block with no barrier; on GPUs one workgroup per block.
+// block with no barrier (a workgroup of several where the loop budget needs them);
+// on GPUs one workgroup per block.
 #define ADD_CHANNEL_BWD_PUSH(X)                                                               \
     X(uint32_t, nblocks) X(uint32_t, HWT) X(uint32_t, rows) X(uint32_t, row_stride) X(uint32_t, off_dy) \
     X(uint32_t, off_db)
@@ -118,14 +119,14 @@ void op_add_channel_backward(Cmd* c, const Tensor* dx, const Tensor* db, const T
                               .rows = per_n ? 1 : (uint32_t)d.N, .row_stride = (uint32_t)(d.C * d.HW / vec),
                               .off_dy = ody.off, .off_db = odb.off};
     const GpuContext* g = c->gpu;
-    uint32_t mode, wg = g->subgroup_size, per_wg = 1;
+    // One sweep over HWT texels per row; CPU drivers: one invocation per block only
+    // when the whole block (rows x HWT) is small.
+    Reduce r = reduce_for(g, op, push.HWT, push.rows);
     if (!g->tune.use_shared_memory) {
-        mode = (int64_t)push.rows * push.HWT <= 64 ? REDUCE_INVOCATION : REDUCE_SUBGROUP;
-        if (mode == REDUCE_INVOCATION) per_wg = wg;
-    } else {
-        mode = REDUCE_WORKGROUP;
-        while (wg < 256 && wg < push.HWT) wg *= 2;
+        if ((int64_t)push.rows * push.HWT <= 64) r = (Reduce){REDUCE_INVOCATION, g->subgroup_size, g->subgroup_size};
+        else if (r.mode == REDUCE_INVOCATION) r = (Reduce){REDUCE_SUBGROUP, g->subgroup_size, 1};  // fewer trips
     }
+    uint32_t mode = r.mode, wg = r.wg, per_wg = r.per_workgroup;
     Bind bd[] = {bind_tex(&ody.view, (int)vec), bind_w(&odb.view)};
     uint32_t gx, gy;
     grid_1d(div_up(push.nblocks, per_wg), 1, &gx, &gy);
@@ -329,17 +330,25 @@ void op_embedding_backward(Cmd* c, const Tensor* dtable, const Tensor* dy, const
     embedding_check(op, "dy", dy, ids, dtable, &R);
     check_disjoint(op, "dtable", dtable, "dy", dy);
     check_disjoint(op, "dtable", dtable, "ids", ids);
-    Operand oi = sto(c, ids), oy = tex(c, dy), ot = sto(c, dtable);
-    uint32_t vec = vec_width(D % 4 == 0, (const Operand*[]){&oy, &ot}, 2);
+    Operand oy0 = tex(c, dy), ot = sto(c, dtable);
+    uint32_t vec = vec_width(D % 4 == 0, (const Operand*[]){&oy0, &ot}, 2);
     // Only D / VEC invocations, each a serial loop over the R rows: workgroups of
     // one subgroup spread them over as many cores as there are.
-    uint32_t wg = c->gpu->subgroup_size;
-    Bind b[] = {bind_r(&oi.view), bind_tex(&oy.view, (int)vec), bind_w(&ot.view)};
-    EmbBwdPush push = {(uint32_t)R, (uint32_t)(D / vec), (uint32_t)V, oi.off, oy.off, ot.off};
-    uint32_t gx, gy;
-    grid_1d(push.DT, wg, &gx, &gy);
+    // Rows past the loop budget go in further dispatches, one after another, so
+    // the rows still reach each float in order (part * D keeps dy's texel alignment).
+    uint32_t wg = c->gpu->subgroup_size, gx, gy;
+    grid_1d(div_up(D, vec), wg, &gx, &gy);
+    int64_t part = R;
+    while (!within_loop_budget(c->gpu, part + 2)) part = (part + 1) / 2;
     c->label = op;
-    cmd_dispatch(c, SHADER_EMBEDDING_BWD, (uint32_t[]){wg, 1, 1, vec}, 4, b, 3, &push, sizeof push, gx, gy, 1);
+    for (int64_t r0 = 0; r0 < R; r0 += part) {
+        int64_t n = R - r0 < part ? R - r0 : part;
+        Tensor ip = tensor_slice(*ids, r0, n), yp = tensor_slice(*dy, r0 * D, n * D);
+        Operand oi = sto(c, &ip), oy = tex(c, &yp);
+        Bind b[] = {bind_r(&oi.view), bind_tex(&oy.view, (int)vec), bind_w(&ot.view)};
+        EmbBwdPush push = {(uint32_t)n, (uint32_t)(D / vec), (uint32_t)V, oi.off, oy.off, ot.off};
+        cmd_dispatch(c, SHADER_EMBEDDING_BWD, (uint32_t[]){wg, 1, 1, vec}, 4, b, 3, &push, sizeof push, gx, gy, 1);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -382,6 +391,7 @@ void op_timestep_embedding_backward(Cmd* c, const Tensor* dt, const Tensor* dy, 
     check_numel(op, "dt", dt, d.N);
     check_disjoint(op, "dt", dt, "t", t);
     check_disjoint(op, "dt", dt, "dy", dy);
+    check_loop_budget(c->gpu, op, (int64_t)push.nhalf + 1, "embeddings this wide (one sweep per timestep)");
     Operand ot = tex(c, t), ody = tex(c, dy), odt = sto(c, dt);
     push.off_t = ot.off, push.off_y = ody.off, push.off_dt = odt.off;
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;

@@ -47,7 +47,7 @@ void op_mse_per_sample_forward(Cmd* c, const Tensor* mse, const Tensor* pred, co
     if (tensors_overlap(mse, pred) || tensors_overlap(mse, target)) die("%s: mse overlaps pred or target", op);
     Operand op_p = tex(c, pred), op_t = tex(c, target), op_m = sto(c, mse);
     uint32_t vec = vec_width(E, (const Operand*[]){&op_p, &op_t}, 2);
-    Reduce r = reduce_for(c->gpu, E / vec);
+    Reduce r = reduce_for(c->gpu, op, E / vec, 1);
     MseFwdPush pc = {(uint32_t)N, (uint32_t)(E / vec), (float)(1.0 / (double)E),
                      op_p.off / vec, op_t.off / vec, op_m.off};
     Bind b[] = {bind_tex(&op_p.view, (int)vec), bind_tex(&op_t.view, (int)vec), bind_w(&op_m.view)};

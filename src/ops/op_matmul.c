@@ -62,6 +62,24 @@ static MatmulTile matmul_tile(const GpuContext* g, int64_t N) {
     return (MatmulTile){.wgx = wg, .wgy = 1, .tm = 16, .tn = N <= 8 ? 8 : 16, .bk = 16, .shared = false};
 }
 
+// Loop iterations of one invocation over `k` of K: the register variant steps
+// 4 at a time; the shared one BK at a time, staging two tiles per step. Plus
+// the epilogue's row loop.
+static int64_t k_cost(MatmulTile t, int64_t k) {
+    if (!t.shared) return div_up(k, 4) + 1 + t.tm + 1;
+    uint32_t nt = t.wgx * t.wgy;
+    return div_up(k, t.bk) * (div_up(t.wgy * t.tm * t.bk, nt) + div_up(t.wgx * t.tn * t.bk, nt) + 3) + 1 + t.tm + 1;
+}
+
+// The longest part of K (a multiple of 16, the shared tile depth and the
+// register step) one dispatch may sum under the loop budget; K when it fits.
+static int64_t k_part(const GpuContext* g, MatmulTile t, int64_t K) {
+    if (within_loop_budget(g, k_cost(t, K))) return K;
+    int64_t k = 16;
+    while (within_loop_budget(g, k_cost(t, 2 * k))) k *= 2;
+    return k;
+}
+
 // ---------------------------------------------------------------------------
 
 #define MATMUL_PUSH(X)                                                                 \
@@ -69,7 +87,8 @@ static MatmulTile matmul_tile(const GpuContext* g, int64_t N) {
     X(uint32_t, off_a) X(uint32_t, off_b) X(uint32_t, off_c) X(uint32_t, off_bias)     \
     X(uint32_t, stride_a) X(uint32_t, stride_b) X(uint32_t, stride_c)                  \
     X(float, alpha)                                                                    \
-    X(uint32_t, flags) /* 1: bias, 2: accumulate */
+    X(uint32_t, flags) /* 1: bias, 2: accumulate */                                   \
+    X(uint32_t, k_begin) X(uint32_t, k_end)
 PUSH_STRUCT(MatmulPush, MATMUL_PUSH)
 SHADER_PUSH(matmul, MatmulPush)
 
@@ -101,7 +120,8 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
     bool batched = d.batch > 1;  // a single matrix ignores the strides (matmul_dims fills them, layers leave 0)
     MatmulPush push = {(uint32_t)d.M, (uint32_t)d.N, (uint32_t)d.K, a.off, b.off, out.off, bias ? bi.off : 0,
                        batched ? (uint32_t)d.stride_a : 0, batched ? (uint32_t)d.stride_b : 0,
-                       batched ? (uint32_t)d.stride_c : 0, d.alpha, (bias ? 1u : 0u) | (d.accumulate ? 2u : 0u)};
+                       batched ? (uint32_t)d.stride_c : 0, d.alpha, (bias ? 1u : 0u) | (d.accumulate ? 2u : 0u),
+                       0, 0};
     Bind binds[] = {bind_tex(&a.view, va), bind_tex(&b.view, vb), bind_tex(&bi.view, 1), bind_w(&out.view),
                     bind_tex(&out.view, vc)};  // C's old values for accumulate (see matmul.comp)
     uint32_t gx, gy;
@@ -114,7 +134,15 @@ void op_matmul(Cmd* c, const Tensor* C, const Tensor* A, const Tensor* B, const 
                  (long long)d.batch, d.trans_a ? " tA" : "", d.trans_b ? " tB" : "", d.accumulate ? " acc" : "");
         c->label = lab;
     }
-    cmd_dispatch(c, SHADER_MATMUL, spec, 12, binds, 5, &push, sizeof push, gx, gy, (uint32_t)d.batch);
+    // K in one dispatch, or in parts each within the loop budget, the later ones
+    // adding to C (the bias once).
+    int64_t kpart = k_part(c->gpu, t, d.K);
+    for (int64_t k = 0; k < d.K; k += kpart) {
+        push.k_begin = (uint32_t)k;
+        push.k_end = (uint32_t)(d.K - k < kpart ? d.K : k + kpart);
+        cmd_dispatch(c, SHADER_MATMUL, spec, 12, binds, 5, &push, sizeof push, gx, gy, (uint32_t)d.batch);
+        push.flags = 2u;
+    }
     c->label = op;
 }
 
@@ -136,8 +164,10 @@ void op_col_sum(Cmd* c, const Tensor* y, const Tensor* x, int64_t R, int64_t N, 
     Operand ox = operand_both(c, x), oy = operand_both(c, y);
     int vec = texel_width(&ox, N, 1, 0);
     // Rows split over 8 invocations per column on GPUs (a shared-memory sum at
-    // the end); one invocation per column on CPU drivers, where the barrier costs more.
-    uint32_t wy = c->gpu->tune.use_shared_memory ? 8 : 1, wx = 64 / wy;
+    // the end); one invocation per column on CPU drivers, where the barrier costs
+    // more, unless the rows exceed its loop budget.
+    uint32_t wy = loop_ways(c->gpu, op, R, c->gpu->tune.use_shared_memory ? 8 : 1, max_local_y(c->gpu, 1));
+    uint32_t wx = wy < 64 ? 64 / wy : 1;
     ColSumPush push = {(uint32_t)R, (uint32_t)N, ox.off, oy.off};
     Bind binds[] = {bind_tex(&ox.view, vec), bind_w(&oy.view)};
     cmd_dispatch(c, SHADER_COL_SUM, (uint32_t[]){wx, wy, 1, (uint32_t)vec, accumulate}, 5, binds, 2, &push,

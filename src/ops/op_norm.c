@@ -90,7 +90,7 @@ void op_groupnorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Ten
     Operand ox = tex(c, x), og = tex(c, gamma), ob = tex(c, beta), oy = sto(c, y), om = sto(c, mean), orr = sto(c, rstd);
     int vec = vec_width(d.HW, (const Operand*[]){&ox, &oy}, 2);
     uint32_t hwv = (uint32_t)(d.HW / vec);
-    Reduce r = reduce_for(c->gpu, (int64_t)d.CPG * hwv);
+    Reduce r = reduce_for(c->gpu, op, (int64_t)d.CPG * hwv, 3);  // mean, centred sums, apply
     GroupNormFwdPush push = {(uint32_t)(d.N * G), d.G, d.CPG, hwv, eps, ox.off, og.off, ob.off, oy.off, om.off, orr.off};
     Bind b[] = {bind_tex(&ox.view, vec), bind_tex(&og.view, 1), bind_tex(&ob.view, 1),
                 bind_w(&oy.view), bind_w(&om.view), bind_w(&orr.view)};
@@ -140,7 +140,7 @@ void op_groupnorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
                  bind_tex(&orr.view, 1), bind_tex(&og.view, 1), bind_tex(&ob.view, 1)};
 
     Operand odg = sto(c, dgamma), odb = sto(c, dbeta);
-    Reduce r = reduce_for(c->gpu, d.N * hwv);
+    Reduce r = reduce_for(c->gpu, op, d.N * hwv, 1);
     GroupNormBwdParamPush pp = {(uint32_t)d.N, (uint32_t)d.C, d.G, d.CPG, hwv, ox.off, ody.off, om.off, orr.off,
                                 og.off, ob.off, odg.off, odb.off};
     Bind bp[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&odg.view), bind_w(&odb.view)};
@@ -148,7 +148,7 @@ void op_groupnorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
                    bp, 8, &pp, sizeof pp, d.C, r);
 
     if (!dx) return;
-    r = reduce_for(c->gpu, (int64_t)d.CPG * hwv);
+    r = reduce_for(c->gpu, op, (int64_t)d.CPG * hwv, 2);  // sums, then dx
     GroupNormBwdDataPush pd = {(uint32_t)(d.N * G), d.G, d.CPG, hwv, ox.off, ody.off, om.off, orr.off,
                                og.off, ob.off, odx.off};
     Bind bd[] = {in[0], in[1], in[2], in[3], in[4], in[5], bind_w(&odx.view)};
@@ -168,10 +168,13 @@ static void ln_dims(const char* op, const Tensor* x, int64_t* R, int64_t* D) {
 
 // Rows per worker (a workgroup on GPUs, an invocation on CPU drivers): one on
 // GPUs; on CPU drivers as many as keep at least 256 workers (32 workgroups of 8
-// for 2 threads), since each workgroup costs ~0.15 us there.
-static uint32_t ln_rows_per_worker(const GpuContext* g, int64_t R) {
+// for 2 threads), since each workgroup costs ~0.15 us there, and no more than
+// the loop budget allows: a row costs `passes` sweeps over its DV texels.
+static uint32_t ln_rows_per_worker(const GpuContext* g, int64_t R, int64_t DV, Reduce r, int passes) {
     if (g->tune.use_shared_memory || R < 512) return 1;
-    return (uint32_t)(R / 256);
+    int64_t rows = R / 256, per_row = passes * (div_up(DV, r.mode == REDUCE_INVOCATION ? 1 : r.wg) + 1) + 1;
+    while (rows > 1 && !within_loop_budget(g, rows * per_row + 1)) rows /= 2;
+    return (uint32_t)rows;
 }
 
 #define LAYERNORM_FWD_PUSH(X)                                                     \
@@ -197,8 +200,9 @@ void op_layernorm_forward(Cmd* c, const Tensor* y, const Tensor* mean, const Ten
 
     Operand ox = tex(c, x), og = tex(c, gamma), ob = tex(c, beta), oy = sto(c, y), om = sto(c, mean), orr = sto(c, rstd);
     int vec = vec_width(D, (const Operand*[]){&ox, &og, &ob, &oy}, 4);
-    uint32_t dv = (uint32_t)(D / vec), rpw = ln_rows_per_worker(c->gpu, R);
-    Reduce r = reduce_for(c->gpu, dv);
+    uint32_t dv = (uint32_t)(D / vec);
+    Reduce r = reduce_for(c->gpu, op, dv, 3);  // mean, centred sums, apply
+    uint32_t rpw = ln_rows_per_worker(c->gpu, R, dv, r, 3);
     LayerNormFwdPush push = {(uint32_t)R, dv, rpw, eps, ox.off, og.off, ob.off, oy.off, om.off, orr.off};
     Bind b[] = {bind_tex(&ox.view, vec), bind_tex(&og.view, vec), bind_tex(&ob.view, vec),
                 bind_w(&oy.view), bind_w(&om.view), bind_w(&orr.view)};
@@ -240,9 +244,11 @@ void op_layernorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
     int vec = vec_width(D, (const Operand*[]){&ox, &ody, &og, &odg, &odb, &odx}, 6);
     uint32_t dv = (uint32_t)(D / vec);
 
-    // Parameter gradients: WX column texels x WY row strides per workgroup.
+    // Parameter gradients: WX column texels x WY row strides per workgroup (CPU
+    // drivers: WY = 1, no barrier, unless the rows exceed the loop budget).
     bool gpu = c->gpu->tune.use_shared_memory;
-    uint32_t wx = gpu ? 8 : c->gpu->subgroup_size, wy = gpu ? 32 : 1;
+    uint32_t wx = gpu ? 8 : c->gpu->subgroup_size;
+    uint32_t wy = loop_ways(c->gpu, op, R, gpu ? 32 : 1, max_local_y(c->gpu, wx));
     LayerNormBwdParamPush pp = {(uint32_t)R, dv, ox.off, ody.off, om.off, orr.off, odg.off, odb.off};
     Bind bp[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
                  bind_w(&odg.view), bind_w(&odb.view)};
@@ -250,8 +256,8 @@ void op_layernorm_backward(Cmd* c, const Tensor* dx, const Tensor* dgamma, const
                  div_up(dv, wx), 1, 1);
 
     if (!dx) return;
-    uint32_t rpw = ln_rows_per_worker(c->gpu, R);
-    Reduce r = reduce_for(c->gpu, dv);
+    Reduce r = reduce_for(c->gpu, op, dv, 2);  // sums, then dx
+    uint32_t rpw = ln_rows_per_worker(c->gpu, R, dv, r, 2);
     LayerNormBwdDataPush pd = {(uint32_t)R, dv, rpw, ox.off, ody.off, om.off, orr.off, og.off, odx.off};
     Bind bd[] = {bind_tex(&ox.view, vec), bind_tex(&ody.view, vec), bind_tex(&om.view, 1), bind_tex(&orr.view, 1),
                  bind_tex(&og.view, vec), bind_w(&odx.view)};

@@ -58,7 +58,7 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
     Operand o_e = sto(c, e), o_r = sto(c, use_r ? r : e), o_s = sto(c, use_s ? signs : e);
     Operand o_c = sto(c, coef), o_m = sto(c, metrics);
     int64_t units = objective_info(obj)->pairwise ? rows / 2 : rows;
-    Reduce red = reduce_for(c->gpu, units);
+    Reduce red = reduce_for(c->gpu, op, units, 5);  // rows = 2 units, then two sweeps over the units
     if (red.mode == REDUCE_INVOCATION) red = (Reduce){REDUCE_SUBGROUP, c->gpu->subgroup_size, 1};
     ObjectivePush pc = {
         .rows = (uint32_t)rows,

@@ -58,10 +58,11 @@ static uint32_t vec_width(const Operand* const* ops, int n) {
     return 4;
 }
 
-// Reduction shape: a chunk is far above 64 texels, so reduce_for gives one
-// subgroup per workgroup on CPU drivers and 256 invocations on GPUs.
-static void reduce_shape(const GpuContext* g, uint32_t* mode, uint32_t* wg) {
-    Reduce r = reduce_for(g, GRAD_NORM_CHUNK / 4);
+// Reduction shape for blocks of `texels` (at least a chunk's, far above 64, so
+// never one invocation per block): one subgroup per workgroup on CPU drivers
+// (more where the loop budget needs them) and 256 invocations on GPUs.
+static void reduce_shape(const GpuContext* g, int64_t texels, uint32_t* mode, uint32_t* wg) {
+    Reduce r = reduce_for(g, "op_grad_norm", texels > GRAD_NORM_CHUNK / 4 ? texels : GRAD_NORM_CHUNK / 4, 1);
     *mode = r.mode;
     *wg = r.wg;
 }
@@ -101,7 +102,7 @@ static bool whole_last_texel(const Operand* o) {
 static void grad_norm_piece(Cmd* c, const Tensor* g, int64_t start, int64_t n, const Tensor* scratch, int64_t base,
                             int64_t count) {
     uint32_t mode, wg;
-    reduce_shape(c->gpu, &mode, &wg);
+    reduce_shape(c->gpu, GRAD_NORM_CHUNK / 4, &mode, &wg);
     Tensor piece = tensor_slice(*g, start, n), part = tensor_slice(*scratch, base, count);
     Operand og = tex(c, &piece), op = sto(c, &part);
     uint32_t vec = vec_width((const Operand*[]){&og}, 1) == 4 && whole_last_texel(&og) ? 4 : 1;
@@ -139,9 +140,10 @@ void op_grad_norm(Cmd* c, const Tensor* stats, const Tensor* scratch, const Tens
         base += region;
     }
 
-    // Level 2: one workgroup over every partial (padding is zero).
+    // Level 2: one workgroup over every partial (padding is zero); SD 1.5's UNet
+    // has ~100k, 12.5k per lane of one lavapipe subgroup.
     uint32_t mode, wg;
-    reduce_shape(c->gpu, &mode, &wg);
+    reduce_shape(c->gpu, base, &mode, &wg);
     Tensor part = tensor_slice(*scratch, 0, total);
     Operand op_part = sto(c, &part), op_stats = sto(c, stats);
     GradNormFinalPush pc = {(uint32_t)(base), op_part.off, op_stats.off, max_norm};

@@ -32,6 +32,7 @@ static void xent_dims(const char* op, const Tensor* logits, const Tensor* labels
 }
 
 static void xent_dispatch(Cmd* c, const char* op, ShaderId id, const Bind* b, uint32_t nb, const XentPush* push) {
+    check_loop_budget(c->gpu, op, 3 * ((int64_t)push->K + 1), "rows of this many classes (sweeps per row)");
     uint32_t wg = c->gpu->tune.wg_size, gx, gy;
     grid_1d(push->N, wg, &gx, &gy);
     c->label = op;

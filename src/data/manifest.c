@@ -7,25 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/image_resize.h"
-#include "io/png_image.h"
+#include "io/image_prepare.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
 
 #define MAX_LINE (1 << 20)
 
-// Decodes one image named by a row, relative to the manifest's folder.
-static float* load_row_image(const char* base_dir, const char* rel, const ManifestOptions* o, char* err, size_t errlen) {
-    char* path = rel[0] == '/' ? xstrdup(rel) : path_join(base_dir, rel);
-    int w, h, c;
-    float* raw = image_load(path, o->channels, o->max_image_pixels, &w, &h, &c, err, errlen);
-    free(path);
-    if (!raw) return NULL;
-    float* out = xmalloc((size_t)o->channels * o->size * o->size * sizeof *out);
-    image_resize_center_crop(raw, w, h, o->channels, o->size, out);
-    free(raw);
-    return out;
+// The path of an image named by a row: relative to the manifest's folder.
+static char* row_image_path(const char* base_dir, const char* rel) {
+    return rel[0] == '/' ? xstrdup(rel) : path_join(base_dir, rel);
 }
 
 static const char* str_field(const cJSON* row, const char* key, bool required, char* why, size_t n) {
@@ -92,27 +83,31 @@ static int parse_row(const char* text, const char* base_dir, const ManifestOptio
     size_t img = (size_t)o->channels * o->size * o->size;
     item->images = xmalloc(img * (size_t)item->nimages * sizeof(float));
     const char* files[2] = {winner_first ? jpg0 : jpg1, winner_first ? jpg1 : jpg0};
+    ImagePrepare how = {.channels = o->channels, .size = o->size, .crop = o->crop, .seed = o->seed,
+                        .max_pixels = o->max_image_pixels};
     for (int k = 0; k < item->nimages; k++) {
+        item->image_paths[k] = row_image_path(base_dir, files[k]);
         char ierr[1024];
-        float* im = load_row_image(base_dir, files[k], o, ierr, sizeof ierr);
-        if (!im) {
+        if (image_prepare(item->image_paths[k], &how, item->images + img * (size_t)k, NULL, ierr, sizeof ierr)) {
             snprintf(why, n, "%s", ierr);
             goto done;
         }
-        memcpy(item->images + img * (size_t)k, im, img * sizeof(float));
-        free(im);
     }
     item->caption = xstrdup(caption);
     item->caption_mismatch = mismatch ? xstrdup(mismatch) : NULL;
     r = 1;
 done:
-    if (r != 1) free(item->images), item->images = NULL;
+    if (r != 1) {
+        free(item->images), item->images = NULL;
+        for (int k = 0; k < 2; k++) free(item->image_paths[k]), item->image_paths[k] = NULL;
+    }
     cJSON_Delete(row);
     return r;
 }
 
 static void free_item(PrefItem* it) {
     free(it->caption), free(it->caption_mismatch), free(it->images);
+    free(it->image_paths[0]), free(it->image_paths[1]);
 }
 
 int manifest_load(PrefDataset* d, const char* path, const ManifestOptions* o, char* err, size_t errlen) {

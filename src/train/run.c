@@ -302,9 +302,18 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
     DiffusionPipeline* p = &r->p;
     int L = p->max_length;
     if (r->pref) {
-        ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = p->unet_cfg.sample_size,
-                              .skip_bad = c->skip_bad_rows, .max_rows = c->max_train_samples,
-                              .max_image_pixels = c->max_image_pixels};
+        // Images are prepared at --resolution (0: the UNet's sample_size). A pixel-space
+        // UNet takes exactly its sample_size (checked before loading too; this also
+        // covers a run resumed from a checkpoint).
+        int size = c->resolution > 0 ? c->resolution : p->unet_cfg.sample_size;
+        if (size != p->unet_cfg.sample_size)
+            return fail(err, errlen, "--resolution %d: the model's images are %dx%d; vkpref resizes manifest images "
+                        "to the model, it cannot change the model's size", c->resolution, p->unet_cfg.sample_size,
+                        p->unet_cfg.sample_size);
+        ManifestOptions mo = {.channels = p->unet_cfg.in_channels, .size = size,
+                              .crop = c->random_crop ? IMAGE_CROP_RANDOM : IMAGE_CROP_CENTER,
+                              .seed = (uint64_t)c->seed, .skip_bad = c->skip_bad_rows,
+                              .max_rows = c->max_train_samples, .max_image_pixels = c->max_image_pixels};
         if (manifest_load(&r->pref_set, c->dataset, &mo, err, errlen)) return -1;
         RowLayout layout = objective_row_layout(r->obj);
         if (pref_batcher_init(&r->pref_batcher, &r->pref_set, &r->sched, &p->tok, L, layout,

@@ -21,9 +21,15 @@ static const OptSpec SPECS[] = {
     O(resume_from_checkpoint, OPT_STRING, "", OPT_ANY, "\"latest\" or a checkpoint-<step> folder"),
     O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo, tkto, dpo_hinge, dpo_ipo or sdpo (docs/OBJECTIVES.md)"),
     O(random_flip, OPT_BOOL, "false", OPT_ANY,
-      "manifests: random horizontal flips (the same for both images of a pair; diffusers' DPO script flips unless "
-      "--no_hflip)"),
-    O(resolution, OPT_INT, "0", OPT_IN(0, 65536), "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
+      "manifests: mirror each item left to right with probability 1/2, drawn per item and step, the same for both "
+      "images of a pair (default off, as train_text_to_image.py's --random_flip; diffusers' DPO script flips "
+      "unless --no_hflip, which is accepted here as --random_flip false)"),
+    O(random_crop, OPT_BOOL, "false", OPT_ANY,
+      "manifests: crop each image's resized N x N square at a random offset, drawn once per image from --seed and "
+      "the file's content (diffusers draws one per step; docs/DATA.md says why); false (--center_crop): the centre"),
+    O(resolution, OPT_INT, "0", OPT_IN(0, 65536),
+      "pixel side N manifest images are prepared at (short side resized to N, N x N crop): 0 or the model's "
+      "sample_size"),
     O(skip_bad_rows, OPT_BOOL, "false", OPT_ANY, "manifests: skip and count bad rows instead of stopping at the first"),
     O(max_image_pixels, OPT_INT, "89478485", OPT_GE(1),
       "manifests: an image declaring more pixels (width x height) is refused before decoding (a decompression bomb)"),
@@ -80,6 +86,7 @@ static const OptSpec SPECS[] = {
 static const OptAlias ALIASES[] = {
     {"dataset_name", "dataset", NULL},  // a local manifest: nothing is downloaded
     {"no_hflip", "random_flip", "false"},
+    {"center_crop", "random_crop", "false"},
     {"validation_num_inference_steps", "validation_inference_steps", NULL},
     {"validation_cfg", "validation_guidance_scale", NULL},
     {"rank", "lora_rank", NULL},  // diffusers' train_diffusion_dpo.py --rank

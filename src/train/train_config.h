@@ -25,7 +25,8 @@ typedef struct TrainConfig {
     double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
     char objective_choice[OBJ_HYPER_OPTIONS][OPT_STR_MAX];  // by ObjHyperKey: the value of a choice (loss_type)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
-    int resolution;                    // 0 or the model's sample_size (checked, never a resize target)
+    bool random_crop;                  // manifests: crop at an offset drawn once per image (else the centre)
+    int resolution;                    // pixel side manifest images are prepared at; 0: the UNet's sample_size
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     int max_train_samples;             // manifests: > 0 keeps only the first N usable rows
     int max_image_pixels;              // manifests: largest declared width x height decoded

@@ -1,6 +1,6 @@
 // test_image_prepare.c: one image file made into a model input (io/image_prepare.h):
 // every PNG colour mode (tests/data/images, written by tools/make_test_images.py)
-// and JPEG (baseline grey and RGB, progressive) decoded, alpha composited over
+// and JPEG (baseline grey and RGB, progressive, Adobe CMYK) decoded, alpha composited over
 // white, grey <-> RGB converted, scaled to [-1, 1]; PIL's antialiased bilinear
 // resize against weights worked out by hand; torchvision's short-side size and
 // centre-crop rounding; random crops fixed per image by seed and content.
@@ -106,6 +106,24 @@ Test(image_prepare, jpeg_grey_rgb_progressive) {
             cr_assert(rgb[p] >= -1 && rgb[p] <= 1);
         }
     }
+}
+
+// A four-channel Adobe JPEG (tools/make_cmyk_jpeg.c): stb_image reads the stored
+// (C, M, Y, K) = (200, 100, 255, 128) as Adobe's inverted ink and gives RGB
+// (C K, M K, Y K) / 255 = (100.4, 50.2, 128); JPEG's rounding moves it by a unit or two.
+Test(image_prepare, jpeg_cmyk_becomes_rgb) {
+    char path[512], err[1024];
+    image_path(path, sizeof path, "cmyk.jpg");
+    float out[3 * 16];
+    ImagePrepared info;
+    ImagePrepare how = {.channels = 3, .size = 4};
+    cr_assert_eq(image_prepare(path, &how, out, &info, err, sizeof err), 0, "%s", err);
+    cr_assert(info.width == 16 && info.height == 8 && info.file_channels == 3);
+    static const double WANT[3] = {200 * 128 / 255.0, 100 * 128 / 255.0, 255 * 128 / 255.0};
+    for (int k = 0; k < 3; k++)
+        for (int p = 0; p < 16; p++)
+            cr_assert(fabs((out[k * 16 + p] + 1) * 127.5 - WANT[k]) < 2.5, "channel %d: %f, want %f", k,
+                      (out[k * 16 + p] + 1) * 127.5, WANT[k]);
 }
 
 // PIL's bilinear weights, worked out by hand. 4 -> 2 (scale 2, support 2):

@@ -34,9 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The converter's npm packages, as locked (from npm's cache when it holds them).
+# A failure does not stop the C build: the converter's test (tool_pickapic) tries
+# again and fails with npm's reason.
 if [ ! -f tools/pickapic/node_modules/.package-lock.json ] ||
    [ tools/pickapic/package-lock.json -nt tools/pickapic/node_modules/.package-lock.json ]; then
-  (cd tools/pickapic && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+  (cd tools/pickapic && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) ||
+    echo "setup: npm ci in tools/pickapic failed; the Pick-a-Pic converter cannot run until it succeeds" >&2
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null

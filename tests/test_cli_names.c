@@ -140,10 +140,10 @@ Test(names, hyphens_and_aliases_resolve_to_the_same_config) {
     const char* m = manifest();
     snprintf(a, sizeof a, "train --objective dpo --pretrained_model_name_or_path assets/fmnist-base --dataset %s "
              "--train_batch_size 3 --random_flip false --validation_inference_steps 7 --validation_guidance_scale 2 "
-             "--max_train_samples 9 --resolution 32", m);
+             "--max_train_samples 9 --resolution 32 --random_crop false", m);
     snprintf(b, sizeof b, "train --objective dpo --pretrained-model-name-or-path assets/fmnist-base --dataset_name %s "
              "--train-batch-size=3 --no_hflip --validation_num_inference_steps 7 --validation_cfg 2 "
-             "--max-train-samples 9 --resolution=32", m);
+             "--max-train-samples 9 --resolution=32 --center_crop", m);
     expect_same_config(a, b);
     // Sampling names alike in every sampling command.
     expect_same_config("sample --steps 7 --cfg 2 --batch 3", "sample --num_inference_steps 7 --guidance_scale 2 --batch_size 3");

@@ -1,5 +1,5 @@
 // test_manifest.c: Pick-a-Pic-style manifests: winner first, ties dropped,
-// single-image rows, resize/centre-crop, JPEG and PNG, and errors that name
+// single-image rows, JPEG and PNG (test_image_prepare covers each image), and errors that name
 // the file, line and field (or skip-and-count).
 #include <math.h>
 #include <stdio.h>
@@ -8,7 +8,6 @@
 
 #include "data/manifest.h"
 #include "io/fmnist.h"
-#include "io/image_resize.h"
 #include "io/png_image.h"
 #include "test_util.h"
 
@@ -77,6 +76,12 @@ Test(manifest, winner_first_ties_dropped_singles_kept) {
     cr_assert_float_eq(pref_image(&d, 0, 0)[0], 1.0f, 1e-6);
     cr_assert_float_eq(pref_image(&d, 0, 1)[0], -1.0f, 1e-6);
     cr_assert_float_eq(pref_image(&d, 1, 0)[0], -1.0f, 1e-6);
+    // The files as opened, winner first (for caches keyed by image).
+    char white[256], black[256];
+    snprintf(white, sizeof white, "%s/white.png", dir), snprintf(black, sizeof black, "%s/black.png", dir);
+    cr_assert_str_eq(d.items[0].image_paths[0], white);
+    cr_assert_str_eq(d.items[0].image_paths[1], black);
+    cr_assert_null(d.items[2].image_paths[1]);
     cr_assert_eq(d.items[1].line, 4);
     cr_assert_str_eq(d.items[2].caption_mismatch, "a photo of a sandal");
     cr_assert_eq(d.items[2].label, 0);
@@ -136,23 +141,6 @@ Test(manifest, jpeg_rgb_is_converted_to_grey) {
     const float* im = pref_image(&d, 0, 0);
     for (int i = 0; i < 64; i++) cr_assert(fabsf(im[i] - (200 / 127.5f - 1)) < 0.03f, "pixel %d = %f", i, im[i]);
     manifest_free(&d);
-}
-
-// Resize: identity at the same size; constants stay constant; the short side
-// is fitted and the middle is kept; downscaling averages (no aliasing).
-Test(manifest, resize_center_crop) {
-    float src[4 * 6], out[36];
-    for (int i = 0; i < 24; i++) src[i] = (float)i;
-    image_resize_center_crop(src, 6, 4, 1, 4, out);  // 6x4 -> short side 4: crop columns 1..4
-    for (int y = 0; y < 4; y++)
-        for (int x = 0; x < 4; x++) cr_assert_float_eq(out[y * 4 + x], src[y * 6 + x + 1], 1e-5);
-    float checker[64], small[16];
-    for (int i = 0; i < 64; i++) checker[i] = ((i / 8 + i % 8) % 2) ? 1.0f : -1.0f;
-    image_resize_center_crop(checker, 8, 8, 1, 4, small);
-    for (int i = 0; i < 16; i++) cr_assert(fabsf(small[i]) < 0.3f, "2x downscale of a checkerboard averages: %f", small[i]);
-    float flip[6] = {1, 2, 3, 4, 5, 6};
-    image_flip_horizontal(flip, 3, 2, 1);
-    cr_assert(flip[0] == 3 && flip[2] == 1 && flip[3] == 6 && flip[5] == 4);
 }
 
 // `vkpref fmnist-manifest`: real Fashion-MNIST images as single rows (label 1,

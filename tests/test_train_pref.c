@@ -59,12 +59,14 @@ Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
     snprintf(path, sizeof path, "%s/base", dir);
     train_tiny_base(path);
     const char* objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo", "dpo"};
-    // the last run: dpo with diffusers' --loss_type (its own output folder)
+    // the last run: dpo with diffusers' --loss_type (its own output folder); mapo with
+    // random crops and flips (the 28x28 images are square: one crop, at 0)
     for (int i = 0; i < 10; i++) {
         snprintf(args, sizeof args,
                  "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective %s "
                  "--max_train_steps 2 --train_batch_size 2 --beta_dpo 100 " QUIET "--output_dir %s/%s%s",
-                 dir, dir, objectives[i], dir, objectives[i], i == 9 ? "-ipo --loss_type ipo" : "");
+                 dir, dir, objectives[i], dir, objectives[i],
+                 i == 9 ? "-ipo --loss_type ipo" : i == 2 ? " --random_crop --random_flip" : "");
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", objectives[i], out);
         cr_assert(strstr(out, "8 pairs, 0 single images kept, 1 ties dropped"), "%s", out);
         snprintf(path, sizeof path, "%s/%s%s/model_index.json", dir, objectives[i], i == 9 ? "-ipo" : "");

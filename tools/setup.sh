@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # setup.sh: install the Debian packages vkpref needs (when run as root; otherwise
 # print the command to run; clang and its runtime libraries are for the fuzzing
-# and sanitizer stage of tools/run_tests.sh), then configure and build into ./build.
+# and sanitizer stage of tools/run_tests.sh; Node.js and npm for the Pick-a-Pic
+# converter), the converter's npm packages, then configure and build into ./build.
 # Usage: tools/setup.sh [extra cmake arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,11 @@ missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js runs the Pick-a-Pic converter (tools/pickapic/). Debian's packages only
+# where no node / npm is on the PATH: a Node.js installed otherwise (with its own
+# npm) is kept, as Debian's npm would not install beside it.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing ${missing[*]}"
@@ -25,6 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
+fi
+
+# The converter's npm packages, as locked (from npm's cache when it holds them).
+# A failure does not stop the C build: the converter's test (tool_pickapic) tries
+# again and fails with npm's reason.
+if [ ! -f tools/pickapic/node_modules/.package-lock.json ] ||
+   [ tools/pickapic/package-lock.json -nt tools/pickapic/node_modules/.package-lock.json ]; then
+  (cd tools/pickapic && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) ||
+    echo "setup: npm ci in tools/pickapic failed; the Pick-a-Pic converter cannot run until it succeeds" >&2
 fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null

@@ -7,25 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/image_prepare.h"
 #include "io/image_resize.h"
-#include "io/png_image.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
 
 #define MAX_LINE (1 << 20)
 
-// Decodes one image named by a row, relative to the manifest's folder.
-static float* load_row_image(const char* base_dir, const char* rel, const ManifestOptions* o, char* err, size_t errlen) {
-    char* path = rel[0] == '/' ? xstrdup(rel) : path_join(base_dir, rel);
-    int w, h, c;
-    float* raw = image_load(path, o->channels, o->max_image_pixels, &w, &h, &c, err, errlen);
-    free(path);
-    if (!raw) return NULL;
-    float* out = xmalloc((size_t)o->channels * o->size * o->size * sizeof *out);
-    image_resize_center_crop(raw, w, h, o->channels, o->size, out);
-    free(raw);
-    return out;
+// The path of an image named by a row: relative to the manifest's folder.
+static char* row_image_path(const char* base_dir, const char* rel) {
+    return rel[0] == '/' ? xstrdup(rel) : path_join(base_dir, rel);
 }
 
 static const char* str_field(const cJSON* row, const char* key, bool required, char* why, size_t n) {
@@ -95,39 +87,45 @@ static int parse_row(const char* text, const char* base_dir, const ManifestOptio
     int variants = enc ? enc->variants : 1;
     item->images = xmalloc(stored * (size_t)variants * (size_t)item->nimages * sizeof(float));
     const char* files[2] = {winner_first ? jpg0 : jpg1, winner_first ? jpg1 : jpg0};
+    ImagePrepare how = {.channels = o->channels, .size = o->size, .crop = o->crop, .seed = o->seed,
+                        .max_pixels = o->max_image_pixels};
+    float* im = enc ? xmalloc(img * sizeof(float)) : NULL;  // the prepared pixels before encoding
     for (int k = 0; k < item->nimages; k++) {
+        item->image_paths[k] = row_image_path(base_dir, files[k]);
         char ierr[1024];
-        float* im = load_row_image(base_dir, files[k], o, ierr, sizeof ierr);
-        if (!im) {
+        float* dst = item->images + stored * (size_t)(variants * k);
+        if (image_prepare(item->image_paths[k], &how, enc ? im : dst, NULL, ierr, sizeof ierr)) {
             snprintf(why, n, "%s", ierr);
+            free(im);
             goto done;
         }
-        float* dst = item->images + stored * (size_t)(variants * k);
-        char eerr[1024];
-        int er = 0;
-        if (!enc) memcpy(dst, im, img * sizeof(float));
-        else er = enc->encode(enc->ctx, im, dst, eerr, sizeof eerr);
+        int er = enc ? enc->encode(enc->ctx, im, dst, ierr, sizeof ierr) : 0;
         if (!er && variants == 2) {
             image_flip_horizontal(im, o->size, o->size, o->channels);
-            er = enc->encode(enc->ctx, im, dst + stored, eerr, sizeof eerr);
+            er = enc->encode(enc->ctx, im, dst + stored, ierr, sizeof ierr);
         }
-        free(im);
         if (er) {
-            snprintf(why, n, "%s: %s", files[k], eerr);
+            snprintf(why, n, "%s: %s", files[k], ierr);
+            free(im);
             goto done;
         }
     }
+    free(im);
     item->caption = xstrdup(caption);
     item->caption_mismatch = mismatch ? xstrdup(mismatch) : NULL;
     r = 1;
 done:
-    if (r != 1) free(item->images), item->images = NULL;
+    if (r != 1) {
+        free(item->images), item->images = NULL;
+        for (int k = 0; k < 2; k++) free(item->image_paths[k]), item->image_paths[k] = NULL;
+    }
     cJSON_Delete(row);
     return r;
 }
 
 static void free_item(PrefItem* it) {
     free(it->caption), free(it->caption_mismatch), free(it->images);
+    free(it->image_paths[0]), free(it->image_paths[1]);
 }
 
 int manifest_load(PrefDataset* d, const char* path, const ManifestOptions* o, char* err, size_t errlen) {

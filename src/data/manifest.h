@@ -6,9 +6,10 @@
 //           "label": 1 desirable / 0 undesirable)
 // Optional "caption_mismatch" (TPO) is kept; other fields are ignored. Ties
 // (label_0 == label_1) are dropped and counted. Pairs are stored winner first.
-// Images are decoded (PNG/JPEG), converted to the model's channels, resized
-// (short side) and centre-cropped to its sample size, in [-1, 1]; flips are a
-// per-step random choice made by the batcher, not here.
+// Images are prepared once, on loading, by image_prepare (io/image_prepare.h:
+// decoded, converted to the model's channels, short side resized to `size`,
+// cropped size x size, in [-1, 1]); flips are a per-step random choice made by
+// the batcher, not here.
 //
 // A bad row (malformed JSON, missing or mistyped field, a missing, unreadable or
 // truncated image) is an error naming the manifest, the line and the field or
@@ -17,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "io/image_prepare.h"
 
 // Turns each prepared image into what the dataset keeps (latent pipelines: its
 // latents, train/latent_cache.h), so the pixels of a whole dataset are never held.
@@ -34,6 +37,7 @@ typedef struct PrefItem {
     char* caption_mismatch;  // NULL when absent
     int nimages;             // 2: pair (winner first), 1: single image
     float* images;           // [nimages][variants][channels][size][size]
+    char* image_paths[2];    // the files of images[0..nimages), as opened (relative to the working folder)
     int label;               // single rows: 1 desirable, 0 undesirable, -1 none
     int line;                // 1-based line in the manifest
 } PrefItem;
@@ -49,7 +53,10 @@ typedef struct PrefDataset {
 } PrefDataset;
 
 typedef struct ManifestOptions {
-    int channels, size;  // the model's in_channels (1 or 3) and sample_size
+    int channels;        // the model's in_channels (1 or 3)
+    int size;            // pixel side N the images are prepared at (--resolution; sample_size in pixel space)
+    ImageCrop crop;      // centre (default) or a random offset fixed per image (--random_crop)
+    uint64_t seed;       // IMAGE_CROP_RANDOM: the run's seed
     bool skip_bad;       // skip and count bad rows instead of stopping
     int max_rows;        // > 0: keep only the first max_rows usable rows (the rest is not read)
     int64_t max_image_pixels;  // largest declared width x height decoded (<= 0: IMAGE_MAX_PIXELS_DEFAULT)

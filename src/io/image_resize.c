@@ -7,46 +7,54 @@
 
 #include "util/check.h"
 
-// Resamples n_in samples to n_out (scale = n_in / n_out) with a triangle filter
-// of support max(1, scale), sample centres aligned as in PIL. Weights per output
-// sample are normalised. src_stride/dst_stride step through a row or a column.
-static void resample_1d(const float* src, int n_in, int src_stride, float* dst, int n_out, int dst_stride,
-                        double offset, double span) {
-    double scale = span / n_out, support = scale > 1 ? scale : 1;
+// Resamples n_in samples to n_out (PIL's precompute_coeffs with the bilinear
+// filter): output o is centred on (o + 0.5) * scale in the input, scale =
+// n_in / n_out; input i, centred on i + 0.5, weighs triangle((i + 0.5 - centre) /
+// support) with support = max(1, scale). src_stride/dst_stride step through a row
+// or a column.
+static void resample_1d(const float* src, int n_in, int src_stride, float* dst, int n_out, int dst_stride) {
+    double scale = (double)n_in / n_out, support = scale > 1 ? scale : 1;
     for (int o = 0; o < n_out; o++) {
-        double centre = offset + (o + 0.5) * scale;
+        double centre = (o + 0.5) * scale;
         int lo = (int)floor(centre - support), hi = (int)ceil(centre + support);
         double acc = 0, wsum = 0;
-        for (int i = lo; i <= hi; i++) {
-            if (i < 0 || i >= n_in) continue;
+        for (int i = lo < 0 ? 0 : lo; i <= hi && i < n_in; i++) {
             double w = 1 - fabs((i + 0.5 - centre) / support);
             if (w <= 0) continue;
             acc += w * src[(size_t)i * src_stride], wsum += w;
         }
-        if (wsum == 0) {  // centre outside every sample's reach: take the nearest
-            int i = (int)floor(centre);
-            i = i < 0 ? 0 : i >= n_in ? n_in - 1 : i;
-            acc = src[(size_t)i * src_stride], wsum = 1;
-        }
+        // Every centre lies inside [0, n_in), so the nearest input always weighs > 0.
         dst[(size_t)o * dst_stride] = (float)(acc / wsum);
     }
 }
 
-void image_resize_center_crop(const float* chw, int width, int height, int channels, int size, float* out) {
-    if (width < 1 || height < 1 || size < 1) die("image_resize_center_crop: bad size %dx%d -> %d", width, height, size);
-    // Resize the short side to size, then crop the middle: equivalently, sample
-    // the centred square window of the source that maps onto the output.
-    double s = (double)size / (width < height ? width : height);
-    double span_x = size / s, span_y = size / s;  // source extent of the output window
-    double off_x = (width - span_x) / 2, off_y = (height - span_y) / 2;
-    float* tmp = xmalloc((size_t)height * size * sizeof *tmp);
+void image_resize(const float* chw, int width, int height, int channels, int out_w, int out_h, float* out) {
+    if (width < 1 || height < 1 || out_w < 1 || out_h < 1)
+        die("image_resize: bad size %dx%d -> %dx%d", width, height, out_w, out_h);
+    float* tmp = xmalloc((size_t)height * out_w * sizeof *tmp);
     for (int c = 0; c < channels; c++) {
         const float* src = chw + (size_t)c * width * height;
-        for (int y = 0; y < height; y++) resample_1d(src + (size_t)y * width, width, 1, tmp + (size_t)y * size, size, 1, off_x, span_x);
-        float* dst = out + (size_t)c * size * size;
-        for (int x = 0; x < size; x++) resample_1d(tmp + x, height, size, dst + x, size, size, off_y, span_y);
+        for (int y = 0; y < height; y++) resample_1d(src + (size_t)y * width, width, 1, tmp + (size_t)y * out_w, out_w, 1);
+        float* dst = out + (size_t)c * out_w * out_h;
+        for (int x = 0; x < out_w; x++) resample_1d(tmp + x, height, out_w, dst + x, out_h, out_w);
     }
     free(tmp);
+}
+
+void image_short_side_size(int width, int height, int size, int* out_w, int* out_h) {
+    if (width < 1 || height < 1 || size < 1) die("image_short_side_size: bad size %dx%d -> %d", width, height, size);
+    long long lng = (long long)size * (width > height ? width : height) / (width < height ? width : height);
+    *out_w = width <= height ? size : (int)lng;
+    *out_h = width <= height ? (int)lng : size;
+}
+
+void image_crop(const float* chw, int width, int height, int channels, int x, int y, int size, float* out) {
+    if (x < 0 || y < 0 || size < 1 || x + size > width || y + size > height)
+        die("image_crop: %dx%d at (%d, %d) outside %dx%d", size, size, x, y, width, height);
+    for (int c = 0; c < channels; c++)
+        for (int r = 0; r < size; r++)
+            memcpy(out + ((size_t)c * size + r) * size, chw + ((size_t)c * height + y + r) * width + x,
+                   (size_t)size * sizeof *out);
 }
 
 void image_flip_horizontal(float* chw, int width, int height, int channels) {

@@ -306,10 +306,19 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
     DiffusionPipeline* p = &r->p;
     int L = p->max_length;
     if (r->pref) {
+        // Images are prepared at --resolution (0: the pipeline's image size). A UNet takes
+        // exactly its sample_size (checked before loading too; this also covers a run
+        // resumed from a checkpoint); a latent pipeline's images are that times the VAE's
+        // factor (checked by latent_cache_open).
         int channels, size;
         pipeline_image_shape(p, &channels, &size);
-        if (p->latent && c->resolution > 0) size = c->resolution;
-        ManifestOptions mo = {.channels = channels, .size = size, .skip_bad = c->skip_bad_rows,
+        if (c->resolution > 0 && c->resolution != size && !p->latent)
+            return fail(err, errlen, "--resolution %d: the model's images are %dx%d; vkpref resizes manifest images "
+                        "to the model, it cannot change the model's size", c->resolution, size, size);
+        if (c->resolution > 0) size = c->resolution;
+        ManifestOptions mo = {.channels = channels, .size = size,
+                              .crop = c->random_crop ? IMAGE_CROP_RANDOM : IMAGE_CROP_CENTER,
+                              .seed = (uint64_t)c->seed, .skip_bad = c->skip_bad_rows,
                               .max_rows = c->max_train_samples, .max_image_pixels = c->max_image_pixels};
         ImageEncoder enc;
         if (p->latent) {

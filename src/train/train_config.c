@@ -21,9 +21,15 @@ static const OptSpec SPECS[] = {
     O(resume_from_checkpoint, OPT_STRING, "", OPT_ANY, "\"latest\" or a checkpoint-<step> folder"),
     O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo, tkto, dpo_hinge, dpo_ipo or sdpo (docs/OBJECTIVES.md)"),
     O(random_flip, OPT_BOOL, "false", OPT_ANY,
-      "manifests: random horizontal flips (the same for both images of a pair; diffusers' DPO script flips unless "
-      "--no_hflip)"),
-    O(resolution, OPT_INT, "0", OPT_IN(0, 65536), "image side in pixels: 0 or the model's sample_size (manifest images are resized to it)"),
+      "manifests: mirror each item left to right with probability 1/2, drawn per item and step, the same for both "
+      "images of a pair (default off, as train_text_to_image.py's --random_flip; diffusers' DPO script flips "
+      "unless --no_hflip, which is accepted here as --random_flip false)"),
+    O(random_crop, OPT_BOOL, "false", OPT_ANY,
+      "manifests: crop each image's resized N x N square at a random offset, drawn once per image from --seed and "
+      "the file's content (diffusers draws one per step; docs/DATA.md says why); false (--center_crop): the centre"),
+    O(resolution, OPT_INT, "0", OPT_IN(0, 65536),
+      "pixel side N manifest images are prepared at (short side resized to N, N x N crop): 0 or the model's "
+      "image size (sample_size; latent pipelines: sample_size x the VAE's factor, 8 for SD)"),
     O(cache_latents, OPT_BOOL, "true", OPT_ANY,
       "latent pipelines: keep each image's VAE latents in --latent_cache_dir and reuse them across runs (false: "
       "encode once per run, in memory only)"),
@@ -87,6 +93,7 @@ static const OptSpec SPECS[] = {
 static const OptAlias ALIASES[] = {
     {"dataset_name", "dataset", NULL},  // a local manifest: nothing is downloaded
     {"no_hflip", "random_flip", "false"},
+    {"center_crop", "random_crop", "false"},
     {"validation_num_inference_steps", "validation_inference_steps", NULL},
     {"validation_cfg", "validation_guidance_scale", NULL},
     {"rank", "lora_rank", NULL},  // diffusers' train_diffusion_dpo.py --rank

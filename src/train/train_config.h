@@ -25,10 +25,11 @@ typedef struct TrainConfig {
     double objective_hyper[OBJ_HYPER_OPTIONS];  // by ObjHyperKey: the options OBJ_HYPERS names (beta_dpo, ...)
     char objective_choice[OBJ_HYPER_OPTIONS][OPT_STR_MAX];  // by ObjHyperKey: the value of a choice (loss_type)
     bool random_flip;                  // manifests: random horizontal flip (shared inside a pair)
+    bool random_crop;                  // manifests: crop at an offset drawn once per image (else the centre)
+    int resolution;                    // pixel side manifest images are prepared at; 0: the model's
     bool cache_latents;                // latent pipelines: latents kept on disk (train/latent_cache.h)
     char latent_cache_dir[OPT_STR_MAX];
     char variant[OPT_STR_MAX];         // weights file variant ("" or e.g. "fp16")
-    int resolution;                    // 0 or the model's sample_size (checked, never a resize target)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     int max_train_samples;             // manifests: > 0 keeps only the first N usable rows
     int max_image_pixels;              // manifests: largest declared width x height decoded

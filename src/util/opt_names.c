@@ -63,7 +63,7 @@ static const struct {
     {"hub_model_id", "vkpref writes a local pipeline folder (--output_dir); upload it yourself"},
     {"revision", "models are local pipeline folders (--pretrained_model_name_or_path DIR)"},
     {"cache_dir", "datasets are local manifests (--dataset FILE.jsonl); nothing is downloaded"},
-    {"dataset_split_name", "a manifest is one split (tools/pickapic_to_jsonl.py writes one per split)"},
+    {"dataset_split_name", "a manifest is one split (convert each split's shards into its own manifest: tools/pickapic/)"},
     {"pretrained_vae_model_name_or_path", "vkpref's pipelines denoise pixels; there is no VAE"},
     {"vae_encode_batch_size", "vkpref's pipelines denoise pixels; there is no VAE"},
     {"sdxl", "vkpref trains its own SD-1.5-style pipelines; there is no SDXL"},

@@ -13,6 +13,7 @@ enum {
     RNG_STREAM_FLIP = 5,
     RNG_STREAM_SAMPLE = 6,   // sampling noise (per seed, per step)
     RNG_STREAM_MISC = 7,
+    RNG_STREAM_CROP = 8,     // random crops: one per image (by content), not per step
 };
 
 uint64_t rng_hash(uint64_t seed, uint64_t step, uint64_t stream, uint64_t index);

@@ -1,9 +1,10 @@
 // fuzz_image.c: PNG and JPEG decoding (stb_image behind image_decode_u8), with
-// the declared-size check before decoding.
+// the declared-size check before decoding, and the whole preparation of a model
+// input (image_prepare_bytes: convert, resize, centre or random crop).
 #include <stdlib.h>
 
 #include "common.h"
-#include "io/image_resize.h"
+#include "io/image_prepare.h"
 #include "io/png_image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t n) {
@@ -13,13 +14,16 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t n) {
     for (int want = 0; want <= 3; want += 3) {
         uint8_t* px = image_decode_u8(data, n, "input", want, 1 << 20, &w, &h, &c, err, sizeof err);
         if (!px) continue;
-        if (want == 3) {
-            float* chw = malloc((size_t)w * h * 3 * sizeof *chw), out[3 * 8 * 8];
-            image_hwc_u8_to_chw(px, w, h, 3, chw);
-            image_resize_center_crop(chw, w, h, 3, 8, out);
-            free(chw);
-        }
         free(px);
     }
+    // Grey and RGB, each with the centre crop at 8 pixels and a random crop at 3
+    // (the fuzz images are mostly small: enlarging, then shrinking).
+    float out[3 * 8 * 8];
+    for (int ch = 1; ch <= 3; ch += 2)
+        for (int random = 0; random <= 1; random++) {
+            ImagePrepare how = {.channels = ch, .size = random ? 3 : 8,
+                                .crop = random ? IMAGE_CROP_RANDOM : IMAGE_CROP_CENTER, .seed = 7, .max_pixels = 1 << 20};
+            image_prepare_bytes(data, n, "input", &how, out, NULL, err, sizeof err);
+        }
     return 0;
 }

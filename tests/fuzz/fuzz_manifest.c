@@ -21,9 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t n) {
         ready = true;
     }
     PrefDataset d;
-    // Both channel counts; the pixel limit keeps a large image in a row cheap.
+    // Both channel counts and crops; the pixel limit keeps a large image in a row cheap.
     for (int ch = 1; ch <= 3; ch += 2) {
-        ManifestOptions o = {.channels = ch, .size = 4, .skip_bad = ch == 3, .max_image_pixels = 1 << 16};
+        ManifestOptions o = {.channels = ch, .size = 4, .crop = ch == 3 ? IMAGE_CROP_RANDOM : IMAGE_CROP_CENTER,
+                             .seed = 3, .skip_bad = ch == 3, .max_image_pixels = 1 << 16};
         if (manifest_load(&d, fuzz_file("m.jsonl", data, n), &o, err, sizeof err) == 0) {
             for (int i = 0; i < d.n; i++) pref_image(&d, i, d.items[i].nimages - 1);
             manifest_free(&d);

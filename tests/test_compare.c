@@ -154,6 +154,13 @@ Test(train_log, columns_empty_cells_and_tail_means) {
     cr_assert(isnan(train_log_last(&t, -1)));
     train_log_free(&t);
 
+    // train writes %.6g: tiny values in exponent form read back exactly.
+    const char* tiny = "step,loss,grad_norm\n1,1.23457e-08,3e-300\n";
+    cr_assert_eq(write_file_atomic(path, tiny, strlen(tiny), err, sizeof err), 0, "%s", err);
+    cr_assert_eq(train_log_read(&t, path, err, sizeof err), 0, "%s", err);
+    cr_assert(train_log_last(&t, 1) == 1.23457e-08 && train_log_last(&t, 2) == 3e-300);
+    train_log_free(&t);
+
     const char* bad = "step,loss\n1,0.5\n2,x\n";
     cr_assert_eq(write_file_atomic(path, bad, strlen(bad), err, sizeof err), 0, "%s", err);
     cr_assert_eq(train_log_read(&t, path, err, sizeof err), -1);

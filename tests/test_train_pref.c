@@ -58,23 +58,28 @@ Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
     char args[4096], out[16384], path[512];
     snprintf(path, sizeof path, "%s/base", dir);
     train_tiny_base(path);
-    const char* objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo", "dpo"};
+    const char* objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo", "dspo", "dpo"};
     // the last run: dpo with diffusers' --loss_type (its own output folder)
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         snprintf(args, sizeof args,
                  "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective %s "
                  "--max_train_steps 2 --train_batch_size 2 --beta_dpo 100 " QUIET "--output_dir %s/%s%s",
-                 dir, dir, objectives[i], dir, objectives[i], i == 9 ? "-ipo --loss_type ipo" : "");
+                 dir, dir, objectives[i], dir, objectives[i], i == 10 ? "-ipo --loss_type ipo" : "");
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", objectives[i], out);
         cr_assert(strstr(out, "8 pairs, 0 single images kept, 1 ties dropped"), "%s", out);
-        snprintf(path, sizeof path, "%s/%s%s/model_index.json", dir, objectives[i], i == 9 ? "-ipo" : "");
+        snprintf(path, sizeof path, "%s/%s%s/model_index.json", dir, objectives[i], i == 10 ? "-ipo" : "");
         cr_assert(path_exists(path), "%s: %s", objectives[i], out);
-        snprintf(path, sizeof path, "%s/%s%s/train_log.csv", dir, objectives[i], i == 9 ? "-ipo" : "");
+        snprintf(path, sizeof path, "%s/%s%s/train_log.csv", dir, objectives[i], i == 10 ? "-ipo" : "");
         char err[256];
         char* log = read_file(path, NULL, err, sizeof err);
         cr_assert(log && strstr(log, ",implicit_acc,") && strstr(log, "\n2,"), "%s", log);
+        if (!strcmp(objectives[i], "dpo_ipo")) {  // loss ~ (1/(2 beta))^2 = 2.5e-5: six significant digits, not 0.000025
+            const char* row = strstr(log, "\n2,");
+            double loss = strtod(row + 3, NULL);
+            cr_assert(loss > 2e-5 && loss < 3e-5 && strstr(row, "e-05,"), "dpo_ipo loss column: %s", row);
+        }
         free(log);
-        if (i < 9 && (!strcmp(objectives[i], "dpo") || !strcmp(objectives[i], "tdpo") || !strcmp(objectives[i], "sdpo")))
+        if (i < 10 && (!strcmp(objectives[i], "dpo") || !strcmp(objectives[i], "tdpo") || !strcmp(objectives[i], "sdpo")))
             // policy = reference at step 1
             cr_assert(strstr(out, "loss 0.6931"), "first %s loss is log 2: %s", objectives[i], out);
         if (objectives[i][0] == 't') cr_assert(strstr(out, "mismatched captions by rule"), "%s", out);

@@ -517,7 +517,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
         }
         if (!isnan(v)) {
             say(r, "step 0 validation loss %.5f", v);
-            fprintf(r->csv, "0,,,,,%.6f", v);
+            fprintf(r->csv, "0,,,,,%.6g", v);
             for (int k = 1; k < OBJ_METRICS_COUNT; k++) fputc(',', r->csv);
             fputc('\n', r->csv);
             fflush(r->csv);
@@ -627,8 +627,9 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
                                           done == c->max_train_steps);
     if (validate_now && validate(r, done, &rep->val_loss, err, errlen)) return RUN_ERR_IO;
     if (r->csv && (done % c->log_every == 0 || done == c->max_train_steps || validate_now)) {
-        fprintf(r->csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, rep->images_per_s);
-        if (validate_now && !isnan(rep->val_loss)) fprintf(r->csv, "%.6f", rep->val_loss);
+        // %g, not %f: an IPO loss of 1e-8 or a tiny gradient norm must not print as 0.
+        fprintf(r->csv, "%d,%.6g,%.6g,%.6g,%.2f,", done, loss, lr, gnorm, rep->images_per_s);
+        if (validate_now && !isnan(rep->val_loss)) fprintf(r->csv, "%.6g", rep->val_loss);
         for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(r->csv, ",%.6g", rep->metrics[k]);
         fputc('\n', r->csv);
         if (fflush(r->csv) || ferror(r->csv))

@@ -1,6 +1,6 @@
 // test_train_pref.c: preference fine-tuning through the binary: a tiny
 // Pick-a-Pic manifest of real Fashion-MNIST test images (PNG), a base pipeline
-// from a one-step pre-training run, then every objective for two steps; and the
+// from a one-step pre-training run, then every objective for two steps, --num_train_epochs; and the
 // errors a user meets first.
 #include <math.h>
 #include <stdio.h>
@@ -54,6 +54,49 @@ TestSuite(train_pref, .init = setup, .fini = teardown);
 
 #define QUIET "--validation_images 0 --validation_grid_seeds 0 --checkpointing_steps 0 --log_every 1 "
 
+// --num_train_epochs: max_train_steps = E x ceil(ceil(items / B) / K) over the items the
+// objective draws from (8 pairs: dpo 8, kto 16 images, sft 8 chosen images), in
+// --print_config and in a run (which saves the derived value); a given max_train_steps wins.
+static void check_num_train_epochs(void) {
+    char args[4096], out[16384], path[512];
+    struct { const char* obj; int B, K, E, want; } cases[] = {
+        {"dpo", 3, 1, 2, 6},  // ceil(8 / 3) = 3 micro-batches an epoch
+        {"kto", 3, 2, 1, 3},  // ceil(ceil(16 / 3) / 2) = ceil(6 / 2)
+        {"sft", 5, 1, 3, 6},  // ceil(8 / 5) = 2
+        {"tdpo", 8, 1, 4, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(args, sizeof args,
+                 "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective %s "
+                 "--train_batch_size %d --gradient_accumulation_steps %d --num_train_epochs %d --print_config",
+                 dir, dir, cases[i].obj, cases[i].B, cases[i].K, cases[i].E);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+        char want[64];
+        snprintf(want, sizeof want, "\"max_train_steps\":\t%d,", cases[i].want);
+        cr_assert(strstr(out, want), "%s: want %s in %s", cases[i].obj, want, out);
+    }
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--num_train_epochs 2 --max_train_steps 5 --print_config", dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"max_train_steps\":\t5,"), "max_train_steps given wins: %s", out);
+    // A run: 8 pairs in batches of 4, one epoch = 2 steps; train_config.json holds 2.
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--num_train_epochs 1 --train_batch_size 4 " QUIET "--output_dir %s/epochs", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "max_train_steps 2: 1 epochs of 8 items"), "%s", out);
+    snprintf(path, sizeof path, "%s/epochs/train_config.json", dir);
+    char err[256];
+    char* cfg = read_file(path, NULL, err, sizeof err);
+    cr_assert(cfg && strstr(cfg, "\"max_train_steps\":\t2,"), "%s", cfg ? cfg : err);
+    free(cfg);
+    snprintf(path, sizeof path, "%s/epochs/train_log.csv", dir);
+    char* log = read_file(path, NULL, err, sizeof err);
+    cr_assert(log && strstr(log, "\n2,") && !strstr(log, "\n3,"), "%s", log ? log : err);
+    free(log);
+}
+
 Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
     char args[4096], out[16384], path[512];
     snprintf(path, sizeof path, "%s/base", dir);
@@ -91,7 +134,9 @@ Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
              dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--loss_type logistic: use one of sigmoid|hinge|ipo"), "%s", out);
+    check_num_train_epochs();  // on the same base
 }
+
 
 Test(train_pref, clear_errors) {
     char args[4096], out[16384];

@@ -39,7 +39,8 @@ static const OptSpec SPECS[] = {
       "(train_batch_size x ranks)) / gradient_accumulation_steps), items = pairs, images or rows as the objective "
       "draws them (docs/TRAINING.md)"),
     O(train_batch_size, OPT_INT, "32", OPT_IN(1, 65536),
-      "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo: 2 images) or an "
+      "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo, dpo_hinge, dpo_ipo, "
+      "sdpo, dspo: 2 images) or an "
       "image with its own and a mismatched caption (tdpo, tkto: 2 UNet rows); fine-tuning default below"),
     O(gradient_accumulation_steps, OPT_INT, "1", OPT_IN(1, 65536), "micro-batches per optimizer step"),
     O(seed, OPT_INT, "0", OPT_GE(0), "seed of every random choice (batches, noise, timesteps, dropout)"),
@@ -62,7 +63,7 @@ static const OptSpec SPECS[] = {
     O(checkpoints_total_limit, OPT_INT, "3", OPT_GE(0), "keep the last N checkpoints (0: keep all)"),
     O(validation_steps, OPT_INT, "500", OPT_GE(0), "validation loss and grid at step 0, every N steps and at the last step (0: step 0 and the last)"),
     O(validation_images, OPT_INT, "256", OPT_GE(0), "held-out images for the deterministic validation loss"),
-    O(validation_prompts, OPT_STRING, "", OPT_ANY, "prompt file for validation grids (default: the class captions)"),
+    O(validation_prompts, OPT_STRING, "", OPT_ANY, "prompt file for validation grids, one prompt a line (empty: the class captions)"),
     O(validation_grid_seeds, OPT_INT, "4", OPT_IN(0, 1024), "validation grid columns: seeds 0..N-1 (0: no grids)"),
     O(validation_inference_steps, OPT_INT, "25", OPT_IN(1, 10000), "sampler steps for validation grids"),
     O(validation_guidance_scale, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance for validation grids"),

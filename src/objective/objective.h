@@ -13,7 +13,9 @@
 // Every objective is a scalar function of per-sample errors e[n] (the policy's
 // per-sample MSE, ops/op_loss.h) and, for most, r[n] (the frozen reference's).
 // The GPU op turns (e, r, signs) into coef[n] = dLoss/de[n], which drives the one
-// shared backward (op_mse_per_sample_backward), plus the metrics below.
+// shared backward (op_mse_per_sample_backward), plus the metrics below. dspo also
+// reads q[n], the policy's per-sample MSE against the reference's prediction, and
+// writes coef_q[n] = dLoss/dq[n], a second backward term against that prediction.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

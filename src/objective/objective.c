@@ -68,7 +68,7 @@ const ObjectiveInfo OBJECTIVES[OBJ_COUNT] = {
                   "Direct Score Preference Optimization: the winner's denoising loss with a target moved away "
                   "from the frozen model's prediction by beta sigma(-z)",
                   "Zhu, Xiao, Honavar, DSPO: Direct Score Preference Optimization for Diffusion Model Alignment, "
-                  "ICLR 2025", 1e-5, true},
+                  "ICLR 2025", 2.5e-7, true},
 };
 
 #define H(key, field, def, zero, help) {key, offsetof(ObjectiveHyper, field), def, zero, INFINITY, NULL, help}

@@ -177,6 +177,17 @@ Test(objective, names_defaults_and_layout) {
         cr_assert(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, objective_dpo_loss_name((DpoLoss)l), &idx, NULL,
                                                0) == 0 && idx == l);
 
+    // dspo: its own beta (the official 0.001), not of the dpo family, the only reader of q.
+    h = objective_hyper_default();
+    cr_assert(h.beta_dspo == 0.001f && objective_beta(OBJ_DSPO, &h) == 0.001f);
+    cr_assert_str_eq(objective_beta_key(OBJ_DSPO), "beta_dspo");
+    cr_assert(!objective_is_dpo_family(OBJ_DSPO) && objective_needs_reference(OBJ_DSPO));
+    for (int i = 0; i < NOBJS; i++) cr_assert_eq(objective_needs_ref_dist(OBJS[i]), OBJS[i] == OBJ_DSPO);
+    h.beta_dspo = 0;
+    cr_assert_eq(objective_hyper_check(OBJ_DSPO, &h, err, sizeof err), -1);
+    cr_assert(strstr(err, "beta_dspo"), "%s", err);
+    cr_assert_eq(objective_hyper_check(OBJ_DPO, &h, NULL, 0), 0);
+
     float signs[6];
     objective_tkto_signs(signs, 3);
     for (int i = 0; i < 6; i++) cr_assert_eq(signs[i], i < 3 ? 1.0f : -1.0f);

@@ -8,7 +8,9 @@
 //   e [rows] policy per-sample MSE; r [rows] reference MSE (bound to e when the
 //   objective has no reference; never read then); s [rows] signs (kto/tkto:
 //   > 0 desirable, else undesirable; bound to e otherwise);
-//   coef [rows] (overwritten); metrics [OBJ_METRICS_COUNT] (overwritten).
+//   coef [rows] (overwritten); metrics [OBJ_METRICS_COUNT] (overwritten);
+//   q [rows] dspo: mean (pred - pred_ref)^2 per row (bound to e otherwise);
+//   coef_q [rows] dspo: coef_scale * dLoss/dq (overwritten; bound to coef otherwise, never written).
 // Units: the loop runs over `units` = pairs (PAIRWISE: row k is the winner,
 //   row k + units the loser) or rows (sft/kto/tkto).
 //   sft        g = 1/B
@@ -20,6 +22,10 @@
 //   dpo_hinge, dpo_ipo: dpo with the loss type fixed (the op passes it).
 //   sdpo       dpo (sigmoid) with g_l multiplied by lambda = min(1, (1 - mu) sqrt(S_w / S_l)),
 //              S_w = sum e_w, S_l = sum e_l over the micro-batch; lambda = 1 if S_w or S_l is 0
+//   dspo       z as dpo (beta = beta_dspo), c = beta sigma(-z), P = e_w - r_w + q_w,
+//              L = mean (e_w - c P + c^2 q_w) (= mean of the winners' |(pred - eps) - c (pred - pred_ref)|^2),
+//              A = (2 c q_w - P) c sigma(z) beta/2 (the terms through c),
+//              g_w = (1 - c + A) / B, g_l = -A / B, gq_w = (c^2 - c) / B, gq_l = 0
 //   mapo       v = T (f(e_w) - f(e_l)), L = mean e_w + beta mean softplus(-v),
 //              g_w = (1 - beta sigma(-v) T f'(e_w)) / B, g_l = beta sigma(-v) T f'(e_l) / B
 //   kto/tkto   rho = r - e, z = max(0, mean rho), u = s beta (rho - z),
@@ -39,6 +45,8 @@ layout(binding = 1) readonly buffer R { float r[]; };
 layout(binding = 2) readonly buffer S { float sgn[]; };
 layout(binding = 3) writeonly buffer COEF { float coef[]; };
 layout(binding = 4) writeonly buffer METRICS { float metrics[]; };
+layout(binding = 5) readonly buffer Q { float q[]; };
+layout(binding = 6) writeonly buffer COEF_Q { float coef_q[]; };
 layout(push_constant) uniform P {
     uint rows, units;
     uint off_e, off_r, off_s, off_coef, off_metrics;  // elements from each binding's start
@@ -49,11 +57,13 @@ layout(push_constant) uniform P {
     float coef_scale;  // multiplies coef only (e.g. 1/K for K accumulated micro-batches)
     uint dpo_loss;     // DPO_LOSS_* (dpo family)
     float sdpo_mu;
+    uint off_q, off_coef_q;
 } p;
 
 const bool SDPO = OBJECTIVE == OBJ_SDPO;
+const bool DSPO = OBJECTIVE == OBJ_DSPO;
 const bool PAIRWISE = OBJECTIVE == OBJ_DPO || OBJECTIVE == OBJ_TDPO || OBJECTIVE == OBJ_MAPO ||
-                      OBJECTIVE == OBJ_DPO_HINGE || OBJECTIVE == OBJ_DPO_IPO || SDPO;
+                      OBJECTIVE == OBJ_DPO_HINGE || OBJECTIVE == OBJ_DPO_IPO || SDPO || DSPO;
 const bool KTO = OBJECTIVE == OBJ_KTO || OBJECTIVE == OBJ_TKTO;
 
 float E_(uint i) { return e[p.off_e + i]; }
@@ -114,7 +124,16 @@ void main() {
                 precise float d = (ew - el) - (rw - rl);
                 a = -0.5 * p.beta * d;
                 sg = obj_sigmoid(-a);
-                if (p.dpo_loss == DPO_LOSS_HINGE) {
+                if (DSPO) {
+                    float qw = q[p.off_q + k], c = p.beta * sg;
+                    precise float pw = (ew - rw) + qw;
+                    float ac = (2.0 * c * qw - pw) * c * obj_sigmoid(a) * 0.5 * p.beta;
+                    gw = (1.0 - c + ac) * p.inv_units;
+                    gl = -ac * p.inv_units;
+                    loss = ew - c * pw + c * c * qw;
+                    coef_q[p.off_coef_q + k] = p.coef_scale * (c * c - c) * p.inv_units;
+                    coef_q[p.off_coef_q + l] = 0.0;
+                } else if (p.dpo_loss == DPO_LOSS_HINGE) {
                     gw = a < 1.0 ? 0.5 * p.beta * p.inv_units : 0.0;
                     loss = max(1.0 - a, 0.0);
                 } else if (p.dpo_loss == DPO_LOSS_IPO) {
@@ -125,8 +144,7 @@ void main() {
                     gw = 0.5 * p.beta * sg * p.inv_units;
                     loss = obj_softplus(-a);
                 }
-                gl = -gw;
-                if (SDPO) gl *= lambda_l;
+                if (!DSPO) gl = SDPO ? -gw * lambda_l : -gw;
                 m[OBJ_METRIC_REF_MSE] += rw + rl;
                 m[OBJ_METRIC_WIN_DRIFT] += ew - rw;
                 m[OBJ_METRIC_LOSE_DRIFT] += el - rl;

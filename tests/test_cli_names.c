@@ -191,6 +191,18 @@ Test(names, print_config_fails_like_a_run) {
     cJSON_Delete(print_config(args));
 }
 
+// --num_train_epochs on the built-in set (60000 images): 2 x ceil(ceil(60000 / 7) / 3) =
+// 2 x ceil(8572 / 3) = 5716 steps; a given max_train_steps wins; 0 asks for epochs.
+Test(names, num_train_epochs_on_fmnist) {
+    cJSON* o = print_config("train --num_train_epochs 2 --train_batch_size 7 --gradient_accumulation_steps 3");
+    cr_assert_eq(num(o, "max_train_steps"), 5716);
+    cJSON_Delete(o);
+    o = print_config("train --num_train_epochs 2 --max_train_steps 9");
+    cr_assert_eq(num(o, "max_train_steps"), 9);
+    cJSON_Delete(o);
+    EXPECT_USAGE_ERROR("train --max_train_steps 0 --print_config", "--max_train_steps 0", "--num_train_epochs");
+}
+
 // The defaults of `vkpref train`: pre-training (sft from --model_config) keeps the
 // table's; fine-tuning gets configs/fmnist-<objective>.json's values, except
 // where a flag or config file set them.

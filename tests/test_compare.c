@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "report/compare_config.h"
 #include "report/svg_chart.h"
 #include "report/train_log.h"
 #include "test_util.h"
@@ -152,6 +154,13 @@ Test(train_log, columns_empty_cells_and_tail_means) {
     cr_assert_float_eq(train_log_tail_mean(&t, acc, 0.1), 1.0, 1e-12);         // ceil(0.3) = 1 row
     cr_assert_float_eq(train_log_tail_mean(&t, acc, 0.5), (0.25 + 1) / 2, 1e-12);  // ceil(1.5) = 2 rows
     cr_assert(isnan(train_log_last(&t, -1)));
+    train_log_free(&t);
+
+    // train writes %.6g: tiny values in exponent form read back exactly.
+    const char* tiny = "step,loss,grad_norm\n1,1.23457e-08,3e-300\n";
+    cr_assert_eq(write_file_atomic(path, tiny, strlen(tiny), err, sizeof err), 0, "%s", err);
+    cr_assert_eq(train_log_read(&t, path, err, sizeof err), 0, "%s", err);
+    cr_assert(train_log_last(&t, 1) == 1.23457e-08 && train_log_last(&t, 2) == 3e-300);
     train_log_free(&t);
 
     const char* bad = "step,loss\n1,0.5\n2,x\n";
@@ -358,5 +367,48 @@ Test(compare_cli, config_errors_name_the_key) {
         cr_assert(strstr(out, cases[i].want), "%s %s: want \"%s\" in: %s", cases[i].body, cases[i].flags, cases[i].want,
                   out);
     }
+    remove_temp_dir(dir);
+}
+
+// configs/compare-fmnist.json with the dspo row added (objectives and objective_configs)
+// passes compare's checks, including configs/fmnist-dspo.json against train's keys and
+// its objective; another objective's config under "dspo" is refused.
+static int check_compare_config(const char* path, char* err, size_t errlen) {
+    CompareConfig c;
+    char* argv[] = {"compare", "--config", (char*)path};
+    int rc = compare_config_parse(&c, 3, argv);
+    cr_assert_eq(rc, 0, "parse %s", path);
+    rc = compare_config_check(&c, err, errlen);
+    compare_config_free(&c);
+    return rc;
+}
+
+Test(compare_config, shipped_config_with_a_dspo_row) {
+    const char* src = getenv("VKPREF_SOURCE_DIR");
+    cr_assert(src && chdir(src) == 0, "run through ctest (VKPREF_SOURCE_DIR)");
+    char dir[64], path[256], data[256], err[1024];
+    temp_dir(dir, "compare_dspo");
+    snprintf(data, sizeof data, "%s/pairs.jsonl", dir);
+    write_text(data, "");
+    char* text = read_file("configs/compare-fmnist.json", NULL, err, sizeof err);
+    cr_assert(text, "%s", err);
+    cJSON* o = cJSON_Parse(text);
+    free(text);
+    cJSON_ReplaceItemInObject(o, "dataset", cJSON_CreateString(data));
+    cJSON_AddItemToArray(cJSON_GetObjectItem(o, "objectives"), cJSON_CreateString("dspo"));
+    cJSON* oc = cJSON_GetObjectItem(o, "objective_configs");
+    cJSON_AddStringToObject(oc, "dspo", "configs/fmnist-dspo.json");
+    snprintf(path, sizeof path, "%s/c.json", dir);
+    char* out = cJSON_Print(o);
+    write_text(path, out);
+    free(out);
+    cr_assert_eq(check_compare_config(path, err, sizeof err), 0, "%s", err);
+    cJSON_ReplaceItemInObject(oc, "dspo", cJSON_CreateString("configs/fmnist-sdpo.json"));
+    out = cJSON_Print(o);
+    write_text(path, out);
+    free(out);
+    cr_assert_eq(check_compare_config(path, err, sizeof err), -1);
+    cr_assert(strstr(err, "objective_configs.dspo") && strstr(err, "sets objective sdpo"), "%s", err);
+    cJSON_Delete(o);
     remove_temp_dir(dir);
 }

@@ -1,4 +1,4 @@
-// test_dpo_golden.c: one Diffusion-DPO micro-batch of the recorded training step
+// test_dpo_golden.c: one Diffusion-DPO micro-batch, and one DSPO micro-batch, of the recorded training step
 // (text encoder, frozen reference UNet, policy UNet, per-row MSEs, op_objective's
 // coefficients, backward) against PyTorch golden data in float64
 // (tools/make_golden.py, tests/data/golden/tiny_dpo): 3 pairs on the `tiny` UNet,
@@ -11,6 +11,9 @@
 // golden test reaches); the per-row errors are fp32 sums over 64 elements after
 // ~40 layers, checked to 1e-5 relative; z, loss and coefficients magnify their
 // errors by beta/2 = 20 (z = -beta/2 ((e_w - e_l) - (r_w - r_l))): 1e-4 relative.
+// DSPO (tools/make_golden.py, tests/data/golden/tiny_dspo): the same batch, its loss
+// written elementwise in PyTorch, so the gradients check the step's second backward
+// term (the residual against the reference's prediction) and q.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +50,9 @@ static void golden_floats(const SafeTensors* st, const char* name, float* dst, i
     st_read_f32(st, t, dst);
 }
 
-Test(dpo_golden, tiny_unet_step, GPU_TEST, .timeout = 300) {
-    require_gpu();
+// Runs the golden micro-batch tests/data/golden/<name> with objective obj and checks
+// the per-row errors, the loss and every policy gradient; dpo also z and coef, dspo q.
+static void pair_golden(const char* name, Objective obj) {
     char path[1024], err[512];
     UNetConfig ucfg;
     ClipConfig ccfg;
@@ -69,7 +73,9 @@ Test(dpo_golden, tiny_unet_step, GPU_TEST, .timeout = 300) {
     golden_path(path, sizeof path, "clip_tiny/text_encoder/model.safetensors");
     cr_assert_eq(weights_load(&tps, path, NULL, err, sizeof err), 0, "%s", err);
 
-    golden_path(path, sizeof path, "tiny_dpo/golden.safetensors");
+    char rel[64];
+    snprintf(rel, sizeof rel, "%s/golden.safetensors", name);
+    golden_path(path, sizeof path, rel);
     SafeTensors* st = golden_open(path);
     // The policy: the reference's weights with its own biases and norm scales ("policy.<name>").
     int perturbed = 0, in_file = 0;
@@ -93,12 +99,12 @@ Test(dpo_golden, tiny_unet_step, GPU_TEST, .timeout = 300) {
     cr_assert(rows % 2 == 0 && rows <= 64, "%lld rows: not [winners; losers] of at most 32 pairs", (long long)rows);
     int pairs = (int)rows / 2;
     ObjectiveHyper h = objective_hyper_default();
-    h.beta_dpo = (float)beta[0];
+    *objective_hyper_field(&h, obj == OBJ_DSPO ? OBJ_HYPER_BETA_DSPO : OBJ_HYPER_BETA_DPO) = (float)beta[0];
     free(beta);
     TrainStepConfig cfg = {.batch = (int)rows, .text_len = DPO_TEXT_LEN, .train_text_encoder = false,
                            .max_grad_norm = 1.0f,
                            .adam = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f},
-                           .objective = OBJ_DPO, .hyper = h, .coef_scale = 1, .ref_ps = &ref};
+                           .objective = obj, .hyper = h, .coef_scale = 1, .ref_ps = &ref};
     TrainStep s;
     train_step_init(&s, &tgpu, &u, &ups, &m, &tps, cfg);
     golden_floats(st, "x_t", step_ptr(&s.x_t), tensor_numel(&s.x_t));
@@ -114,19 +120,25 @@ Test(dpo_golden, tiny_unet_step, GPU_TEST, .timeout = 300) {
 
     double e[64] = {0}, r[64] = {0}, coef[64] = {0}, z[32] = {0}, met[OBJ_METRICS_COUNT] = {0};
     t_download(&s.mse, e), t_download(&s.mse_ref, r), t_download(&s.coef, coef), t_download(&s.metrics, met);
-    for (int i = 0; i < pairs; i++) z[i] = -0.5 * h.beta_dpo * ((e[i] - e[pairs + i]) - (r[i] - r[pairs + i]));
     expect_values(st, "mse", e, rows, 1e-5);
     expect_values(st, "mse_ref", r, rows, 1e-5);
-    expect_values(st, "z", z, pairs, 1e-4);  // from the step's per-row errors: the row order and the sign
-    expect_values(st, "coef", coef, rows, 1e-4);
     expect_values(st, "loss", &met[OBJ_METRIC_LOSS], 1, 1e-4);
-    expect_values(st, "implicit_acc", &met[OBJ_METRIC_IMPLICIT_ACC], 1, 0);
-    int64_t np;
-    double *zw = golden_values(st, "z", &np), margin = 0;
-    for (int i = 0; i < pairs; i++) margin += zw[i] / pairs;
-    free(zw);
-    cr_assert(fabs(met[OBJ_METRIC_REWARD_MARGIN] - margin) <= 1e-4 * fabs(margin),
-              "reward margin %.9g, PyTorch mean z %.9g", met[OBJ_METRIC_REWARD_MARGIN], margin);
+    if (obj == OBJ_DSPO) {
+        double q[64] = {0};
+        t_download(&s.ref_dist, q);
+        expect_values(st, "q", q, rows, 1e-4);  // a difference of two close predictions: 1e-4
+    } else {
+        for (int i = 0; i < pairs; i++) z[i] = -0.5 * h.beta_dpo * ((e[i] - e[pairs + i]) - (r[i] - r[pairs + i]));
+        expect_values(st, "z", z, pairs, 1e-4);  // from the step's per-row errors: the row order and the sign
+        expect_values(st, "coef", coef, rows, 1e-4);
+        expect_values(st, "implicit_acc", &met[OBJ_METRIC_IMPLICIT_ACC], 1, 0);
+        int64_t np;
+        double *zw = golden_values(st, "z", &np), margin = 0;
+        for (int i = 0; i < pairs; i++) margin += zw[i] / pairs;
+        free(zw);
+        cr_assert(fabs(met[OBJ_METRIC_REWARD_MARGIN] - margin) <= 1e-4 * fabs(margin),
+                  "reward margin %.9g, PyTorch mean z %.9g", met[OBJ_METRIC_REWARD_MARGIN], margin);
+    }
     for (int i = 0; i < ups.n; i++) {
         char gname[256];
         snprintf(gname, sizeof gname, "grad.%s", ups.e[i].name);
@@ -135,5 +147,16 @@ Test(dpo_golden, tiny_unet_step, GPU_TEST, .timeout = 300) {
     train_step_free(&s);
     st_close(st);
     param_store_free(&ups), param_store_free(&ref), param_store_free(&tps);
+}
+
+Test(dpo_golden, tiny_unet_step, GPU_TEST, .timeout = 300) {
+    require_gpu();
+    pair_golden("tiny_dpo", OBJ_DPO);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
+Test(dpo_golden, tiny_unet_dspo_step, GPU_TEST, .timeout = 300) {
+    require_gpu();
+    pair_golden("tiny_dspo", OBJ_DSPO);
     ASSERT_NO_VALIDATION_MESSAGES();
 }

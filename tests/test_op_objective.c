@@ -11,9 +11,9 @@
 #include "test_util.h"
 #include "util/check.h"
 
-static const Objective OBJS[] = {OBJ_SFT,  OBJ_DPO,       OBJ_MAPO,    OBJ_KTO, OBJ_TDPO,
-                                 OBJ_TKTO, OBJ_DPO_HINGE, OBJ_DPO_IPO, OBJ_SDPO};
-#define NOBJS 9
+static const Objective OBJS[] = {OBJ_SFT,  OBJ_DPO,       OBJ_MAPO,    OBJ_KTO,  OBJ_TDPO,
+                                 OBJ_TKTO, OBJ_DPO_HINGE, OBJ_DPO_IPO, OBJ_SDPO, OBJ_DSPO};
+#define NOBJS 10
 
 // dpo and tdpo read loss_type: the cases below run them under each loss type.
 typedef struct LossCase {
@@ -29,7 +29,7 @@ static const LossCase LOSS_CASES[] = {{OBJ_DPO, DPO_LOSS_HINGE}, {OBJ_DPO, DPO_L
 static ObjectiveHyper hyper_small(void) {
     return (ObjectiveHyper){.beta_dpo = 40, .beta_mapo = 0.3f, .mapo_snr = 1.3f, .mapo_t = 300,
                             .beta_kto = 25, .kto_lambda_desirable = 1.5f, .kto_lambda_undesirable = 0.7f,
-                            .loss_type = DPO_LOSS_SIGMOID, .sdpo_mu = 0.3f};
+                            .loss_type = DPO_LOSS_SIGMOID, .sdpo_mu = 0.3f, .beta_dspo = 30};
 }
 
 // One micro-batch in the layout of objective.h, values rounded to float (the GPU
@@ -38,6 +38,7 @@ typedef struct Batch {
     Objective obj;
     int64_t B, rows;
     double *e, *r, *s;  // r, s NULL where the objective has none
+    double* q;          // dspo's distance to the reference's prediction; NULL for the others
 } Batch;
 
 static double f32(double x) { return (double)(float)x; }
@@ -52,7 +53,7 @@ static double diff(TestRng* g, double dmax) {
 // Errors in [lo, hi); kto_bias shifts r - e (so KTO's z = max(0, mean) is > 0 or clamped).
 static Batch make_batch(Objective obj, int64_t B, uint64_t seed, double lo, double hi, double dmax, double kto_bias) {
     TestRng g = rng_seed(seed);
-    Batch b = {obj, B, B * objective_rows_per_item(obj), NULL, NULL, NULL};
+    Batch b = {obj, B, B * objective_rows_per_item(obj), NULL, NULL, NULL, NULL};
     int64_t n = b.rows;
     b.e = xcalloc((size_t)n, sizeof(double));
     if (objective_needs_reference(obj)) b.r = xcalloc((size_t)n, sizeof(double));
@@ -68,6 +69,13 @@ static Batch make_batch(Objective obj, int64_t B, uint64_t seed, double lo, doub
     }
     if (b.r)
         for (int64_t i = 0; i < n; i++) b.r[i] = f32(fmax(b.e[i] + diff(&g, dmax) + kto_bias, 0.0));
+    if (objective_needs_ref_dist(obj)) {  // q = mean (pred - pred_ref)^2 >= (sqrt e - sqrt r)^2 (triangle)
+        b.q = xcalloc((size_t)n, sizeof(double));
+        for (int64_t i = 0; i < n; i++) {
+            double lo_q = pow(sqrt(b.e[i]) - sqrt(b.r[i]), 2);
+            b.q[i] = f32(lo_q + fabs(diff(&g, dmax)));
+        }
+    }
     if (obj == OBJ_KTO) {
         for (int64_t i = 0; i < n; i++) b.s[i] = rng_uniform(&g, 0, 1) < 0.5 ? 1.0 : -1.0;
         b.s[0] = 1.0;
@@ -78,7 +86,7 @@ static Batch make_batch(Objective obj, int64_t B, uint64_t seed, double lo, doub
     return b;
 }
 
-static void free_batch(Batch* b) { free(b->e), free(b->r), free(b->s); }
+static void free_batch(Batch* b) { free(b->e), free(b->r), free(b->s), free(b->q); }
 
 // ---------------------------------------------------------------------------
 
@@ -169,6 +177,17 @@ Test(objective, names_defaults_and_layout) {
         cr_assert(objective_hyper_parse_choice(OBJ_HYPER_LOSS_TYPE, objective_dpo_loss_name((DpoLoss)l), &idx, NULL,
                                                0) == 0 && idx == l);
 
+    // dspo: its own beta (the official 0.001), not of the dpo family, the only reader of q.
+    h = objective_hyper_default();
+    cr_assert(h.beta_dspo == 0.001f && objective_beta(OBJ_DSPO, &h) == 0.001f);
+    cr_assert_str_eq(objective_beta_key(OBJ_DSPO), "beta_dspo");
+    cr_assert(!objective_is_dpo_family(OBJ_DSPO) && objective_needs_reference(OBJ_DSPO));
+    for (int i = 0; i < NOBJS; i++) cr_assert_eq(objective_needs_ref_dist(OBJS[i]), OBJS[i] == OBJ_DSPO);
+    h.beta_dspo = 0;
+    cr_assert_eq(objective_hyper_check(OBJ_DSPO, &h, err, sizeof err), -1);
+    cr_assert(strstr(err, "beta_dspo"), "%s", err);
+    cr_assert_eq(objective_hyper_check(OBJ_DPO, &h, NULL, 0), 0);
+
     float signs[6];
     objective_tkto_signs(signs, 3);
     for (int i = 0; i < 6; i++) cr_assert_eq(signs[i], i < 3 ? 1.0f : -1.0f);
@@ -189,9 +208,21 @@ static void check_unused_metrics_zero(const char* label, Objective obj, const do
 // beta = 5000), large against roundoff. KTO's z is held at its unperturbed value:
 // it is detached in the objective, and the table's g has no term through it.
 
+// Central differences of the reference loss in x[j] (x = e or q), other inputs fixed.
+static double fd_loss(const ObjectiveHyper* h, Batch* b, double* x, int64_t j, double step, const double* z) {
+    double xj = x[j];
+    x[j] = xj + step;
+    double lp = ref_objective_loss(b->obj, h, b->B, b->e, b->r, b->q, b->s, z), xp = x[j];
+    x[j] = xj - step;
+    double lm = ref_objective_loss(b->obj, h, b->B, b->e, b->r, b->q, b->s, z), xm = x[j];
+    x[j] = xj;
+    return (lp - lm) / (xp - xm);
+}
+
 static bool fd_objective(const char* label, const ObjectiveHyper* h, Batch* b) {
     double L, *g = xcalloc((size_t)b->rows, sizeof *g), m[OBJ_METRICS_COUNT];
-    ref_objective(b->obj, h, b->B, b->e, b->r, b->s, &L, g, m);
+    double* gq = xcalloc((size_t)b->rows, sizeof *gq);
+    ref_objective(b->obj, h, b->B, b->e, b->r, b->q, b->s, &L, g, gq, m);
     check_unused_metrics_zero(label, b->obj, m);
     double z = objective_needs_signs(b->obj) ? ref_kto_reference_point(b->rows, b->e, b->r) : 0;
     // sdpo scales the losers' gradient by lambda (detached): g_l = lambda dL/de_l.
@@ -199,21 +230,26 @@ static bool fd_objective(const char* label, const ObjectiveHyper* h, Batch* b) {
     if (b->obj == OBJ_SDPO) cr_assert(m[OBJ_METRIC_SDPO_LAMBDA] == lambda && lambda > 0 && lambda <= 1);
     int bad = 0;
     for (int64_t j = 0; j < b->rows; j++) {
-        double ej = b->e[j], step = 1e-6 * fmax(fabs(ej), 1e-2);
-        b->e[j] = ej + step;
-        double lp = ref_objective_loss(b->obj, h, b->B, b->e, b->r, b->s, &z), xp = b->e[j];
-        b->e[j] = ej - step;
-        double lm = ref_objective_loss(b->obj, h, b->B, b->e, b->r, b->s, &z), xm = b->e[j];
-        b->e[j] = ej;
-        double num = (lp - lm) / (xp - xm) * (j >= b->B ? lambda : 1.0);
+        double step = 1e-6 * fmax(fabs(b->e[j]), 1e-2);
+        double num = fd_loss(h, b, b->e, j, step, &z) * (j >= b->B ? lambda : 1.0);
         double tol = 1e-6 * fmax(fabs(num), fabs(g[j])) + 1e-12 * (1 + fabs(L)) / step;
         if (!(fabs(num - g[j]) <= tol)) {
             if (bad++ < 5)
                 fprintf(stderr, "%s: row %lld of %lld: analytic %.12g, finite differences %.12g (tol %.3g)\n", label,
                         (long long)j, (long long)b->rows, g[j], num, tol);
         }
+        if (!b->q) {
+            if (gq[j] != 0) bad++, fprintf(stderr, "%s: row %lld: dLoss/dq %g without q\n", label, (long long)j, gq[j]);
+            continue;
+        }
+        step = 1e-6 * fmax(fabs(b->q[j]), 1e-2);
+        num = fd_loss(h, b, b->q, j, step, &z);
+        tol = 1e-6 * fmax(fabs(num), fabs(gq[j])) + 1e-12 * (1 + fabs(L)) / step;
+        if (!(fabs(num - gq[j]) <= tol) && bad++ < 5)
+            fprintf(stderr, "%s: row %lld of %lld: dLoss/dq analytic %.12g, finite differences %.12g (tol %.3g)\n",
+                    label, (long long)j, (long long)b->rows, gq[j], num, tol);
     }
-    free(g);
+    free(g), free(gq);
     return bad == 0;
 }
 
@@ -269,12 +305,12 @@ Test(objective, ref_loss_type_matches_fixed_objectives) {
         for (int t = 0; t < 2; t++) {
             ObjectiveHyper h = hs[hi];
             h.loss_type = (float)objective_dpo_loss(fixed[t], &h);
-            ref_objective(OBJ_DPO, &h, b.B, b.e, b.r, NULL, &L1, g1, m1);
-            ref_objective(fixed[t], &hs[hi], b.B, b.e, b.r, NULL, &L2, g2, m2);
+            ref_objective(OBJ_DPO, &h, b.B, b.e, b.r, NULL, NULL, &L1, g1, NULL, m1);
+            ref_objective(fixed[t], &hs[hi], b.B, b.e, b.r, NULL, NULL, &L2, g2, NULL, m2);
             cr_assert(L1 == L2 && !memcmp(g1, g2, sizeof g1) && !memcmp(m1, m2, sizeof m1), "%s",
                       objective_name(fixed[t]));
         }
-        ref_objective(OBJ_DPO, &hs[hi], b.B, b.e, b.r, NULL, &L1, g1, m1);
+        ref_objective(OBJ_DPO, &hs[hi], b.B, b.e, b.r, NULL, NULL, &L1, g1, NULL, m1);
         for (int64_t k = 0; k < b.B; k++) {
             double beta = hs[hi].beta_dpo;
             double zk = -0.5 * beta * ((b.e[k] - b.e[b.B + k]) - (b.r[k] - b.r[b.B + k]));
@@ -320,6 +356,57 @@ Test(objective, ref_sdpo_lambda_safeguard) {
     cr_assert_eq(ref_sdpo_lambda(0.9, 2, zl), 1.0);
 }
 
+// DSPO's loss written from per-sample numbers is the official elementwise loss:
+// with residuals a = pred_w - eps, d = pred_w - pred_ref,w and c = beta sigma(-z),
+// mean (a - c d)^2 = e_w - c (e_w - r_w + q_w) + c^2 q_w. Random predictions, N
+// elements per image; the expansion must hold to roundoff. Also at the start of
+// fine-tuning (policy = reference: e = r, q = 0) the loss is the winners' mean
+// error, g_w = (1 - beta/2) / B, g_l = 0 and dLoss/dq_w = (beta^2/4 - beta/2) / B.
+Test(objective, ref_dspo_matches_elementwise_loss) {
+    enum { P = 4, N = 29 };
+    TestRng g = rng_seed(31);
+    static const double BETAS[] = {0.001, 1.0, 30.0};
+    for (int bi = 0; bi < 3; bi++)
+        for (int trial = 0; trial < 20; trial++) {
+            ObjectiveHyper h = objective_hyper_default();
+            h.beta_dspo = (float)BETAS[bi];
+            double e[2 * P] = {0}, r[2 * P] = {0}, q[2 * P] = {0}, pw[P][N], refw[P][N], eps[P][N];
+            for (int k = 0; k < 2 * P; k++) {
+                int w = k % P;  // winners and losers share the noise
+                for (int i = 0; i < N; i++) {
+                    if (k < P) eps[w][i] = rng_uniform(&g, -1, 1);
+                    double pr = eps[w][i] + rng_uniform(&g, -0.3, 0.3), rf = pr + rng_uniform(&g, -0.05, 0.05);
+                    if (k < P) pw[w][i] = pr, refw[w][i] = rf;
+                    e[k] += (pr - eps[w][i]) * (pr - eps[w][i]) / N;
+                    r[k] += (rf - eps[w][i]) * (rf - eps[w][i]) / N;
+                    q[k] += (pr - rf) * (pr - rf) / N;
+                }
+            }
+            double direct = 0;
+            for (int k = 0; k < P; k++) {
+                double z = -0.5 * h.beta_dspo * ((e[k] - e[P + k]) - (r[k] - r[P + k]));
+                double c = h.beta_dspo * ref_sigmoid(-z), sum = 0;
+                for (int i = 0; i < N; i++) {
+                    double v = (pw[k][i] - eps[k][i]) - c * (pw[k][i] - refw[k][i]);
+                    sum += v * v / N;
+                }
+                direct += sum / P;
+            }
+            double L = ref_objective_loss(OBJ_DSPO, &h, P, e, r, q, NULL, NULL);
+            cr_assert(fabs(L - direct) <= 1e-12 * (1 + fabs(direct)), "beta %g trial %d: %.15g vs elementwise %.15g",
+                      BETAS[bi], trial, L, direct);
+        }
+    ObjectiveHyper h = hyper_small();
+    double e[] = {0.2, 0.4, 0.3, 0.5}, q0[] = {0, 0, 0, 0}, L, g2[4], gq[4], m[OBJ_METRICS_COUNT];
+    ref_objective(OBJ_DSPO, &h, 2, e, e, q0, NULL, &L, g2, gq, m);
+    double beta = h.beta_dspo;
+    cr_assert(fabs(L - 0.3) < 1e-15 && m[OBJ_METRIC_REWARD_MARGIN] == 0 && m[OBJ_METRIC_IMPLICIT_ACC] == 0.5);
+    for (int k = 0; k < 2; k++) {
+        cr_assert(fabs(g2[k] - (1 - beta / 2) / 2) < 1e-15 && g2[2 + k] == 0, "g %g %g", g2[k], g2[2 + k]);
+        cr_assert(fabs(gq[k] - (beta * beta / 4 - beta / 2) / 2) < 1e-12 && gq[2 + k] == 0, "gq %g", gq[k]);
+    }
+}
+
 // MaPO away from the realistic range: errors near 0 (the reference's series for
 // f and f'), errors of 1..3 at s = 1.3 (a = s e up to 4: the direct forms).
 Test(objective, ref_mapo_finite_differences_extremes) {
@@ -355,10 +442,10 @@ static void sign_checks(const char* who, bool gpu) {
     for (int t = 0; t < 5; t++) {
         Objective obj = FAM[t];
         double e[] = {0.10, 0.20}, r[] = {0.11, 0.20}, tie_e[] = {0.11, 0.20};
-        Batch b = {obj, 1, 2, e, r, NULL};
-        ref_objective(obj, &h, 1, e, r, NULL, &L, g, m);
+        Batch b = {obj, 1, 2, e, r, NULL, NULL};
+        ref_objective(obj, &h, 1, e, r, NULL, NULL, &L, g, NULL, m);
         if (gpu) gpu_objective(&b, &h, 1.0f, g, m);
-        double tie = ref_objective_loss(obj, &h, 1, tie_e, r, NULL, NULL);
+        double tie = ref_objective_loss(obj, &h, 1, tie_e, r, NULL, NULL, NULL);
         cr_assert(g[0] > 0 && g[1] < 0, "%s %s: g_w %g, g_l %g", who, objective_name(obj), g[0], g[1]);
         cr_assert(m[OBJ_METRIC_LOSS] < tie && m[OBJ_METRIC_IMPLICIT_ACC] == 1.0 && m[OBJ_METRIC_REWARD_MARGIN] > 0,
                   "%s %s: loss %g (tie %g) acc %g margin %g", who, objective_name(obj), m[OBJ_METRIC_LOSS], tie,
@@ -368,15 +455,15 @@ static void sign_checks(const char* who, bool gpu) {
                       "%s sdpo: g_l / g_w = %g, lambda %g", who, g[1] / g[0], m[OBJ_METRIC_SDPO_LAMBDA]);
         // A small step against g lowers the reference loss.
         double e2[] = {e[0] - 1e-4 * g[0] / fabs(g[0]), e[1] - 1e-4 * g[1] / fabs(g[1])};
-        cr_assert_lt(ref_objective_loss(obj, &h, 1, e2, r, NULL, NULL), L, "%s %s: descent step", who,
+        cr_assert_lt(ref_objective_loss(obj, &h, 1, e2, r, NULL, NULL, NULL), L, "%s %s: descent step", who,
                      objective_name(obj));
     }
     // mapo: the winner's error carries the SFT term and the margin term, both
     // pushing it down (g_w > 1/B); the loser's is pushed up (f decreasing: g_l < 0).
     {
         double e[] = {0.10, 0.101};  // v = T (f(e_w) - f(e_l)) ~ 0.2: not saturated
-        Batch b = {OBJ_MAPO, 1, 2, e, NULL, NULL};
-        ref_objective(OBJ_MAPO, &h, 1, e, NULL, NULL, &L, g, m);
+        Batch b = {OBJ_MAPO, 1, 2, e, NULL, NULL, NULL};
+        ref_objective(OBJ_MAPO, &h, 1, e, NULL, NULL, NULL, &L, g, NULL, m);
         if (gpu) gpu_objective(&b, &h, 1.0f, g, m);
         cr_assert(g[0] > 1.0 && g[1] < 0, "%s mapo: g_w %g, g_l %g", who, g[0], g[1]);
         cr_assert(m[OBJ_METRIC_IMPLICIT_ACC] == 1.0 && m[OBJ_METRIC_MAPO_WIN_SCORE] > m[OBJ_METRIC_MAPO_LOSE_SCORE],
@@ -387,8 +474,8 @@ static void sign_checks(const char* who, bool gpu) {
     for (int t = 0; t < 2; t++) {
         Objective obj = t ? OBJ_TKTO : OBJ_KTO;
         double e[] = {0.10, 0.30, 0.25, 0.12}, r[] = {0.11, 0.28, 0.25, 0.13}, s[] = {1, 1, -1, -1};
-        Batch b = {obj, t ? 2 : 4, 4, e, r, s};
-        ref_objective(obj, &h, b.B, e, r, s, &L, g, m);
+        Batch b = {obj, t ? 2 : 4, 4, e, r, s, NULL};
+        ref_objective(obj, &h, b.B, e, r, NULL, s, &L, g, NULL, m);
         if (gpu) gpu_objective(&b, &h, 1.0f, g, m);
         cr_assert(g[0] > 0 && g[1] > 0 && g[2] < 0 && g[3] < 0, "%s %s: g = %g %g %g %g", who, objective_name(obj),
                   g[0], g[1], g[2], g[3]);
@@ -397,8 +484,8 @@ static void sign_checks(const char* who, bool gpu) {
     // sft: plain descent on every chosen sample.
     {
         double e[] = {0.2, 0.4, 0.3};
-        Batch b = {OBJ_SFT, 3, 3, e, NULL, NULL};
-        ref_objective(OBJ_SFT, &h, 3, e, NULL, NULL, &L, g, m);
+        Batch b = {OBJ_SFT, 3, 3, e, NULL, NULL, NULL};
+        ref_objective(OBJ_SFT, &h, 3, e, NULL, NULL, NULL, &L, g, NULL, m);
         if (gpu) gpu_objective(&b, &h, 1.0f, g, m);
         for (int i = 0; i < 3; i++) cr_assert(fabs(g[i] - 1.0 / 3.0) < 1e-7, "%s sft: g %g", who, g[i]);
         cr_assert(fabs(m[OBJ_METRIC_LOSS] - 0.3) < 1e-7);
@@ -437,8 +524,8 @@ static Tensor upload_shifted(const double* data, int64_t n, int64_t shift) {
 }
 
 typedef struct GpuCase {
-    Tensor e, r, s, coef, metrics;
-    bool has_r, has_s;
+    Tensor e, r, s, coef, metrics, q, coef_q;
+    bool has_r, has_s, has_q;
     Cmd c;
 } GpuCase;
 
@@ -451,12 +538,14 @@ static void gpu_case_record(GpuCase* gc, const Batch* b, const ObjectiveHyper* h
     gc->has_r = objective_needs_reference(b->obj), gc->has_s = objective_needs_signs(b->obj);
     if (gc->has_r) gc->r = upload_shifted(b->r, b->rows, shift);
     if (gc->has_s) gc->s = upload_shifted(b->s, b->rows, shift);
+    gc->has_q = objective_needs_ref_dist(b->obj);
+    if (gc->has_q) gc->q = upload_shifted(b->q, b->rows, shift), gc->coef_q = upload_shifted(junk, b->rows, shift);
     gc->coef = upload_shifted(junk, b->rows, shift);
     gc->metrics = upload_shifted(junk + b->rows, OBJ_METRICS_COUNT, shift);
     free(junk);
     cmd_begin(&gc->c, &tgpu);
-    op_objective(&gc->c, &gc->coef, &gc->metrics, &gc->e, gc->has_r ? &gc->r : NULL, gc->has_s ? &gc->s : NULL, b->obj,
-                 h, scale);
+    op_objective(&gc->c, &gc->coef, gc->has_q ? &gc->coef_q : NULL, &gc->metrics, &gc->e, gc->has_r ? &gc->r : NULL,
+                 gc->has_q ? &gc->q : NULL, gc->has_s ? &gc->s : NULL, b->obj, h, scale);
     cmd_end(&gc->c);
 }
 
@@ -474,14 +563,22 @@ static void compare_with_ref(const char* label, GpuCase* gc, const Batch* b, con
                              Tol tol_coef, Tol tol_metrics) {
     cmd_submit(&gc->c);
     double* g = xcalloc((size_t)b->rows, sizeof *g), m[OBJ_METRICS_COUNT], L;
-    ref_objective(b->obj, h, b->B, b->e, b->r, b->s, &L, g, m);
-    for (int64_t i = 0; i < b->rows; i++) g[i] *= (double)scale;
+    double* gq = xcalloc((size_t)b->rows, sizeof *gq);
+    ref_objective(b->obj, h, b->B, b->e, b->r, b->q, b->s, &L, g, gq, m);
+    for (int64_t i = 0; i < b->rows; i++) g[i] *= (double)scale, gq[i] *= (double)scale;
     double* coef = t_download_new(&gc->coef);
     double gm[OBJ_METRICS_COUNT];
     t_download(&gc->metrics, gm);
     char l2[160];
     snprintf(l2, sizeof l2, "%s coef", label);
     ASSERT_CLOSE(l2, coef, g, b->rows, tol_coef);
+    if (gc->has_q) {
+        double* coef_q = t_download_new(&gc->coef_q);
+        snprintf(l2, sizeof l2, "%s coef_q", label);
+        ASSERT_CLOSE(l2, coef_q, gq, b->rows, tol_coef);
+        free(coef_q);
+    }
+    free(gq);
     snprintf(l2, sizeof l2, "%s metrics", label);
     if (!check_close(l2, gm, m, OBJ_METRICS_COUNT, tol_metrics)) {
         for (int k = 0; k < OBJ_METRICS_COUNT; k++)
@@ -507,6 +604,7 @@ static void check_gpu(Objective obj, int64_t B, const ObjectiveHyper* h, const c
     Batch b2 = make_batch(obj, B, seed + 7919, 0.05, 0.5, 1e-2, 0);
     upload_into(&gc.e, b2.e);
     if (gc.has_r) upload_into(&gc.r, b2.r);
+    if (gc.has_q) upload_into(&gc.q, b2.q);
     if (gc.has_s) {
         for (int64_t i = 0; i < b2.rows && obj == OBJ_KTO; i++) b2.s[i] = -b2.s[i];  // other labels too
         upload_into(&gc.s, b2.s);
@@ -581,14 +679,14 @@ Test(objective, gpu_mapo_large_errors, GPU_TEST) {
 
 static void check_extreme(const char* label, Objective obj, int64_t B, double* e, double* r, double* s,
                           const ObjectiveHyper* h) {
-    Batch b = {obj, B, B * objective_rows_per_item(obj), e, r, s};
+    Batch b = {obj, B, B * objective_rows_per_item(obj), e, r, s, NULL};
     for (int64_t i = 0; i < b.rows; i++) {  // the GPU sees floats: so does the reference
         e[i] = f32(e[i]);
         if (r) r[i] = f32(r[i]);
     }
     double g[16], m[OBJ_METRICS_COUNT], gm[OBJ_METRICS_COUNT], coef[16], L;
     cr_assert(b.rows <= 16);
-    ref_objective(obj, h, B, e, r, s, &L, g, m);
+    ref_objective(obj, h, B, e, r, NULL, s, &L, g, NULL, m);
     gpu_objective(&b, h, 1.0f, coef, gm);
     for (int64_t i = 0; i < b.rows; i++) cr_assert(isfinite(coef[i]), "%s: coef[%lld] = %g", label, (long long)i, coef[i]);
     for (int k = 0; k < OBJ_METRICS_COUNT; k++) cr_assert(isfinite(gm[k]), "%s: metric %d = %g", label, k, gm[k]);
@@ -625,6 +723,20 @@ Test(objective, gpu_extreme_inputs, GPU_TEST) {
         check_extreme("sdpo e_w = 0", OBJ_SDPO, 2, e, r, NULL, &hs);
         double e2[] = {0.25, 0.5, 0, 0}, r2[] = {0.3125, 0.625, 0, 0};
         check_extreme("sdpo e_l = 0", OBJ_SDPO, 2, e2, r2, NULL, &hs);
+    }
+    // dspo at beta 5000: saturated logits both ways (c = 0 and c = beta), a tie, an ordinary pair.
+    {
+        ObjectiveHyper hd = h;
+        hd.beta_dspo = 5000;
+        double e[] = {4.25, 0.25, 0.3, 0.2, /* losers */ 0.25, 4.25, 0.3, 0.2002};
+        double r[] = {0.25, 0.25, 0.4, 0.2, /* losers */ 0.25, 0.25, 0.4, 0.2};
+        double q[] = {3.0, 0.0, 0.01, 2e-6, /* losers */ 0.5, 0.5, 0.5, 0.5};
+        Batch b = {OBJ_DSPO, 4, 8, e, r, NULL, q};
+        for (int i = 0; i < 8; i++) e[i] = f32(e[i]), r[i] = f32(r[i]), q[i] = f32(q[i]);
+        GpuCase gc;
+        gpu_case_record(&gc, &b, &hd, 1.0f, 0);
+        compare_with_ref("dspo extreme", &gc, &b, &hd, 1.0f, TOL_F32, TOL_F32);
+        cmd_free(&gc.c);
     }
     // kto/tkto at beta 1000: rho - z = +-10 on both signs (u = +-1e4), and ties.
     {
@@ -665,8 +777,8 @@ Test(objective, bad_shapes_die, GPU_TEST, .exit_code = 1) {
     Tensor m = arena_tensor1(&tarena, OBJ_METRICS_COUNT), s = arena_tensor1(&tarena, 6);
     Cmd c;
     cmd_begin(&c, &tgpu);
-    op_objective(&c, &coef, &m, &e, &r, NULL, OBJ_DPO, &h, 1.0f);  // fine: 3 pairs
-    op_objective(&c, &coef, &m, &e, NULL, &s, OBJ_KTO, &h, 1.0f);  // kto without r
+    op_objective(&c, &coef, NULL, &m, &e, &r, NULL, NULL, OBJ_DPO, &h, 1.0f);  // fine: 3 pairs
+    op_objective(&c, &coef, NULL, &m, &e, NULL, NULL, &s, OBJ_KTO, &h, 1.0f);  // kto without r
     cr_assert_fail("op_objective accepted kto without reference errors");
 }
 
@@ -676,6 +788,17 @@ Test(objective, odd_rows_for_pairs_die, GPU_TEST, .exit_code = 1) {
     Tensor e = arena_tensor1(&tarena, 5), coef = arena_tensor1(&tarena, 5), m = arena_tensor1(&tarena, OBJ_METRICS_COUNT);
     Cmd c;
     cmd_begin(&c, &tgpu);
-    op_objective(&c, &coef, &m, &e, NULL, NULL, OBJ_MAPO, &h, 1.0f);  // 5 rows cannot be [w; l] pairs
+    op_objective(&c, &coef, NULL, &m, &e, NULL, NULL, NULL, OBJ_MAPO, &h, 1.0f);  // 5 rows cannot be [w; l] pairs
     cr_assert_fail("op_objective accepted an odd row count for mapo");
+}
+
+Test(objective, dspo_without_q_dies, GPU_TEST, .exit_code = 1) {
+    require_gpu();
+    ObjectiveHyper h = objective_hyper_default();
+    Tensor e = arena_tensor1(&tarena, 6), r = arena_tensor1(&tarena, 6), coef = arena_tensor1(&tarena, 6);
+    Tensor cq = arena_tensor1(&tarena, 6), m = arena_tensor1(&tarena, OBJ_METRICS_COUNT);
+    Cmd c;
+    cmd_begin(&c, &tgpu);
+    op_objective(&c, &coef, &cq, &m, &e, &r, NULL, NULL, OBJ_DSPO, &h, 1.0f);  // q missing
+    cr_assert_fail("op_objective accepted dspo without q");
 }

@@ -1,6 +1,6 @@
 // test_train_pref.c: preference fine-tuning through the binary: a tiny
 // Pick-a-Pic manifest of real Fashion-MNIST test images (PNG), a base pipeline
-// from a one-step pre-training run, then every objective for two steps; and the
+// from a one-step pre-training run, then every objective for two steps, --num_train_epochs; and the
 // errors a user meets first.
 #include <math.h>
 #include <stdio.h>
@@ -54,29 +54,72 @@ TestSuite(train_pref, .init = setup, .fini = teardown);
 
 #define QUIET "--validation_images 0 --validation_grid_seeds 0 --checkpointing_steps 0 --log_every 1 "
 
+// --num_train_epochs: max_train_steps = E x ceil(ceil(items / B) / K) over the items the
+// objective draws from (8 pairs: dpo 8, kto 16 images, sft 8 chosen images) in
+// --print_config; a given max_train_steps wins. (The dspo run above trains by epochs.)
+static void check_num_train_epochs(void) {
+    char args[4096], out[16384];
+    struct { const char* obj; int B, K, E, want; } cases[] = {
+        {"dpo", 3, 1, 2, 6},  // ceil(8 / 3) = 3 micro-batches an epoch
+        {"kto", 3, 2, 1, 3},  // ceil(ceil(16 / 3) / 2) = ceil(6 / 2)
+        {"sft", 5, 1, 3, 6},  // ceil(8 / 5) = 2
+        {"tdpo", 8, 1, 4, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(args, sizeof args,
+                 "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective %s "
+                 "--train_batch_size %d --gradient_accumulation_steps %d --num_train_epochs %d --print_config",
+                 dir, dir, cases[i].obj, cases[i].B, cases[i].K, cases[i].E);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+        char want[64];
+        snprintf(want, sizeof want, "\"max_train_steps\":\t%d,", cases[i].want);
+        cr_assert(strstr(out, want), "%s: want %s in %s", cases[i].obj, want, out);
+    }
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
+             "--num_train_epochs 2 --max_train_steps 5 --print_config", dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "\"max_train_steps\":\t5,"), "max_train_steps given wins: %s", out);
+}
+
 Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
     char args[4096], out[16384], path[512];
     snprintf(path, sizeof path, "%s/base", dir);
     train_tiny_base(path);
-    const char* objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo", "dpo"};
+    const char* objectives[] = {"sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo", "dspo", "dpo"};
     // the last run: dpo with diffusers' --loss_type (its own output folder); mapo with
     // random crops and flips (the 28x28 images are square: one crop, at 0)
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         snprintf(args, sizeof args,
                  "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective %s "
-                 "--max_train_steps 2 --train_batch_size 2 --beta_dpo 100 " QUIET "--output_dir %s/%s%s",
-                 dir, dir, objectives[i], dir, objectives[i],
-                 i == 9 ? "-ipo --loss_type ipo" : i == 2 ? " --random_crop --random_flip" : "");
+                 "%s --beta_dpo 100 " QUIET "--output_dir %s/%s%s%s",
+                 dir, dir, objectives[i],
+                 // dspo runs by epochs: 8 pairs in batches of 4, one epoch = 2 steps
+                 i == 9 ? "--num_train_epochs 1 --train_batch_size 4" : "--max_train_steps 2 --train_batch_size 2",
+                 dir, objectives[i], i == 10 ? "-ipo --loss_type ipo" : "",
+                 i == 2 ? " --random_crop --random_flip" : "");
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s: %s", objectives[i], out);
         cr_assert(strstr(out, "8 pairs, 0 single images kept, 1 ties dropped"), "%s", out);
-        snprintf(path, sizeof path, "%s/%s%s/model_index.json", dir, objectives[i], i == 9 ? "-ipo" : "");
+        snprintf(path, sizeof path, "%s/%s%s/model_index.json", dir, objectives[i], i == 10 ? "-ipo" : "");
         cr_assert(path_exists(path), "%s: %s", objectives[i], out);
-        snprintf(path, sizeof path, "%s/%s%s/train_log.csv", dir, objectives[i], i == 9 ? "-ipo" : "");
+        snprintf(path, sizeof path, "%s/%s%s/train_log.csv", dir, objectives[i], i == 10 ? "-ipo" : "");
         char err[256];
         char* log = read_file(path, NULL, err, sizeof err);
         cr_assert(log && strstr(log, ",implicit_acc,") && strstr(log, "\n2,"), "%s", log);
+        if (i == 9) {  // the derived length is printed and saved, and the run stops there
+            cr_assert(strstr(out, "max_train_steps 2: 1 epochs of 8 items") && !strstr(log, "\n3,"), "%s", out);
+            snprintf(path, sizeof path, "%s/dspo/train_config.json", dir);
+            char* cfg = read_file(path, NULL, err, sizeof err);
+            cr_assert(cfg && strstr(cfg, "\"max_train_steps\":\t2,"), "%s", cfg ? cfg : err);
+            free(cfg);
+        }
+        if (!strcmp(objectives[i], "dpo_ipo")) {  // loss ~ (1/(2 beta))^2 = 2.5e-5: six significant digits, not 0.000025
+            const char* row = strstr(log, "\n2,");
+            double loss = strtod(row + 3, NULL);
+            cr_assert(loss > 2e-5 && loss < 3e-5 && strstr(row, "e-05,"), "dpo_ipo loss column: %s", row);
+        }
         free(log);
-        if (i < 9 && (!strcmp(objectives[i], "dpo") || !strcmp(objectives[i], "tdpo") || !strcmp(objectives[i], "sdpo")))
+        if (i < 10 && (!strcmp(objectives[i], "dpo") || !strcmp(objectives[i], "tdpo") || !strcmp(objectives[i], "sdpo")))
             // policy = reference at step 1
             cr_assert(strstr(out, "loss 0.6931"), "first %s loss is log 2: %s", objectives[i], out);
         if (objectives[i][0] == 't') cr_assert(strstr(out, "mismatched captions by rule"), "%s", out);
@@ -88,7 +131,9 @@ Test(train_pref, every_objective_trains_from_a_base_pipeline, .timeout = 900) {
              dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--loss_type logistic: use one of sigmoid|hinge|ipo"), "%s", out);
+    check_num_train_epochs();  // on the same base
 }
+
 
 Test(train_pref, clear_errors) {
     char args[4096], out[16384];

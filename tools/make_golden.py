@@ -125,17 +125,11 @@ DPO_TIMESTEPS = [50, 400, 900]
 DPO_IDS = [[48, 5, 9, 21, 49, 49, 49, 49], [48, 33, 2, 2, 7, 49, 49, 49], [48, 17, 40, 12, 3, 26, 11, 49]]
 
 
-def dpo_golden(out_dir):
-    """OUT_DIR/tiny_dpo/golden.safetensors: a Diffusion-DPO micro-batch in float64.
-
-    The frozen reference is tiny/unet, the text encoder clip_tiny/text_encoder; the
-    policy differs from the reference in every 1-D tensor (biases, norm scales):
-    policy.<name> holds all its weights. Rows are [winners; losers], each pair sharing
-    noise, timestep and caption, its two images independent. Official loss (docs/OBJECTIVES.md):
-    z = -beta/2 ((e_w - e_l) - (r_w - r_l)), loss = mean softplus(-z). Records the inputs
-    (x_t, target = noise, timesteps, ids, beta), e (mse), r (mse_ref), z, coef = dloss/de,
-    loss, implicit_acc and grad.<name> of the loss for every policy parameter.
-    """
+def pair_batch():
+    """The micro-batch the DPO and DSPO cases share: reference tiny/unet, text encoder
+    clip_tiny/text_encoder, a policy that differs from the reference in every 1-D tensor
+    (biases, norm scales), rows [winners; losers], each pair sharing noise, timestep and
+    caption, its two images independent. Float64 models and inputs."""
     cfg = UNET_CONFIGS["tiny"]
     ref, _ = make_unet(cfg)
     clip, _ = make_clip()
@@ -154,7 +148,32 @@ def dpo_golden(out_dir):
     betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2  # SD's scaled_linear
     acp = torch.cumprod(1 - betas, 0)[t.long()].float()[:, None, None, None]
     x_t = acp.sqrt() * x0 + (1 - acp).sqrt() * noise
-    ref, policy, clip = ref.double(), policy.double(), clip.double()
+    return ref.double(), policy.double(), clip.double(), x_t, noise, t, ids
+
+
+def save_pair_golden(out_dir, name, policy, g):
+    """Adds grad.<name> of every policy parameter and policy.<name> of its 1-D tensors
+    (the rest equals tiny/unet's) to g and writes OUT_DIR/<name>/golden.safetensors."""
+    for pname, p in policy.named_parameters():
+        g["grad." + pname] = p.grad
+        if p.dim() == 1:
+            g["policy." + pname] = p.detach()
+    d = os.path.join(out_dir, name)
+    os.makedirs(d, exist_ok=True)
+    save_safetensors(os.path.join(d, "golden.safetensors"), {k: v.float() if v.is_floating_point() else v
+                                                             for k, v in g.items()})
+
+
+def dpo_golden(out_dir):
+    """OUT_DIR/tiny_dpo/golden.safetensors: a Diffusion-DPO micro-batch in float64 (pair_batch).
+
+    Official loss (docs/OBJECTIVES.md): z = -beta/2 ((e_w - e_l) - (r_w - r_l)),
+    loss = mean softplus(-z). Records the inputs (x_t, target = noise, timesteps, ids,
+    beta), e (mse), r (mse_ref), z, coef = dloss/de, loss, implicit_acc and grad.<name>
+    of the loss for every policy parameter.
+    """
+    ref, policy, clip, x_t, noise, t, ids = pair_batch()
+    b = DPO_PAIRS
     with torch.no_grad():
         ctx = clip(ids)
         r = ((ref(x_t.double(), t, ctx) - noise.double()) ** 2).mean(dim=(1, 2, 3))
@@ -166,15 +185,39 @@ def dpo_golden(out_dir):
     g = {"x_t": x_t, "target": noise, "timesteps": t, "ids": ids, "beta": torch.tensor([DPO_BETA]),
          "mse": e.detach(), "mse_ref": r, "z": z.detach(), "coef": e.grad, "loss": loss.detach().reshape(1),
          "implicit_acc": (z > 0).double().mean().reshape(1)}
-    for pname, p in policy.named_parameters():
-        g["grad." + pname] = p.grad
-        if p.dim() == 1:  # the rest equals the reference's (tiny/unet)
-            g["policy." + pname] = p.detach()
-    d = os.path.join(out_dir, "tiny_dpo")
-    os.makedirs(d, exist_ok=True)
-    save_safetensors(os.path.join(d, "golden.safetensors"), {k: v.float() if v.is_floating_point() else v
-                                                             for k, v in g.items()})
+    save_pair_golden(out_dir, "tiny_dpo", policy, g)
     print(f"tiny_dpo: beta {DPO_BETA}, z {[round(v, 4) for v in z.tolist()]}, loss {loss.item():.6f}")
+
+
+DSPO_BETA = 0.8  # c = beta sigma(-z) ~ 0.4: both backward terms (1 - c and c^2 - c) count
+
+
+def dspo_golden(out_dir):
+    """OUT_DIR/tiny_dspo/golden.safetensors: the DSPO loss of the official SD1.5 code on
+    pair_batch's micro-batch, written elementwise (not from per-sample errors):
+    z = -beta/2 ((e_w - e_l) - (r_w - r_l)) (not detached), c = beta (1 - sigma(z)),
+    loss = mean over the winners' elements of ((pred_w - eps) - c (pred_w - pred_ref,w))^2.
+    Records the inputs, beta, mse, mse_ref, q (mean (pred - pred_ref)^2 per row), loss and
+    grad.<name> of the loss for every policy parameter.
+    """
+    ref, policy, clip, x_t, noise, t, ids = pair_batch()
+    b = DPO_PAIRS
+    with torch.no_grad():
+        ctx = clip(ids)
+        ref_pred = ref(x_t.double(), t, ctx)
+    pred = policy(x_t.double(), t, ctx)
+    target = noise.double()
+    e = ((pred - target) ** 2).mean(dim=(1, 2, 3))
+    r = ((ref_pred - target) ** 2).mean(dim=(1, 2, 3))
+    z = -0.5 * DSPO_BETA * ((e[:b] - e[b:]) - (r[:b] - r[b:]))
+    c = DSPO_BETA * (1 - torch.sigmoid(z))
+    loss = ((pred[:b] - target[:b]) - c[:, None, None, None] * (pred[:b] - ref_pred[:b])).pow(2).mean()
+    loss.backward()
+    q = ((pred - ref_pred) ** 2).mean(dim=(1, 2, 3))
+    g = {"x_t": x_t, "target": noise, "timesteps": t, "ids": ids, "beta": torch.tensor([DSPO_BETA]),
+         "mse": e.detach(), "mse_ref": r, "q": q.detach(), "loss": loss.detach().reshape(1)}
+    save_pair_golden(out_dir, "tiny_dspo", policy, g)
+    print(f"tiny_dspo: beta {DSPO_BETA}, c {[round(v, 4) for v in c.tolist()]}, loss {loss.item():.6f}")
 
 
 def main():
@@ -185,6 +228,7 @@ def main():
         unet_golden(name, cfg, out_dir)
     clip_golden(out_dir)
     dpo_golden(out_dir)
+    dspo_golden(out_dir)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,12 @@ const ObjectiveInfo OBJECTIVES[OBJ_COUNT] = {
                   "Diffusion-DPO with the loser's gradient scaled down so the winner's error cannot rise",
                   "Fu et al., Diffusion-SDPO: Safeguarded Direct Preference Optimization for Diffusion Models, "
                   "arXiv 2511.03317, 2025", 2.5e-7},
+    [OBJ_DSPO] = {"dspo", ROWS_PAIRS, 2, true, true, false, -1, HYPER(OBJ_HYPER_BETA_DSPO),
+                  METRICS_PREF | METRICS_REF,
+                  "Direct Score Preference Optimization: the winner's denoising loss with a target moved away "
+                  "from the frozen model's prediction by beta sigma(-z)",
+                  "Zhu, Xiao, Honavar, DSPO: Direct Score Preference Optimization for Diffusion Model Alignment, "
+                  "ICLR 2025", 2.5e-7, true},
 };
 
 #define H(key, field, def, zero, help) {key, offsetof(ObjectiveHyper, field), def, zero, INFINITY, NULL, help}
@@ -83,6 +89,9 @@ const ObjHyperSpec OBJ_HYPERS[OBJ_HYPER_COUNT] = {
                              "((z/beta - 1/(2 beta))^2), as diffusers' --loss_type"},
     [OBJ_HYPER_SDPO_MU] = {"sdpo_mu", offsetof(ObjectiveHyper, sdpo_mu), 0.9, true, 1.0, NULL,
                            "sdpo safety margin mu in [0, 1]: loser scale min(1, (1 - mu) sqrt(sum e_w / sum e_l))"},
+    [OBJ_HYPER_BETA_DSPO] = H("beta_dspo", beta_dspo, 0.001, false,
+                              "dspo beta, in both z = -beta/2 ((e_w - e_l) - (r_w - r_l)) and the score weight "
+                              "beta sigma(-z)"),
     [OBJ_HYPER_MAPO_T] = H("mapo_t", mapo_t, 1000, false, "num_train_timesteps of the schedule"),
 };
 
@@ -162,6 +171,7 @@ const char* objective_beta_key(Objective obj) {
 int objective_rows_per_item(Objective obj) { return objective_info(obj)->rows_per_item; }
 bool objective_needs_reference(Objective obj) { return objective_info(obj)->needs_reference; }
 bool objective_needs_signs(Objective obj) { return objective_info(obj)->needs_signs; }
+bool objective_needs_ref_dist(Objective obj) { return objective_info(obj)->needs_ref_dist; }
 
 // The objectives that read beta_dpo are exactly those built on Diffusion-DPO's logit.
 bool objective_is_dpo_family(Objective obj) { return (objective_info(obj)->hypers & HYPER(OBJ_HYPER_BETA_DPO)) != 0; }

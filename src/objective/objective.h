@@ -13,7 +13,9 @@
 // Every objective is a scalar function of per-sample errors e[n] (the policy's
 // per-sample MSE, ops/op_loss.h) and, for most, r[n] (the frozen reference's).
 // The GPU op turns (e, r, signs) into coef[n] = dLoss/de[n], which drives the one
-// shared backward (op_mse_per_sample_backward), plus the metrics below.
+// shared backward (op_mse_per_sample_backward), plus the metrics below. dspo also
+// reads q[n], the policy's per-sample MSE against the reference's prediction, and
+// writes coef_q[n] = dLoss/dq[n], a second backward term against that prediction.
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,8 +32,9 @@ typedef enum Objective {
     OBJ_DPO_HINGE = 6,  // dpo with loss_type hinge, as an objective of its own (a row of `vkpref compare`)
     OBJ_DPO_IPO = 7,    // dpo with loss_type ipo, likewise
     OBJ_SDPO = 8,       // dpo with the loser's gradient scaled so the winner's error cannot rise
+    OBJ_DSPO = 9,       // score-matching form of dpo: also reads q, the winner's distance to the reference's output
 } Objective;
-#define OBJ_COUNT 9
+#define OBJ_COUNT 10
 
 // Diffusion-DPO's loss_type (diffusers' --loss_type), a function of the logit
 // z = -beta/2 ((e_w - e_l) - (r_w - r_l)) of each pair:
@@ -61,6 +64,7 @@ typedef enum ObjHyperKey {
     OBJ_HYPER_KTO_LAMBDA_UNDESIRABLE,
     OBJ_HYPER_LOSS_TYPE,  // a choice: sigmoid, hinge or ipo (DpoLoss), stored as its index
     OBJ_HYPER_SDPO_MU,
+    OBJ_HYPER_BETA_DSPO,
     OBJ_HYPER_MAPO_T,
     OBJ_HYPER_COUNT
 } ObjHyperKey;
@@ -94,12 +98,16 @@ typedef struct ObjectiveInfo {
     // The fine-tuning learning rate tuned for this objective (configs/fmnist-<name>.json):
     // `vkpref train`'s default when fine-tuning with it (train/train_config.c).
     double tuned_learning_rate;
+    // Reads q[n] = mean (pred - pred_ref)^2 (the policy's distance to the frozen
+    // reference's prediction) and writes coef_q[n] = dLoss/dq[n]: the backward adds
+    // coef_q times the residual pred - pred_ref to coef times pred - target (dspo).
+    bool needs_ref_dist;
 } ObjectiveInfo;
 extern const ObjectiveInfo OBJECTIVES[OBJ_COUNT];
 
 // The table row of obj (aborts on a value outside the enum: a programming error).
 const ObjectiveInfo* objective_info(Objective obj);
-// "sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo".
+// "sft", "dpo", "mapo", "kto", "tdpo", "tkto", "dpo_hinge", "dpo_ipo", "sdpo", "dspo".
 const char* objective_name(Objective obj);
 // Case-sensitive; false (and *out untouched) for an unknown name.
 bool objective_parse(const char* name, Objective* out);
@@ -131,6 +139,10 @@ typedef struct ObjectiveHyper {
     //   micro-batch), lambda = min(1, (1 - sdpo_mu) sqrt(sum e_w / sum e_l)); 1 when
     //   sum e_l = 0. See docs/OBJECTIVES.md for how this bounds the published rule.
     float sdpo_mu;                 // 0.9
+    // dspo (official SD1.5 code): z = -0.5 beta_dspo ((e_w - e_l) - (r_w - r_l)), c = beta_dspo sigma(-z),
+    //   loss = mean over pairs of mean ((pred_w - target) - c (pred_w - pred_ref,w))^2
+    //        = mean of e_w - c (e_w - r_w + q_w) + c^2 q_w, q = mean (pred - pred_ref)^2.
+    float beta_dspo;               // 0.001
 } ObjectiveHyper;
 
 // The defaults of OBJ_HYPERS (the official code's), for every objective.
@@ -162,6 +174,9 @@ int objective_rows_per_item(Objective obj);
 bool objective_needs_reference(Objective obj);
 // kto, tkto need a per-row sign (desirable/undesirable).
 bool objective_needs_signs(Objective obj);
+// dspo needs q[n], the per-sample MSE between the policy's and the reference's
+// predictions, and drives a second backward term with coef_q[n] = dLoss/dq[n].
+bool objective_needs_ref_dist(Objective obj);
 // tkto's row signs: +1 for the first `pairs` rows (matched captions), -1 for the next `pairs`.
 void objective_tkto_signs(float* signs, int64_t pairs);
 

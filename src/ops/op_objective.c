@@ -18,7 +18,8 @@
     X(float, inv_rows) X(float, inv_units)                                                                  \
     X(float, beta) X(float, mapo_s) X(float, mapo_t) X(float, lambda_d) X(float, lambda_u)                  \
     X(float, coef_scale)                                                                                    \
-    X(uint32_t, dpo_loss) X(float, sdpo_mu)  /* dpo_loss: the DpoLoss of the dpo family */
+    X(uint32_t, dpo_loss) X(float, sdpo_mu)  /* dpo_loss: the DpoLoss of the dpo family */               \
+    X(uint32_t, off_q) X(uint32_t, off_coef_q)
 PUSH_STRUCT(ObjectivePush, OBJECTIVE_PUSH)
 SHADER_PUSH(objective_coef, ObjectivePush)
 
@@ -30,8 +31,9 @@ static void check_disjoint(const char* op, const char* what, const Tensor* out, 
         if (in[i] && tensors_overlap(out, in[i])) die("%s: %s overlaps an input or the other output", op, what);
 }
 
-void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tensor* e, const Tensor* r,
-                  const Tensor* signs, Objective obj, const ObjectiveHyper* h, float coef_scale) {
+void op_objective(Cmd* c, const Tensor* coef, const Tensor* coef_q, const Tensor* metrics, const Tensor* e,
+                  const Tensor* r, const Tensor* q, const Tensor* signs, Objective obj, const ObjectiveHyper* h,
+                  float coef_scale) {
     const char* op = "op_objective";
     if ((unsigned)obj >= OBJ_COUNT) die("%s: unknown objective %d", op, (int)obj);
     if (!h) die("%s: hyper-parameters are NULL", op);
@@ -47,16 +49,28 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
     check_numel(op, "coef", coef, rows);
     check_numel(op, "metrics", metrics, OBJ_METRICS_COUNT);
     bool use_r = objective_needs_reference(obj), use_s = objective_needs_signs(obj);
+    bool use_q = objective_needs_ref_dist(obj);
     if (use_r) check_numel(op, "r (the reference's per-sample MSE)", r, rows);
     if (use_s) check_numel(op, "signs", signs, rows);
-    const Tensor* in[] = {e, use_r ? r : NULL, use_s ? signs : NULL};
-    check_disjoint(op, "coef", coef, in, 3);
-    check_disjoint(op, "metrics", metrics, in, 3);
+    if (use_q) {
+        check_numel(op, "q (the per-sample MSE between the policy's and the reference's predictions)", q, rows);
+        check_numel(op, "coef_q", coef_q, rows);
+    }
+    const Tensor* in[] = {e, use_r ? r : NULL, use_s ? signs : NULL, use_q ? q : NULL};
+    check_disjoint(op, "coef", coef, in, 4);
+    check_disjoint(op, "metrics", metrics, in, 4);
     if (tensors_overlap(coef, metrics)) die("%s: coef overlaps metrics", op);
+    if (use_q) {
+        check_disjoint(op, "coef_q", coef_q, in, 4);
+        if (tensors_overlap(coef_q, coef) || tensors_overlap(coef_q, metrics))
+            die("%s: coef_q overlaps coef or metrics", op);
+    }
 
-    // Unused inputs are bound to e (never read): the pipeline layout stays fixed.
+    // Unused inputs are bound to e (never read), an unused coef_q to coef (never
+    // written): the pipeline layout stays fixed.
     Operand o_e = sto(c, e), o_r = sto(c, use_r ? r : e), o_s = sto(c, use_s ? signs : e);
-    Operand o_c = sto(c, coef), o_m = sto(c, metrics);
+    Operand o_c = sto(c, coef), o_m = sto(c, metrics), o_q = sto(c, use_q ? q : e);
+    Operand o_cq = use_q ? sto(c, coef_q) : o_c;
     int64_t units = objective_info(obj)->pairwise ? rows / 2 : rows;
     Reduce red = reduce_for(c->gpu, op, units, 5);  // rows = 2 units, then two sweeps over the units
     if (red.mode == REDUCE_INVOCATION) red = (Reduce){REDUCE_SUBGROUP, c->gpu->subgroup_size, 1};
@@ -78,9 +92,12 @@ void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tenso
         .coef_scale = coef_scale,
         .dpo_loss = (uint32_t)objective_dpo_loss(obj, h),
         .sdpo_mu = h->sdpo_mu,
+        .off_q = o_q.off,
+        .off_coef_q = o_cq.off,
     };
-    Bind b[] = {bind_r(&o_e.view), bind_r(&o_r.view), bind_r(&o_s.view), bind_w(&o_c.view), bind_w(&o_m.view)};
+    Bind b[] = {bind_r(&o_e.view), bind_r(&o_r.view),  bind_r(&o_s.view), bind_w(&o_c.view),
+                bind_w(&o_m.view), bind_r(&o_q.view), bind_w(&o_cq.view)};
     c->label = op;
-    cmd_dispatch(c, SHADER_OBJECTIVE_COEF, (uint32_t[]){red.wg, 1, 1, red.mode, (uint32_t)obj}, 5, b, 5, &pc,
+    cmd_dispatch(c, SHADER_OBJECTIVE_COEF, (uint32_t[]){red.wg, 1, 1, red.mode, (uint32_t)obj}, 5, b, 7, &pc,
                  sizeof pc, 1, 1, 1);
 }

@@ -18,9 +18,16 @@
 // e [n]: the policy's per-sample MSE, n = B * objective_rows_per_item(obj).
 // r [n]: the reference's per-sample MSE; required iff objective_needs_reference(obj),
 //   ignored (may be NULL) otherwise.
+// q [n]: dspo, mean (pred - pred_ref)^2 per row (op_mse_per_sample_forward of the
+//   policy's prediction against the reference's); required iff
+//   objective_needs_ref_dist(obj), ignored (may be NULL) otherwise.
+// coef_q [n] out (overwritten) iff objective_needs_ref_dist(obj): coef_scale * dLoss/dq[i],
+//   the coefficient of the backward's second term (op_mse_per_sample_backward of
+//   pred against pred_ref); ignored (may be NULL) otherwise.
 // signs [n]: kto/tkto, > 0 desirable, otherwise undesirable (+1/-1 or 1/0 labels
 //   both work); required iff objective_needs_signs(obj), ignored otherwise.
 // Outputs must not overlap each other or any input. Dies naming the op on a bad
 // shape, a missing input or an invalid hyper-parameter (objective_hyper_check).
-void op_objective(Cmd* c, const Tensor* coef, const Tensor* metrics, const Tensor* e, const Tensor* r,
-                  const Tensor* signs, Objective obj, const ObjectiveHyper* h, float coef_scale);
+void op_objective(Cmd* c, const Tensor* coef, const Tensor* coef_q, const Tensor* metrics, const Tensor* e,
+                  const Tensor* r, const Tensor* q, const Tensor* signs, Objective obj, const ObjectiveHyper* h,
+                  float coef_scale);

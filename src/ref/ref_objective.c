@@ -72,16 +72,23 @@ static double kto_lambda(const ObjectiveHyper* h, double s) {
     return s > 0 ? h->kto_lambda_desirable : h->kto_lambda_undesirable;
 }
 
-static void check_inputs(const char* fn, Objective obj, int64_t n_items, const double* r, const double* signs) {
+static void check_inputs(const char* fn, Objective obj, int64_t n_items, const double* r, const double* q,
+                         const double* signs) {
     if ((unsigned)obj >= OBJ_COUNT) die("%s: unknown objective %d", fn, (int)obj);
     if (n_items < 1) die("%s: n_items = %lld", fn, (long long)n_items);
     if (objective_needs_reference(obj) && !r) die("%s: %s needs r", fn, objective_name(obj));
+    if (objective_needs_ref_dist(obj) && !q) die("%s: %s needs q", fn, objective_name(obj));
     if (objective_needs_signs(obj) && !signs) die("%s: %s needs signs", fn, objective_name(obj));
 }
 
+// DSPO's score weight c = beta sigma(-z) of one pair.
+static double dspo_c(double beta, double ew, double el, double rw, double rl) {
+    return beta * ref_sigmoid(-dpo_z(beta, ew, el, rw, rl));
+}
+
 double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
-                          const double* signs, const double* kto_z) {
-    check_inputs("ref_objective_loss", obj, n_items, r, signs);
+                          const double* q, const double* signs, const double* kto_z) {
+    check_inputs("ref_objective_loss", obj, n_items, r, q, signs);
     int64_t B = n_items, rows = B * objective_rows_per_item(obj);
     double sum = 0;
     switch (obj) {
@@ -101,6 +108,13 @@ double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_item
         }
         return sum / (double)B;
     }
+    case OBJ_DSPO:  // mean of the winners' |(pred - eps) - c (pred - pred_ref)|^2, expanded with
+                    // mean (pred - eps)(pred - pred_ref) = (e_w - r_w + q_w) / 2
+        for (int64_t k = 0; k < B; k++) {
+            double c = dspo_c(h->beta_dspo, e[k], e[B + k], r[k], r[B + k]);
+            sum += e[k] - c * (e[k] - r[k] + q[k]) + c * c * q[k];
+        }
+        return sum / (double)B;
     case OBJ_MAPO: {  // mean e_w - beta mean log sigma(T (f(e_w) - f(e_l)))
         double sft = 0, ratio = 0;
         for (int64_t k = 0; k < B; k++) {
@@ -126,10 +140,11 @@ double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_item
 static double ranked(double a) { return a > 0 ? 1.0 : a == 0 ? 0.5 : 0.0; }
 
 void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
-                   const double* signs, double* loss, double* g, double* metrics) {
-    check_inputs("ref_objective", obj, n_items, r, signs);
+                   const double* q, const double* signs, double* loss, double* g, double* gq, double* metrics) {
+    check_inputs("ref_objective", obj, n_items, r, q, signs);
     int64_t B = n_items, rows = B * objective_rows_per_item(obj);
     double* gb = xmalloc((size_t)rows * sizeof *gb);
+    double* gqb = xcalloc((size_t)rows, sizeof *gqb);
     double m[OBJ_METRICS_COUNT];
     memset(m, 0, sizeof m);
     double z_kto = 0;
@@ -169,6 +184,27 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
         }
         break;
     }
+    case OBJ_DSPO:
+        for (int64_t k = 0; k < B; k++) {
+            double ew = e[k], el = e[B + k], rw = r[k], rl = r[B + k], qw = q[k], beta = h->beta_dspo;
+            double z = dpo_z(beta, ew, el, rw, rl), c = dspo_c(beta, ew, el, rw, rl);
+            // L_k = e_w - c P + c^2 q_w, P = e_w - r_w + q_w; dL/dc = 2 c q_w - P,
+            // dc/dz = -c sigma(z), dz/de_w = -beta/2 = -dz/de_l.
+            double through_c = (2.0 * c * qw - (ew - rw + qw)) * c * ref_sigmoid(z) * 0.5 * beta;
+            gb[k] = (1.0 - c + through_c) / (double)B;
+            gb[B + k] = -through_c / (double)B;
+            gqb[k] = (c * c - c) / (double)B;
+            m[OBJ_METRIC_IMPLICIT_ACC] += ranked(z) / (double)B;
+            m[OBJ_METRIC_REWARD_MARGIN] += z / (double)B;
+            m[OBJ_METRIC_MEAN_SIGMA] += ref_sigmoid(-z) / (double)B;
+            m[OBJ_METRIC_POLICY_MSE] += (ew + el) / (double)rows;
+            m[OBJ_METRIC_REF_MSE] += (rw + rl) / (double)rows;
+            m[OBJ_METRIC_WIN_DRIFT] += (ew - rw) / (double)B;
+            m[OBJ_METRIC_LOSE_DRIFT] += (el - rl) / (double)B;
+            m[OBJ_METRIC_WIN_MSE] += ew / (double)B;
+            m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
+        }
+        break;
     case OBJ_MAPO:
         for (int64_t k = 0; k < B; k++) {
             double ew = e[k], el = e[B + k], s = h->mapo_snr, T = h->mapo_t, beta = h->beta_mapo;
@@ -213,11 +249,12 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
     }
     }
 
-    double L = ref_objective_loss(obj, h, n_items, e, r, signs, NULL);
+    double L = ref_objective_loss(obj, h, n_items, e, r, q, signs, NULL);
     m[OBJ_METRIC_LOSS] = L;
     for (int64_t i = 0; i < rows; i++) m[OBJ_METRIC_MEAN_ABS_COEF] += fabs(gb[i]) / (double)rows;
     if (loss) *loss = L;
     if (g) memcpy(g, gb, (size_t)rows * sizeof *g);
+    if (gq) memcpy(gq, gqb, (size_t)rows * sizeof *gq);
     if (metrics) memcpy(metrics, m, sizeof m);
-    free(gb);
+    free(gb), free(gqb);
 }

@@ -8,22 +8,24 @@
 
 #include "objective/objective.h"
 
-// n_items = B: pairs (dpo, tdpo, dpo_hinge, dpo_ipo, sdpo, mapo, tkto) or samples (sft, kto); the arrays hold
-// rows = B * objective_rows_per_item(obj) values in the layouts of objective.h.
-// r may be NULL unless objective_needs_reference(obj); signs may be NULL unless
+// n_items = B: pairs (dpo, tdpo, dpo_hinge, dpo_ipo, sdpo, dspo, mapo, tkto) or samples (sft, kto); the arrays
+// hold rows = B * objective_rows_per_item(obj) values in the layouts of objective.h.
+// r may be NULL unless objective_needs_reference(obj); q (mean (pred - pred_ref)^2
+// per row) NULL unless objective_needs_ref_dist(obj); signs NULL unless
 // objective_needs_signs(obj) (> 0 desirable, otherwise undesirable).
 // Writes *loss, g[rows] = dLoss/de (for sdpo the losers' entries times
 // ref_sdpo_lambda: a scaled gradient, not the loss's; OVERWRITTEN, not accumulated: it mirrors the
-// op's coef with coef_scale = 1) and metrics[OBJ_METRICS_COUNT] (unused entries 0).
-// loss, g and metrics may each be NULL.
+// op's coef with coef_scale = 1), gq[rows] = dLoss/dq (0 for objectives without q)
+// and metrics[OBJ_METRICS_COUNT] (unused entries 0).
+// loss, g, gq and metrics may each be NULL.
 void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
-                   const double* signs, double* loss, double* g, double* metrics);
+                   const double* q, const double* signs, double* loss, double* g, double* gq, double* metrics);
 
 // The loss alone. kto_z: KTO's reference point held fixed at *kto_z (it is
 // detached in the objective: finite differences must not move it); NULL computes
 // it from the batch (ref_kto_reference_point). Ignored by the other objectives.
 double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
-                          const double* signs, const double* kto_z);
+                          const double* q, const double* signs, const double* kto_z);
 
 // sdpo's scale of the losers' coefficients for `pairs` pairs [winners; losers]:
 // min(1, (1 - mu) sqrt(sum e_w / sum e_l)), 1 when either sum is 0.

@@ -12,19 +12,16 @@
 int pref_rows_per_item(RowLayout layout) { return layout == ROWS_PAIRS || layout == ROWS_CAPTION_PAIRS ? 2 : 1; }
 
 static void add(PrefBatcher* b, int item, int image, float sign) {
+    if (!b->ds) {  // counting only (pref_layout_items)
+        b->npool++;
+        return;
+    }
     b->pool = xrealloc(b->pool, (size_t)(b->npool + 1) * sizeof *b->pool);
     b->pool[b->npool++] = (PrefSource){item, image, sign};
 }
 
-int pref_batcher_init(PrefBatcher* b, const PrefDataset* ds, const NoiseSchedule* sched, const Tokenizer* tok,
-                      int text_len, RowLayout layout, double proportion_empty_prompts, bool random_flip,
-                      uint64_t seed, char* err, size_t errlen) {
-    memset(b, 0, sizeof *b);
-    *b = (PrefBatcher){.ds = ds, .sched = sched, .tok = tok, .text_len = text_len, .layout = layout,
-                       .proportion_empty_prompts = proportion_empty_prompts, .random_flip = random_flip};
-    static const char* const need[] = {"chosen images (pairs, or single rows not labelled 0)",
-                                       "pairs (rows with jpg_0, jpg_1 and labels)",
-                                       "labelled images (pairs, or single rows with \"label\")", "images"};
+// The entries layout draws from, into b->pool (or only counted when b->ds is NULL).
+static void build_pool(PrefBatcher* b, const PrefDataset* ds, RowLayout layout) {
     for (int i = 0; i < ds->n; i++) {
         const PrefItem* it = &ds->items[i];
         switch (layout) {
@@ -43,6 +40,24 @@ int pref_batcher_init(PrefBatcher* b, const PrefDataset* ds, const NoiseSchedule
             break;
         }
     }
+}
+
+int pref_layout_items(const PrefDataset* ds, RowLayout layout) {
+    PrefBatcher count = {0};
+    build_pool(&count, ds, layout);
+    return count.npool;
+}
+
+int pref_batcher_init(PrefBatcher* b, const PrefDataset* ds, const NoiseSchedule* sched, const Tokenizer* tok,
+                      int text_len, RowLayout layout, double proportion_empty_prompts, bool random_flip,
+                      uint64_t seed, char* err, size_t errlen) {
+    memset(b, 0, sizeof *b);
+    *b = (PrefBatcher){.ds = ds, .sched = sched, .tok = tok, .text_len = text_len, .layout = layout,
+                       .proportion_empty_prompts = proportion_empty_prompts, .random_flip = random_flip};
+    static const char* const need[] = {"chosen images (pairs, or single rows not labelled 0)",
+                                       "pairs (rows with jpg_0, jpg_1 and labels)",
+                                       "labelled images (pairs, or single rows with \"label\")", "images"};
+    build_pool(b, ds, layout);
     if (b->npool == 0) {
         pref_batcher_free(b);
         return fail(err, errlen, "%s: this objective trains on %s, and the manifest has none", ds->path, need[layout]);

@@ -48,6 +48,10 @@ int pref_batcher_init(PrefBatcher* b, const PrefDataset* ds, const NoiseSchedule
                       uint64_t seed, char* err, size_t errlen);
 void pref_batcher_free(PrefBatcher* b);
 int pref_rows_per_item(RowLayout layout);  // 1 or 2
+// The items a layout draws from (the batcher's pool): pairs (ROWS_PAIRS), chosen
+// images (ROWS_CHOSEN), labelled images with both images of a pair (ROWS_UNPAIRED),
+// every row (ROWS_CAPTION_PAIRS).
+int pref_layout_items(const PrefDataset* ds, RowLayout layout);
 // Items first .. first+n-1 of optimizer step `step`, written as n * rows_per_item
 // rows: x_t and target [rows, C, S, S], timesteps [rows], ids [rows, L], signs [rows].
 void pref_training_batch(PrefBatcher* b, uint64_t seed, int step, int first, int n, float* x_t, float* target,

@@ -14,6 +14,7 @@
 #include "dist/dist.h"
 #include "io/fmnist.h"
 #include "train/config_files.h"
+#include "train/epochs.h"
 #include "model/pipeline_io.h"
 #include "train/checkpoint.h"
 #include "train/fmnist_batches.h"
@@ -122,7 +123,9 @@ static int check_options(TrainRun* r, char* err, size_t errlen) {
         lora_train_check(c, r->train_text, err, errlen))
         return -1;
     if (c->train_batch_size < 1) return fail(err, errlen, "--train_batch_size %d: must be >= 1", c->train_batch_size);
-    if (c->max_train_steps < 1) return fail(err, errlen, "--max_train_steps %d: must be >= 1", c->max_train_steps);
+    if (c->max_train_steps < 0 || (c->max_train_steps == 0 && c->num_train_epochs < 1))
+        return fail(err, errlen, "--max_train_steps %d: must be >= 1 (0: from --num_train_epochs, which is %d)",
+                    c->max_train_steps, c->num_train_epochs);
     if (c->gradient_accumulation_steps < 1)
         return fail(err, errlen, "--gradient_accumulation_steps %d: must be >= 1", c->gradient_accumulation_steps);
     if (c->checkpointing_steps < 0 || c->validation_steps < 0 || c->log_every < 1)
@@ -295,9 +298,6 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
         pipeline_adopt_tokenizer(&r->p, path, err, errlen))
         return -1;
     if (lora && setup_lora(r, err, errlen)) return -1;
-    if (r->start >= c->max_train_steps)
-        return fail(err, errlen, "--max_train_steps %d: the checkpoint is already at step %d", c->max_train_steps,
-                    r->start);
     return 0;
 }
 
@@ -358,6 +358,28 @@ static int setup_data(TrainRun* r, char* err, size_t errlen) {
                             c->proportion_empty_prompts);
         r->has_fmnist = true;
     }
+    return 0;
+}
+
+// max_train_steps 0: from num_train_epochs and the items just loaded (train/epochs.h);
+// the saved config holds the derived value. Then a resumed run must have steps left.
+static int resolve_epochs(TrainRun* r, char* err, size_t errlen) {
+    TrainConfig* c = &r->c;
+    if (c->max_train_steps == 0) {
+        int64_t items = r->pref ? r->pref_batcher.npool : r->train_set.n;
+        if (epochs_to_steps(c, items, r->nranks, &c->max_train_steps, err, errlen)) return -1;
+        say(r, "max_train_steps %d: %d epochs of %lld items, global batch %d x %d ranks, %d micro-batches a step",
+            c->max_train_steps, c->num_train_epochs, (long long)items, c->train_batch_size, r->nranks,
+            c->gradient_accumulation_steps);
+        free(r->config_json);
+        r->config_json = opts_to_json(train_options(), c);
+    } else if (c->num_train_epochs > 0) {
+        say(r, "num_train_epochs %d ignored: max_train_steps %d is given (as in diffusers; --max_train_steps 0 "
+            "trains by epochs)", c->num_train_epochs, c->max_train_steps);
+    }
+    if (r->start >= c->max_train_steps)
+        return fail(err, errlen, "--max_train_steps %d: the checkpoint is already at step %d", c->max_train_steps,
+                    r->start);
     return 0;
 }
 
@@ -501,12 +523,6 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
     r->config_json = opts_to_json(train_options(), &r->c);
     if (load_models(r, err, errlen)) goto fail;
     note_last_checkpoint(r);
-    char path[8192];
-    snprintf(path, sizeof path, "%s/train_config.json", c->output_dir);
-    if (r->lead && write_file_atomic(path, r->config_json, strlen(r->config_json), err, errlen)) {
-        st = RUN_ERR_IO;
-        goto fail;
-    }
     DiffusionPipeline* p = &r->p;
     say(r, "UNet %lld parameters, text encoder %lld, vocabulary %d", (long long)param_count(&p->unet_ps),
         (long long)param_count(&p->text_ps), p->tok.vocab_size);
@@ -516,7 +532,13 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
         if (reference_unet_load(&r->ref, g, &p->unet_cfg, c->pretrained_model_name_or_path, err, errlen)) goto fail;
         r->has_ref = true;
     }
-    if (setup_data(r, err, errlen)) goto fail;
+    if (setup_data(r, err, errlen) || resolve_epochs(r, err, errlen)) goto fail;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/train_config.json", c->output_dir);
+    if (r->lead && write_file_atomic(path, r->config_json, strlen(r->config_json), err, errlen)) {
+        st = RUN_ERR_IO;
+        goto fail;
+    }
     if (r->nranks > 1) {
         if (check_same_inputs(r, err, errlen) || check_same_weights(r, true, err, errlen)) goto fail;
         say(r, "data parallel over %s: %d ranks x %d items x %d micro-batches = %d items per step", dist_backend(),
@@ -549,7 +571,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
         }
         if (!isnan(v)) {
             say(r, "step 0 validation loss %.5f", v);
-            fprintf(r->csv, "0,,,,,%.6f", v);
+            fprintf(r->csv, "0,,,,,%.6g", v);
             for (int k = 1; k < OBJ_METRICS_COUNT; k++) fputc(',', r->csv);
             fputc('\n', r->csv);
             fflush(r->csv);
@@ -659,8 +681,9 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
                                           done == c->max_train_steps);
     if (validate_now && validate(r, done, &rep->val_loss, err, errlen)) return RUN_ERR_IO;
     if (r->csv && (done % c->log_every == 0 || done == c->max_train_steps || validate_now)) {
-        fprintf(r->csv, "%d,%.6f,%.6g,%.6f,%.2f,", done, loss, lr, gnorm, rep->images_per_s);
-        if (validate_now && !isnan(rep->val_loss)) fprintf(r->csv, "%.6f", rep->val_loss);
+        // %g, not %f: an IPO loss of 1e-8 or a tiny gradient norm must not print as 0.
+        fprintf(r->csv, "%d,%.6g,%.6g,%.6g,%.2f,", done, loss, lr, gnorm, rep->images_per_s);
+        if (validate_now && !isnan(rep->val_loss)) fprintf(r->csv, "%.6g", rep->val_loss);
         for (int k = 1; k < OBJ_METRICS_COUNT; k++) fprintf(r->csv, ",%.6g", rep->metrics[k]);
         fputc('\n', r->csv);
         if (fflush(r->csv) || ferror(r->csv))

@@ -19,7 +19,8 @@ float* step_ptr(const Tensor* t) { return tensor_host_ptr(t); }
 // One micro-batch: text encoder, the frozen reference UNet (forward only, no
 // saved activations) when the objective needs one, the policy UNet, per-row
 // errors, the objective's coefficients (on the GPU: no host round trip), and
-// the backward of sum_n coef[n] * mse[n] into every trainable parameter.
+// the backward of sum_n coef[n] * mse[n] (dspo: plus coef_dist[n] * ref_dist[n]) into
+// every trainable parameter.
 static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, const ClipTextModel* clip, StepActs* a) {
     const TrainStepConfig* k = &s->cfg;
     arena_reset(&s->act), arena_reset(&s->tmp), arena_reset(&s->grad);
@@ -28,20 +29,25 @@ static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, cons
     Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true,
                 .lora = k->lora, .frozen_sink = k->lora ? &s->frozen_sink : NULL};
     Tensor ehs = clip_forward(&gt, clip, &a->text, &s->ids, k->batch, k->text_len);
-    bool ref = objective_needs_reference(k->objective);
+    bool ref = objective_needs_reference(k->objective), dist = objective_needs_ref_dist(k->objective);
+    Tensor ref_pred = {0};  // in the activation arena: alive until the backward below
     if (ref) {
         // With LoRA the reference is the same UNet store, recorded with the adapters off.
         Graph gr = {.cmd = c, .ps = k->lora ? s->unet_ps : k->ref_ps, .act = &s->act, .tmp = &s->tmp, .grad = NULL,
                     .training = false};
-        Tensor ref_pred = unet_forward(&gr, unet, &a->ref, &s->x_t, &s->timesteps, &ehs);
+        ref_pred = unet_forward(&gr, unet, &a->ref, &s->x_t, &s->timesteps, &ehs);
         op_mse_per_sample_forward(c, &s->mse_ref, &ref_pred, &s->target);
     }
     Tensor pred = unet_forward(&gu, unet, &a->policy, &s->x_t, &s->timesteps, &ehs);
     op_mse_per_sample_forward(c, &s->mse, &pred, &s->target);
-    op_objective(c, &s->coef, &s->metrics, &s->mse, ref ? &s->mse_ref : NULL,
-                 objective_needs_signs(k->objective) ? &s->signs : NULL, k->objective, &k->hyper, k->coef_scale);
+    if (dist) op_mse_per_sample_forward(c, &s->ref_dist, &pred, &ref_pred);
+    op_objective(c, &s->coef, dist ? &s->coef_dist : NULL, &s->metrics, &s->mse, ref ? &s->mse_ref : NULL,
+                 dist ? &s->ref_dist : NULL, objective_needs_signs(k->objective) ? &s->signs : NULL, k->objective,
+                 &k->hyper, k->coef_scale);
     Tensor dpred = graph_grad_like(&gu, &pred);
     op_mse_per_sample_backward(c, &dpred, &s->coef, &pred, &s->target);
+    // dspo's second term: coef_dist[n] dq[n]/dpred, q the distance to the reference's prediction.
+    if (dist) op_mse_per_sample_backward(c, &dpred, &s->coef_dist, &pred, &ref_pred);
     if (k->train_text_encoder) {
         Tensor dehs = graph_grad_like(&gu, &ehs);
         unet_backward(&gu, unet, &a->policy, &dpred, &dehs);
@@ -104,6 +110,8 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->mse = arena_tensor1(&s->io, B);
     s->mse_ref = arena_tensor1(&s->io, B);
     s->coef = arena_tensor1(&s->io, B);
+    s->ref_dist = arena_tensor1(&s->io, B);
+    s->coef_dist = arena_tensor1(&s->io, B);
     s->metrics = arena_tensor1(&s->io, OBJ_METRICS_COUNT);
     s->stats = arena_tensor1(&s->io, 2);
 

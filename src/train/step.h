@@ -60,8 +60,9 @@ typedef struct TrainStep {
     // inputs (host-visible, written before each replay)
     Tensor x_t, target, timesteps, ids, signs, scalars;
     // outputs (host-visible): per-row errors of the policy and the reference,
-    // the objective's coefficients and metrics (objective.h), gradient-norm statistics
-    Tensor mse, mse_ref, coef, metrics, stats;
+    // the objective's coefficients and metrics (objective.h), gradient-norm statistics;
+    // dspo: ref_dist[n] = mean (pred - pred_ref)^2 and its coefficient coef_dist[n]
+    Tensor mse, mse_ref, coef, metrics, stats, ref_dist, coef_dist;
     Tensor norm_scratch;
     Arena frozen;           // LoRA: the discarded scale/shift gradients of the frozen norms (Graph.frozen_sink)
     Tensor frozen_sink;

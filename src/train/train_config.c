@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dist/dist.h"
+#include "train/epochs.h"
 #include "train/run.h"
 #include "util/check.h"
 
@@ -19,7 +21,7 @@ static const OptSpec SPECS[] = {
     O(overwrite_output_dir, OPT_BOOL, "false", OPT_ANY,
       "start a new run in an output_dir that holds an earlier one (its checkpoints, log and grids are removed)"),
     O(resume_from_checkpoint, OPT_STRING, "", OPT_ANY, "\"latest\" or a checkpoint-<step> folder"),
-    O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo, tkto, dpo_hinge, dpo_ipo or sdpo (docs/OBJECTIVES.md)"),
+    O(objective, OPT_STRING, "sft", OPT_ANY, "training objective: sft, dpo, mapo, kto, tdpo, tkto, dpo_hinge, dpo_ipo, sdpo or dspo (docs/OBJECTIVES.md)"),
     O(random_flip, OPT_BOOL, "false", OPT_ANY,
       "manifests: mirror each item left to right with probability 1/2, drawn per item and step, the same for both "
       "images of a pair (default off, as train_text_to_image.py's --random_flip; diffusers' DPO script flips "
@@ -43,9 +45,15 @@ static const OptSpec SPECS[] = {
     O(max_train_samples, OPT_INT, "0", OPT_GE(0),
       "manifests: train on the first N usable rows only (0: all; diffusers shuffles before truncating, vkpref "
       "takes the manifest's order)"),
-    O(max_train_steps, OPT_INT, "1000", OPT_GE(1), "optimizer steps (fine-tuning default below)"),
+    O(max_train_steps, OPT_INT, "1000", OPT_GE(0),
+      "optimizer steps (fine-tuning default below); 0: from num_train_epochs"),
+    O(num_train_epochs, OPT_INT, "0", OPT_GE(0),
+      "when > 0 and max_train_steps is not given (or is 0): max_train_steps = num_train_epochs x ceil(ceil(items / "
+      "(train_batch_size x ranks)) / gradient_accumulation_steps), items = pairs, images or rows as the objective "
+      "draws them (docs/TRAINING.md)"),
     O(train_batch_size, OPT_INT, "32", OPT_IN(1, 65536),
-      "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo: 2 images) or an "
+      "items per micro-batch, not images: an image (sft, kto), a preference pair (dpo, mapo, dpo_hinge, dpo_ipo, "
+      "sdpo, dspo: 2 images) or an "
       "image with its own and a mismatched caption (tdpo, tkto: 2 UNet rows); fine-tuning default below"),
     O(gradient_accumulation_steps, OPT_INT, "1", OPT_IN(1, 65536), "micro-batches per optimizer step"),
     O(seed, OPT_INT, "0", OPT_GE(0), "seed of every random choice (batches, noise, timesteps, dropout)"),
@@ -68,7 +76,7 @@ static const OptSpec SPECS[] = {
     O(checkpoints_total_limit, OPT_INT, "3", OPT_GE(0), "keep the last N checkpoints (0: keep all)"),
     O(validation_steps, OPT_INT, "500", OPT_GE(0), "validation loss and grid at step 0, every N steps and at the last step (0: step 0 and the last)"),
     O(validation_images, OPT_INT, "256", OPT_GE(0), "held-out images for the deterministic validation loss"),
-    O(validation_prompts, OPT_STRING, "", OPT_ANY, "prompt file for validation grids (default: the class captions)"),
+    O(validation_prompts, OPT_STRING, "", OPT_ANY, "prompt file for validation grids, one prompt a line (empty: the class captions)"),
     O(validation_grid_seeds, OPT_INT, "4", OPT_IN(0, 1024), "validation grid columns: seeds 0..N-1 (0: no grids)"),
     O(validation_inference_steps, OPT_INT, "25", OPT_IN(1, 10000), "sampler steps for validation grids"),
     O(validation_guidance_scale, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance for validation grids"),
@@ -119,6 +127,8 @@ static bool fine_tuning(const TrainConfig* c, Objective* obj) {
 
 void train_config_resolve(TrainConfig* c, const OptMarks* marks) {
     const OptTable* t = train_options();
+    // diffusers: max_train_steps, when given, wins over num_train_epochs; 0 = derive it from the data.
+    if (c->num_train_epochs > 0 && !marks->set[opts_index(t, "max_train_steps")]) c->max_train_steps = 0;
     Objective obj;
     if (!fine_tuning(c, &obj)) return;
     char err[256], lr[32];
@@ -128,7 +138,8 @@ void train_config_resolve(TrainConfig* c, const OptMarks* marks) {
         const char* value = i < NFINE ? FINE_TUNING[i].value : lr;
         int k = opts_index(t, key);
         if (k < 0) die("internal: no train option %s", key);
-        if (!marks->set[k] && opts_set(t, c, key, value, "fine-tuning defaults", err, sizeof err))
+        if (!marks->set[k] && !(c->max_train_steps == 0 && !strcmp(key, "max_train_steps")) &&
+            opts_set(t, c, key, value, "fine-tuning defaults", err, sizeof err))
             die("internal: %s", err);
     }
 }
@@ -144,7 +155,16 @@ static void print_defaults(FILE* out, const char* indent) {
 }
 
 static void resolve_hook(void* cfg, const OptMarks* marks) { train_config_resolve(cfg, marks); }
-static int check_hook(const void* cfg, char* err, size_t errlen) { return train_run_check_config(cfg, err, errlen); }
+// --print-config: the run's checks, and max_train_steps from num_train_epochs as the run derives it.
+static int check_hook(void* cfg, char* err, size_t errlen) {
+    TrainConfig* c = cfg;
+    if (train_run_check_config(c, err, errlen)) return -1;
+    int64_t items;
+    if (c->max_train_steps == 0 && (epochs_count_items(c, &items, err, errlen) ||
+                                    epochs_to_steps(c, items, dist_size(), &c->max_train_steps, err, errlen)))
+        return -1;
+    return 0;
+}
 
 static void help_defaults(FILE* out) {
     fprintf(out, "\nFine-tuning defaults: with any objective but sft, or sft from --pretrained_model_name_or_path,\n"

@@ -15,7 +15,9 @@ typedef struct TrainConfig {
     bool overwrite_output_dir;         // a new run may replace the earlier run in output_dir
     char resume_from_checkpoint[OPT_STR_MAX];  // "", "latest" or a checkpoint folder
     char objective[OPT_STR_MAX];       // objective_names_list()
-    int max_train_steps, train_batch_size, gradient_accumulation_steps, seed;
+    int max_train_steps;               // 0: from num_train_epochs and the data (train/epochs.h)
+    int num_train_epochs;              // > 0 and max_train_steps not given: the run's length in passes over the items
+    int train_batch_size, gradient_accumulation_steps, seed;
     double learning_rate;
     char lr_scheduler[OPT_STR_MAX];    // constant, constant_with_warmup, linear, cosine
     int lr_warmup_steps;

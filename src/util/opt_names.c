@@ -78,8 +78,6 @@ static const struct {
     {"lr_power", "the schedulers are constant, constant_with_warmup, linear and cosine"},
     {"choice_model", "preferences come from the manifest's labels (make one with `vkpref make-pairs`)"},
     {"hard_skip_resume", "--resume_from_checkpoint continues the batches exactly where the run stopped"},
-    {"num_train_epochs", "the run's length is --max_train_steps (steps = epochs x items / (train_batch_size x "
-                         "gradient_accumulation_steps))"},
 };
 
 const char* opt_unsupported_reason(const char* name) {

@@ -74,9 +74,10 @@ typedef struct OptTable {
     // After the config file and flags: fills the defaults that depend on other
     // options, where marks says the user gave none. May be NULL.
     void (*resolve)(void* cfg, const OptMarks* marks);
-    // --print-config runs it on the resolved config: the checks a run makes
-    // (0, or -1 with a message). May be NULL.
-    int (*check)(const void* cfg, char* err, size_t errlen);
+    // --print-config runs it on the resolved config: the checks a run makes, and
+    // the values a run derives from its data before the first step (it may set
+    // them in cfg). 0, or -1 with a message. May be NULL.
+    int (*check)(void* cfg, char* err, size_t errlen);
     // Printed after the options by --help (e.g. a table of derived defaults). May be NULL.
     void (*help_extra)(FILE* out);
 } OptTable;

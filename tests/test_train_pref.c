@@ -194,6 +194,17 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
     snprintf(args, sizeof args, "sample --model %s/base --lora %s/lora/pytorch_lora_weights.safetensors --lora_scale 0.5 "
              "--prompt shirt --seeds 0 --steps 2 --out %s/lora.png", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    // make-pairs samples with adapters too; --lora repeats (the same file twice at half strength each).
+    snprintf(args, sizeof args, "make-pairs --model %s/base --lora %s/lora/pytorch_lora_weights.safetensors --lora %s/lora/"
+             "pytorch_lora_weights.safetensors --lora_scale 0.5 --prompt shirt --per_prompt 2 --steps 2 "
+             "--judge brightness --out %s/lora_pairs", dir, dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/lora_pairs/pairs.jsonl", dir);
+    cr_assert(path_exists(path), "%s", out);
+    snprintf(args, sizeof args, "make-pairs --model %s/base --lora %s/none.safetensors --prompt shirt --per_prompt 2 "
+             "--steps 2 --judge brightness --out %s/lora_pairs2", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "none.safetensors") && strstr(out, "(--lora)"), "%s", out);
     snprintf(args, sizeof args, "export --model %s/base --merge_lora %s/lora/pytorch_lora_weights.safetensors "
              "--f16 false --out %s/merged", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);

@@ -356,17 +356,18 @@ static char* describe_eval(const CompareConfig* c) {
 
 static void print_table(const Compare* cmp) {
     printf("vkpref compare: %d objective(s); report %s/report.html\n", cmp->nrows, cmp->c->output_dir);
-    printf("  %-6s %6s %10s %10s %8s  %-22s %s\n", "", "steps", "wall s", "loss", "acc", "win rate [95% CI]",
-           "caption fit (model/base)");
+    printf("  %-10s %6s %10s %10s %8s  %-22s %-24s %s\n", "", "steps", "wall s", "loss", "acc", "win rate [95% CI]",
+           "caption fit (model/base)", "LoRA adapter");
     for (int i = 0; i < cmp->nrows; i++) {
         const CompareRow* r = &cmp->rows[i];
         char acc[32];
         if (r->has_acc && isfinite(r->acc_last)) snprintf(acc, sizeof acc, "%.3f", r->acc_last);
         else snprintf(acc, sizeof acc, "-");
-        printf("  %-6s %6d %10.1f %10.4f %8s  %.3f [%.3f, %.3f]   ", r->name, r->steps, r->train_wall_s,
-               r->final_loss, acc, r->win_rate, r->ci_lo, r->ci_hi);
-        if (r->has_fit) printf("%.3f/%.3f\n", r->fit_model, r->fit_base);
-        else printf("-\n");
+        char fit[32] = "-", adapter[32] = "-";
+        if (r->has_fit) snprintf(fit, sizeof fit, "%.3f/%.3f", r->fit_model, r->fit_base);
+        if (isfinite(r->adapter_bytes)) snprintf(adapter, sizeof adapter, "%.1f KB", r->adapter_bytes / 1024);
+        printf("  %-10s %6d %10.1f %10.4f %8s  %.3f [%.3f, %.3f]   %-24s %s\n", r->name, r->steps, r->train_wall_s,
+               r->final_loss, acc, r->win_rate, r->ci_lo, r->ci_hi, fit, adapter);
     }
 }
 

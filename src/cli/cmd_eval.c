@@ -105,8 +105,9 @@ int cmd_eval(int argc, char** argv) {
 
     printf("vkpref eval: judge %s, %d prompts x %d seeds = %d comparisons (ties: |difference| <= %g, counted half)\n",
            c.judge, job.nprompts, job.nseeds, n, c.tie_margin);
-    printf("  win rate of %s against %s: %.3f [%.3f, %.3f] (95%% Wilson); %d wins, %d ties, %d losses\n", c.model,
-           c.base, w.rate, w.ci_lo, w.ci_hi, w.wins, w.ties, w.losses);
+    printf("  win rate of %s%s against %s: %.3f [%.3f, %.3f] (95%% Wilson); %d wins, %d ties, %d losses\n", c.model,
+           c.lora.n && *c.lora.v[0] ? " with its --lora adapters" : "", c.base, w.rate, w.ci_lo, w.ci_hi, w.wins, w.ties,
+           w.losses);
     printf("  mean judge score: model %.4f, base %.4f\n", w.mean_model, w.mean_base);
     if (with_fit) printf("  caption fit (%s): model %.3f, base %.3f\n", c.caption_fit_judge, fit_a, fit_b);
 

@@ -221,20 +221,23 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
 
     // dpo gets its own config file (over the shared "train" section): merging is checked below.
-    char obj_cfg[256], cfg[256], body[4096];
+    // The row dpo-lora is dpo trained with LoRA adapters (its own file sets lora_rank).
+    char obj_cfg[256], lora_cfg[256], cfg[256], body[4096];
     snprintf(obj_cfg, sizeof obj_cfg, "%s/dpo.json", dir);
     write_text(obj_cfg, "{\"objective\": \"dpo\", \"beta_dpo\": 100, \"learning_rate\": 2e-4}");
+    snprintf(lora_cfg, sizeof lora_cfg, "%s/dpo-lora.json", dir);
+    write_text(lora_cfg, "{\"objective\": \"dpo\", \"beta_dpo\": 100, \"learning_rate\": 1e-2, \"lora_rank\": 2}");
     snprintf(cfg, sizeof cfg, "%s/compare.json", dir);
     snprintf(body, sizeof body,
              "{\"_comment\": \"tiny compare for the tests\", \"base\": \"%s/base\", \"dataset\": \"%s/pairs/pairs.jsonl\","
-             " \"objectives\": [\"sft\", \"dpo\"], \"objective_configs\": {\"dpo\": \"%s\"},"
+             " \"objectives\": [\"sft\", \"dpo\", \"dpo-lora\"], \"objective_configs\": {\"dpo\": \"%s\", \"dpo-lora\": \"%s\"},"
              " \"train\": {\"validation_images\": 0, \"validation_grid_seeds\": 0, \"checkpointing_steps\": 0,"
              "            \"log_every\": 1, \"learning_rate\": 1e-4},"
              " \"max_train_steps\": 2, \"train_batch_size\": 2, \"seed\": 3, \"output_dir\": \"%s/cmp\","
              " \"eval\": {\"prompt\": [\"a photo of a bag\"], \"seeds\": \"0-1\", \"judge\": \"brightness\","
              "          \"caption_fit_judge\": \"classifier\", \"steps\": 2, \"cfg\": 3},"
              " \"grid\": {\"prompt\": [\"a photo of a bag\", \"a photo of a coat\"], \"seeds\": \"0-1\", \"upscale\": 1}}",
-             dir, dir, obj_cfg, dir);
+             dir, dir, obj_cfg, lora_cfg, dir);
     write_text(cfg, body);
     snprintf(args, sizeof args, "compare --config %s", cfg);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
@@ -244,9 +247,12 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
     char* html = read_file(path, NULL, err, sizeof err);
     cr_assert(html, "%s", err);
     cr_assert(!strncmp(html, "<!DOCTYPE html>", 15) && strstr(html, "</html>"));
-    cr_assert(strstr(html, ">sft") && strstr(html, ">dpo"), "objective names");
+    cr_assert(strstr(html, ">sft") && strstr(html, ">dpo") && strstr(html, ">dpo-lora"), "row names");
+    cr_assert(strstr(html, "<th>LoRA adapter</th>") && strstr(html, " KB</td>"), "the adapter size column");
     cr_assert_eq(count(html, "<svg"), 2, "a loss and an accuracy chart");
-    cr_assert_eq(count(html, "src=\"data:image/png;base64,"), 3, "the base's grid and one per objective");
+    cr_assert_eq(count(html, "src=\"data:image/png;base64,"), 4, "the base's grid and one per row");
+    cr_assert(strstr(html, "--lora ") && strstr(html, "pytorch_lora_weights.safetensors"),
+              "the LoRA row is evaluated as base + adapters");
     cr_assert(!strstr(html, "src=\"http") && !strstr(html, "<link") && !strstr(html, "<script"), "self-contained");
     cr_assert(strstr(html, "vkpref train --config") && strstr(html, "vkpref eval --model"), "the commands");
     free(html);
@@ -254,10 +260,14 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
     snprintf(path, sizeof path, "%s/cmp/summary.json", dir);
     cJSON* sum = read_json(path);
     const cJSON* rows = cJSON_GetObjectItem(sum, "objectives");
-    cr_assert_eq(cJSON_GetArraySize(rows), 2);
-    for (int i = 0; i < 2; i++) {
+    cr_assert_eq(cJSON_GetArraySize(rows), 3);
+    const char* names[3] = {"sft", "dpo", "dpo-lora"};
+    for (int i = 0; i < 3; i++) {
         const cJSON* r = cJSON_GetArrayItem(rows, i);
+        cr_assert_str_eq(cJSON_GetObjectItem(r, "name")->valuestring, names[i]);
         cr_assert_str_eq(cJSON_GetObjectItem(r, "objective")->valuestring, i ? "dpo" : "sft");
+        if (i == 2) cr_assert(num_at(r, "adapter_bytes") > 0, "the LoRA row's adapter file size");
+        else cr_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "adapter_bytes")), "full fine-tuning has no adapter");
         double w = num_at(r, "win_rate"), lo = num_at(r, "ci95_lo"), hi = num_at(r, "ci95_hi");
         cr_assert(0 <= lo && lo <= w && w <= hi && hi <= 1, "win rate %g [%g, %g]", w, lo, hi);
         cr_assert_eq((int)num_at(r, "steps"), 2);
@@ -269,7 +279,7 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
         else cr_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "implicit_acc_last")), "sft has no implicit accuracy");
         cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "reused")));
     }
-    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(sum, "commands")), 7, "base grid + 3 per objective");
+    cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(sum, "commands")), 10, "base grid + 3 per row");
     // What a report needs to be rendered again: hyper-parameters and curves of every run.
     const cJSON* dpo = cJSON_GetArrayItem(rows, 1);
     cr_assert_float_eq(num_at(dpo, "learning_rate"), 2e-4, 1e-12);
@@ -289,8 +299,9 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
     html = read_file(path, NULL, err, sizeof err);
     cr_assert(html, "%s", err);
     cr_assert(strstr(html, ">sft") && strstr(html, ">dpo") && strstr(html, "lr 0.0002, &#946; 100"), "%s", html);
+    cr_assert(strstr(html, ">dpo-lora") && strstr(html, " KB</td>"), "%s", html);
     cr_assert_eq(count(html, "<svg"), 2);
-    cr_assert_eq(count(html, "src=\"data:image/png;base64,"), 3);
+    cr_assert_eq(count(html, "src=\"data:image/png;base64,"), 4);
     free(html);
 
     // Settings reached the runs: shared "train" options, dpo's file over them, compare's budget over both.
@@ -305,19 +316,25 @@ Test(compare_cli, two_objectives_report_resume_and_failures, .timeout = 900) {
     tc = read_json(path);
     cr_assert_float_eq(num_at(tc, "learning_rate"), 1e-4, 1e-12);
     cJSON_Delete(tc);
+    snprintf(path, sizeof path, "%s/cmp/dpo-lora/train_config.json", dir);
+    tc = read_json(path);
+    cr_assert_eq((int)num_at(tc, "lora_rank"), 2);
+    cJSON_Delete(tc);
+    snprintf(path, sizeof path, "%s/cmp/dpo-lora/model_index.json", dir);
+    cr_assert(!path_exists(path), "a LoRA row leaves adapters, not a pipeline");
 
     // Resumed: every step reused, nothing rewritten but the report and summary.
     char model[512];
     snprintf(model, sizeof model, "%s/cmp/dpo/unet/diffusion_pytorch_model.safetensors", dir);
     double before = mtime(model);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
-    cr_assert_eq(count(out, "reusing the finished run"), 7, "%s", out);
+    cr_assert_eq(count(out, "reusing the finished run"), 10, "%s", out);
     cr_assert(!strstr(out, "vkpref train:"), "a reused step ran: %s", out);
     cr_assert_eq(mtime(model), before);
     snprintf(path, sizeof path, "%s/cmp/summary.json", dir);
     sum = read_json(path);
     rows = cJSON_GetObjectItem(sum, "objectives");
-    for (int i = 0; i < 2; i++) cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, i), "reused")));
+    for (int i = 0; i < 3; i++) cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, i), "reused")));
     cr_assert(num_at(cJSON_GetArrayItem(rows, 1), "train_wall_s") > 0, "wall time kept from the record");
     cJSON_Delete(sum);
 
@@ -356,6 +373,8 @@ Test(compare_cli, config_errors_name_the_key) {
         {"{\"max_train_steps\": \"many\"}", "", 2, "\"max_train_steps\" expects an integer"},
         {"{}", "--objectives sft,ppo", 1, "unknown objective \"ppo\""},
         {"{}", "--objectives dpo,dpo", 1, "\"dpo\" is listed twice"},
+        {"{}", "--objectives dpo-lora", 1, "\"dpo-lora\" is a variant: give it objective_configs.dpo-lora"},
+        {"{}", "--objectives dpo-", 1, "unknown objective \"dpo-\""},
         {"{}", "--eval.sede 3", 2, "unknown key \"eval.sede\""},
         {"{}", "--base /nonexistent/base", 1, "base /nonexistent/base: no such folder"},
     };

@@ -405,3 +405,105 @@ Test(lora, conv_matches_merged_reference, GPU_TEST) {
     lora_set_free(&ls);
     param_store_free(&base);
 }
+
+// ---------------------------------------------------------------------------
+// LoRA dropout (PEFT): the adapter reads xd = dropout(x) in a graph with
+// lora_dropout set: y = x W^T + b + s (xd A^T) B^T, dA = dt^T xd, dB as without,
+// dx = dy W + mask(dt A). The reference is the low-rank one fed xd, the mask from
+// ref_dropout; a graph without lora_dropout (sampling, the reference) never drops.
+Test(lora, linear_dropout_matches_reference, GPU_TEST) {
+    require_gpu();
+    const int64_t N = 3, T = 5, I = 9, O = 6, K = 2;
+    const float p = 0.4f;
+    const uint32_t key[4] = {0xC0FFEEu, 0xBEEFu, 6, 3};
+    ParamStore base;
+    param_store_init(&base, &tgpu);
+    Linear q;
+    linear_init(&q, &base, "down_blocks.0.attentions.0.transformer_blocks.0.ff.net.2", (int)I, (int)O, true);
+    param_store_alloc(&base, false, false, false);
+    LoraSet ls;
+    char err[512];
+    cr_assert_eq(lora_set_create(&ls, &tgpu, &base, (int)K, 3.0f, "ff.net.2", err, sizeof err), 0, "%s", err);
+    param_store_alloc(&ls.ps, true, false, false);
+    float keyf[4];
+    memcpy(keyf, key, sizeof keyf);
+    Tensor tkey = arena_tensor1(&tarena, 4);
+    tensor_upload(&tgpu, &tkey, keyf);
+    ls.dropout = p, ls.dropout_key = &tkey;
+
+    MergedCtx c = {.R = N * T, .I = I, .O = O, .K = K, .s = 3.0 / 2};
+    TestRng rng = rng_seed(72);
+    c.x = rand_array(&rng, c.R * I, -1, 1), c.W = rand_array(&rng, O * I, -1, 1), c.b = rand_array(&rng, O, -1, 1);
+    c.A = rand_array(&rng, K * I, -1, 1), c.B = rand_array(&rng, O * K, -1, 1);
+    double* dy = rand_array(&rng, c.R * O, -1, 1);
+    upload_d(&base, q.w, c.W), upload_d(&base, q.b, c.b);
+    upload_d(&ls.ps, ls.ad[0].a, c.A), upload_d(&ls.ps, ls.ad[0].b, c.B);
+    Tensor x = t_upload(3, (int64_t[]){N, T, I}, c.x), tdy = t_upload(3, (int64_t[]){N, T, O}, dy);
+
+    Arena act, tmp, grad;
+    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
+    arena_init(&grad, &tgpu, "grad", 0, false);
+    Cmd cmd;
+    Graph g = {.cmd = &cmd, .ps = &base, .act = &act, .tmp = &tmp, .grad = &grad, .training = true, .lora = &ls,
+               .lora_dropout = true};
+    Graph nodrop = {.cmd = &cmd, .ps = &base, .act = &act, .tmp = &tmp, .grad = NULL, .training = false, .lora = &ls};
+    cmd_begin(&cmd, &tgpu);
+    Tensor y = linear_forward(&g, &q, &x), y_keep = linear_forward(&nodrop, &q, &x), dx = graph_grad_like(&g, &x);
+    linear_backward(&g, &q, &dx, &tdy, &x);
+    cmd_submit(&cmd);
+    cmd_free(&cmd);
+
+    // The reference: rows are x's first dimension (N), T * I elements each.
+    double* xd = malloc((size_t)(c.R * I) * sizeof *xd);
+    ref_dropout(xd, c.x, N, T * I, key, 0, p, false);
+    int64_t dropped = 0;
+    for (int64_t i = 0; i < c.R * I; i++) dropped += xd[i] == 0;
+    cr_assert(dropped > 0 && dropped < c.R * I, "the mask drops some inputs (%lld of %lld)", (long long)dropped,
+              (long long)(c.R * I));
+    double* want = malloc((size_t)(c.R * O) * sizeof *want);
+    double *x_full = c.x, *W = c.W;
+    double* zero_w = calloc((size_t)(O * I), sizeof *zero_w);
+    double* ad = malloc((size_t)(c.R * O) * sizeof *ad);
+    c.x = xd, c.W = zero_w;  // the adapter's part on xd (bias below)
+    merged_forward(&c, ad);
+    c.x = x_full, c.W = W;
+    double s = c.s;
+    c.s = 0;  // the base part on x
+    merged_forward(&c, want);
+    c.s = s;
+    for (int64_t r = 0; r < c.R; r++)
+        for (int64_t o = 0; o < O; o++) want[r * O + o] += ad[r * O + o] - c.b[o];
+    double* got = download_d(&y);
+    ASSERT_CLOSE("lora dropout forward", got, want, c.R * O, TOL_F32);
+    free(got);
+    merged_forward(&c, want);
+    got = download_d(&y_keep);
+    ASSERT_CLOSE("no dropout outside a lora_dropout graph", got, want, c.R * O, TOL_F32);
+    free(got);
+
+    double *dA = malloc(sizeof(double) * (size_t)(K * I)), *dB = malloc(sizeof(double) * (size_t)(O * K));
+    double* dx_ad = malloc(sizeof(double) * (size_t)(c.R * I));
+    c.x = xd, c.W = zero_w;
+    lowrank_backward(&c, dy, dA, dB, dx_ad);  // dx_ad = dt A
+    c.x = x_full, c.W = W;
+    double* dx_want = calloc((size_t)(c.R * I), sizeof *dx_want);
+    for (int64_t r = 0; r < c.R; r++)
+        for (int64_t i = 0; i < I; i++)
+            for (int64_t o = 0; o < O; o++) dx_want[r * I + i] += dy[r * O + o] * W[o * I + i];
+    ref_dropout(dx_want, dx_ad, N, T * I, key, 0, p, true);
+    got = download_d(G(&ls.ps, ls.ad[0].a));
+    ASSERT_CLOSE("lora dropout dA", got, dA, K * I, TOL_F32);
+    free(got);
+    got = download_d(G(&ls.ps, ls.ad[0].b));
+    ASSERT_CLOSE("lora dropout dB", got, dB, O * K, TOL_F32);
+    free(got);
+    got = download_d(&dx);
+    ASSERT_CLOSE("lora dropout dx", got, dx_want, c.R * I, TOL_F32);
+    free(got);
+    ASSERT_NO_VALIDATION_MESSAGES();
+    free(xd), free(want), free(zero_w), free(ad), free(dA), free(dB), free(dx_ad), free(dx_want), free(dy);
+    free(c.x), free(c.W), free(c.b), free(c.A), free(c.B);
+    arena_free(&act), arena_free(&tmp), arena_free(&grad);
+    lora_set_free(&ls);
+    param_store_free(&base);
+}

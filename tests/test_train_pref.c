@@ -241,6 +241,17 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
     snprintf(args, sizeof args, "sample --model %s/base --lora %s/lora/pytorch_lora_weights.safetensors --lora_scale 0.5 "
              "--prompt shirt --seeds 0 --steps 2 --out %s/lora.png", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    // make-pairs samples with adapters too; --lora repeats (the same file twice at half strength each).
+    snprintf(args, sizeof args, "make-pairs --model %s/base --lora %s/lora/pytorch_lora_weights.safetensors --lora %s/lora/"
+             "pytorch_lora_weights.safetensors --lora_scale 0.5 --prompt shirt --per_prompt 2 --steps 2 "
+             "--judge brightness --out %s/lora_pairs", dir, dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/lora_pairs/pairs.jsonl", dir);
+    cr_assert(path_exists(path), "%s", out);
+    snprintf(args, sizeof args, "make-pairs --model %s/base --lora %s/none.safetensors --prompt shirt --per_prompt 2 "
+             "--steps 2 --judge brightness --out %s/lora_pairs2", dir, dir, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "none.safetensors") && strstr(out, "(--lora)"), "%s", out);
     snprintf(args, sizeof args, "export --model %s/base --merge_lora %s/lora/pytorch_lora_weights.safetensors "
              "--f16 false --out %s/merged", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
@@ -288,33 +299,52 @@ Test(train_pref, lora_dpo_trains_adapters_only, .timeout = 900) {
     st_close(sb), st_close(sm), st_close(s0);
 
     snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
-             "--lora_rank 2 --lora_dropout 0.1 --output_dir %s/bad", dir, dir, dir);
+             "--lora_rank 2 --lora_dropout 1 --output_dir %s/bad", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
-    cr_assert(strstr(out, "--lora_dropout 0.1: LoRA dropout is not implemented"), "%s", out);
+    cr_assert(strstr(out, "--lora_dropout 1: must be in [0, 1)"), "%s", out);
     snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl --objective dpo "
              "--lora_rank 2 --lora_target_modules norm1 --output_dir %s/bad", dir, dir, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "is neither a Linear nor a Conv2d layer"), "%s", out);
 }
 
-// Gradient checkpointing recomputes the adapters' forward inside each unit:
-// the trained adapters equal those of the run without it, bit for bit.
-Test(train_pref, lora_with_gradient_checkpointing_is_bit_identical, .timeout = 900) {
+// Gradient checkpointing recomputes the adapters' forward inside each unit, and
+// LoRA dropout's masks are functions of (seed, step, item, module, element): with
+// --lora_dropout 0.3 a checkpointed run and a resumed run (step 2 after a restart)
+// write the same adapters bit for bit as one plain run (attention, ff.net.2 and
+// conv2 adapters); the masks change the result; --lora_dropout 0 is the run
+// without dropout.
+Test(train_pref, lora_with_dropout_is_bit_exact_across_checkpointing_and_resume, .timeout = 900) {
     char args[4096], out[16384], path[512], err[512];
     snprintf(path, sizeof path, "%s/base", dir);
     train_tiny_base(path);
-    char* files[2];
-    size_t n[2];
-    for (int gc = 0; gc < 2; gc++) {
+    struct { const char* name; const char* extra; int steps; bool resume; } runs[] = {
+        {"plain", "--lora_dropout 0.3", 2, false},
+        {"gc", "--lora_dropout 0.3 --gradient_checkpointing true", 2, false},
+        {"resumed", "--lora_dropout 0.3 --checkpointing_steps 1", 1, false},
+        {"resumed", "--lora_dropout 0.3 --checkpointing_steps 1 --resume_from_checkpoint latest", 2, true},
+        {"p0", "--lora_dropout 0", 2, false},
+        {"none", "", 2, false},
+    };
+    char* files[6];
+    size_t n[6];
+    for (int i = 0; i < 6; i++) {
         snprintf(args, sizeof args, "train --pretrained_model_name_or_path %s/base --dataset %s/pairs.jsonl "
                  "--objective dpo --train_batch_size 2 --beta_dpo 100 --lora_rank 2 --use_ema false "
-                 "--lora_target_modules to_q,to_v,ff.net.2,conv2 --max_train_steps 2 --learning_rate 1e-2 "
-                 "--gradient_checkpointing %s " QUIET "--output_dir %s/gc%d", dir, dir, gc ? "true" : "false", dir, gc);
+                 "--lora_target_modules to_q,to_v,ff.net.2,conv2 --learning_rate 1e-2 --validation_images 0 "
+                 "--validation_grid_seeds 0 --log_every 1 --max_train_steps %d %s --output_dir %s/%s",
+                 dir, dir, runs[i].steps, runs[i].extra, dir, runs[i].name);
         cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
-        snprintf(path, sizeof path, "%s/gc%d/pytorch_lora_weights.safetensors", dir, gc);
-        files[gc] = read_file(path, &n[gc], err, sizeof err);
-        cr_assert(files[gc], "%s", err);
+        if (runs[i].resume) cr_assert(strstr(out, "resuming from"), "%s", out);
+        snprintf(path, sizeof path, "%s/%s/pytorch_lora_weights.safetensors", dir, runs[i].name);
+        files[i] = read_file(path, &n[i], err, sizeof err);
+        cr_assert(files[i], "%s", err);
     }
-    cr_assert(n[0] == n[1] && !memcmp(files[0], files[1], n[0]), "the adapters differ with gradient checkpointing");
-    free(files[0]), free(files[1]);
+    bool same[6];
+    for (int i = 0; i < 6; i++) same[i] = n[i] == n[0] && !memcmp(files[i], files[0], n[0]);
+    cr_assert(same[1], "gradient checkpointing changed the adapters trained with dropout");
+    cr_assert(same[3], "a resumed run with dropout differs from the uninterrupted one");
+    cr_assert(!same[4], "dropout 0.3 trains the same adapters as no dropout: the mask has no effect");
+    cr_assert(n[4] == n[5] && !memcmp(files[4], files[5], n[4]), "--lora_dropout 0 differs from no dropout");
+    for (int i = 0; i < 6; i++) free(files[i]);
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "model/lora.h"
 #include "report/compare_config.h"
 #include "report/compare_results.h"
 #include "report/html_report.h"
@@ -231,10 +232,17 @@ static void add_prompts(Args* a, const OptStrings* list, const char* file) {
     if (*file) arg2(a, "--prompts", file);
 }
 
-static Step grid_step(const CompareConfig* c, const char* who, const char* model, const char* dir) {
+// A LoRA row's adapters (adapter: its file; NULL: none) apply to the base.
+static void add_model(Args* a, const CompareConfig* c, const char* model, const char* adapter) {
+    arg2(a, "--model", adapter ? c->base : model);
+    if (adapter) arg2(a, "--lora", adapter);
+}
+
+static Step grid_step(const CompareConfig* c, const char* who, const char* model, const char* adapter,
+                      const char* dir) {
     Step s = {.who = who, .name = "grid", .output = path_join(dir, "grid.png")};
     arg(&s.args, "sample");
-    arg2(&s.args, "--model", model);
+    add_model(&s.args, c, model, adapter);
     bool own = c->grid.prompt.n || *c->grid.prompts;  // else the evaluation prompts
     add_prompts(&s.args, own ? &c->grid.prompt : &c->eval.prompt, own ? c->grid.prompts : c->eval.prompts);
     arg2(&s.args, "--seeds", c->grid.seeds);
@@ -245,12 +253,24 @@ static Step grid_step(const CompareConfig* c, const char* who, const char* model
     return s;
 }
 
-static Step train_step(const CompareConfig* c, const char* who, const char* dir, const cJSON* config) {
-    Step s = {.who = who, .name = "train", .output = path_join(dir, "model_index.json"), .config = config};
+// A row trains LoRA adapters when its train config sets lora_rank (or --rank) > 0.
+static bool lora_row(const cJSON* config) {
+    const char* keys[] = {"lora_rank", "rank"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON* v = cJSON_GetObjectItemCaseSensitive(config, keys[i]);
+        if ((cJSON_IsNumber(v) && v->valuedouble > 0) || (cJSON_IsString(v) && atof(v->valuestring) > 0)) return true;
+    }
+    return false;
+}
+
+// output: what the run leaves (its pipeline, or a LoRA row's adapter file).
+static Step train_step(const CompareConfig* c, const char* who, Objective obj, const char* dir, const cJSON* config,
+                       const char* output) {
+    Step s = {.who = who, .name = "train", .output = xstrdup(output), .config = config};
     char* cfg_path = path_join(dir, TRAIN_CONFIG_FILE);
     arg(&s.args, "train");
     arg2(&s.args, "--config", cfg_path);
-    arg2(&s.args, "--objective", who);
+    arg2(&s.args, "--objective", objective_name(obj));
     arg2(&s.args, "--pretrained_model_name_or_path", c->base);
     arg2(&s.args, "--dataset", c->dataset);
     arg_int(&s.args, "--max_train_steps", c->max_train_steps);
@@ -262,11 +282,11 @@ static Step train_step(const CompareConfig* c, const char* who, const char* dir,
     return s;
 }
 
-static Step eval_step(const CompareConfig* c, const char* who, const char* dir) {
+static Step eval_step(const CompareConfig* c, const char* who, const char* dir, const char* adapter) {
     Step s = {.who = who, .name = "eval", .output = path_join(dir, "eval.json")};
     const CompareEval* e = &c->eval;
     arg(&s.args, "eval");
-    arg2(&s.args, "--model", dir);
+    add_model(&s.args, c, dir, adapter);
     arg2(&s.args, "--base", c->base);
     add_prompts(&s.args, &e->prompt, e->prompts);
     arg2(&s.args, "--seeds", e->seeds);
@@ -336,17 +356,18 @@ static char* describe_eval(const CompareConfig* c) {
 
 static void print_table(const Compare* cmp) {
     printf("vkpref compare: %d objective(s); report %s/report.html\n", cmp->nrows, cmp->c->output_dir);
-    printf("  %-6s %6s %10s %10s %8s  %-22s %s\n", "", "steps", "wall s", "loss", "acc", "win rate [95% CI]",
-           "caption fit (model/base)");
+    printf("  %-10s %6s %10s %10s %8s  %-22s %-24s %s\n", "", "steps", "wall s", "loss", "acc", "win rate [95% CI]",
+           "caption fit (model/base)", "LoRA adapter");
     for (int i = 0; i < cmp->nrows; i++) {
         const CompareRow* r = &cmp->rows[i];
         char acc[32];
         if (r->has_acc && isfinite(r->acc_last)) snprintf(acc, sizeof acc, "%.3f", r->acc_last);
         else snprintf(acc, sizeof acc, "-");
-        printf("  %-6s %6d %10.1f %10.4f %8s  %.3f [%.3f, %.3f]   ", objective_name(r->obj), r->steps, r->train_wall_s,
-               r->final_loss, acc, r->win_rate, r->ci_lo, r->ci_hi);
-        if (r->has_fit) printf("%.3f/%.3f\n", r->fit_model, r->fit_base);
-        else printf("-\n");
+        char fit[32] = "-", adapter[32] = "-";
+        if (r->has_fit) snprintf(fit, sizeof fit, "%.3f/%.3f", r->fit_model, r->fit_base);
+        if (isfinite(r->adapter_bytes)) snprintf(adapter, sizeof adapter, "%.1f KB", r->adapter_bytes / 1024);
+        printf("  %-10s %6d %10.1f %10.4f %8s  %.3f [%.3f, %.3f]   %-24s %s\n", r->name, r->steps, r->train_wall_s,
+               r->final_loss, acc, r->win_rate, r->ci_lo, r->ci_hi, fit, adapter);
     }
 }
 
@@ -377,7 +398,7 @@ int cmd_compare(int argc, char** argv) {
 
     char* base_dir = path_join(c.output_dir, "base");
     cJSON* rec = record_load(base_dir);
-    Step s = grid_step(&c, "base", c.base, base_dir);
+    Step s = grid_step(&c, "base", c.base, NULL, base_dir);
     bool ran = false;
     run_step(&cmp, base_dir, rec, &s, &ran);
     cmp.base_grid = xstrdup(s.output);
@@ -386,16 +407,18 @@ int cmd_compare(int argc, char** argv) {
     for (int i = 0; i < c.objectives.n; i++) {
         const char* name = c.objectives.v[i];
         Objective obj;
-        objective_parse(name, &obj);
+        compare_row_objective(name, &obj);
         char* dir = path_join(c.output_dir, name);
-        char* text = compare_train_config(&c, obj, err, sizeof err);
+        char* text = compare_train_config(&c, name, err, sizeof err);
         if (!text) die("%s (objective_configs.%s)", err, name);
         cJSON* train_cfg = cJSON_Parse(text);
+        char* adapter = lora_row(train_cfg) ? path_join(dir, LORA_WEIGHTS_FILE) : NULL;
+        char* output = adapter ? xstrdup(adapter) : path_join(dir, "model_index.json");
         fprintf(stderr, "vkpref compare: objective %d of %d: %s\n", i + 1, c.objectives.n, name);
 
         rec = record_load(dir);
         ran = false;
-        s = train_step(&c, name, dir, train_cfg);
+        s = train_step(&c, name, obj, dir, train_cfg, output);
         double wall = NAN;
         char* line = command_line_text(s.args.v);
         bool reuse_train = !c.rerun && reusable(rec, &s, line, &wall);
@@ -410,19 +433,19 @@ int cmd_compare(int argc, char** argv) {
         wall = run_step(&cmp, dir, rec, &s, &ran);
         step_free(&s);
         bool trained = ran;
-        Step ev = eval_step(&c, name, dir), gr = grid_step(&c, name, dir, dir);
+        Step ev = eval_step(&c, name, dir, adapter), gr = grid_step(&c, name, dir, adapter, dir);
         bool ran_eval = trained, ran_grid = trained;
         run_step(&cmp, dir, rec, &ev, &ran_eval);
         run_step(&cmp, dir, rec, &gr, &ran_grid);
 
-        if (compare_row_load(&cmp.rows[i], obj, dir, ev.output, gr.output, wall, err, sizeof err))
+        if (compare_row_load(&cmp.rows[i], name, obj, dir, ev.output, gr.output, adapter, wall, err, sizeof err))
             die("%s (objective %s)", err, name);
         cmp.rows[i].reused = !ran_eval && !ran_grid;
         cmp.nrows = i + 1;
         write_outputs(&cmp, i + 1);
         step_free(&ev), step_free(&gr);
         cJSON_Delete(rec), cJSON_Delete(train_cfg);
-        free(text), free(dir);
+        free(text), free(dir), free(adapter), free(output);
     }
     print_table(&cmp);
     fprintf(stderr, "vkpref compare: report %s/report.html, numbers %s/summary.json\n", c.output_dir, c.output_dir);

@@ -18,8 +18,8 @@
 #include "util/fsutil.h"
 
 typedef struct EvalConfig {
-    char model[OPT_STR_MAX], base[OPT_STR_MAX], lora[OPT_STR_MAX];
-    double lora_scale;
+    char model[OPT_STR_MAX], base[OPT_STR_MAX];
+    OptStrings lora, lora_scale;
     OptStrings prompt;
     char prompts[OPT_STR_MAX], seeds[OPT_STR_MAX], judge[OPT_STR_MAX], caption_fit_judge[OPT_STR_MAX];
     int steps;
@@ -35,8 +35,8 @@ typedef struct EvalConfig {
 static const OptSpec SPECS[] = {
     O(model, OPT_STRING, "", OPT_ANY, "the tuned pipeline folder; required"),
     O(base, OPT_STRING, "", OPT_ANY, "the base pipeline folder it is compared with; required"),
-    O(lora, OPT_STRING, "", OPT_ANY, "LoRA adapter file applied to --model's UNet (--model may then be the base folder)"),
-    O(lora_scale, OPT_FLOAT, "1", OPT_IN(-100, 100), "LoRA strength: the adapters' alpha / r times this"),
+    O(lora, OPT_STRING_LIST, "", OPT_ANY, LORA_FILES_HELP " (to --model's, which may then be the base folder)"),
+    O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, LORA_SCALE_HELP),
     O(prompt, OPT_STRING_LIST, "", OPT_ANY, "a prompt (repeatable)"),
     O(prompts, OPT_STRING, "", OPT_ANY, "file of prompts, one a line"),
     O(seeds, OPT_STRING, "0-15", OPT_ANY, "seeds: each prompt is sampled at each seed by both models"),
@@ -90,9 +90,9 @@ int cmd_eval(int argc, char** argv) {
     if (with_fit && judge_open(&fit, &g, c.caption_fit_judge, err, sizeof err)) die("%s (--caption_fit_judge)", err);
 
     int ch, size, ch2, size2, n = job.nprompts * job.nseeds;
-    job.lora = *c.lora ? c.lora : NULL, job.lora_scale = (float)c.lora_scale;
+    render_job_lora(&job, &c.lora, &c.lora_scale);
     float* a = render_job(&g, c.model, "--model", &job, c.batch, "eval model", &ch, &size);
-    job.lora = NULL;  // the base as it is
+    job.lora.n = 0;  // the base as it is
     float* b = render_job(&g, c.base, "--base", &job, c.batch, "eval base", &ch2, &size2);
     if (ch != ch2 || size != size2) die("--base %s: its images are not the shape of --model's", c.base);
     const char** caps = xmalloc((size_t)n * sizeof *caps);
@@ -105,8 +105,9 @@ int cmd_eval(int argc, char** argv) {
 
     printf("vkpref eval: judge %s, %d prompts x %d seeds = %d comparisons (ties: |difference| <= %g, counted half)\n",
            c.judge, job.nprompts, job.nseeds, n, c.tie_margin);
-    printf("  win rate of %s against %s: %.3f [%.3f, %.3f] (95%% Wilson); %d wins, %d ties, %d losses\n", c.model,
-           c.base, w.rate, w.ci_lo, w.ci_hi, w.wins, w.ties, w.losses);
+    printf("  win rate of %s%s against %s: %.3f [%.3f, %.3f] (95%% Wilson); %d wins, %d ties, %d losses\n", c.model,
+           c.lora.n && *c.lora.v[0] ? " with its --lora adapters" : "", c.base, w.rate, w.ci_lo, w.ci_hi, w.wins, w.ties,
+           w.losses);
     printf("  mean judge score: model %.4f, base %.4f\n", w.mean_model, w.mean_base);
     if (with_fit) printf("  caption fit (%s): model %.3f, base %.3f\n", c.caption_fit_judge, fit_a, fit_b);
 

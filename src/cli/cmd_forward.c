@@ -3,6 +3,9 @@
 // IN: x_t [N,C,H,W], timesteps [N] (I64, I32 or F32), encoder_hidden_states [N,L,D],
 // and with --grad noise [N,C,H,W]. OUT: output; with --grad also loss (mean of
 // (output - noise)^2 over every element) and grad.<parameter> for every parameter.
+// --lora FILE (repeatable, with --lora_scale) applies adapter files to the UNet;
+// with --grad (one file) the base is frozen and the gradients are the adapters'
+// (grad.<module>.lora_A.weight, ...), as a LoRA training step computes them.
 // `vkpref forward --vae DIR ...` runs an AutoencoderKL instead (cmd_forward_vae.c):
 // IN holds pixels [B,C,H,W] in [-1,1] and/or latents; OUT gets latent_mean,
 // latent_logvar (unscaled) and decoded (of the latents as given).
@@ -13,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "io/safetensors.h"
+#include "model/lora.h"
 #include "model/unet.h"
 #include "model/weights.h"
 #include "util/check.h"
@@ -22,6 +26,7 @@ typedef struct ForwardConfig {
     char unet[OPT_STR_MAX], vae[OPT_STR_MAX], inputs[OPT_STR_MAX], out[OPT_STR_MAX];
     bool grad;
     int device;
+    OptStrings lora, lora_scale;
 } ForwardConfig;
 
 #define O(name, type, def, range, help) {#name, type, offsetof(ForwardConfig, name), def, help, range}
@@ -34,6 +39,9 @@ static const OptSpec SPECS[] = {
     O(out, OPT_STRING, "", OPT_ANY, "safetensors to write: output (and loss, grad.<parameter> with --grad); required"),
     O(grad, OPT_BOOL, "false", OPT_ANY, "also the backward of mean((output - noise)^2)"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
+    O(lora, OPT_STRING_LIST, "", OPT_ANY, "LoRA adapter file applied to the UNet (repeatable: they add up); with --grad "
+                             "one file, the base frozen, and OUT gets the adapters' gradients"),
+    O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, "LoRA strength (alpha / r times this): one for every --lora, or one per --lora"),
 };
 #undef O
 static const OptTable TABLE = {.command = "forward",
@@ -57,11 +65,16 @@ int cmd_forward(int argc, char** argv) {
                         "IN.safetensors and --out OUT.safetensors (see `vkpref forward --help`)\n");
         return 2;
     }
+    char path[4096], err[1024];
+    LoraFiles lf;
+    if (lora_files_parse(&lf, &fc.lora, &fc.lora_scale, err, sizeof err)) die("%s", err);
+    if (lf.n && *fc.vae) die("--lora: adapters apply to a UNet (--unet), not to --vae");
+    if (lf.n > 1 && fc.grad) die("--lora: --grad takes one adapter file (the gradients of its adapters), got %d", lf.n);
     if (*fc.vae) return cmd_forward_vae(fc.vae, fc.inputs, fc.out, fc.device);
     const char *unet_dir = fc.unet, *in = fc.inputs, *out = fc.out;
     bool grad = fc.grad;
     int device = fc.device;
-    char path[4096], err[1024];
+    bool lora_grad = grad && lf.n;  // the adapters' gradients, the base frozen
     UNetConfig cfg;
     snprintf(path, sizeof path, "%s/config.json", unet_dir);
     if (unet_config_load(&cfg, path, err, sizeof err)) die("%s", err);
@@ -73,15 +86,21 @@ int cmd_forward(int argc, char** argv) {
     param_store_init(&ps, &g);
     UNet u;
     unet_init(&u, &cfg, &ps);
-    param_store_alloc(&ps, grad, false, false);
+    param_store_alloc(&ps, grad && !lora_grad, false, false);
     snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", unet_dir);
     if (weights_load(&ps, path, NULL, err, sizeof err)) die("%s", err);
+    LoraSet lora[LORA_FILES_MAX];
+    if (lora_grad ? lora_load_with_grads(&lora[0], &g, &ps, lf.path[0], lf.scale[0], err, sizeof err)
+                  : lora_load_files(lora, &g, &ps, &lf, err, sizeof err))
+        die("%s (--lora)", err);
+    ParamStore* trained = lora_grad ? &lora[0].ps : &ps;  // whose gradients OUT gets
 
     SafeTensors* st = st_open(in, err, sizeof err);
     if (!st) die("%s", err);
     Arena io, act, tmp, gr;
     arena_init(&io, &g, "io", 0, false), arena_init(&act, &g, "act", 0, false);
     arena_init(&tmp, &g, "tmp", 0, false), arena_init(&gr, &g, "grad", 0, false);
+    Tensor sink = lora_grad ? arena_tensor1(&io, lora_frozen_sink_numel(&ps)) : (Tensor){0};
     Tensor x = input_tensor(&g, &io, st, "x_t", 4), ts = input_tensor(&g, &io, st, "timesteps", 1);
     Tensor ehs = input_tensor(&g, &io, st, "encoder_hidden_states", 3);
     int64_t N = x.shape[0];
@@ -97,7 +116,8 @@ int cmd_forward(int argc, char** argv) {
 
     Cmd c;
     cmd_begin(&c, &g);
-    Graph gr_ctx = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &tmp, .grad = &gr, .training = grad};
+    Graph gr_ctx = {.cmd = &c, .ps = &ps, .act = &act, .tmp = &tmp, .grad = &gr, .training = grad,
+                    .lora = lf.n ? &lora[0] : NULL, .frozen_sink = lora_grad ? &sink : NULL};
     UNetActs* acts = xcalloc(1, sizeof *acts);
     Tensor y = unet_forward(&gr_ctx, &u, acts, &x, &ts, &ehs);
     if (grad) {
@@ -120,22 +140,26 @@ int cmd_forward(int argc, char** argv) {
         mh = tensor_download_new(&g, &mse);
         for (int i = 0; i < N; i++) loss += mh[i] / (float)N;
         st_writer_add(&w, "loss", 0, NULL, &loss);
-        gh = xcalloc((size_t)ps.n, sizeof *gh);
-        names = xcalloc((size_t)ps.n, sizeof *names);
-        for (int i = 0; i < ps.n; i++) {
-            gh[i] = tensor_download_new(&g, &ps.e[i].grad);
-            snprintf(names[i], sizeof names[i], "grad.%s", ps.e[i].name);
-            st_writer_add(&w, names[i], ps.e[i].ndim, ps.e[i].shape, gh[i]);
+        gh = xcalloc((size_t)trained->n, sizeof *gh);
+        names = xcalloc((size_t)trained->n, sizeof *names);
+        for (int i = 0; i < trained->n; i++) {
+            const ParamEntry* e = &trained->e[i];
+            gh[i] = tensor_download_new(&g, &e->grad);
+            snprintf(names[i], sizeof names[i], "grad.%s", e->name);
+            st_writer_add(&w, names[i], e->ndim, e->shape, gh[i]);
         }
     }
     int r = st_writer_write(&w, out, err, sizeof err);
     st_writer_free(&w);
     if (r) die("%s", err);
     free(yh), free(mh), free(names);
-    for (int i = 0; grad && i < ps.n; i++) free(gh[i]);
+    for (int i = 0; grad && i < trained->n; i++) free(gh[i]);
     free(gh);
+    if (lora_grad) lora_set_free(&lora[0]);
+    else lora_free_files(lora, &lf);
     arena_free(&io), arena_free(&act), arena_free(&tmp), arena_free(&gr);
     param_store_free(&ps);
     gpu_free(&g);
+    opts_free(&TABLE, &fc);
     return 0;
 }

@@ -32,6 +32,7 @@ typedef struct MakePairsConfig {
     char sampler[OPT_STR_MAX];
     double eta, cfg, tie_margin;
     int batch, device;
+    OptStrings lora, lora_scale;
 } MakePairsConfig;
 
 #define O(name, type, def, range, help) {#name, type, offsetof(MakePairsConfig, name), def, help, range}
@@ -51,6 +52,8 @@ static const OptSpec SPECS[] = {
     O(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale"),
     O(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (speed only)"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
+    O(lora, OPT_STRING_LIST, "", OPT_ANY, LORA_FILES_HELP),
+    O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, LORA_SCALE_HELP),
 };
 
 static const OptTable TABLE = {.command = "make-pairs",
@@ -76,6 +79,7 @@ int cmd_make_pairs(int argc, char** argv) {
     if (output_path_check(c.out, OUTPUT_FOLDER, err, sizeof err)) die("%s (--out)", err);
     RenderJob job;
     render_job_parse(&job, &c.prompt, c.prompts, seeds, c.sampler, c.steps, c.eta, c.cfg);
+    render_job_lora(&job, &c.lora, &c.lora_scale);
 
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;

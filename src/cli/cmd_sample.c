@@ -38,8 +38,7 @@ typedef struct SampleConfig {
     char out[OPT_STR_MAX];
     char save_images[OPT_STR_MAX];
     char compare[OPT_STR_MAX];
-    char lora[OPT_STR_MAX];
-    double lora_scale;
+    OptStrings lora, lora_scale;
     int upscale, device;
 } SampleConfig;
 
@@ -59,8 +58,8 @@ static const OptSpec SPECS[] = {
     O(save_images, OPT_STRING, "", OPT_ANY, "also write DIR/p<prompt:3>_s<seed:4>.png per image and DIR/index.json"),
     O(compare, OPT_STRING, "", OPT_ANY, "second pipeline folder: its rows \"[B] prompt\" under --model's \"[A] prompt\"; "
                                "its images in <save_images>/compare/"),
-    O(lora, OPT_STRING, "", OPT_ANY, "LoRA adapter file applied to --model's UNet (PEFT/diffusers or kohya keys; not to --compare)"),
-    O(lora_scale, OPT_FLOAT, "1", OPT_IN(-100, 100), "LoRA strength: the adapters' alpha / r times this"),
+    O(lora, OPT_STRING_LIST, "", OPT_ANY, LORA_FILES_HELP " (to --model's, not to --compare)"),
+    O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, LORA_SCALE_HELP),
     O(upscale, OPT_INT, "2", OPT_IN(1, 64), "grid cell magnification (nearest neighbour)"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
@@ -90,8 +89,7 @@ static void check_inputs(const SampleConfig* c, RenderJob* job) {
     if (*c->save_images && output_path_check(c->save_images, OUTPUT_FOLDER, err, sizeof err))
         die("%s (--save_images)", err);
     render_job_parse(job, &c->prompt, c->prompts, c->seeds, c->sampler, c->steps, c->eta, c->cfg);
-    job->lora = *c->lora ? c->lora : NULL;
-    job->lora_scale = (float)c->lora_scale;
+    render_job_lora(job, &c->lora, &c->lora_scale);
 }
 
 int cmd_sample(int argc, char** argv) {
@@ -119,7 +117,7 @@ int cmd_sample(int argc, char** argv) {
     float* a = render_job(&g, c.model, "--model", &job, c.batch, *c.compare ? "sample A" : "sample", &ch, &size);
     float* b = NULL;
     if (*c.compare) {
-        job.lora = NULL;  // B: the folder as it is
+        job.lora.n = 0;  // B: the folder as it is
         b = render_job(&g, c.compare, "--compare", &job, c.batch, "sample B", &ch2, &size2);
         if (ch2 != ch || size2 != size)
             die("--compare %s: its images are %dx%dx%d, --model's %dx%dx%d", c.compare, ch2, size2, size2, ch, size, size);

@@ -12,6 +12,7 @@
 
 #include "cli/commands.h"
 #include "dist/dist.h"
+#include "model/lora.h"
 #include "train/run.h"
 #include "util/check.h"
 #include "util/progress.h"
@@ -72,7 +73,9 @@ int train_with_progress(GpuContext* g, const TrainConfig* c) {
     if (!st) {
         if (dist_lead()) progress_end(&t.prog);
         st = train_run_finish(r, err, sizeof err);
-        if (!st && dist_lead()) fprintf(stderr, "vkpref train: pipeline written to %s\n", c->output_dir);
+        if (!st && dist_lead())
+            fprintf(stderr, "vkpref train: %s written to %s\n", c->lora_rank > 0 ? "LoRA adapters (" LORA_WEIGHTS_FILE ")"
+                    : "pipeline", c->output_dir);
     }
     int rc = st ? stop(&t, st, err) : 0;
     train_run_close(r);

@@ -20,6 +20,9 @@ typedef struct Graph {
     Arena* recompute;
     // LoRA adapters applied by the Linear layers (model/lora.h); NULL: the base model.
     const struct LoraSet* lora;
+    // Apply the set's dropout (a training policy's forward, its recomputations and
+    // its backward; never the reference, sampling or validation).
+    bool lora_dropout;
     // Where frozen norms write the scale and shift gradients their backward
     // kernels always produce (a scratch of at least 2 C + 64 floats for the
     // widest norm, never read): needed when the input gradient must flow through

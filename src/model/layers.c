@@ -34,45 +34,76 @@ static int64_t rows_of(const Tensor* x, int64_t width, const char* what) {
     return n / width;
 }
 
+// PEFT's lora_dropout: the adapter reads dropout(x) while training (Graph.lora_dropout).
+static bool lora_drops(const Graph* g, const LoraSet* s) { return g->lora_dropout && s->dropout > 0; }
+static DropoutDims lora_dropout_dims(const LoraSet* s, const LoraAdapter* a, bool accumulate) {
+    return (DropoutDims){.p = s->dropout, .module = (uint32_t)(a - s->ad), .accumulate = accumulate};
+}
+// The adapter's input: x, or its dropout into a temporary.
+static Tensor lora_input(Graph* g, const LoraSet* s, const LoraAdapter* a, const Tensor* x) {
+    if (!lora_drops(g, s)) return *x;
+    Tensor xd = graph_tmp(g, x->ndim, x->shape);
+    op_dropout(g->cmd, &xd, x, s->dropout_key, lora_dropout_dims(s, a, false));
+    return xd;
+}
+// Where the adapter's input gradient goes: dx itself, or (dropout) a zeroed
+// buffer that lora_input_grad_done routes through the same mask into dx.
+static const Tensor* lora_input_grad(Graph* g, const Tensor* dx, Tensor* buf) {
+    if (!dx || !lora_drops(g, g->lora)) return dx;
+    *buf = graph_grad_like(g, dx);
+    return buf;
+}
+static void lora_input_grad_done(Graph* g, const LoraAdapter* a, const Tensor* dx, const Tensor* got) {
+    if (got != dx) op_dropout(g->cmd, dx, got, g->lora->dropout_key, lora_dropout_dims(g->lora, a, true));
+}
+
 // y += scale B (A x): t [R, r] = x A^T, then y += scale t B^T (two products, no new kernel).
-static void lora_forward_add(Graph* g, const LoraAdapter* a, const Tensor* y, const Tensor* x, int64_t R) {
-    const ParamStore* lp = &g->lora->ps;
+static void lora_forward_add(Graph* g, const LoraSet* s, const LoraAdapter* a, const Tensor* y, const Tensor* x,
+                             int64_t R) {
+    const ParamStore* lp = &s->ps;
+    Tensor xd = lora_input(g, s, a, x);
     Tensor t = graph_tmp(g, 2, (int64_t[]){R, a->rank});
-    op_matmul(g->cmd, &t, x, P(lp, a->a), NULL,
+    op_matmul(g->cmd, &t, &xd, P(lp, a->a), NULL,
               (MatmulDims){.batch = 1, .M = R, .N = a->rank, .K = a->in, .trans_b = true, .alpha = 1});
     op_matmul(g->cmd, y, &t, P(lp, a->b), NULL,
               (MatmulDims){.batch = 1, .M = R, .N = a->out, .K = a->rank, .trans_b = true,
-                           .alpha = lora_scale(g->lora, a), .accumulate = true});
+                           .alpha = lora_scale(s, a), .accumulate = true});
 }
 
 void linear_forward_to(Graph* g, const Linear* l, const Tensor* y, const Tensor* x) {
     int64_t R = rows_of(x, l->in, "linear_forward");
     op_linear_forward(g->cmd, y, x, P(g->ps, l->w), value_or_null(g, l->b));
-    const LoraAdapter* a = lora_find(g->lora, l->w);
-    if (a) lora_forward_add(g, a, y, x, R);
+    for (const LoraSet* s = g->lora; s; s = s->next) {
+        const LoraAdapter* a = lora_find(s, l->w);
+        if (a) lora_forward_add(g, s, a, y, x, R);
+    }
 }
 
-// The adapter's part of the backward, t = x A^T recomputed (R x in x r: cheap):
-//   dt = scale dy B;  dB += scale dy^T t;  dA += dt^T x;  dx += dt A.
+// The adapter's part of the backward, xd = dropout(x) (or x) and t = xd A^T
+// recomputed (R x in x r: cheap):
+//   dt = scale dy B;  dB += scale dy^T t;  dA += dt^T xd;  dx += mask (dt A).
 static void lora_backward(Graph* g, const LoraAdapter* a, const Tensor* dx, const Tensor* dy, const Tensor* x,
                           int64_t R) {
     const ParamStore* lp = &g->lora->ps;
-    if (!lp->has_grad) die("linear_backward: the LoRA store has no gradients");
+    if (!lp->has_grad || g->lora->next) die("linear_backward: the LoRA store has no gradients or is not alone");
     float scale = lora_scale(g->lora, a);
+    Tensor xd = lora_input(g, g->lora, a, x), dxd;
     Tensor t = graph_tmp(g, 2, (int64_t[]){R, a->rank}), dt = graph_tmp(g, 2, (int64_t[]){R, a->rank});
-    op_matmul(g->cmd, &t, x, P(lp, a->a), NULL,
+    op_matmul(g->cmd, &t, &xd, P(lp, a->a), NULL,
               (MatmulDims){.batch = 1, .M = R, .N = a->rank, .K = a->in, .trans_b = true, .alpha = 1});
     op_matmul(g->cmd, &dt, dy, P(lp, a->b), NULL,
               (MatmulDims){.batch = 1, .M = R, .N = a->rank, .K = a->out, .alpha = scale});
     op_matmul(g->cmd, G(lp, a->b), dy, &t, NULL,
               (MatmulDims){.batch = 1, .M = a->out, .N = a->rank, .K = R, .trans_a = true, .alpha = scale,
                            .accumulate = true});
-    op_matmul(g->cmd, G(lp, a->a), &dt, x, NULL,
+    op_matmul(g->cmd, G(lp, a->a), &dt, &xd, NULL,
               (MatmulDims){.batch = 1, .M = a->rank, .N = a->in, .K = R, .trans_a = true, .alpha = 1,
                            .accumulate = true});
-    if (dx)
-        op_matmul(g->cmd, dx, &dt, P(lp, a->a), NULL,
+    const Tensor* dxa = lora_input_grad(g, dx, &dxd);
+    if (dxa)
+        op_matmul(g->cmd, dxa, &dt, P(lp, a->a), NULL,
                   (MatmulDims){.batch = 1, .M = R, .N = a->in, .K = a->rank, .alpha = 1, .accumulate = true});
+    lora_input_grad_done(g, a, dx, dxa);
 }
 
 Tensor linear_forward(Graph* g, const Linear* l, const Tensor* x) {
@@ -125,32 +156,40 @@ static Conv2dDims lora_up_dims(const LoraAdapter* a, const Tensor* t) {
     return (Conv2dDims){.N = (int)t->shape[0], .C = a->rank, .H = (int)t->shape[2], .W = (int)t->shape[3],
                         .K = a->out, .KH = 1, .KW = 1, .stride = 1, .pad = 0};
 }
-static Tensor lora_conv_down(Graph* g, const Conv2d* c, const LoraAdapter* a, const Tensor* x) {
+// t = A * xd, xd = dropout(x) or x.
+static Tensor lora_conv_down(Graph* g, const LoraSet* s, const Conv2d* c, const LoraAdapter* a, const Tensor* x) {
     Tensor t = graph_tmp(g, 4, (int64_t[]){x->shape[0], a->rank, conv2d_out_size(c, x->shape[2]),
                                            conv2d_out_size(c, x->shape[3])});
-    op_conv2d_forward(g->cmd, &t, x, P(&g->lora->ps, a->a), NULL, lora_down_dims(c, a, x));
+    op_conv2d_forward(g->cmd, &t, x, P(&s->ps, a->a), NULL, lora_down_dims(c, a, x));
     return t;
 }
 
-// y += scale B * (A * x).
+// y += scale B * (A * x) for each set's adapter on c.
 static void lora_conv_forward_add(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x) {
-    const LoraAdapter* a = lora_find(g->lora, c->w);
-    if (!a) return;
-    Tensor t = lora_conv_down(g, c, a, x), u = graph_tmp(g, 4, y->shape);
-    op_conv2d_forward(g->cmd, &u, &t, P(&g->lora->ps, a->b), NULL, lora_up_dims(a, &t));
-    op_accumulate(g->cmd, y, &u, lora_scale(g->lora, a));
+    for (const LoraSet* s = g->lora; s; s = s->next) {
+        const LoraAdapter* a = lora_find(s, c->w);
+        if (!a) continue;
+        Tensor xd = lora_input(g, s, a, x);
+        Tensor t = lora_conv_down(g, s, c, a, &xd), u = graph_tmp(g, 4, y->shape);
+        op_conv2d_forward(g->cmd, &u, &t, P(&s->ps, a->b), NULL, lora_up_dims(a, &t));
+        op_accumulate(g->cmd, y, &u, lora_scale(s, a));
+    }
 }
 
-// t recomputed; du = scale dy; dt, dB from the 1x1 convolution; dx, dA from A's.
+// xd and t recomputed; du = scale dy; dt, dB from the 1x1 convolution; dA and
+// (through the mask) dx from A's.
 static void lora_conv_backward(Graph* g, const Conv2d* c, const LoraAdapter* a, const Tensor* dx, const Tensor* dy,
                                const Tensor* x) {
     const ParamStore* lp = &g->lora->ps;
-    if (!lp->has_grad) die("conv2d_backward: the LoRA store has no gradients");
-    Tensor t = lora_conv_down(g, c, a, x), du = graph_tmp(g, 4, dy->shape);
+    if (!lp->has_grad || g->lora->next) die("conv2d_backward: the LoRA store has no gradients or is not alone");
+    Tensor xd = lora_input(g, g->lora, a, x), dxd;
+    Tensor t = lora_conv_down(g, g->lora, c, a, &xd), du = graph_tmp(g, 4, dy->shape);
     op_scale(g->cmd, &du, dy, lora_scale(g->lora, a));
     Tensor dt = graph_grad_like(g, &t);
     op_conv2d_backward(g->cmd, &dt, G(lp, a->b), NULL, &du, &t, P(lp, a->b), lora_up_dims(a, &t));
-    op_conv2d_backward(g->cmd, dx, G(lp, a->a), NULL, &dt, x, P(lp, a->a), lora_down_dims(c, a, x));
+    const Tensor* dxa = lora_input_grad(g, dx, &dxd);
+    op_conv2d_backward(g->cmd, dxa, G(lp, a->a), NULL, &dt, &xd, P(lp, a->a), lora_down_dims(c, a, &xd));
+    lora_input_grad_done(g, a, dx, dxa);
 }
 
 void conv2d_forward_to(Graph* g, const Conv2d* c, const Tensor* y, const Tensor* x) {

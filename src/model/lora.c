@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "util/check.h"
+#include "util/rng.h"
 
-// PEFT's rule: the module name equals the target or ends with "." + target.
-static bool target_matches(const char* module, const char* target, size_t tlen) {
+bool lora_name_matches(const char* module, const char* target, size_t tlen) {
     size_t m = strlen(module);
     if (m == tlen) return !strncmp(module, target, tlen);
     return m > tlen && module[m - tlen - 1] == '.' && !strncmp(module + m - tlen, target, tlen);
@@ -66,7 +66,7 @@ int lora_set_create(LoraSet* s, GpuContext* g, const ParamStore* base, int rank,
         int found = 0;
         for (int i = 0; len && i < base->n; i++) {
             char module[PARAM_NAME_MAX];
-            if (!weight_module(base->e[i].name, module) || !target_matches(module, t, len)) continue;
+            if (!weight_module(base->e[i].name, module) || !lora_name_matches(module, t, len)) continue;
             if (base->e[i].ndim != 2 && base->e[i].ndim != 4) {
                 lora_set_free(s);
                 return fail(err, errlen, "--lora_target_modules: %s is neither a Linear nor a Conv2d layer", module);
@@ -102,6 +102,12 @@ const LoraAdapter* lora_find(const LoraSet* s, int w) {
     return &s->ad[s->by_base[w]];
 }
 
+void lora_dropout_key(float key[4], uint64_t seed, int step, int first_item, int items) {
+    uint64_t h = rng_hash(seed, (uint64_t)step, RNG_STREAM_LORA_DROPOUT, 0);
+    uint32_t w[4] = {(uint32_t)h, (uint32_t)(h >> 32), (uint32_t)first_item, (uint32_t)items};
+    memcpy(key, w, sizeof w);
+}
+
 void lora_merge(const LoraSet* s, ParamStore* base) {
     for (int i = 0; i < s->n; i++) {
         const LoraAdapter* a = &s->ad[i];
@@ -120,4 +126,11 @@ void lora_merge(const LoraSet* s, ParamStore* base) {
         param_upload(base, a->base_w, w);
         free(w), free(A), free(B);
     }
+}
+
+int64_t lora_frozen_sink_numel(const ParamStore* base) {
+    int64_t most = 0;  // frozen norms' scale and shift gradients (convs and linears skip theirs)
+    for (int i = 0; i < base->n; i++)
+        if (base->e[i].ndim == 1 && param_numel(base, i) > most) most = param_numel(base, i);
+    return 2 * most + 64;
 }

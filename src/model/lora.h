@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "model/params.h"
+#include "util/options.h"
 #include "model/weights.h"
 
 #define LORA_DEFAULT_TARGETS "to_q,to_k,to_v,to_out.0"
@@ -33,7 +34,23 @@ typedef struct LoraSet {
     int* by_base;        // base entry -> adapter index or -1
     int nbase;
     float multiplier;    // sampling strength (--lora_scale); 1 when training
+    // Training only (--lora_dropout): PEFT's dropout on each adapter's input, applied
+    // by a Graph with lora_dropout set; the mask comes from dropout_key (op_dropout:
+    // 4 words a host-visible tensor holds, written per micro-batch by lora_dropout_key).
+    float dropout;
+    const Tensor* dropout_key;
+    // Sampling with several adapter files: the next file's set, applied too (their
+    // contributions add up); NULL: none. A training set stands alone.
+    const struct LoraSet* next;
 } LoraSet;
+
+// Adapter files with their strengths (--lora FILE --lora_scale S, repeatable).
+#define LORA_FILES_MAX 16
+typedef struct LoraFiles {
+    const char* path[LORA_FILES_MAX];
+    float scale[LORA_FILES_MAX];
+    int n;
+} LoraFiles;
 
 typedef enum LoraFormat { LORA_FORMAT_PEFT, LORA_FORMAT_KOHYA } LoraFormat;
 
@@ -52,11 +69,20 @@ int lora_add_adapter(LoraSet* s, const ParamStore* base, int w, int rank, float 
 // PEFT's initialisation: A ~ kaiming_uniform(a = sqrt(5)) = U(+-1/sqrt(fan_in)),
 // fan_in = in (x k x k for a convolution); B = 0.
 void lora_set_init(LoraSet* s, uint64_t seed);
+// PEFT's rule for target_modules and the rank/alpha patterns: module equals
+// target[0..tlen) or ends with "." + it.
+bool lora_name_matches(const char* module, const char* target, size_t tlen);
 // The adapter for base entry w (NULL: none).
 const LoraAdapter* lora_find(const LoraSet* s, int w);
 static inline float lora_scale(const LoraSet* s, const LoraAdapter* a) {
     return s->multiplier * a->alpha / (float)a->rank;
 }
+
+// The dropout key of one micro-batch (op_dropout's 4 words, stored as the bits of
+// key[0..4)): the step's key rng_hash(seed, step, RNG_STREAM_LORA_DROPOUT), the
+// micro-batch's first item in the step's global batch and its items, so a mask
+// is a function of (seed, step, item, module, element) alone.
+void lora_dropout_key(float key[4], uint64_t seed, int step, int first_item, int items);
 
 // Folds the adapters into base: W += multiplier (alpha / r) B A for each (on
 // the host, summed in double): the merged model computes what base + adapters do.
@@ -72,5 +98,22 @@ int lora_save(const LoraSet* s, ParamSlot slot, LoraFormat fmt, const char* path
 // values only. multiplier: the strength (1 = as trained). 0, or -1 with err.
 int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, char* err,
               size_t errlen);
+// The files of repeatable --lora options and their --lora_scale values: one scale
+// for every file, or one per file in order. Points into the lists. 0, or -1 with err.
+int lora_files_parse(LoraFiles* f, const OptStrings* files, const OptStrings* scales, char* err, size_t errlen);
+// Loads every file of f against base into sets[0 .. f->n), chained through next
+// (sets[0] the head, what a Graph's lora takes; none loaded when f->n is 0).
+// 0, or -1 with err naming the file (nothing left allocated).
+int lora_load_files(LoraSet* sets, GpuContext* g, const ParamStore* base, const LoraFiles* f, char* err,
+                    size_t errlen);
+void lora_free_files(LoraSet* sets, const LoraFiles* f);
+
+// lora_load with gradient buffers for the adapters (zeroed), for a backward
+// through them (`vkpref forward --lora --grad`).
+int lora_load_with_grads(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier,
+                         char* err, size_t errlen);
+// Floats of a Graph.frozen_sink for a backward through base's frozen norms.
+int64_t lora_frozen_sink_numel(const ParamStore* base);
+
 // "peft" / "kohya" -> fmt; false when unknown.
 bool lora_format_parse(const char* name, LoraFormat* fmt);

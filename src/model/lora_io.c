@@ -179,12 +179,25 @@ static int classify(Reader* r, const StTensor* t) {
                 "processor to_*_lora, kohya lora_unet_*)", st_path(r->sf), name);
 }
 
-// PEFT's alpha for module: alpha_pattern[module], else lora_alpha, else NAN (then alpha = r).
+// The alpha_pattern entry for module: its full name, else the first key it ends
+// with (PEFT matches pattern keys as name suffixes: {"conv2": 1.5}).
+static const cJSON* alpha_pattern_value(const cJSON* pat, const char* module) {
+    if (!cJSON_IsObject(pat)) return NULL;
+    const cJSON* v = cJSON_GetObjectItemCaseSensitive(pat, module);
+    if (cJSON_IsNumber(v)) return v;
+    const cJSON* it;
+    cJSON_ArrayForEach(it, pat) {
+        if (cJSON_IsNumber(it) && it->string && lora_name_matches(module, it->string, strlen(it->string))) return it;
+    }
+    return NULL;
+}
+
+// PEFT's alpha for module: its alpha_pattern entry, else lora_alpha, else NAN (then alpha = r).
 static float peft_alpha(const cJSON* meta, const char* module) {
     if (!meta) return NAN;
     const cJSON* pat = cJSON_GetObjectItemCaseSensitive(meta, "unet.alpha_pattern");
     if (!pat) pat = cJSON_GetObjectItemCaseSensitive(meta, "alpha_pattern");
-    const cJSON* v = cJSON_IsObject(pat) ? cJSON_GetObjectItemCaseSensitive(pat, module) : NULL;
+    const cJSON* v = alpha_pattern_value(pat, module);
     if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(meta, "unet.lora_alpha");
     if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(meta, "lora_alpha");
     return cJSON_IsNumber(v) ? (float)v->valuedouble : NAN;
@@ -204,8 +217,9 @@ static const char* shape_text(char out[64], int ndim, const int64_t* shape) {
     return out;
 }
 
-int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, char* err,
-              size_t errlen) {
+// lora_load, the adapters allocated with gradients when grads.
+static int load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, bool grads,
+                char* err, size_t errlen) {
     SafeTensors* sf = st_open(path, err, errlen);
     if (!sf) return -1;
     Reader r = {.sf = sf, .base = base, .err = err, .errlen = errlen};
@@ -259,7 +273,7 @@ int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* pat
         }
     }
     if (!rc) {
-        param_store_alloc(&s->ps, false, false, false);
+        param_store_alloc(&s->ps, grads, false, false);
         for (int k = 0; k < s->n; k++) {
             const Found* f = &r.f[order[k]];
             const StTensor* t[2] = {f->down, f->up};
@@ -278,4 +292,57 @@ int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* pat
     free(r.f);
     st_close(sf);
     return rc;
+}
+
+int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, char* err,
+              size_t errlen) {
+    return load(s, g, base, path, multiplier, false, err, errlen);
+}
+
+int lora_load_with_grads(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier,
+                         char* err, size_t errlen) {
+    return load(s, g, base, path, multiplier, true, err, errlen);
+}
+
+// ---------------------------------------------------------------------------
+// Several files.
+
+int lora_files_parse(LoraFiles* f, const OptStrings* files, const OptStrings* scales, char* err, size_t errlen) {
+    memset(f, 0, sizeof *f);
+    int n = 0;
+    for (int i = 0; i < files->n; i++) n += *files->v[i] != 0;
+    if (n > LORA_FILES_MAX) return fail(err, errlen, "--lora: %d files, at most %d", n, LORA_FILES_MAX);
+    int ns = scales ? scales->n : 0;
+    if (n && ns > 1 && ns != n)
+        return fail(err, errlen, "--lora_scale: %d values for %d --lora files: give one for all or one per file", ns, n);
+    for (int i = 0; i < ns; i++) {
+        char* end;
+        double v = strtod(scales->v[i], &end);
+        if (end == scales->v[i] || *end || !(v >= -100 && v <= 100))
+            return fail(err, errlen, "--lora_scale %s: need a number in [-100, 100]", scales->v[i]);
+        if (n) f->scale[ns == 1 ? 0 : i] = (float)v;
+    }
+    for (int i = 0; i < files->n; i++) {
+        if (!*files->v[i]) continue;
+        f->path[f->n] = files->v[i];
+        f->scale[f->n] = ns == 0 ? 1.0f : ns == 1 ? f->scale[0] : f->scale[f->n];
+        f->n++;
+    }
+    return 0;
+}
+
+int lora_load_files(LoraSet* sets, GpuContext* g, const ParamStore* base, const LoraFiles* f, char* err,
+                    size_t errlen) {
+    for (int i = 0; i < f->n; i++) {
+        if (lora_load(&sets[i], g, base, f->path[i], f->scale[i], err, errlen)) {
+            for (int k = 0; k < i; k++) lora_set_free(&sets[k]);
+            return -1;
+        }
+        if (i) sets[i - 1].next = &sets[i];
+    }
+    return 0;
+}
+
+void lora_free_files(LoraSet* sets, const LoraFiles* f) {
+    for (int i = 0; i < f->n; i++) lora_set_free(&sets[i]);
 }

@@ -160,3 +160,33 @@ void op_scale(Cmd* c, const Tensor* y, const Tensor* x, float alpha) {
     check_alias(op, y, x);
     flat_elementwise(c, op, SHADER_SCALE, (const Tensor*[]){x}, 1, y, (uint32_t[]){0}, 1, alpha);
 }
+
+// ---------------------------------------------------------------------------
+// Dropout (shaders/dropout.comp): one invocation per float, storage bindings.
+
+#define DROPOUT_PUSH(X)                                                                                    \
+    X(uint32_t, n) X(uint32_t, per_row) X(uint32_t, module) X(uint32_t, threshold) X(uint32_t, off_key) \
+        X(uint32_t, off_x) X(uint32_t, off_y) X(float, scale)
+PUSH_STRUCT(DropoutPush, DROPOUT_PUSH)
+SHADER_PUSH(dropout, DropoutPush)
+
+void op_dropout(Cmd* c, const Tensor* y, const Tensor* x, const Tensor* key, DropoutDims d) {
+    const char* op = "op_dropout";
+    int64_t n = tensor_numel(x);
+    check_numel(op, "y", y, n);
+    check_numel(op, "key", key, 4);
+    if (!(d.p >= 0 && d.p < 1)) die("%s: p = %g is outside [0, 1)", op, d.p);
+    if (x->ndim < 1 || x->shape[0] < 1 || n % x->shape[0]) die("%s: x needs rows as its first dimension", op);
+    if (tensors_overlap(y, x) || tensors_overlap(y, key)) die("%s: y overlaps x or the key", op);
+    if (n + 16 > (int64_t)UINT32_MAX) die("%s: tensors of 2^32 elements need 64-bit indices", op);
+    Operand ok = sto(c, key), ox = sto(c, x), oy = sto(c, y);
+    uint32_t wg = c->gpu->tune.wg_size, spec[] = {wg, 1, 1, d.accumulate};
+    Bind b[] = {bind_r(&ok.view), bind_r(&ox.view), bind_w(&oy.view)};
+    DropoutPush push = {.n = (uint32_t)n, .per_row = (uint32_t)(n / x->shape[0]), .module = d.module,
+                        .threshold = dropout_threshold(d.p), .off_key = ok.off, .off_x = ox.off, .off_y = oy.off,
+                        .scale = (float)(1.0 / (1.0 - d.p))};
+    uint32_t gx, gy;
+    grid_1d(n, wg, &gx, &gy);
+    c->label = op;
+    cmd_dispatch(c, SHADER_DROPOUT, spec, 4, b, 3, &push, sizeof push, gx, gy, 1);
+}

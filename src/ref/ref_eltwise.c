@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "ref/ref.h"
+#include "util/rng.h"
 
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
@@ -57,4 +58,18 @@ void ref_accumulate(double* dst, const double* src, int64_t n, double alpha) {
 
 void ref_scale(double* y, const double* x, int64_t n, double alpha) {
     for (int64_t i = 0; i < n; i++) y[i] = alpha * x[i];
+}
+
+void ref_dropout(double* y, const double* x, int64_t rows, int64_t per_row, const uint32_t key[4], uint32_t module,
+                 double p, bool accumulate) {
+    uint32_t items = key[3] ? key[3] : 1, threshold = dropout_threshold(p);
+    double scale = 1.0 / (1.0 - p);
+    for (int64_t r = 0; r < rows; r++) {
+        uint32_t unit = (key[2] + (uint32_t)r % items) * 8u + (uint32_t)r / items;
+        for (int64_t j = 0; j < per_row; j++) {
+            bool keep = (rng_mask_hash(key[0], key[1], unit, module, (uint32_t)j) >> 8) >= threshold;
+            double v = keep ? x[r * per_row + j] * scale : 0.0;
+            y[r * per_row + j] = accumulate ? y[r * per_row + j] + v : v;
+        }
+    }
 }

@@ -18,3 +18,8 @@ void ref_geglu_backward(double* dx, const double* dy, const double* x, int64_t R
 void ref_add(double* y, const double* a, const double* b, int64_t n);
 void ref_accumulate(double* dst, const double* src, int64_t n, double alpha);
 void ref_scale(double* y, const double* x, int64_t n, double alpha);
+
+// op_dropout's definition: y (+)= keep(row, j) x / (1 - p) over x [rows, per_row],
+// the mask drawn from key[4] as op_eltwise.h says.
+void ref_dropout(double* y, const double* x, int64_t rows, int64_t per_row, const uint32_t key[4], uint32_t module,
+                 double p, bool accumulate);

@@ -4,6 +4,7 @@
 // sections, the dotted flag names and the checks across keys.
 #include "report/compare_config.h"
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@
 static const OptSpec TOP_SPECS[] = {
     T(base, OPT_STRING, "", OPT_ANY, "the pipeline folder every objective starts from; required"),
     T(dataset, OPT_STRING, "", OPT_ANY, "the preference manifest (JSONL) every objective trains on; required"),
-    T(objectives, OPT_STRING_LIST, "sft,dpo,mapo,kto,tdpo,tkto", OPT_ANY, "objectives to compare, in report order (comma-separated or a JSON array)"),
+    T(objectives, OPT_STRING_LIST, "sft,dpo,mapo,kto,tdpo,tkto", OPT_ANY, "rows to compare, in report order (comma-separated or a JSON array): objectives, or OBJECTIVE-TAG "
+      "variants with their own objective_configs file (e.g. dpo-lora, whose file sets lora_rank)"),
     T(max_train_steps, OPT_INT, "1000", OPT_GE(1), "optimizer steps of every run"),
     T(train_batch_size, OPT_INT, "32", OPT_IN(1, 65536), "items per micro-batch of every run"),
     T(seed, OPT_INT, "0", OPT_GE(0), "training seed of every run"),
@@ -151,11 +153,18 @@ static int set_key(CompareConfig* c, const char* key, const char* value, const c
     }
     if (!strncmp(key, "objective_configs.", 18)) {
         Objective o;
-        if (!objective_parse(key + 18, &o))
-            return fail(err, errlen, "%s: key \"%s\": \"%s\" is not an objective (sft, dpo, mapo, kto, tdpo, tkto)",
-                        source, key, key + 18);
+        const char* row = key + 18;
+        if (!compare_row_objective(row, &o))
+            return fail(err, errlen, "%s: key \"%s\": \"%s\" is not an objective (sft, dpo, mapo, kto, tdpo, tkto) "
+                        "or OBJECTIVE-TAG", source, key, row);
         if (strlen(value) >= OPT_STR_MAX) return fail(err, errlen, "%s: key \"%s\": too long", source, key);
-        strcpy(c->objective_configs[o], value);
+        int i = 0;
+        while (i < c->nrow_configs && strcmp(c->row_configs[i].row, row)) i++;
+        if (i == c->nrow_configs) {
+            c->row_configs = xrealloc(c->row_configs, (size_t)(i + 1) * sizeof *c->row_configs);
+            snprintf(c->row_configs[c->nrow_configs++].row, COMPARE_ROW_NAME_MAX, "%s", row);
+        }
+        strcpy(c->row_configs[i].path, value);
         return 0;
     }
     Section sec;
@@ -254,6 +263,29 @@ void compare_config_free(CompareConfig* c) {
     opts_free(&GRID, &c->grid);
     cJSON_Delete(c->train);
     c->train = NULL;
+    free(c->row_configs);
+    c->row_configs = NULL, c->nrow_configs = 0;
+}
+
+bool compare_row_objective(const char* row, Objective* obj) {
+    const char* dash = strchr(row, '-');
+    size_t n = dash ? (size_t)(dash - row) : strlen(row);
+    if (n == 0 || n >= 32 || strlen(row) >= COMPARE_ROW_NAME_MAX) return false;
+    char name[32];
+    memcpy(name, row, n), name[n] = 0;
+    if (!objective_parse(name, obj)) return false;
+    if (!dash) return true;
+    if (!dash[1]) return false;
+    for (const char* p = dash + 1; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_') return false;
+    return true;
+}
+
+// The objective_configs file of row ("" for none).
+static const char* row_config_path(const CompareConfig* c, const char* row) {
+    for (int i = 0; i < c->nrow_configs; i++)
+        if (!strcmp(c->row_configs[i].row, row)) return c->row_configs[i].path;
+    return "";
 }
 
 static void help_table(FILE* out, const OptTable* t, const char* prefix) {
@@ -277,7 +309,7 @@ void compare_config_help(FILE* out) {
     help_table(out, &EVAL, "eval.");
     help_table(out, &GRID, "grid.");
     fprintf(out, "  --train.KEY VALUE\n      a `vkpref train` option for every run (config: \"train\": {...})\n"
-                 "  --objective_configs.OBJECTIVE FILE\n      a train config file for one objective's run (config: "
+                 "  --objective_configs.ROW FILE\n      a train config file for one row's run (config: "
                  "\"objective_configs\": {...});\n      it overrides \"train\", and compare's own settings override "
                  "both\n"
                  "  --rerun\n      redo every step, reusing nothing\n"
@@ -352,20 +384,23 @@ int compare_config_parse(CompareConfig* c, int argc, char** argv) {
     return 0;
 }
 
-// Splits "a,b" elements and checks each objective name once.
+// Splits "a,b" elements and checks each row name once.
 static int normalise_objectives(CompareConfig* c, char* err, size_t errlen) {
     OptStrings out = {0};
-    bool seen[OBJ_COUNT] = {0};
     int r = 0;
     for (int i = 0; i < c->objectives.n && !r; i++) {
         char* copy = xstrdup(c->objectives.v[i]);
         for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok && !r; tok = strtok_r(NULL, ", ", &save)) {
             Objective o;
-            if (!objective_parse(tok, &o))
-                r = fail(err, errlen, "objectives: unknown objective \"%s\" (use sft, dpo, mapo, kto, tdpo or tkto)", tok);
-            else if (seen[o]) r = fail(err, errlen, "objectives: \"%s\" is listed twice", tok);
+            bool seen = false;
+            for (int k = 0; k < out.n; k++) seen |= !strcmp(out.v[k], tok);
+            if (!compare_row_objective(tok, &o))
+                r = fail(err, errlen, "objectives: unknown objective \"%s\" (use sft, dpo, mapo, kto, tdpo or tkto, or "
+                         "OBJECTIVE-TAG for a variant with its own objective_configs file)", tok);
+            else if (seen) r = fail(err, errlen, "objectives: \"%s\" is listed twice", tok);
+            else if (strchr(tok, '-') && !*row_config_path(c, tok))
+                r = fail(err, errlen, "objectives: \"%s\" is a variant: give it objective_configs.%s", tok, tok);
             else {
-                seen[o] = true;
                 out.v = xrealloc(out.v, (size_t)(out.n + 1) * sizeof *out.v);
                 out.v[out.n++] = xstrdup(tok);
             }
@@ -435,8 +470,9 @@ int compare_config_check(CompareConfig* c, char* err, size_t errlen) {
     const OptTable* tt = train_options();
     for (int i = 0; i < c->objectives.n; i++) {
         Objective o;
-        objective_parse(c->objectives.v[i], &o);
-        const char* path = c->objective_configs[o];
+        const char* row = c->objectives.v[i];
+        compare_row_objective(row, &o);
+        const char* path = row_config_path(c, row);
         if (!*path) continue;
         TrainConfig* scratch = xmalloc(sizeof *scratch);
         opts_set_defaults(tt, scratch);
@@ -451,7 +487,7 @@ int compare_config_check(CompareConfig* c, char* err, size_t errlen) {
             r = fail(sub, sizeof sub, "%s sets objective %s", path, said->valuestring);
         cJSON_Delete(file);
         free(text);
-        if (r) return fail(err, errlen, "objective_configs.%s: %s", objective_name(o), sub);
+        if (r) return fail(err, errlen, "objective_configs.%s: %s", row, sub);
     }
     return 0;
 }
@@ -468,17 +504,16 @@ char* compare_config_to_json(const CompareConfig* c) {
         free(t);
     }
     cJSON* oc = cJSON_AddObjectToObject(o, "objective_configs");
-    for (int k = 0; k < OBJ_COUNT; k++)
-        if (*c->objective_configs[k]) cJSON_AddStringToObject(oc, objective_name((Objective)k), c->objective_configs[k]);
+    for (int k = 0; k < c->nrow_configs; k++) cJSON_AddStringToObject(oc, c->row_configs[k].row, c->row_configs[k].path);
     cJSON_AddItemToObject(o, "train", cJSON_Duplicate(c->train, true));
     t = cJSON_Print(o);
     cJSON_Delete(o);
     return t;
 }
 
-char* compare_train_config(const CompareConfig* c, Objective obj, char* err, size_t errlen) {
+char* compare_train_config(const CompareConfig* c, const char* row, char* err, size_t errlen) {
     cJSON* merged = cJSON_Duplicate(c->train, true);
-    const char* path = c->objective_configs[obj];
+    const char* path = row_config_path(c, row);
     if (*path) {
         char* text = json_read_file(path, err, errlen);
         cJSON* file = text ? json_parse_object(text, path, err, errlen) : NULL;

@@ -6,8 +6,12 @@
 // key as "section.key"):
 //   "base": "assets/fmnist-base",                the pipeline folder every run starts from
 //   "dataset": "out/pairs/pairs.jsonl",          the preference manifest every run trains on
-//   "objectives": ["sft", "dpo", ...],           or one comma-separated string
-//   "objective_configs": {"dpo": "configs/fmnist-dpo.json"},   optional train config per objective
+//   "objectives": ["sft", "dpo", ...],           or one comma-separated string: the report's rows,
+//                                                each an objective or OBJECTIVE-TAG (a variant of
+//                                                it with its own config, e.g. "dpo-lora")
+//   "objective_configs": {"dpo": "configs/fmnist-dpo.json"},   optional train config per row
+//                                                (a row whose config sets lora_rank > 0 trains
+//                                                LoRA adapters: it is evaluated as base + adapters)
 //   "train": {"learning_rate": 1e-5, ...},       optional train options shared by every run
 //   "max_train_steps": 400, "train_batch_size": 16, "seed": 0,   the shared budget
 //   "output_dir": "out/compare", "device": -1,
@@ -45,13 +49,20 @@ typedef struct CompareGrid {
     int upscale;
 } CompareGrid;
 
+#define COMPARE_ROW_NAME_MAX 64
+typedef struct CompareRowConfig {
+    char row[COMPARE_ROW_NAME_MAX];
+    char path[OPT_STR_MAX];
+} CompareRowConfig;
+
 typedef struct CompareConfig {
     char base[OPT_STR_MAX], dataset[OPT_STR_MAX], output_dir[OPT_STR_MAX];
     OptStrings objectives;  // after compare_config_check: one known name each, no repeats, in the given order
     int max_train_steps, train_batch_size, seed, device;
     CompareEval eval;
     CompareGrid grid;
-    char objective_configs[OBJ_COUNT][OPT_STR_MAX];  // per Objective; "" for none
+    CompareRowConfig* row_configs;  // objective_configs: train config files by row name
+    int nrow_configs;
     cJSON* train;           // the shared train options: a flat object
     bool rerun;             // --rerun (a flag only): redo every step instead of reusing finished ones
     char report_from[OPT_STR_MAX];  // --report_from SUMMARY.json (a flag only): re-render, run nothing
@@ -69,9 +80,12 @@ int compare_config_check(CompareConfig* c, char* err, size_t errlen);
 void compare_config_free(CompareConfig* c);
 // The resolved settings as JSON (for compare_config.json, summary.json and the report). malloc'ed.
 char* compare_config_to_json(const CompareConfig* c);
-// The train config that a run of obj gets as --config: "train" overlaid with its
+// A row name's objective: "dpo" and "dpo-lora" are dpo's (the tag after '-' is
+// letters, digits and '_'). false for anything else.
+bool compare_row_objective(const char* row, Objective* obj);
+// The train config that row's run gets as --config: "train" overlaid with its
 // objective_configs file. malloc'ed JSON text, or NULL with err.
-char* compare_train_config(const CompareConfig* c, Objective obj, char* err, size_t errlen);
+char* compare_train_config(const CompareConfig* c, const char* row, char* err, size_t errlen);
 void compare_config_help(FILE* out);
 // Renders the HTML report of a summary.json again (compare_summary_read, then
 // html_report_write) to html_path. 0, or -1 with err.

@@ -2,9 +2,11 @@
 #include "report/compare_results.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "report/html_report.h"
 #include "report/train_log.h"
@@ -90,10 +92,20 @@ static int load_eval(CompareRow* r, const char* path, char* err, size_t errlen) 
     return f.failed ? -1 : 0;
 }
 
-int compare_row_load(CompareRow* r, Objective obj, const char* dir, const char* eval_json, const char* grid_png,
-                     double train_wall_s, char* err, size_t errlen) {
+int compare_row_load(CompareRow* r, const char* name, Objective obj, const char* dir, const char* eval_json,
+                     const char* grid_png, const char* adapter, double train_wall_s, char* err, size_t errlen) {
     memset(r, 0, sizeof *r);
+    r->name = xstrdup(name);
     r->obj = obj;
+    r->adapter_bytes = NAN;
+    if (adapter) {
+        struct stat st;
+        if (stat(adapter, &st)) {
+            free(r->name);
+            return fail(err, errlen, "%s: %s", adapter, strerror(errno));
+        }
+        r->adapter_bytes = (double)st.st_size;
+    }
     r->dir = xstrdup(dir);
     r->train_wall_s = train_wall_s;
     r->acc_last = r->acc_tail_mean = NAN;
@@ -107,7 +119,7 @@ int compare_row_load(CompareRow* r, Objective obj, const char* dir, const char* 
 }
 
 void compare_row_free(CompareRow* r) {
-    free(r->dir), free(r->loss_step), free(r->loss), free(r->acc_step), free(r->acc), free(r->grid_png);
+    free(r->name), free(r->dir), free(r->loss_step), free(r->loss), free(r->acc_step), free(r->acc), free(r->grid_png);
     memset(r, 0, sizeof *r);
 }
 
@@ -139,7 +151,9 @@ int compare_summary_write(const char* path, const CompareReport* rep, char* err,
     for (int i = 0; i < rep->nrows; i++) {
         const CompareRow* r = &rep->rows[i];
         cJSON* o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", r->name);
         cJSON_AddStringToObject(o, "objective", objective_name(r->obj));
+        add_num(o, "adapter_bytes", r->adapter_bytes);
         cJSON_AddNumberToObject(o, "steps", r->steps);
         add_num(o, "train_wall_s", r->train_wall_s);
         add_num(o, "learning_rate", r->learning_rate);
@@ -255,6 +269,9 @@ int compare_summary_read(CompareReport* rep, const char* path, char* err, size_t
             rc = fail(err, errlen, "%s: objectives[%d]: no known \"objective\"", path, i);
             break;
         }
+        r->name = str_or_null(o, "name");  // older summaries: the objective names the row
+        if (!r->name) r->name = xstrdup(name->valuestring);
+        r->adapter_bytes = num_or_nan(o, "adapter_bytes");
         r->dir = str_or_null(o, "output_dir");
         r->steps = (int)num_or_nan(o, "steps");
         r->train_wall_s = num_or_nan(o, "train_wall_s");

@@ -12,6 +12,7 @@
 #include "objective/objective.h"
 
 typedef struct CompareRow {
+    char* name;                // the row: the objective, or a variant "dpo-lora"
     Objective obj;
     char* dir;                 // the run's folder (its pipeline)
     int steps;                 // last logged training step (0: none)
@@ -35,6 +36,7 @@ typedef struct CompareRow {
     double *acc_step, *acc;    // nacc each
     char* grid_png;            // the run's grid, NULL when absent
     bool reused;               // every step came from an earlier invocation
+    double adapter_bytes;      // a LoRA row: the size of its pytorch_lora_weights.safetensors; NAN: full fine-tuning
 } CompareRow;
 
 // A command compare ran, or found finished by an earlier invocation and reused.
@@ -43,17 +45,18 @@ typedef struct CompareCommand {
     bool reused;
 } CompareCommand;
 
-// Loads the row of obj from dir: dir/train_log.csv, eval_json and grid_png
-// (NULL or missing: no grid). 0, or -1 with err naming the file and what is
+// Loads row `name` (objective obj) from dir: dir/train_log.csv, eval_json and
+// grid_png (NULL or missing: no grid), and adapter, a LoRA row's adapter file
+// (NULL: full fine-tuning). 0, or -1 with err naming the file and what is
 // missing in it.
-int compare_row_load(CompareRow* r, Objective obj, const char* dir, const char* eval_json, const char* grid_png,
-                     double train_wall_s, char* err, size_t errlen);
+int compare_row_load(CompareRow* r, const char* name, Objective obj, const char* dir, const char* eval_json,
+                     const char* grid_png, const char* adapter, double train_wall_s, char* err, size_t errlen);
 void compare_row_free(CompareRow* r);
 
 struct CompareReport;
 
 // summary.json: {"title", "eval_text", "base_grid", ["note",] "config": <config_json>,
-// "objectives": [{"objective", "steps", "train_wall_s", "learning_rate", "beta",
+// "objectives": [{"name", "objective", "adapter_bytes", "steps", "train_wall_s", "learning_rate", "beta",
 // "final_loss", "implicit_acc_last", "implicit_acc_tail_mean", "val_loss",
 // "val_loss_base", "comparisons", "win_rate", "ci95_lo", "ci95_hi",
 // "mean_score_model", "mean_score_base", "caption_fit_model", "caption_fit_base",

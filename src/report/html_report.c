@@ -109,7 +109,7 @@ static void table(FILE* f, const CompareReport* r) {
     fputs("<table>\n<tr><th>objective<span class=\"hp\">learning rate, &#946;</span></th><th>steps</th>"
           "<th>train time</th><th>final loss</th><th>implicit acc.<span class=\"hp\">last 10% of steps</span></th>"
           "<th>win rate vs base<span class=\"hp\">[95% interval]</span></th><th>mean judge score</th>"
-          "<th>caption fit</th><th>held-out loss</th></tr>\n", f);
+          "<th>caption fit</th><th>held-out loss</th><th>LoRA adapter</th></tr>\n", f);
     // The base's own measurements, once, as the reference row.
     fputs("<tr class=\"base\"><td>base (reference)</td><td>&#8212;</td><td>&#8212;</td><td>&#8212;</td><td>&#8212;</td>"
           "<td>&#8212;</td><td>", f);
@@ -118,11 +118,11 @@ static void table(FILE* f, const CompareReport* r) {
     num(f, fit ? base_value(r, offsetof(CompareRow, fit_base)) : NAN, 3);
     fputs("</td><td>", f);
     num(f, base_value(r, offsetof(CompareRow, val_loss_base)), 4);
-    fputs("</td></tr>\n", f);
+    fputs("</td><td>&#8212;</td></tr>\n", f);
     for (int i = 0; i < r->nrows; i++) {
         const CompareRow* w = &r->rows[i];
         fprintf(f, "<tr><td><span class=\"sw\" style=\"background:%s\"></span>%s%s<span class=\"hp\">lr ",
-                svg_series_color(i), objective_name(w->obj), w->reused ? " <span class=\"reused\">(reused)</span>" : "");
+                svg_series_color(i), w->name, w->reused ? " <span class=\"reused\">(reused)</span>" : "");
         hyper(f, w->learning_rate);
         if (w->obj != OBJ_SFT) fputs(", &#946; ", f), hyper(f, w->beta);
         fprintf(f, "</span></td><td>%d</td><td>", w->steps);
@@ -143,6 +143,9 @@ static void table(FILE* f, const CompareReport* r) {
         num(f, w->has_fit ? w->fit_model : NAN, 3);
         fputs("</td><td>", f);
         num(f, w->val_loss, 4);
+        fputs("</td><td>", f);
+        if (isfinite(w->adapter_bytes)) fprintf(f, "%.1f KB", w->adapter_bytes / 1024);
+        else fputs("&#8212;", f);
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n<p class=\"note\">Every row starts from the same base with the same pairs, seed and step budget; "
@@ -156,7 +159,9 @@ static void table(FILE* f, const CompareReport* r) {
           "their caption's class. Held-out loss: the deterministic denoising loss on held-out Fashion-MNIST test "
           "images (val_loss of train_log.csv, docs/TRAINING.md) at the last step; for the base, at step 0. "
           "Train time: the training command only. &#946;: the beta the objective reads "
-          "(beta_dpo, beta_mapo or beta_kto).</p>\n", f);
+          "(beta_dpo, beta_mapo or beta_kto). LoRA adapter: for a row trained with LoRA (its config sets lora_rank), "
+          "the size of its pytorch_lora_weights.safetensors; it is evaluated and sampled as the base with those "
+          "adapters.</p>\n", f);
 }
 
 static void charts(FILE* f, const CompareReport* r) {
@@ -166,8 +171,8 @@ static void charts(FILE* f, const CompareReport* r) {
     for (int i = 0; i < r->nrows; i++) {
         const CompareRow* w = &r->rows[i];
         // Colours follow the table row, also in the accuracy chart, which has no sft.
-        loss[i] = (SvgSeries){objective_name(w->obj), w->loss_step, w->loss, w->npoints, svg_series_color(i)};
-        if (w->has_acc) acc[nacc++] = (SvgSeries){objective_name(w->obj), w->acc_step, w->acc, w->nacc, svg_series_color(i)};
+        loss[i] = (SvgSeries){w->name, w->loss_step, w->loss, w->npoints, svg_series_color(i)};
+        if (w->has_acc) acc[nacc++] = (SvgSeries){w->name, w->acc_step, w->acc, w->nacc, svg_series_color(i)};
     }
     SvgChart lc = {.id = "loss", .title = "training loss", .x_label = "step", .y_label = "loss",
                    .smooth = CURVE_EMA_WEIGHT, .robust_percent = CURVE_Y_PERCENTILE};
@@ -208,7 +213,7 @@ static void body(FILE* f, const CompareReport* r, int* failed, char* err, size_t
     fputs("<h2>Samples at the same prompts and seeds</h2>\n", f);
     if (r->base_grid && !*failed) *failed = embed_png(f, r->base_grid, "base", err, errlen);
     for (int i = 0; i < r->nrows && !*failed; i++)
-        if (r->rows[i].grid_png) *failed = embed_png(f, r->rows[i].grid_png, objective_name(r->rows[i].obj), err, errlen);
+        if (r->rows[i].grid_png) *failed = embed_png(f, r->rows[i].grid_png, r->rows[i].name, err, errlen);
     fputs("<h2>Commands</h2>\n<pre>", f);
     for (int i = 0; i < r->ncommands; i++) {
         if (r->commands[i].reused) fputs("<span class=\"reused\"># reused from an earlier run: ", f);

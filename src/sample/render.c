@@ -18,11 +18,9 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     char err[1024];
     DiffusionPipeline p;
     if (pipeline_load(&p, g, dir, (PipelineAlloc){0}, err, sizeof err)) die("%s (%s)", err, flag);
-    LoraSet lora;
-    if (job->lora) {
-        if (lora_load(&lora, g, &p.unet_ps, job->lora, job->lora_scale, err, sizeof err)) die("%s (--lora)", err);
-        p.unet_lora = &lora;
-    }
+    LoraSet lora[LORA_FILES_MAX];
+    if (lora_load_files(lora, g, &p.unet_ps, &job->lora, err, sizeof err)) die("%s (--lora)", err);
+    if (job->lora.n) p.unet_lora = &lora[0];
     int T = p.sched.num_train_timesteps;
     if (job->set.steps > T) die("--steps %d: %s has %d training timesteps", job->set.steps, dir, T);
     if (*p.unused_components)
@@ -47,7 +45,7 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     if (bad) fprintf(stderr, "vkpref: warning: %d of %d images from %s have non-finite values\n", bad, n, dir);
     generator_free(&gen);
     pipeline_free(&p);
-    if (job->lora) lora_set_free(&lora);
+    lora_free_files(lora, &job->lora);
     free(prompts), free(seeds);
     return images;
 }
@@ -69,6 +67,11 @@ void render_job_parse(RenderJob* job, const OptStrings* prompt, const char* prom
     if (*prompts_file && prompts_read(prompts_file, &job->prompts, &job->nprompts, err, sizeof err))
         die("%s (--prompts)", err);
     if (job->nprompts == 0) die("no prompts: give --prompt TEXT or --prompts FILE");
+}
+
+void render_job_lora(RenderJob* job, const OptStrings* files, const OptStrings* scales) {
+    char err[1024];
+    if (lora_files_parse(&job->lora, files, scales, err, sizeof err)) die("%s", err);
 }
 
 void render_job_free(RenderJob* job) {

@@ -3,8 +3,9 @@
 #pragma once
 #include <stdint.h>
 
-#include "util/options.h"
+#include "model/lora.h"
 #include "sample/generator.h"
+#include "util/options.h"
 
 // The prompts x seeds of a run and its settings.
 typedef struct RenderJob {
@@ -13,9 +14,9 @@ typedef struct RenderJob {
     uint64_t* seeds;
     int nseeds;
     GenerateSettings set;
-    // A LoRA adapter file applied to the UNet (model/lora.h) at strength lora_scale; NULL: none.
-    const char* lora;
-    float lora_scale;
+    // LoRA adapter files applied to the UNet (model/lora.h), their contributions
+    // added; lora.n = 0: none.
+    LoraFiles lora;
 } RenderJob;
 
 // The job of a command's flags (--prompt ..., --prompts FILE, --seeds, --sampler,
@@ -24,6 +25,11 @@ typedef struct RenderJob {
 void render_job_parse(RenderJob* job, const OptStrings* prompt, const char* prompts_file, const char* seeds,
                       const char* sampler, int steps, double eta, double cfg);
 void render_job_free(RenderJob* job);
+// job->lora from repeatable --lora / --lora_scale values (lora_files_parse; the
+// job points into the lists); dies naming the flag on a bad value.
+void render_job_lora(RenderJob* job, const OptStrings* files, const OptStrings* scales);
+#define LORA_FILES_HELP "LoRA adapter file applied to the UNet (PEFT/diffusers or kohya keys); repeatable: the adapters add up"
+#define LORA_SCALE_HELP "LoRA strength (the adapters' alpha / r times this): one for every --lora, or one per --lora in order"
 
 // The names diffusers' pipelines give the sampling options, accepted by every
 // command that samples (sample, eval, make-pairs): --num_inference_steps is

@@ -11,8 +11,8 @@ int lora_train_check(const TrainConfig* c, bool train_text_encoder, char* err, s
     if (!lora_format_parse(c->lora_format, &fmt))
         return fail(err, errlen, "--lora_format %s: use peft or kohya", c->lora_format);
     if (!lora_training(c)) return 0;
-    if (c->lora_dropout != 0)
-        return fail(err, errlen, "--lora_dropout %g: LoRA dropout is not implemented; use 0", c->lora_dropout);
+    if (!(c->lora_dropout >= 0 && c->lora_dropout < 1))
+        return fail(err, errlen, "--lora_dropout %g: must be in [0, 1) (1 would drop every input)", c->lora_dropout);
     if (c->lora_alpha < 0) return fail(err, errlen, "--lora_alpha %g: must be > 0 (0: alpha = rank)", c->lora_alpha);
     if (train_text_encoder)
         return fail(err, errlen, "--lora_rank %d: LoRA adapts the UNet only; set --train_text_encoder false",
@@ -29,6 +29,7 @@ int lora_train_setup(LoraSet* s, DiffusionPipeline* p, const TrainConfig* c, cha
         return -1;
     param_store_alloc(&s->ps, true, true, c->use_ema);
     lora_set_init(s, (uint64_t)c->seed * 2 + 3);
+    s->dropout = (float)c->lora_dropout;
     if (c->use_ema) param_store_reset_ema(&s->ps);
     return 0;
 }

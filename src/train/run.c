@@ -604,6 +604,7 @@ static void fill_micro_batch(void* user, int m) {
         pref_training_batch(&r->pref_batcher, (uint64_t)r->c.seed, s, first, B, xt, tg, ts, ids, step_ptr(&st->signs));
     else
         fmnist_training_batch(&r->batcher, (uint64_t)r->c.seed, s, first, B, xt, tg, ts, ids);
+    if (r->has_lora) lora_dropout_key(step_ptr(&st->dropout_key), (uint64_t)r->c.seed, s, first, B);
 }
 
 static int cmp_double(const void* a, const void* b) {

@@ -27,7 +27,7 @@ static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, cons
     Graph gt = {.cmd = c, .ps = s->text_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad,
                 .training = k->train_text_encoder};
     Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true,
-                .lora = k->lora, .frozen_sink = k->lora ? &s->frozen_sink : NULL};
+                .lora = k->lora, .lora_dropout = k->lora != NULL, .frozen_sink = k->lora ? &s->frozen_sink : NULL};
     Tensor ehs = clip_forward(&gt, clip, &a->text, &s->ids, k->batch, k->text_len);
     bool ref = objective_needs_reference(k->objective), dist = objective_needs_ref_dist(k->objective);
     Tensor ref_pred = {0};  // in the activation arena: alive until the backward below
@@ -107,6 +107,8 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->ids = arena_tensor1(&s->io, (int64_t)B * cfg.text_len);
     s->signs = arena_tensor1(&s->io, B);
     s->scalars = arena_tensor1(&s->io, STEP_SCALARS_COUNT);
+    s->dropout_key = arena_tensor1(&s->io, 4);
+    if (cfg.lora) cfg.lora->dropout_key = &s->dropout_key;
     s->mse = arena_tensor1(&s->io, B);
     s->mse_ref = arena_tensor1(&s->io, B);
     s->coef = arena_tensor1(&s->io, B);
@@ -120,11 +122,8 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     s->norm_scratch = arena_tensor1(&s->io, optimizer_scratch_numel(stores, ns));
 
     if (cfg.lora) {
-        int64_t most = 0;  // frozen norms' scale and shift gradients go here (convs skip theirs)
-        for (int i = 0; i < unet_ps->n; i++)
-            if (unet_ps->e[i].ndim == 1 && param_numel(unet_ps, i) > most) most = param_numel(unet_ps, i);
         arena_init(&s->frozen, g, "frozen weight grads", 0, false);
-        s->frozen_sink = arena_tensor1(&s->frozen, 2 * most + 64);
+        s->frozen_sink = arena_tensor1(&s->frozen, lora_frozen_sink_numel(unet_ps));
     }
 
     // Both recordings share the activation arenas: they never run concurrently.

@@ -59,6 +59,7 @@ typedef struct TrainStep {
     Arena io, act, tmp, grad;
     // inputs (host-visible, written before each replay)
     Tensor x_t, target, timesteps, ids, signs, scalars;
+    Tensor dropout_key;     // LoRA dropout: op_dropout's key of the micro-batch (lora_dropout_key)
     // outputs (host-visible): per-row errors of the policy and the reference,
     // the objective's coefficients and metrics (objective.h), gradient-norm statistics;
     // dspo: ref_dist[n] = mean (pred - pred_ref)^2 and its coefficient coef_dist[n]

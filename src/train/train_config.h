@@ -52,7 +52,7 @@ typedef struct TrainConfig {
     int lora_rank;                     // > 0: train LoRA adapters of this rank only (model/lora.h)
     double lora_alpha;                 // adapter scale alpha / rank; 0: alpha = rank
     char lora_target_modules[OPT_STR_MAX];  // comma-separated module-name suffixes (PEFT target_modules)
-    double lora_dropout;               // only 0 is supported
+    double lora_dropout;               // PEFT's dropout on the adapters' inputs, [0, 1)
     char lora_format[OPT_STR_MAX];     // the adapter file's keys: peft (diffusers) or kohya
     int device;
 } TrainConfig;

@@ -33,3 +33,20 @@ void rng_normal_fill(float* out, int64_t n, uint64_t seed, uint64_t step, uint64
         out[i] = (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
     }
 }
+
+// Wellons' lowbias32 finalizer, chained over the counter's fields.
+static uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7FEB352Du;
+    x ^= x >> 15;
+    x *= 0x846CA68Bu;
+    return x ^ (x >> 16);
+}
+
+uint32_t rng_mask_hash(uint32_t key0, uint32_t key1, uint32_t unit, uint32_t module, uint32_t j) {
+    uint32_t h = mix32(j + 0x9E3779B9u);
+    h = mix32(h ^ (module * 0x85EBCA6Bu + 0x68E31DA4u));
+    h = mix32(h ^ (unit * 0xC2B2AE35u + 0xB5297A4Du));
+    h = mix32(h ^ key1);
+    return mix32(h ^ key0);
+}

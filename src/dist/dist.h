@@ -30,6 +30,8 @@ void dist_barrier(void);
 // process get the same bits, and Open MPI's algorithms do; a training run
 // compares weight hashes to catch a library that does not.
 void dist_sum_floats(float* x, int64_t n);
+// all[0..size x n) := every process's mine[0..n), in rank order (MPI_Allgather).
+void dist_gather_floats(const float* mine, float* all, int64_t n);
 // x[0..n) := the mean over processes.
 void dist_mean_doubles(double* x, int n);
 // Copies rank 0's bytes into every process's buf.

@@ -163,6 +163,8 @@ int objective_rows_per_item(Objective obj) { return objective_info(obj)->rows_pe
 bool objective_needs_reference(Objective obj) { return objective_info(obj)->needs_reference; }
 bool objective_needs_signs(Objective obj) { return objective_info(obj)->needs_signs; }
 
+bool objective_uses_batch_statistic(Objective obj) { return obj == OBJ_KTO || obj == OBJ_TKTO || obj == OBJ_SDPO; }
+
 // The objectives that read beta_dpo are exactly those built on Diffusion-DPO's logit.
 bool objective_is_dpo_family(Objective obj) { return (objective_info(obj)->hypers & HYPER(OBJ_HYPER_BETA_DPO)) != 0; }
 

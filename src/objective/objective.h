@@ -162,6 +162,9 @@ int objective_rows_per_item(Objective obj);
 bool objective_needs_reference(Objective obj);
 // kto, tkto need a per-row sign (desirable/undesirable).
 bool objective_needs_signs(Objective obj);
+// kto, tkto (the reference point z) and sdpo (the losers' scale) read a
+// statistic of the whole micro-batch, so their coefficients depend on every row.
+bool objective_uses_batch_statistic(Objective obj);
 // tkto's row signs: +1 for the first `pairs` rows (matched captions), -1 for the next `pairs`.
 void objective_tkto_signs(float* signs, int64_t pairs);
 

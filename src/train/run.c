@@ -538,15 +538,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
     TrainStepConfig sc = train_step_config_from_options(c, r->obj, r->train_text, r->rows, p->max_length, hyper,
                                                         &r->ref);
     sc.lora = r->has_lora ? &r->lora : NULL;
-    if (r->nranks > 1) {
-        sc.reduce = sum_gradients;
-        if (objective_uses_batch_statistic(r->obj)) {  // the objective sees the global micro-batch's rows
-            sc.gather = gather_rows;
-            sc.nranks = r->nranks, sc.rank = r->rank;
-        } else {  // the loss is a mean over the global batch: each rank's share is 1 / nranks
-            sc.coef_scale /= (float)r->nranks;
-        }
-    }
+    train_step_config_distribute(&sc, r->nranks, r->rank, sum_gradients, gather_rows, NULL);
     train_step_init(&r->st, g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
     r->has_step = true;
     if (r->lead && setup_validation(r, err, errlen)) goto fail;

@@ -129,6 +129,7 @@ int dist_init(int* argc, char*** argv, char* err, size_t errlen) {
     snprintf(g_dist.backend, sizeof g_dist.backend, "%s", version);
     g_dist.joined = true;
     share_peers();
+    atexit(dist_finalize);  // a command that returns from main leaves the job too
     on_fatal_exit(abort_job_on_fatal_exit);
     return 0;
 }
@@ -178,6 +179,26 @@ void dist_gather_floats(const float* mine, float* all, int64_t n) {
     }
     if (n > INT32_MAX) die("dist_gather_floats: %lld floats at once", (long long)n);
     MPI_Allgather(mine, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, g_dist.comm);
+}
+
+void dist_share(int64_t n, int64_t* lo, int64_t* hi) {
+    *lo = n * g_dist.rank / g_dist.size;
+    *hi = n * (g_dist.rank + 1) / g_dist.size;
+}
+
+void dist_gather_shares_to_lead(float* x, int64_t n, int64_t unit_len) {
+    if (!g_dist.joined || g_dist.size == 1) return;
+    if (n * unit_len > INT32_MAX) die("dist_gather_shares_to_lead: %lld floats at once", (long long)(n * unit_len));
+    int* counts = xmalloc(2 * (size_t)g_dist.size * sizeof *counts);
+    int* offsets = counts + g_dist.size;
+    for (int k = 0; k < g_dist.size; k++) {
+        int64_t lo = n * k / g_dist.size, hi = n * (k + 1) / g_dist.size;
+        counts[k] = (int)((hi - lo) * unit_len), offsets[k] = (int)(lo * unit_len);
+    }
+    float* mine = x + offsets[g_dist.rank];
+    MPI_Gatherv(g_dist.rank == 0 ? MPI_IN_PLACE : mine, counts[g_dist.rank], MPI_FLOAT, x, counts, offsets, MPI_FLOAT,
+                0, g_dist.comm);
+    free(counts);
 }
 
 void dist_mean_doubles(double* x, int n) {

@@ -693,11 +693,15 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
         if (r->lead && checkpoint_save(&r->p, r->has_lora ? &r->lora : NULL, r->train_text, c->use_ema,
                                        r->config_json, &cs, c->output_dir, path, sizeof path, err, errlen))
             return RUN_ERR_IO;
-        dist_barrier();  // the checkpoint is complete before any rank names it
-        if (!r->lead) snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", c->output_dir, done);
+        // The lead names its checkpoint at once; the others once it is complete (the barrier).
+        if (!r->lead) {
+            dist_barrier();
+            snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", c->output_dir, done);
+        }
         r->last_ckpt_step = done;
         snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
         note_last_checkpoint(r);
+        if (r->lead) dist_barrier();
         r->prune_pending = r->lead;
         rep->checkpoint_saved = true;
     }

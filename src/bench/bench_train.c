@@ -193,7 +193,6 @@ int bench_train(int argc, char** argv) {
     GpuOptions go = GPU_DEFAULTS;
     go.device = c->device;
     go.nth = dist_local_rank();  // one device per rank of this machine, as `vkpref train`
-    go.quiet = nranks > 1;
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     if (nranks > 1)
         fprintf(stderr, "vkpref bench train: rank %d of %d: device %d: %s\n", dist_rank(), nranks, g.device_index,

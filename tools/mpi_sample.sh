@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # mpi_sample.sh: `mpirun -np 2 vkpref sample | eval | make-pairs` write exactly
 # the files one process writes. Each command runs on assets/fmnist-base with 2
-# prompts x 3 seeds (6 images: 3 per rank, and batches of 2 that the split cuts
-# differently) and 2 denoising steps, once alone and once under mpirun -np 2;
+# prompts x 3 seeds (make-pairs: 3 prompts x 2 images), so 6 images: 3 per
+# rank, in batches of 2 that the split cuts differently, and 2 denoising steps,
+# once alone and once under mpirun -np 2;
 # then every output is compared byte for byte: the PNG grid, the per-image PNGs
 # and index.json (sample), the eval JSON, and make-pairs' img/, pairs.jsonl and
 # make_pairs.json.
@@ -39,7 +40,8 @@ run() {
 
 run sample sample --model "$model" "${common[@]}" --seeds 0-2 --out @/grid.png --save_images @/images
 run eval eval --model "$model" --base "$model" "${common[@]}" --seeds 0-2 --judge brightness --json @/eval.json
-run make-pairs make-pairs --model "$model" "${common[@]}" --per_prompt 3 --judge brightness --out @/pairs
+run make-pairs make-pairs --model "$model" "${common[@]}" --prompt "a photo of a sneaker" --per_prompt 2 \
+  --judge brightness --out @/pairs
 
 # Everything but the logs (the ranks' start-up lines differ) is byte-identical.
 diff -r -q -x '*.log' "$out/one" "$out/two"

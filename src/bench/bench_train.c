@@ -239,7 +239,9 @@ int bench_train(int argc, char** argv) {
     r.submits_per_step = (double)(b.st.accumulate.nsubmit + b.st.update.nsubmit +
                                   (sc.gather ? b.st.forward.nsubmit : 0) + (sc.reduce ? b.st.grads_out.nsubmit : 0) -
                                   submits0) / (bc.warmup + bc.timed_steps);
-    bench_result_add_replays(&r, &b.st.accumulate, b.K - 1);
+    // Data parallel: every micro-batch replays `accumulate` (and, gathered, `forward`); `update` is the tail.
+    bench_result_add_replays(&r, &b.st.accumulate, sc.reduce ? b.K : b.K - 1);
+    if (sc.gather) bench_result_add_replays(&r, &b.st.forward, b.K);
     bench_result_add_replays(&r, &b.st.update, 1);
 
     // Per micro-batch: the text encoder (trained: forward + backward), the

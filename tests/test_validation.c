@@ -346,7 +346,13 @@ Test(validation, train_state_is_checked_key_by_key) {
     CheckpointState st;
     cr_assert_eq(checkpoint_state_parse("{\"format\": 1, \"step\": 5}", "s.json", &st, err, sizeof err), 0, "%s", err);
     cr_assert_eq(st.step, 5);
+    cr_assert_eq(st.processes, 1, "a checkpoint from before processes were recorded counts as one process");
+    cr_assert_eq(checkpoint_state_parse("{\"format\": 1, \"step\": 5, \"processes\": 4}", "s.json", &st, err,
+                                        sizeof err), 0, "%s", err);
+    cr_assert_eq(st.processes, 4);
     static const char* BAD[][2] = {{"{\"format\": 1, \"step\": -1}", "step"},
+                                   {"{\"format\": 1, \"step\": 1, \"processes\": 0}", "processes"},
+                                   {"{\"format\": 1, \"step\": 1, \"processes\": \"2\"}", "processes"},
                                    {"{\"format\": 1, \"step\": 1e20}", "step"},
                                    {"{\"format\": 1}", "step"},
                                    {"{\"format\": 9, \"step\": 1}", "format"},

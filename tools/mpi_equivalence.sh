@@ -14,9 +14,15 @@
 #
 #   tools/mpi_equivalence.sh VKPREF_BIN WITH_MPI(ON|OFF) [PYTHON]
 #
-# VKPREF_MPI_TEST_DPO=1 adds the same comparison for dpo (3 steps on 16
-# Fashion-MNIST style pairs, the sft result as the base and reference; about
-# 1.5 minutes more on 2 cores).
+# Then kto for 2 steps from assets/fmnist-base on 16 Fashion-MNIST style pairs
+# (each pair a desirable and an undesirable row): its reference point z is a
+# mean over the micro-batch's rows, which the ranks gather, so here too two
+# ranks of 1 row compute what one process of 2 rows computes (VKPREF_MPI_TEST_KTO=0
+# skips it).
+#
+# VKPREF_MPI_TEST_DPO=1 adds the same comparison for dpo (3 steps on the same
+# pairs, the sft result as the base and reference; about 1.5 minutes more on 2
+# cores).
 #
 # Exit 77 (skipped) when vkpref was built without MPI or mpirun is missing.
 set -euo pipefail
@@ -91,22 +97,30 @@ print(f"weights: {identical} of {total} values bit-identical; |one - two| / |one
       f"{worst:.3g} = {worst / lr:.3g} learning rates ({worst_name or 'none'})")
 
 def log(d):
-    rows = [l.split(",") for l in open(f"{d}/train_log.csv").read().split("\n")[1:] if l and not l.startswith("0,")]
-    return [(float(r[1]), float(r[3])) for r in rows]
+    lines = open(f"{d}/train_log.csv").read().split("\n")
+    z = lines[0].split(",").index("kto_z")  # the batch statistic of kto (0 for the others)
+    rows = [l.split(",") for l in lines[1:] if l and not l.startswith("0,")]
+    return [(float(r[1]), float(r[3]), float(r[z])) for r in rows]
 
 la, lb = log(one), log(two)
 assert len(la) == len(lb), (la, lb)
-for s, ((l1, g1), (l2, g2)) in enumerate(zip(la, lb), 1):
-    print(f"step {s}: loss {l1:.6f} / {l2:.6f}, gradient norm {g1:.6f} / {g2:.6f}")
+for s, ((l1, g1, z1), (l2, g2, z2)) in enumerate(zip(la, lb), 1):
+    print(f"step {s}: loss {l1:.6f} / {l2:.6f}, gradient norm {g1:.6f} / {g2:.6f}" +
+          (f", kto z {z1:.6g} / {z2:.6g}" if z1 or z2 else ""))
     assert abs(l1 - l2) <= 1e-5 * max(1, abs(l1)) and abs(g1 - g2) <= 1e-5 * max(1, abs(g1)), "logs differ"
+    assert abs(z1 - z2) <= 1e-5 * max(1e-3, abs(z1)), "the kto reference points differ"
 assert rel <= 1e-5, f"weights differ by {rel:.3g} relative (> 1e-5)"
 assert worst <= 2 * lr * steps, f"a value differs by {worst:.3g}, more than 2 x learning rate x steps"
 print("equivalent")
 EOF
 
 compare sft "$steps" "${args[@]}"
+"$bin" fmnist-manifest --out "$out/pairs" --count 16 --rows pairs --style invert >/dev/null
+if [ "${VKPREF_MPI_TEST_KTO:-1}" = 1 ]; then
+  compare kto 2 "${args[@]}" --pretrained_model_name_or_path "$src/assets/fmnist-base" \
+    --dataset "$out/pairs/pairs.jsonl" --objective kto --max_train_steps 2
+fi
 if [ "${VKPREF_MPI_TEST_DPO:-0}" = 1 ]; then
-  "$bin" fmnist-manifest --out "$out/pairs" --count 16 --rows pairs --style invert >/dev/null
   compare dpo 3 "${args[@]}" --pretrained_model_name_or_path "$out/sft-one" --dataset "$out/pairs/pairs.jsonl" \
     --objective dpo --beta_dpo 100 --max_train_steps 3
 fi

@@ -7,6 +7,12 @@
 // writes the step scalars and, per micro-batch, random x_t, targets, timesteps,
 // token ids (and kto/tkto signs), then submits (K - 1 accumulate replays and
 // one update replay with --gradient_accumulation_steps K).
+//
+// Started by an MPI launcher (`mpirun -np N vkpref bench train`), every rank
+// times the data-parallel step (train_step_config_distribute: the gradient
+// exchange, and kto's gathered rows) with --train_batch_size items each; rank 0
+// first times the same step alone while the others wait, as the baseline of
+// the scaling efficiency, and reports the exchange's time and bytes per step.
 #include "bench/bench_train.h"
 
 #include <math.h>
@@ -16,6 +22,7 @@
 
 #include "bench/bench_model.h"
 #include "bench/bench_report.h"
+#include "dist/dist.h"
 #include "objective/objective.h"
 #include "train/step.h"
 #include "train/train_config.h"
@@ -83,7 +90,25 @@ typedef struct TrainBench {
     TrainStep st;
     int step;       // the step being filled
     double host;    // its host input time so far
+    double exchange, exchange_bytes;  // data parallel: this step's all-reduce/all-gather seconds and bytes sent
 } TrainBench;
+
+// The data-parallel exchanges, timed.
+static void timed_sum(void* user, float* grads, int64_t n) {
+    TrainBench* b = user;
+    double t0 = now_seconds();
+    dist_sum_floats(grads, n);
+    b->exchange += now_seconds() - t0;
+    b->exchange_bytes += (double)n * sizeof *grads;
+}
+
+static void timed_gather(void* user, const float* mine, float* all, int64_t n) {
+    TrainBench* b = user;
+    double t0 = now_seconds();
+    dist_gather_floats(mine, all, n);
+    b->exchange += now_seconds() - t0;
+    b->exchange_bytes += (double)n * sizeof *mine;
+}
 
 // Random inputs of micro-batch m of step s (the stand-in for the batchers).
 static void fill_micro_batch(TrainBench* b, int s, int m) {
@@ -121,9 +146,23 @@ static double one_step(void* user, int s) {
                            c->ema_decay);
     b->step = s;
     b->host = now_seconds() - t0;
+    b->exchange = b->exchange_bytes = 0;
     double metrics[OBJ_METRICS_COUNT];
     train_step_replay(&b->st, b->K, fill_timed, b, metrics);
     return b->host;
+}
+
+// Data parallel: one_step, keeping each step's exchange time (ex[s]).
+typedef struct ExchangeLog {
+    TrainBench* b;
+    double* ex;
+} ExchangeLog;
+
+static double one_step_logged(void* user, int s) {
+    ExchangeLog* l = user;
+    double h = one_step(l->b, s);
+    l->ex[s] = l->b->exchange;
+    return h;
 }
 
 int bench_train(int argc, char** argv) {
@@ -147,11 +186,17 @@ int bench_train(int argc, char** argv) {
     if (b.K < 1) die("--gradient_accumulation_steps %d: must be >= 1", b.K);
     if (bc.timed_steps < 1) die("--timed_steps %d: need at least 1 timed step", bc.timed_steps);
     if (bc.warmup < 0) die("--warmup %d: must be >= 0", bc.warmup);
+    if (dist_init(&argc, &argv, err, sizeof err)) die("%s", err);
+    int nranks = dist_size();
 
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;
     go.device = c->device;
+    go.nth = dist_local_rank();  // one device per rank of this machine, as `vkpref train`
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
+    if (nranks > 1)
+        fprintf(stderr, "vkpref bench train: rank %d of %d: device %d: %s\n", dist_rank(), nranks, g.device_index,
+                g.props.deviceName);
     DiffusionPipeline p;
     BenchModelSource src = {c->pretrained_model_name_or_path, "--pretrained_model_name_or_path", c->model_config,
                             (uint64_t)c->seed};
@@ -169,14 +214,34 @@ int bench_train(int argc, char** argv) {
     b.T = p.sched.num_train_timesteps;
     b.numel = (int64_t)p.unet_cfg.in_channels * p.unet_cfg.sample_size * p.unet_cfg.sample_size;
     TrainStepConfig sc = train_step_config_from_options(c, b.obj, train_text, b.rows, b.text_len, hyper, &ref_ps);
+
+    // Data parallel: rank 0's step alone first (the others wait without spinning).
+    BenchResult solo = {.bench = "train", .warmup = bc.warmup, .steps = bc.timed_steps};
+    if (nranks > 1) {
+        if (dist_lead()) {
+            train_step_init(&b.st, &g, &p.unet, &p.unet_ps, &p.clip, &p.text_ps, sc);
+            bench_run(&solo, one_step, &b);
+            train_step_free(&b.st);
+        }
+        dist_barrier();
+    }
+    train_step_config_distribute(&sc, nranks, dist_rank(), timed_sum, timed_gather, &b);
     train_step_init(&b.st, &g, &p.unet, &p.unet_ps, &p.clip, &p.text_ps, sc);
 
     BenchResult r = {.bench = "train", .warmup = bc.warmup, .steps = bc.timed_steps,
-                     .images_per_step = (double)b.rows * b.K};
-    int submits0 = b.st.accumulate.nsubmit + b.st.update.nsubmit;
-    bench_run(&r, one_step, &b);
-    r.submits_per_step = (double)(b.st.accumulate.nsubmit + b.st.update.nsubmit - submits0) / (bc.warmup + bc.timed_steps);
-    bench_result_add_replays(&r, &b.st.accumulate, b.K - 1);
+                     .images_per_step = (double)b.rows * b.K * nranks};
+    int submits0 = b.st.accumulate.nsubmit + b.st.update.nsubmit + (sc.gather ? b.st.forward.nsubmit : 0) +
+                   (sc.reduce ? b.st.grads_out.nsubmit : 0);
+    ExchangeLog xl = {&b, xcalloc((size_t)(bc.warmup + bc.timed_steps), sizeof(double))};
+    bench_run(&r, one_step_logged, &xl);
+    BenchTimes exchange = bench_times(xl.ex + bc.warmup, bc.timed_steps);
+    free(xl.ex);
+    r.submits_per_step = (double)(b.st.accumulate.nsubmit + b.st.update.nsubmit +
+                                  (sc.gather ? b.st.forward.nsubmit : 0) + (sc.reduce ? b.st.grads_out.nsubmit : 0) -
+                                  submits0) / (bc.warmup + bc.timed_steps);
+    // Data parallel: every micro-batch replays `accumulate` (and, gathered, `forward`); `update` is the tail.
+    bench_result_add_replays(&r, &b.st.accumulate, sc.reduce ? b.K : b.K - 1);
+    if (sc.gather) bench_result_add_replays(&r, &b.st.forward, b.K);
     bench_result_add_replays(&r, &b.st.update, 1);
 
     // Per micro-batch: the text encoder (trained: forward + backward), the
@@ -184,7 +249,7 @@ int bench_train(int argc, char** argv) {
     FlopCount clip = flops_clip_forward(&p.clip_cfg, b.rows, b.text_len);
     FlopCount unet = flops_unet_forward(&p.unet_cfg, b.rows, b.text_len);
     FlopCount micro = flops_add(flops_scale(clip, train_text ? 3 : 1), flops_scale(unet, ref ? 4 : 3));
-    r.flops = flops_scale(micro, b.K);
+    r.flops = flops_scale(micro, b.K * nranks);
     bench_memory_add_params(&r.memory, &p.unet_ps);
     bench_memory_add_params(&r.memory, &p.text_ps);
     if (ref) bench_memory_add_params(&r.memory, &ref_ps);
@@ -201,7 +266,18 @@ int bench_train(int argc, char** argv) {
     cJSON_AddNumberToObject(extra, "train_batch_size", b.items);
     cJSON_AddNumberToObject(extra, "rows_per_micro_batch", b.rows);
     cJSON_AddNumberToObject(extra, "gradient_accumulation_steps", b.K);
-    cJSON_AddNumberToObject(extra, "items_per_s", (double)b.items * b.K / r.step.median);
+    cJSON_AddNumberToObject(extra, "items_per_s", (double)b.items * b.K * nranks / r.step.median);
+    if (nranks > 1) {  // step times are rank 0's; every rank waits for the slowest at each exchange
+        cJSON_AddNumberToObject(extra, "ranks", nranks);
+        cJSON_AddStringToObject(extra, "backend", dist_backend());
+        cJSON_AddNumberToObject(extra, "exchange_median_s", exchange.median);
+        cJSON_AddNumberToObject(extra, "exchange_fraction", exchange.median / r.step.median);
+        cJSON_AddNumberToObject(extra, "exchange_bytes_per_step", b.exchange_bytes);
+        cJSON_AddNumberToObject(extra, "exchange_gb_per_s", b.exchange_bytes / exchange.median * 1e-9);
+        cJSON_AddNumberToObject(extra, "single_process_median_s", solo.step.median);
+        // Weak scaling: N ranks of B items each against one process of B items.
+        cJSON_AddNumberToObject(extra, "scaling_efficiency", solo.step.median / r.step.median);
+    }
     cJSON_AddBoolToObject(extra, "train_text_encoder", train_text);
     cJSON_AddBoolToObject(extra, "gradient_checkpointing", c->gradient_checkpointing);
     cJSON_AddBoolToObject(extra, "use_ema", c->use_ema);
@@ -210,11 +286,13 @@ int bench_train(int argc, char** argv) {
     cJSON_AddNumberToObject(extra, "text_encoder_parameters", (double)param_count(&p.text_ps));
     cJSON_AddNumberToObject(extra, "vocab_size", b.vocab);
     if (isfinite(loss)) cJSON_AddNumberToObject(extra, "last_loss", loss);
-    bench_result_print(&r, &g, extra, bc.json);
+    if (dist_lead()) bench_result_print(&r, &g, extra, bc.json);
+    else cJSON_Delete(extra);
 
     train_step_free(&b.st);
     if (ref) param_store_free(&ref_ps);
     pipeline_free(&p);
     gpu_free(&g);
+    dist_finalize();
     return 0;
 }

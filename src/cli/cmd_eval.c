@@ -83,6 +83,7 @@ int cmd_eval(int argc, char** argv) {
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;
     go.device = c.device;
+    cli_dist_join(&argc, &argv, &go);  // under mpirun: each rank renders its share
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     Judge judge, fit;
     if (judge_open(&judge, &g, c.judge, err, sizeof err)) die("%s (--judge)", err);
@@ -94,6 +95,7 @@ int cmd_eval(int argc, char** argv) {
     float* a = render_job(&g, c.model, "--model", &job, c.batch, "eval model", &ch, &size);
     job.lora.n = 0;  // the base as it is
     float* b = render_job(&g, c.base, "--base", &job, c.batch, "eval base", &ch2, &size2);
+    cli_dist_followers_leave();  // rank 0 holds every image now
     if (ch != ch2 || size != size2) die("--base %s: its images are not the shape of --model's", c.base);
     const char** caps = xmalloc((size_t)n * sizeof *caps);
     for (int i = 0; i < n; i++) caps[i] = job.prompts[i / job.nseeds];

@@ -84,11 +84,13 @@ int cmd_make_pairs(int argc, char** argv) {
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;
     go.device = c.device;
+    cli_dist_join(&argc, &argv, &go);  // under mpirun: each rank renders its share
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     Judge judge;
     if (judge_open(&judge, &g, c.judge, err, sizeof err)) die("%s (--judge)", err);
     int ch, size, K = c.per_prompt, n = job.nprompts * K;
     float* images = render_job(&g, c.model, "--model", &job, c.batch, "make-pairs", &ch, &size);
+    cli_dist_followers_leave();  // rank 0 holds every image now
     const char** caps = xmalloc((size_t)n * sizeof *caps);
     for (int i = 0; i < n; i++) caps[i] = job.prompts[i / K];
     double* scores = xmalloc((size_t)n * sizeof *scores);

@@ -112,6 +112,7 @@ int cmd_sample(int argc, char** argv) {
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;
     go.device = c.device;
+    cli_dist_join(&argc, &argv, &go);  // under mpirun: each rank renders its share
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     int ch, size, ch2, size2;
     float* a = render_job(&g, c.model, "--model", &job, c.batch, *c.compare ? "sample A" : "sample", &ch, &size);
@@ -122,6 +123,7 @@ int cmd_sample(int argc, char** argv) {
         if (ch2 != ch || size2 != size)
             die("--compare %s: its images are %dx%dx%d, --model's %dx%dx%d", c.compare, ch2, size2, size2, ch, size, size);
     }
+    cli_dist_followers_leave();  // rank 0 holds every image now
     gpu_free(&g);
 
     char err[1024], settings[128], title[3 * OPT_STR_MAX];

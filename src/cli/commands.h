@@ -23,3 +23,11 @@ int cli_exit_status(RunStatus st);
 // A training run with a progress bar on an open device (train and compare).
 // Returns the exit status.
 int train_with_progress(GpuContext* g, const TrainConfig* c);
+
+// sample, eval and make-pairs under an MPI launcher (cli_dist.c): joins the
+// job and gives each rank of a machine its own device (go->nth), as train does.
+#include "gpu/gpu.h"
+void cli_dist_join(int* argc, char*** argv, GpuOptions* go);
+// Once rank 0 holds every image (render_job gathers them), the other ranks are
+// done: they leave here; rank 0 returns and alone judges and writes.
+void cli_dist_followers_leave(void);

@@ -30,6 +30,15 @@ void dist_barrier(void);
 // process get the same bits, and Open MPI's algorithms do; a training run
 // compares weight hashes to catch a library that does not.
 void dist_sum_floats(float* x, int64_t n);
+// all[0..size x n) := every process's mine[0..n), in rank order (MPI_Allgather).
+void dist_gather_floats(const float* mine, float* all, int64_t n);
+// Work split between the processes: this one's share [*lo, *hi) of n units,
+// contiguous and in rank order (n k / size .. n (k + 1) / size for rank k).
+void dist_share(int64_t n, int64_t* lo, int64_t* hi);
+// x holds n units of unit_len floats; each process has filled its share
+// (dist_share). Afterwards rank 0's x holds every unit (MPI_Gatherv); the
+// others' x is unchanged.
+void dist_gather_shares_to_lead(float* x, int64_t n, int64_t unit_len);
 // x[0..n) := the mean over processes.
 void dist_mean_doubles(double* x, int n);
 // Copies rank 0's bytes into every process's buf.

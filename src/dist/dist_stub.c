@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/check.h"
 
@@ -25,6 +26,9 @@ int dist_local_size(void) { return 1; }
 const char* dist_backend(void) { return "none"; }
 void dist_barrier(void) {}
 void dist_sum_floats(float* x, int64_t n) {}
+void dist_gather_floats(const float* mine, float* all, int64_t n) { memmove(all, mine, (size_t)n * sizeof *all); }
+void dist_share(int64_t n, int64_t* lo, int64_t* hi) { *lo = 0, *hi = n; }
+void dist_gather_shares_to_lead(float* x, int64_t n, int64_t unit_len) {}
 void dist_mean_doubles(double* x, int n) {}
 void dist_broadcast(void* buf, size_t bytes) {}
 bool dist_all_equal(uint64_t v) { return true; }

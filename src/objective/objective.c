@@ -173,6 +173,8 @@ bool objective_needs_reference(Objective obj) { return objective_info(obj)->need
 bool objective_needs_signs(Objective obj) { return objective_info(obj)->needs_signs; }
 bool objective_needs_ref_dist(Objective obj) { return objective_info(obj)->needs_ref_dist; }
 
+bool objective_uses_batch_statistic(Objective obj) { return obj == OBJ_KTO || obj == OBJ_TKTO || obj == OBJ_SDPO; }
+
 // The objectives that read beta_dpo are exactly those built on Diffusion-DPO's logit.
 bool objective_is_dpo_family(Objective obj) { return (objective_info(obj)->hypers & HYPER(OBJ_HYPER_BETA_DPO)) != 0; }
 

@@ -177,6 +177,9 @@ bool objective_needs_signs(Objective obj);
 // dspo needs q[n], the per-sample MSE between the policy's and the reference's
 // predictions, and drives a second backward term with coef_q[n] = dLoss/dq[n].
 bool objective_needs_ref_dist(Objective obj);
+// kto, tkto (the reference point z) and sdpo (the losers' scale) read a
+// statistic of the whole micro-batch, so their coefficients depend on every row.
+bool objective_uses_batch_statistic(Objective obj);
 // tkto's row signs: +1 for the first `pairs` rows (matched captions), -1 for the next `pairs`.
 void objective_tkto_signs(float* signs, int64_t pairs);
 

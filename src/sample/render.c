@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist/dist.h"
 #include "model/lora.h"
 #include "sample/sample_inputs.h"
 #include "util/check.h"
@@ -35,15 +36,25 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     int64_t numel = (int64_t)*channels * *size * *size;
     int most = generator_max_batch(g, &p);  // images do not depend on the batch: fitting it changes nothing else
     if (batch > most) batch = most;
-    float* images = xmalloc((size_t)(n * numel) * sizeof *images);
-    Generator gen;
-    generator_init(&gen, g, &p, batch < n ? batch : n, job->set);
-    Progress prog;
-    progress_begin(&prog, label, ((n + gen.batch - 1) / gen.batch) * job->set.steps, 0);
-    int bad = generator_run(&gen, prompts, seeds, n, images, on_progress, &prog);
-    progress_end(&prog);
-    if (bad) fprintf(stderr, "vkpref: warning: %d of %d images from %s have non-finite values\n", bad, n, dir);
-    generator_free(&gen);
+    float* images = xcalloc((size_t)(n * numel), sizeof *images);
+    // Under an MPI launcher each rank renders its share and rank 0 gathers them
+    // (an image depends on its prompt, seed and settings only, not on the batch).
+    int64_t lo, hi;
+    dist_share(n, &lo, &hi);
+    int mine = (int)(hi - lo), bad = 0;
+    if (mine > 0) {
+        Generator gen;
+        generator_init(&gen, g, &p, batch < mine ? batch : mine, job->set);
+        Progress prog;
+        bool show = dist_lead();  // one progress bar: rank 0's share
+        if (show) progress_begin(&prog, label, ((mine + gen.batch - 1) / gen.batch) * job->set.steps, 0);
+        bad = generator_run(&gen, prompts + lo, seeds + lo, mine, images + lo * numel, show ? on_progress : NULL,
+                            &prog);
+        if (show) progress_end(&prog);
+        generator_free(&gen);
+    }
+    dist_gather_shares_to_lead(images, n, numel);
+    if (bad) fprintf(stderr, "vkpref: warning: %d of %d images from %s have non-finite values\n", bad, mine, dir);
     pipeline_free(&p);
     lora_free_files(lora, &job->lora);
     free(prompts), free(seeds);

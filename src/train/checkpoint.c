@@ -113,8 +113,9 @@ int checkpoint_save(const DiffusionPipeline* p, const LoraSet* lora, bool train_
     }
     if (!r) {
         char state[256];
-        int n = snprintf(state, sizeof state, "{\n  \"format\": %d,\n  \"step\": %d,\n  \"run_id\": \"%s\"\n}\n",
-                         STATE_FORMAT, st->step, st->run_id);
+        int n = snprintf(state, sizeof state,
+                         "{\n  \"format\": %d,\n  \"step\": %d,\n  \"run_id\": \"%s\",\n  \"processes\": %d\n}\n",
+                         STATE_FORMAT, st->step, st->run_id, st->processes > 0 ? st->processes : 1);
         snprintf(path, sizeof path, "%s/train_state.json", d.tmp_path);
         r = write_file_atomic(path, state, (size_t)n, err, errlen);
     }
@@ -161,6 +162,7 @@ int checkpoint_state_parse(const char* text, const char* source, CheckpointState
     if (!f.failed && id && (!cJSON_IsString(id) || strlen(id->valuestring) >= sizeof st->run_id))
         json_fail(&f, "run_id", "must be a string of at most %d characters", (int)sizeof st->run_id - 1);
     snprintf(st->run_id, sizeof st->run_id, "%s", !f.failed && cJSON_IsString(id) ? id->valuestring : "");
+    st->processes = f.failed ? 1 : json_int_in(&f, "processes", 1, 1, INT_MAX);  // absent in older checkpoints
     cJSON_Delete(root);
     return f.failed ? -1 : 0;
 }

@@ -6,8 +6,9 @@
 //   train_state.safetensors  raw weights, AdamW moments and EMA of every
 //                            trainable store, named "<store>/<slot>/<param>"
 //                            (store: unet, text_encoder or lora)
-//   train_state.json         step, format version and the run's id (run_dir.h;
-//                            RNG needs nothing: every draw is a pure function of
+//   train_state.json         step, format version, the run's id (run_dir.h) and
+//                            the number of processes that trained it (the RNG
+//                            needs nothing: every draw is a pure function of
 //                            seed and step, rng.h)
 //   train_config.json        the resolved options of the run
 // The folder is written under a temporary name and renamed into place, so a
@@ -24,6 +25,7 @@
 typedef struct CheckpointState {
     int step;         // optimizer steps completed
     char run_id[17];  // the run that wrote it ("" for checkpoints written before runs had ids)
+    int processes;    // data-parallel processes that trained it (1 when absent: older checkpoints)
 } CheckpointState;
 
 // Writes output_dir/checkpoint-<step> (pruning is the caller's: run_dir_prune).

@@ -144,3 +144,15 @@ TrainStepConfig train_step_config_from_options(const TrainConfig* c, Objective o
         .coef_scale = 1.0f / (float)c->gradient_accumulation_steps,
         .ref_ps = objective_needs_reference(obj) ? ref : NULL};
 }
+
+void train_step_config_distribute(TrainStepConfig* sc, int nranks, int rank, StepReduceFn reduce,
+                                  StepGatherFn gather, void* user) {
+    if (nranks < 2) return;
+    sc->reduce = reduce, sc->reduce_user = user;
+    if (objective_uses_batch_statistic(sc->objective)) {
+        sc->gather = gather, sc->gather_user = user;
+        sc->nranks = nranks, sc->rank = rank;
+    } else {
+        sc->coef_scale /= (float)nranks;
+    }
+}

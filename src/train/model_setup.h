@@ -26,3 +26,9 @@ int objective_hyper_from_options(const TrainConfig* c, Objective obj, int num_tr
 // The recorded step's configuration: rows per micro-batch, tokens per caption.
 TrainStepConfig train_step_config_from_options(const TrainConfig* c, Objective obj, bool train_text, int rows,
                                                int text_len, ObjectiveHyper hyper, ParamStore* ref);
+// Data parallel over nranks processes, this one `rank` (nranks > 1): the
+// gradients summed by reduce; an objective that reads a statistic of the
+// micro-batch sees every process's rows (gather), the others scale their
+// coefficients by 1 / nranks (the loss is a mean over the global batch).
+void train_step_config_distribute(TrainStepConfig* sc, int nranks, int rank, StepReduceFn reduce,
+                                  StepGatherFn gather, void* user);

@@ -4,7 +4,9 @@
 #include "train/run.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,9 @@
 static const char* const RESUME_FREE_KEYS[] = {"resume_from_checkpoint", "max_train_steps", "output_dir", "device",
                                                "checkpointing_steps", "checkpoints_total_limit", "log_every",
                                                "save_f16", "validation_steps", "overwrite_output_dir",
-                                               "max_loss_spike"};
+                                               "max_loss_spike",
+                                               // free as long as the global batch stays (check_global_batch)
+                                               "train_batch_size", "gradient_accumulation_steps"};
 
 // Data parallel: steps between comparisons of the weights' hash across processes.
 #define WEIGHT_CHECK_EVERY 50
@@ -176,6 +180,37 @@ static void warn_changed_options(TrainRun* r, const char* ckpt) {
     cJSON_Delete(then), cJSON_Delete(now);
 }
 
+// A step is one global batch (processes x train_batch_size x micro-batches):
+// the learning-rate schedule, AdamW's bias correction and the items a step
+// draws all count steps. A resume keeps that batch, however it is split
+// between processes, or it is refused: with another batch the run would not
+// continue the same training.
+static int check_global_batch(const TrainRun* r, const char* ckpt, char* err, size_t errlen) {
+    CheckpointState cs;
+    if (checkpoint_read_state(ckpt, &cs, err, errlen)) return -1;
+    char path[8400];
+    snprintf(path, sizeof path, "%s/train_config.json", ckpt);
+    if (!path_exists(path)) return 0;  // nothing to compare with
+    cJSON* then = json_read_object(path, err, errlen);
+    if (!then) return -1;
+    int tb = 0, ga = 0;
+    bool known = json_to_int(cJSON_GetObjectItemCaseSensitive(then, "train_batch_size"), 1, INT_MAX, &tb) &&
+                 json_to_int(cJSON_GetObjectItemCaseSensitive(then, "gradient_accumulation_steps"), 1, INT_MAX, &ga);
+    cJSON_Delete(then);
+    if (!known) return 0;
+    const TrainConfig* c = &r->c;
+    long long was = (long long)cs.processes * tb * ga,
+              now = (long long)r->nranks * c->train_batch_size * c->gradient_accumulation_steps;
+    if (was == now) return 0;
+    return fail(err, errlen, "--resume_from_checkpoint %s: it was trained with %lld items per step (%d process%s x "
+                "--train_batch_size %d x --gradient_accumulation_steps %d), this run would take %lld (%d x %d x %d): "
+                "a step's learning rate, optimizer state and data all count steps of the same global batch. Resume "
+                "with %lld items per step (processes x train_batch_size x gradient_accumulation_steps), or start a "
+                "new run from its weights (--pretrained_model_name_or_path)",
+                ckpt, was, cs.processes, cs.processes > 1 ? "es" : "", tb, ga, now, r->nranks, c->train_batch_size,
+                c->gradient_accumulation_steps, was);
+}
+
 // The CSV log; a resumed run keeps the rows up to the checkpoint's step.
 static FILE* open_log(const char* output_dir, int resume_step, char* err, size_t errlen) {
     char path[8192];
@@ -262,6 +297,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
         char ckpt[8192];
         if (checkpoint_resolve(c->resume_from_checkpoint, c->output_dir, r->run_id, ckpt, sizeof ckpt, err, errlen))
             return -1;
+        if (check_global_batch(r, ckpt, err, errlen)) return -1;
         // A LoRA checkpoint holds the adapters only: the base is the pretrained model.
         if (pipeline_load(&r->p, r->g, lora ? c->pretrained_model_name_or_path : ckpt, alloc, err, errlen)) return -1;
         r->has_pipe = true;
@@ -443,6 +479,11 @@ static void sum_gradients(void* user, float* grads, int64_t n) {
     dist_sum_floats(grads, n);
 }
 
+static void gather_rows(void* user, const float* mine, float* all, int64_t n) {
+    (void)user;
+    dist_gather_floats(mine, all, n);
+}
+
 static void note_last_checkpoint(const TrainRun* r) {
     char note[8300];
     snprintf(note, sizeof note, "last complete checkpoint: %s", *r->last_ckpt ? r->last_ckpt : "none");
@@ -551,10 +592,7 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
     TrainStepConfig sc = train_step_config_from_options(c, r->obj, r->train_text, r->rows, p->max_length, hyper,
                                                         &r->ref);
     sc.lora = r->has_lora ? &r->lora : NULL;
-    if (r->nranks > 1) {  // the loss is a mean over the global batch: each rank's share is 1 / nranks
-        sc.coef_scale /= (float)r->nranks;
-        sc.reduce = sum_gradients;
-    }
+    train_step_config_distribute(&sc, r->nranks, r->rank, sum_gradients, gather_rows, NULL);
     train_step_init(&r->st, g, &p->unet, &p->unet_ps, &p->clip, &p->text_ps, sc);
     r->has_step = true;
     if (r->lead && setup_validation(r, err, errlen)) goto fail;
@@ -628,8 +666,19 @@ static RunStatus diverged(TrainRun* r, char* err, size_t errlen, const char* wha
     return RUN_ERR_DIVERGED;
 }
 
+// Fault injection for tests ($VKPREF_FAULT_KILL_AT_STEP=k): the process kills
+// itself with SIGKILL, as `kill -9` would, as step k begins.
+static void fault_kill_point(const TrainRun* r, int step) {
+    const char* v = getenv("VKPREF_FAULT_KILL_AT_STEP");
+    if (!v || atoi(v) != step) return;
+    fprintf(stderr, "vkpref: fault injection: rank %d killing itself (SIGKILL) at step %d\n", r->rank, step);
+    fflush(stderr);
+    raise(SIGKILL);
+}
+
 RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t errlen) {
     const TrainConfig* c = &r->c;
+    fault_kill_point(r, r->done + 1);
     if (r->done >= c->max_train_steps)
         return fail(err, errlen, "the run is at step %d of %d: nothing left to do", r->done, c->max_train_steps),
                RUN_ERR_INPUT;
@@ -642,7 +691,9 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
     if (r->g->device_lost)
         return fail(err, errlen, "step %d: the Vulkan device was lost (VK_ERROR_DEVICE_LOST); last complete "
                     "checkpoint: %s", s + 1, *r->last_ckpt ? r->last_ckpt : "none"), RUN_ERR_DEVICE;
-    if (r->nranks > 1) {  // the gradient norm is global already; the metrics are per rank
+    // The gradient norm is global already; the metrics are per rank unless the
+    // objective saw the global micro-batch (then they are every rank's).
+    if (r->nranks > 1 && !r->st.cfg.gather) {
         dist_mean_doubles(rep->metrics, OBJ_METRICS_COUNT);
         rep->metrics[OBJ_METRIC_MEAN_ABS_COEF] /= r->nranks;  // a rank's coefficients are 1 / its own items
     }
@@ -693,16 +744,20 @@ RunStatus train_run_step(TrainRun* r, TrainStepReport* rep, char* err, size_t er
     if (validate_now && !isnan(rep->val_loss)) say(r, "step %d validation loss %.5f", done, rep->val_loss);
     if (c->checkpointing_steps && (done % c->checkpointing_steps == 0 || done == c->max_train_steps)) {
         char path[8192];
-        CheckpointState cs = {.step = done};
+        CheckpointState cs = {.step = done, .processes = r->nranks};
         snprintf(cs.run_id, sizeof cs.run_id, "%s", r->run_id);
         if (r->lead && checkpoint_save(&r->p, r->has_lora ? &r->lora : NULL, r->train_text, c->use_ema,
                                        r->config_json, &cs, c->output_dir, path, sizeof path, err, errlen))
             return RUN_ERR_IO;
-        dist_barrier();  // the checkpoint is complete before any rank names it
-        if (!r->lead) snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", c->output_dir, done);
+        // The lead names its checkpoint at once; the others once it is complete (the barrier).
+        if (!r->lead) {
+            dist_barrier();
+            snprintf(path, sizeof path, "%s/" CHECKPOINT_PREFIX "%d", c->output_dir, done);
+        }
         r->last_ckpt_step = done;
         snprintf(r->last_ckpt, sizeof r->last_ckpt, "%s", path);
         note_last_checkpoint(r);
+        if (r->lead) dist_barrier();
         r->prune_pending = r->lead;
         rep->checkpoint_saved = true;
     }

@@ -20,30 +20,47 @@ float* step_ptr(const Tensor* t) { return tensor_host_ptr(t); }
 // saved activations) when the objective needs one, the policy UNet, per-row
 // errors, the objective's coefficients (on the GPU: no host round trip), and
 // the backward of sum_n coef[n] * mse[n] (dspo: plus coef_dist[n] * ref_dist[n]) into
-// every trainable parameter.
-static void record_forward_backward(TrainStep* s, Cmd* c, const UNet* unet, const ClipTextModel* clip, StepActs* a) {
+// every trainable parameter. A gathered micro-batch (cfg.gather) records up to the
+// errors into `fwd` and the rest into c; otherwise fwd is c.
+static void record_forward_backward(TrainStep* s, Cmd* fwd, Cmd* c, const UNet* unet, const ClipTextModel* clip,
+                                    StepActs* a) {
     const TrainStepConfig* k = &s->cfg;
     arena_reset(&s->act), arena_reset(&s->tmp), arena_reset(&s->grad);
-    Graph gt = {.cmd = c, .ps = s->text_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad,
+    Graph gt = {.cmd = fwd, .ps = s->text_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad,
                 .training = k->train_text_encoder};
-    Graph gu = {.cmd = c, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true,
+    Graph gu = {.cmd = fwd, .ps = s->unet_ps, .act = &s->act, .tmp = &s->tmp, .grad = &s->grad, .training = true,
                 .lora = k->lora, .lora_dropout = k->lora != NULL, .frozen_sink = k->lora ? &s->frozen_sink : NULL};
     Tensor ehs = clip_forward(&gt, clip, &a->text, &s->ids, k->batch, k->text_len);
     bool ref = objective_needs_reference(k->objective), dist = objective_needs_ref_dist(k->objective);
     Tensor ref_pred = {0};  // in the activation arena: alive until the backward below
     if (ref) {
         // With LoRA the reference is the same UNet store, recorded with the adapters off.
-        Graph gr = {.cmd = c, .ps = k->lora ? s->unet_ps : k->ref_ps, .act = &s->act, .tmp = &s->tmp, .grad = NULL,
-                    .training = false};
+        Graph gr = {.cmd = fwd, .ps = k->lora ? s->unet_ps : k->ref_ps, .act = &s->act, .tmp = &s->tmp,
+                    .grad = NULL, .training = false};
         ref_pred = unet_forward(&gr, unet, &a->ref, &s->x_t, &s->timesteps, &ehs);
-        op_mse_per_sample_forward(c, &s->mse_ref, &ref_pred, &s->target);
+        op_mse_per_sample_forward(fwd, &s->mse_ref, &ref_pred, &s->target);
     }
     Tensor pred = unet_forward(&gu, unet, &a->policy, &s->x_t, &s->timesteps, &ehs);
-    op_mse_per_sample_forward(c, &s->mse, &pred, &s->target);
-    if (dist) op_mse_per_sample_forward(c, &s->ref_dist, &pred, &ref_pred);
-    op_objective(c, &s->coef, dist ? &s->coef_dist : NULL, &s->metrics, &s->mse, ref ? &s->mse_ref : NULL,
-                 dist ? &s->ref_dist : NULL, objective_needs_signs(k->objective) ? &s->signs : NULL, k->objective,
-                 &k->hyper, k->coef_scale);
+    op_mse_per_sample_forward(fwd, &s->mse, &pred, &s->target);
+    if (dist) op_mse_per_sample_forward(fwd, &s->ref_dist, &pred, &ref_pred);
+    gt.cmd = gu.cmd = c;
+    bool signs = objective_needs_signs(k->objective);
+    if (k->gather) {
+        // Only batch-statistic objectives gather (kto, tkto, sdpo); none needs the reference distance.
+        if (dist) die("train step: %s cannot gather its micro-batch", objective_name(k->objective));
+        op_objective(c, &s->g_coef, NULL, &s->metrics, &s->g_mse, ref ? &s->g_mse_ref : NULL, NULL,
+                     signs ? &s->g_signs : NULL, k->objective, &k->hyper, k->coef_scale);
+        // This process's rows of each half of the gathered coefficients.
+        int halves = objective_rows_per_item(k->objective), h = k->batch / halves;
+        for (int j = 0; j < halves; j++) {
+            Tensor mine = tensor_slice(s->coef, (int64_t)j * h, h);
+            Tensor all = tensor_slice(s->g_coef, ((int64_t)j * k->nranks + k->rank) * h, h);
+            cmd_copy(c, &mine, &all);
+        }
+    } else {
+        op_objective(c, &s->coef, dist ? &s->coef_dist : NULL, &s->metrics, &s->mse, ref ? &s->mse_ref : NULL,
+                     dist ? &s->ref_dist : NULL, signs ? &s->signs : NULL, k->objective, &k->hyper, k->coef_scale);
+    }
     Tensor dpred = graph_grad_like(&gu, &pred);
     op_mse_per_sample_backward(c, &dpred, &s->coef, &pred, &s->target);
     // dspo's second term: coef_dist[n] dq[n]/dpred, q the distance to the reference's prediction.
@@ -129,12 +146,26 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     // Both recordings share the activation arenas: they never run concurrently.
     StepActs* acts = xcalloc(1, sizeof *acts);  // a few hundred KB: not on the stack
     unet_set_gradient_checkpointing(&acts->policy, cfg.gradient_checkpointing);
+    if (cfg.gather) {
+        if (!cfg.reduce || cfg.nranks < 1 || cfg.rank < 0 || cfg.rank >= cfg.nranks ||
+            cfg.batch % objective_rows_per_item(cfg.objective))
+            die("train step: a gathered micro-batch needs the gradient exchange and rank %d of %d", cfg.rank,
+                cfg.nranks);
+        int64_t rows = (int64_t)cfg.nranks * B;
+        s->g_mse = arena_tensor1(&s->io, rows);
+        s->g_mse_ref = arena_tensor1(&s->io, rows);
+        s->g_signs = arena_tensor1(&s->io, rows);
+        s->g_coef = arena_tensor1(&s->io, rows);
+        s->gather_buf = xmalloc((size_t)rows * sizeof *s->gather_buf);
+        cmd_begin(&s->forward, g);
+    }
     cmd_begin(&s->accumulate, g);
-    record_forward_backward(s, &s->accumulate, unet, clip, acts);
+    record_forward_backward(s, cfg.gather ? &s->forward : &s->accumulate, &s->accumulate, unet, clip, acts);
+    if (cfg.gather) cmd_end(&s->forward);
     cmd_end(&s->accumulate);
     cmd_begin(&s->update, g);
     if (cfg.reduce) record_split_update(s, stores, ns);
-    else record_forward_backward(s, &s->update, unet, clip, acts);
+    else record_forward_backward(s, &s->update, &s->update, unet, clip, acts);
     free(acts);
     optimizer_record_update(&s->update, stores, ns, &s->stats, &s->norm_scratch, &s->scalars, cfg.max_grad_norm,
                             cfg.adam, cfg.ema);
@@ -147,6 +178,20 @@ void train_step_free(TrainStep* s) {
     arena_free(&s->io), arena_free(&s->act), arena_free(&s->tmp), arena_free(&s->grad);
     if (s->cfg.lora) arena_free(&s->frozen);
     if (s->cfg.reduce) cmd_free(&s->grads_out), arena_free(&s->staging);
+    if (s->cfg.gather) cmd_free(&s->forward), free(s->gather_buf);
+}
+
+// all := every process's rows of `mine`, each half of the rows in rank order
+// (the layout of one process with nranks x batch rows: objective.h).
+static void gather_rows(TrainStep* s, const Tensor* mine, const Tensor* all) {
+    const TrainStepConfig* k = &s->cfg;
+    int B = k->batch, halves = objective_rows_per_item(k->objective), h = B / halves;
+    k->gather(k->gather_user, step_ptr(mine), s->gather_buf, B);
+    float* out = step_ptr(all);
+    for (int r = 0; r < k->nranks; r++)
+        for (int j = 0; j < halves; j++)
+            memcpy(out + ((size_t)j * k->nranks + r) * h, s->gather_buf + (size_t)r * B + (size_t)j * h,
+                   (size_t)h * sizeof *out);
 }
 
 void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double metrics[OBJ_METRICS_COUNT]) {
@@ -154,6 +199,12 @@ void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double 
     bool split = s->cfg.reduce != NULL;
     for (int m = 0; m < K; m++) {
         fill(user, m);
+        if (s->cfg.gather) {
+            cmd_submit(&s->forward);
+            gather_rows(s, &s->mse, &s->g_mse);
+            if (objective_needs_reference(s->cfg.objective)) gather_rows(s, &s->mse_ref, &s->g_mse_ref);
+            if (objective_needs_signs(s->cfg.objective)) gather_rows(s, &s->signs, &s->g_signs);
+        }
         cmd_submit(m == K - 1 && !split ? &s->update : &s->accumulate);
         const float* mv = step_ptr(&s->metrics);
         for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] += mv[k] / K;

@@ -16,6 +16,15 @@
 // optimizer tail (staging copied back, then clip + AdamW + EMA + zeroing), so
 // every process applies the same update to the same weights.
 //
+// Data parallel with an objective that reads a statistic of the whole
+// micro-batch (kto's reference point, sdpo's scale; cfg.gather set): the
+// micro-batch is every process's rows together, as in one process with
+// nranks x batch rows. Each micro-batch is then two submits: `forward` (up to
+// the per-row errors), the host gathers every process's errors and signs into
+// the g_* tensors (one process's layout: each half of the rows in rank order),
+// and `accumulate` evaluates the objective on all rows and back-propagates this
+// process's own.
+//
 // The recordings are made from the model descriptions given to
 // train_step_init (the frozen reference from the policy's UNet, against its own
 // store); the activations they save live only while recording, since a replay
@@ -31,6 +40,9 @@
 
 // Replaces grads[0..n) (one gradient chunk, in a fixed order) with its sum over processes.
 typedef void (*StepReduceFn)(void* user, float* grads, int64_t n);
+
+// Writes every process's mine[0..n) into all[0..nprocesses x n), in rank order.
+typedef void (*StepGatherFn)(void* user, const float* mine, float* all, int64_t n);
 
 typedef struct TrainStepConfig {
     int batch;              // UNet rows per micro-batch (items x objective_rows_per_item)
@@ -50,6 +62,9 @@ typedef struct TrainStepConfig {
     LoraSet* lora;
     StepReduceFn reduce;    // data parallel: the gradient exchange (split update, above); NULL: one process
     void* reduce_user;
+    StepGatherFn gather;    // data parallel, objective_uses_batch_statistic: the row exchange (above); else NULL
+    void* gather_user;
+    int nranks, rank;       // with gather: the processes, and this one's place among them
 } TrainStepConfig;
 
 typedef struct TrainStep {
@@ -73,6 +88,12 @@ typedef struct TrainStep {
     Tensor staged[OPTIMIZER_MAX_CHUNKS];
     int nstaged;
     Cmd grads_out;
+    // Gathered micro-batch only: its rows' errors, signs and coefficients
+    // (host-visible, nranks x batch rows), the host's receive buffer, and the
+    // recording up to the per-row errors.
+    Tensor g_mse, g_mse_ref, g_signs, g_coef;
+    float* gather_buf;
+    Cmd forward;
 } TrainStep;
 
 // ref_ps in cfg: the reference UNet's store, registered by unet_init with

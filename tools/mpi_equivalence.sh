@@ -27,12 +27,8 @@
 # Exit 77 (skipped) when vkpref was built without MPI or mpirun is missing.
 set -euo pipefail
 bin=$1 with_mpi=$2 python=${3:-python3}
-src=$(cd "$(dirname "$0")/.." && pwd)
-case "$with_mpi" in ON | on | 1 | TRUE | true) ;; *) echo "built without MPI: skipped"; exit 77 ;; esac
-command -v mpirun >/dev/null || { echo "mpirun not found: skipped"; exit 77; }
 
-out=$(mktemp -d /tmp/vkpref_mpi_XXXXXX)
-trap 'rm -rf "$out"' EXIT
+source "$(dirname "$0")/mpi_test_env.sh" vkpref_mpi
 steps=${VKPREF_MPI_TEST_STEPS:-5} lr=1e-5
 args=(train --model_config "$src/configs/models/fmnist-small.json" --max_train_steps "$steps" --seed 11
       --learning_rate "$lr" --lr_warmup_steps 0 --log_every 1 --validation_images 0 --validation_grid_seeds 0

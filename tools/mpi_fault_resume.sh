@@ -18,12 +18,8 @@
 # Exit 77 (skipped) when vkpref was built without MPI or mpirun is missing.
 set -euo pipefail
 bin=$1 with_mpi=$2 python=${3:-python3}
-src=$(cd "$(dirname "$0")/.." && pwd)
-case "$with_mpi" in ON | on | 1 | TRUE | true) ;; *) echo "built without MPI: skipped"; exit 77 ;; esac
-command -v mpirun >/dev/null || { echo "mpirun not found: skipped"; exit 77; }
 
-out=$(mktemp -d /tmp/vkpref_mpi_fault_XXXXXX)
-trap 'rm -rf "$out"' EXIT
+source "$(dirname "$0")/mpi_test_env.sh" vkpref_mpi_fault
 run=$out/run
 args=(train --pretrained_model_name_or_path "$src/assets/fmnist-base" --max_train_steps 3 --seed 11
       --learning_rate 1e-5 --lr_warmup_steps 0 --log_every 1 --validation_images 0 --validation_grid_seeds 0

@@ -13,12 +13,8 @@
 # Exit 77 (skipped) when vkpref was built without MPI or mpirun is missing.
 set -euo pipefail
 bin=$1 with_mpi=$2
-src=$(cd "$(dirname "$0")/.." && pwd)
-case "$with_mpi" in ON | on | 1 | TRUE | true) ;; *) echo "built without MPI: skipped"; exit 77 ;; esac
-command -v mpirun >/dev/null || { echo "mpirun not found: skipped"; exit 77; }
 
-out=$(mktemp -d /tmp/vkpref_mpi_sample_XXXXXX)
-trap 'rm -rf "$out"' EXIT
+source "$(dirname "$0")/mpi_test_env.sh" vkpref_mpi_sample
 mpi=(mpirun --oversubscribe --bind-to none -np 2)  # no binding: lavapipe's threads need the cores
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 model=$src/assets/fmnist-base

@@ -139,6 +139,19 @@ double ref_objective_loss(Objective obj, const ObjectiveHyper* h, int64_t n_item
 // 1 if a > 0, 1/2 on a tie.
 static double ranked(double a) { return a > 0 ? 1.0 : a == 0 ? 0.5 : 0.0; }
 
+// One pair's share of the metrics every DPO-family objective logs (B pairs, 2B rows).
+static void add_pair_metrics(double* m, int64_t B, double z, double ew, double el, double rw, double rl) {
+    m[OBJ_METRIC_IMPLICIT_ACC] += ranked(z) / (double)B;
+    m[OBJ_METRIC_REWARD_MARGIN] += z / (double)B;
+    m[OBJ_METRIC_MEAN_SIGMA] += ref_sigmoid(-z) / (double)B;
+    m[OBJ_METRIC_POLICY_MSE] += (ew + el) / (double)(2 * B);
+    m[OBJ_METRIC_REF_MSE] += (rw + rl) / (double)(2 * B);
+    m[OBJ_METRIC_WIN_DRIFT] += (ew - rw) / (double)B;
+    m[OBJ_METRIC_LOSE_DRIFT] += (el - rl) / (double)B;
+    m[OBJ_METRIC_WIN_MSE] += ew / (double)B;
+    m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
+}
+
 void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, const double* e, const double* r,
                    const double* q, const double* signs, double* loss, double* g, double* gq, double* metrics) {
     check_inputs("ref_objective", obj, n_items, r, q, signs);
@@ -167,20 +180,12 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
         if (obj == OBJ_SDPO) m[OBJ_METRIC_SDPO_LAMBDA] = lambda;
         for (int64_t k = 0; k < B; k++) {
             double ew = e[k], el = e[B + k], rw = r[k], rl = r[B + k];
-            double z = dpo_z(h->beta_dpo, ew, el, rw, rl), sg = ref_sigmoid(-z), dldz;
+            double z = dpo_z(h->beta_dpo, ew, el, rw, rl), dldz;
             dpo_pair_loss(l, h->beta_dpo, (ew - el) - (rw - rl), &dldz);
             // dz/de_w = -beta/2, dz/de_l = +beta/2
             gb[k] = -0.5 * h->beta_dpo * dldz / (double)B;
             gb[B + k] = lambda * 0.5 * h->beta_dpo * dldz / (double)B;
-            m[OBJ_METRIC_IMPLICIT_ACC] += ranked(z) / (double)B;
-            m[OBJ_METRIC_REWARD_MARGIN] += z / (double)B;
-            m[OBJ_METRIC_MEAN_SIGMA] += sg / (double)B;
-            m[OBJ_METRIC_POLICY_MSE] += (ew + el) / (double)rows;
-            m[OBJ_METRIC_REF_MSE] += (rw + rl) / (double)rows;
-            m[OBJ_METRIC_WIN_DRIFT] += (ew - rw) / (double)B;
-            m[OBJ_METRIC_LOSE_DRIFT] += (el - rl) / (double)B;
-            m[OBJ_METRIC_WIN_MSE] += ew / (double)B;
-            m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
+            add_pair_metrics(m, B, z, ew, el, rw, rl);
         }
         break;
     }
@@ -194,15 +199,7 @@ void ref_objective(Objective obj, const ObjectiveHyper* h, int64_t n_items, cons
             gb[k] = (1.0 - c + through_c) / (double)B;
             gb[B + k] = -through_c / (double)B;
             gqb[k] = (c * c - c) / (double)B;
-            m[OBJ_METRIC_IMPLICIT_ACC] += ranked(z) / (double)B;
-            m[OBJ_METRIC_REWARD_MARGIN] += z / (double)B;
-            m[OBJ_METRIC_MEAN_SIGMA] += ref_sigmoid(-z) / (double)B;
-            m[OBJ_METRIC_POLICY_MSE] += (ew + el) / (double)rows;
-            m[OBJ_METRIC_REF_MSE] += (rw + rl) / (double)rows;
-            m[OBJ_METRIC_WIN_DRIFT] += (ew - rw) / (double)B;
-            m[OBJ_METRIC_LOSE_DRIFT] += (el - rl) / (double)B;
-            m[OBJ_METRIC_WIN_MSE] += ew / (double)B;
-            m[OBJ_METRIC_LOSE_MSE] += el / (double)B;
+            add_pair_metrics(m, B, z, ew, el, rw, rl);
         }
         break;
     case OBJ_MAPO:

@@ -284,6 +284,11 @@ Test(latent, dpo_step_sample_eval_and_cache_reuse, .timeout = 900) {
              "eval --model %s/run1 --base " TINY_SD " --judge brightness --caption_fit_judge '' --prompt \"a red dress\" --seeds 0-1 --steps 2",
              dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    // A variant the folder lacks is named.
+    snprintf(args, sizeof args, "sample --model " TINY_SD " --variant bf16 --prompt x --seeds 0 --steps 1 --out %s/v.png",
+             dir);
+    cr_assert_neq(run_cli(args, out, sizeof out), 0);
+    cr_assert(strstr(out, "variant \"bf16\""), "%s", out);
     // The embedded Fashion-MNIST set trains pixel-space models only.
     snprintf(args, sizeof args,
              "train --pretrained_model_name_or_path " TINY_SD " --objective sft --dataset fmnist --max_train_steps 1 "

@@ -18,7 +18,7 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
                   int* channels, int* size) {
     char err[1024];
     DiffusionPipeline p;
-    if (pipeline_load(&p, g, dir, (PipelineAlloc){0}, err, sizeof err)) die("%s (%s)", err, flag);
+    if (pipeline_load(&p, g, dir, (PipelineAlloc){.variant = job->variant}, err, sizeof err)) die("%s (%s)", err, flag);
     LoraSet lora[LORA_FILES_MAX];
     if (lora_load_files(lora, g, &p.unet_ps, &job->lora, err, sizeof err)) die("%s (--lora)", err);
     if (job->lora.n) p.unet_lora = &lora[0];

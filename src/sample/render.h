@@ -17,6 +17,7 @@ typedef struct RenderJob {
     // LoRA adapter files applied to the UNet (model/lora.h), their contributions
     // added; lora.n = 0: none.
     LoraFiles lora;
+    char variant[512];  // weights files to read ("" or e.g. "fp16"; model/weights.h: weights_open)
 } RenderJob;
 
 // The job of a command's flags (--prompt ..., --prompts FILE, --seeds, --sampler,

@@ -80,6 +80,20 @@ static void upload_d(ParamStore* ps, int i, const double* d) {
 
 static double* download_d(const Tensor* t) { return t_download_new(t); }
 
+// Random x, W, b, A, B and dy of a merged-weight case (c's sizes), uploaded to the
+// base Linear q, the set's first adapter and the tensors x [N, T, I], dy [N, T, O].
+static void merged_case_inputs(MergedCtx* c, uint64_t seed, ParamStore* base, const Linear* q, LoraSet* ls, int64_t N,
+                               int64_t T, Tensor* x, Tensor* tdy, double** dy) {
+    TestRng rng = rng_seed(seed);
+    int64_t I = c->I, O = c->O, K = c->K;
+    c->x = rand_array(&rng, c->R * I, -1, 1), c->W = rand_array(&rng, O * I, -1, 1), c->b = rand_array(&rng, O, -1, 1);
+    c->A = rand_array(&rng, K * I, -1, 1), c->B = rand_array(&rng, O * K, -1, 1);
+    *dy = rand_array(&rng, c->R * O, -1, 1);
+    upload_d(base, q->w, c->W), upload_d(base, q->b, c->b);
+    upload_d(&ls->ps, ls->ad[0].a, c->A), upload_d(&ls->ps, ls->ad[0].b, c->B);
+    *x = t_upload(3, (int64_t[]){N, T, I}, c->x), *tdy = t_upload(3, (int64_t[]){N, T, O}, *dy);
+}
+
 // The adapter Linear (x [2, 3, 7] -> [2, 3, 5], rank 3, alpha 4.5) on the GPU
 // against the merged-weight reference; gradients of A, B and x; a frozen base.
 Test(lora, linear_matches_merged_reference, GPU_TEST) {
@@ -100,14 +114,9 @@ Test(lora, linear_matches_merged_reference, GPU_TEST) {
     param_store_alloc(&ls.ps, true, false, false);
 
     MergedCtx c = {.R = N * T, .I = I, .O = O, .K = K, .s = 4.5 / 3};
-    TestRng rng = rng_seed(71);
-    c.x = rand_array(&rng, c.R * I, -1, 1), c.W = rand_array(&rng, O * I, -1, 1), c.b = rand_array(&rng, O, -1, 1);
-    c.A = rand_array(&rng, K * I, -1, 1), c.B = rand_array(&rng, O * K, -1, 1);
-    double* dy = rand_array(&rng, c.R * O, -1, 1);
-    upload_d(&base, q.w, c.W), upload_d(&base, q.b, c.b);
-    upload_d(&ls.ps, ls.ad[0].a, c.A), upload_d(&ls.ps, ls.ad[0].b, c.B);
-    Tensor x = t_upload(3, (int64_t[]){N, T, I}, c.x), tdy = t_upload(3, (int64_t[]){N, T, O}, dy);
-
+    double* dy;
+    Tensor x, tdy;
+    merged_case_inputs(&c, 71, &base, &q, &ls, N, T, &x, &tdy, &dy);
     Arena act, tmp, grad;
     arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
     arena_init(&grad, &tgpu, "grad", 0, false);
@@ -432,14 +441,9 @@ Test(lora, linear_dropout_matches_reference, GPU_TEST) {
     ls.dropout = p, ls.dropout_key = &tkey;
 
     MergedCtx c = {.R = N * T, .I = I, .O = O, .K = K, .s = 3.0 / 2};
-    TestRng rng = rng_seed(72);
-    c.x = rand_array(&rng, c.R * I, -1, 1), c.W = rand_array(&rng, O * I, -1, 1), c.b = rand_array(&rng, O, -1, 1);
-    c.A = rand_array(&rng, K * I, -1, 1), c.B = rand_array(&rng, O * K, -1, 1);
-    double* dy = rand_array(&rng, c.R * O, -1, 1);
-    upload_d(&base, q.w, c.W), upload_d(&base, q.b, c.b);
-    upload_d(&ls.ps, ls.ad[0].a, c.A), upload_d(&ls.ps, ls.ad[0].b, c.B);
-    Tensor x = t_upload(3, (int64_t[]){N, T, I}, c.x), tdy = t_upload(3, (int64_t[]){N, T, O}, dy);
-
+    double* dy;
+    Tensor x, tdy;
+    merged_case_inputs(&c, 72, &base, &q, &ls, N, T, &x, &tdy, &dy);
     Arena act, tmp, grad;
     arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
     arena_init(&grad, &tgpu, "grad", 0, false);

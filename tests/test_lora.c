@@ -80,6 +80,22 @@ static void upload_d(ParamStore* ps, int i, const double* d) {
 
 static double* download_d(const Tensor* t) { return t_download_new(t); }
 
+// The first adapter's dA [K, I], dB [O, K] and the input gradient dx [R, I] against the reference's.
+static void expect_adapter_grads(const char* label, LoraSet* ls, const Tensor* dx, const double* dA, const double* dB,
+                                 const double* dx_want, const MergedCtx* c) {
+    char name[64];
+    const Tensor* got_t[3] = {G(&ls->ps, ls->ad[0].a), G(&ls->ps, ls->ad[0].b), dx};
+    const double* want[3] = {dA, dB, dx_want};
+    const int64_t n[3] = {c->K * c->I, c->O * c->K, c->R * c->I};
+    const char* part[3] = {"dA", "dB", "dx"};
+    for (int i = 0; i < 3; i++) {
+        double* got = download_d(got_t[i]);
+        snprintf(name, sizeof name, "%s %s", label, part[i]);
+        ASSERT_CLOSE(name, got, want[i], n[i], TOL_F32);
+        free(got);
+    }
+}
+
 // Random x, W, b, A, B and dy of a merged-weight case (c's sizes), uploaded to the
 // base Linear q, the set's first adapter and the tensors x [N, T, I], dy [N, T, O].
 static void merged_case_inputs(MergedCtx* c, uint64_t seed, ParamStore* base, const Linear* q, LoraSet* ls, int64_t N,
@@ -147,15 +163,7 @@ Test(lora, linear_matches_merged_reference, GPU_TEST) {
     double *dA = malloc(sizeof(double) * (size_t)(K * I)), *dB = malloc(sizeof(double) * (size_t)(O * K));
     double* wdx = malloc(sizeof(double) * (size_t)(c.R * I));
     lowrank_backward(&c, dy, dA, dB, wdx);
-    got = download_d(G(&ls.ps, ls.ad[0].a));
-    ASSERT_CLOSE("lora dA", got, dA, K * I, TOL_F32);
-    free(got);
-    got = download_d(G(&ls.ps, ls.ad[0].b));
-    ASSERT_CLOSE("lora dB", got, dB, O * K, TOL_F32);
-    free(got);
-    got = download_d(&dx);
-    ASSERT_CLOSE("lora dx", got, wdx, c.R * I, TOL_F32);
-    free(got);
+    expect_adapter_grads("lora", &ls, &dx, dA, dB, wdx, &c);
     ASSERT_NO_VALIDATION_MESSAGES();
     free(want), free(dA), free(dB), free(wdx), free(dy);
     free(c.x), free(c.W), free(c.b), free(c.A), free(c.B);
@@ -495,15 +503,7 @@ Test(lora, linear_dropout_matches_reference, GPU_TEST) {
         for (int64_t i = 0; i < I; i++)
             for (int64_t o = 0; o < O; o++) dx_want[r * I + i] += dy[r * O + o] * W[o * I + i];
     ref_dropout(dx_want, dx_ad, N, T * I, key, 0, p, true);
-    got = download_d(G(&ls.ps, ls.ad[0].a));
-    ASSERT_CLOSE("lora dropout dA", got, dA, K * I, TOL_F32);
-    free(got);
-    got = download_d(G(&ls.ps, ls.ad[0].b));
-    ASSERT_CLOSE("lora dropout dB", got, dB, O * K, TOL_F32);
-    free(got);
-    got = download_d(&dx);
-    ASSERT_CLOSE("lora dropout dx", got, dx_want, c.R * I, TOL_F32);
-    free(got);
+    expect_adapter_grads("lora dropout", &ls, &dx, dA, dB, dx_want, &c);
     ASSERT_NO_VALIDATION_MESSAGES();
     free(xd), free(want), free(zero_w), free(ad), free(dA), free(dB), free(dx_ad), free(dx_want), free(dy);
     free(c.x), free(c.W), free(c.b), free(c.A), free(c.B);

@@ -23,7 +23,8 @@ int validation_grid_init(ValidationGrid* v, GpuContext* g, DiffusionPipeline* p,
     v->nseeds = nseeds;
     v->set = (GenerateSettings){.sampler = SAMPLER_DDIM, .steps = steps, .cfg = cfg, .eta = 0, .use_ema = use_ema};
     int n = v->nprompts * nseeds, batch = n < 16 ? n : 16;
-    if (batch > generator_max_batch(g, p)) batch = generator_max_batch(g, p);
+    int most = generator_max_batch(g, p);  // images do not depend on the batch
+    if (batch > most) batch = most;
     generator_init(&v->gen, g, p, batch, v->set);
     v->images = xmalloc((size_t)n * (size_t)v->gen.image_numel * sizeof *v->images);
     return 0;

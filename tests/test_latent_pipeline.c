@@ -74,6 +74,35 @@ Test(latent, model_index_decides_the_components) {
     cr_assert(strstr(err, "text_encoder_2") && strstr(err, "CLIPTextModelWithProjection"), "%s", err);
     cr_assert_neq(read_index(", \"vae\": \"AutoencoderKL\"", &ix, err, sizeof err), 0);
     cr_assert(strstr(err, "[library, class]"), "%s", err);
+    // Not JSON at all, and no index.
+    char dir[64];
+    temp_dir(dir, "pindex_bad");
+    cr_assert_neq(pipeline_index_read(&ix, dir, err, sizeof err), 0);
+    cr_assert(strstr(err, "no model_index.json"), "%s", err);
+    write_text_file(dir, "model_index.json", "{\"unet\": [");
+    cr_assert_neq(pipeline_index_read(&ix, dir, err, sizeof err), 0);
+    cr_assert(strstr(err, "model_index.json") && strstr(err, "not a JSON object"), "%s", err);
+    remove_temp_dir(dir);
+}
+
+// Sharded indexes that cannot be read whole are refused naming the index or the shard.
+Test(latent, bad_sharded_index_is_refused) {
+    char dir[64], path[256], err[1024];
+    temp_dir(dir, "badindex");
+    snprintf(path, sizeof path, "%s/m.safetensors.index.json", dir);
+    const char* cases[][2] = {
+        {"{\"metadata\": {}}", "weight_map"},
+        {"not json", "not valid JSON"},
+        {"{\"weight_map\": {\"a\": \"../x.safetensors\"}}", "not a shard file name"},
+        {"{\"weight_map\": {\"a\": \"missing.safetensors\"}}", "missing.safetensors"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        write_text_file(dir, "m.safetensors.index.json", cases[i][0]);
+        SafeTensors* st = st_open_sharded(path, err, sizeof err);
+        cr_assert_null(st, "%s", cases[i][0]);
+        cr_assert(strstr(err, cases[i][1]), "%s: %s", cases[i][0], err);
+    }
+    remove_temp_dir(dir);
 }
 
 Test(latent, tiny_pipeline_loads_as_latent, GPU_TEST) {
@@ -284,6 +313,15 @@ Test(latent, dpo_step_sample_eval_and_cache_reuse, .timeout = 900) {
              "eval --model %s/run1 --base " TINY_SD " --judge brightness --caption_fit_judge '' --prompt \"a red dress\" --seeds 0-1 --steps 2",
              dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    // A latent cache folder that cannot be made stops the run before any training, naming it.
+    snprintf(path, sizeof path, "%s/cachefile", dir);
+    write_text_file(dir, "cachefile", "x");
+    snprintf(args, sizeof args, "%s --dataset %s/pairs.jsonl --output_dir %s/run4 --latent_cache_dir %s", common, dir,
+             dir, path);
+    cr_assert_neq(run_cli(args, out, sizeof out), 0);
+    cr_assert(strstr(out, "cachefile") && strstr(out, "--latent_cache_dir"), "%s", out);
+    snprintf(path, sizeof path, "%s/run4/model_index.json", dir);
+    cr_assert(!path_exists(path), "no pipeline after a refused start");
     // A variant the folder lacks is named.
     snprintf(args, sizeof args, "sample --model " TINY_SD " --variant bf16 --prompt x --seeds 0 --steps 1 --out %s/v.png",
              dir);

@@ -20,6 +20,7 @@
 #include "io/safetensors.h"
 #include "test_util.h"
 #include "util/fsutil.h"
+#include "util/half.h"
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -220,7 +221,7 @@ Test(safetensors, roundtrip_f16_and_bf16_within_precision) {
             double e = fabs((double)y[i] - x[i]);
             cr_assert(e <= rel * fabs(x[i]) + abs_floor, "%s: x[%" PRId64 "] = %.9g read back as %.9g",
                       st_dtype_name(kinds[k]), i, x[i], y[i]);
-            float expect = k ? st_bf16_to_f32(st_f32_to_bf16(x[i])) : st_f16_to_f32(st_f32_to_f16(x[i]));
+            float expect = k ? bf16_to_f32(f32_to_bf16(x[i])) : f16_to_f32(f32_to_f16(x[i]));
             cr_assert(memcmp(&expect, &y[i], 4) == 0);
         }
         cr_assert(signbit(y[1]), "-0 lost its sign");
@@ -236,49 +237,49 @@ Test(safetensors, roundtrip_f16_and_bf16_within_precision) {
 Test(safetensors, half_conversion_exhaustive_and_ties_to_even) {
     // Every half survives half -> float -> half; NaNs stay NaN.
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = st_f16_to_f32((uint16_t)h);
+        float f = f16_to_f32((uint16_t)h);
         bool nan = (h & 0x7c00) == 0x7c00 && (h & 0x3ff);
         if (nan) {
             cr_assert(isnan(f), "half 0x%04x should be NaN", h);
-            cr_assert(isnan(st_f16_to_f32(st_f32_to_f16(f))));
+            cr_assert(isnan(f16_to_f32(f32_to_f16(f))));
         } else {
-            cr_assert_eq(st_f32_to_f16(f), h, "half 0x%04x -> %.9g -> 0x%04x", h, f, st_f32_to_f16(f));
+            cr_assert_eq(f32_to_f16(f), h, "half 0x%04x -> %.9g -> 0x%04x", h, f, f32_to_f16(f));
         }
     }
     // Random floats: the result is the nearest half, ties to the even mantissa.
     TestRng rng = rng_seed(3);
     for (int i = 0; i < 200000; i++) {
         float x = (float)(rng_uniform(&rng, -1, 1) * pow(2.0, rng_uniform(&rng, -26, 16)));
-        uint16_t h = st_f32_to_f16(x);
-        double err = fabs((double)st_f16_to_f32(h) - x);
+        uint16_t h = f32_to_f16(x);
+        double err = fabs((double)f16_to_f32(h) - x);
         for (int d = -1; d <= 1; d += 2) {
             uint16_t nb = (uint16_t)(h + d);
             if ((nb & 0x7fff) >= 0x7c00 || ((h & 0x7fff) == 0 && d < 0)) continue;
-            double e2 = fabs((double)st_f16_to_f32(nb) - x);
+            double e2 = fabs((double)f16_to_f32(nb) - x);
             cr_assert(err < e2 || (err == e2 && (h & 1) == 0),
                       "x = %.9g -> 0x%04x, but 0x%04x is closer or the even tie", x, h, nb);
         }
     }
     // Hand-picked edges.
-    cr_assert_eq(st_f32_to_f16(1.0f), 0x3c00);
-    cr_assert_eq(st_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);      // tie -> even (down)
-    cr_assert_eq(st_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie -> even (up)
-    cr_assert_eq(st_f32_to_f16(65504.0f), 0x7bff);             // largest half
-    cr_assert_eq(st_f32_to_f16(65519.0f), 0x7bff);
-    cr_assert_eq(st_f32_to_f16(65520.0f), 0x7c00);  // rounds up to infinity
-    cr_assert_eq(st_f32_to_f16(-1e9f), 0xfc00);
-    cr_assert_eq(st_f32_to_f16(0x1p-24f), 0x0001);    // smallest subnormal
-    cr_assert_eq(st_f32_to_f16(0x1p-25f), 0x0000);    // tie -> even (zero)
-    cr_assert_eq(st_f32_to_f16(0x1.8p-24f), 0x0002);  // tie -> even (up)
-    cr_assert_eq(st_f32_to_f16(-0.0f), 0x8000);
-    cr_assert_eq(st_f32_to_f16(INFINITY), 0x7c00);
-    cr_assert_eq(st_f32_to_f16(NAN) & 0x7e00, 0x7e00);
+    cr_assert_eq(f32_to_f16(1.0f), 0x3c00);
+    cr_assert_eq(f32_to_f16(1.0f + 0x1p-11f), 0x3c00);      // tie -> even (down)
+    cr_assert_eq(f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);  // tie -> even (up)
+    cr_assert_eq(f32_to_f16(65504.0f), 0x7bff);             // largest half
+    cr_assert_eq(f32_to_f16(65519.0f), 0x7bff);
+    cr_assert_eq(f32_to_f16(65520.0f), 0x7c00);  // rounds up to infinity
+    cr_assert_eq(f32_to_f16(-1e9f), 0xfc00);
+    cr_assert_eq(f32_to_f16(0x1p-24f), 0x0001);    // smallest subnormal
+    cr_assert_eq(f32_to_f16(0x1p-25f), 0x0000);    // tie -> even (zero)
+    cr_assert_eq(f32_to_f16(0x1.8p-24f), 0x0002);  // tie -> even (up)
+    cr_assert_eq(f32_to_f16(-0.0f), 0x8000);
+    cr_assert_eq(f32_to_f16(INFINITY), 0x7c00);
+    cr_assert_eq(f32_to_f16(NAN) & 0x7e00, 0x7e00);
     // bfloat16.
-    cr_assert_eq(st_f32_to_bf16(1.0f), 0x3f80);
-    cr_assert_eq(st_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);  // tie -> even
-    cr_assert_eq(st_f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82);
-    cr_assert(isnan(st_bf16_to_f32(st_f32_to_bf16(NAN))));
-    cr_assert_eq(st_bf16_to_f32(0xc020), -2.5f);
+    cr_assert_eq(f32_to_bf16(1.0f), 0x3f80);
+    cr_assert_eq(f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);  // tie -> even
+    cr_assert_eq(f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82);
+    cr_assert(isnan(bf16_to_f32(f32_to_bf16(NAN))));
+    cr_assert_eq(bf16_to_f32(0xc020), -2.5f);
 }
 
 Test(safetensors, reads_hand_written_bf16_i64_i32_f16) {
@@ -571,7 +572,7 @@ Test(safetensors, reader_never_sees_a_partial_file) {
         const StTensor* t = st_find(st, "x");
         cr_assert(t && (t->numel == N0 || t->numel == N1));
         st_read_f32(st, t, got);
-        cr_assert(got[t->numel - 1] == st_f16_to_f32(st_f32_to_f16(a[t->numel - 1])) ||
+        cr_assert(got[t->numel - 1] == f16_to_f32(f32_to_f16(a[t->numel - 1])) ||
                   got[t->numel - 1] == a[t->numel - 1]);
         st_close(st);
         opens++;

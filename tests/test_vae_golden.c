@@ -36,7 +36,7 @@ static void check_vae(const char* name, const char* folder, const char* golden_f
     snprintf(dir, sizeof dir, "%s/golden/%s/%s", VKPREF_TEST_DATA, name, folder);
     AutoencoderKL m;
     ParamStore ps;
-    cr_assert_eq(vae_load(&m, &ps, &tgpu, dir, "", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(vae_load(&m, &ps, &tgpu, dir, "", DTYPE_F32, err, sizeof err), 0, "%s", err);
     snprintf(path, sizeof path, "%s/golden/%s/golden.safetensors", VKPREF_TEST_DATA, name);
     SafeTensors* in = golden_open(path);
     snprintf(path, sizeof path, "%s/golden/%s/%s", VKPREF_TEST_DATA, name, golden_file);

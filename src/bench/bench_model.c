@@ -29,16 +29,17 @@ void bench_model_open(DiffusionPipeline* p, GpuContext* g, const BenchModelSourc
     }
 }
 
-void bench_model_reference(ParamStore* ref, GpuContext* g, const DiffusionPipeline* p, const BenchModelSource* src) {
+void bench_model_reference(ParamStore* ref, GpuContext* g, const DiffusionPipeline* p, const BenchModelSource* src,
+                           const char* variant, DType dtype) {
     if (has_dir(src)) {
         char err[1024];
-        if (reference_unet_load(ref, g, &p->unet_cfg, src->dir, err, sizeof err)) die("%s", err);
+        if (reference_unet_load(ref, g, &p->unet_cfg, src->dir, variant, dtype, err, sizeof err)) die("%s", err);
         return;
     }
     UNet ref_unet;  // random weights: the same draw as the policy's initial UNet
     param_store_init(ref, g);
     unet_init(&ref_unet, &p->unet_cfg, ref);
-    param_store_alloc(ref, false, false, false);
+    param_store_alloc_frozen(ref, dtype);
     param_store_init_random(ref, src->seed * 2 + 1);
 }
 

@@ -22,7 +22,8 @@ void bench_model_open(DiffusionPipeline* p, GpuContext* g, const BenchModelSourc
 
 // A frozen copy of p's UNet for the objectives with a reference (forward only:
 // values, no gradients): the folder's UNet weights, or the same random weights.
-void bench_model_reference(ParamStore* ref, GpuContext* g, const DiffusionPipeline* p, const BenchModelSource* src);
+void bench_model_reference(ParamStore* ref, GpuContext* g, const DiffusionPipeline* p, const BenchModelSource* src,
+                           const char* variant, DType dtype);
 
 // "pipeline folder X" or "model config Y (random weights)", for reports.
 void bench_model_describe(const BenchModelSource* src, char* out, size_t n);

@@ -4,10 +4,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "gpu/profile.h"
 #include "util/check.h"
 #include "util/timer.h"
+
+// The process's peak resident set (getrusage: KiB on Linux).
+static double peak_host_bytes(void) {
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) ? 0 : (double)u.ru_maxrss * 1024.0;
+}
 
 BenchTimes bench_times(const double* t, int n) {
     if (n < 1) die("bench: no timed steps");
@@ -75,6 +82,7 @@ static void print_json(const BenchResult* r, const GpuContext* g, cJSON* extra) 
     cJSON_AddNumberToObject(o, "submits_per_step", r->submits_per_step);
     cJSON_AddNumberToObject(o, "peak_device_bytes", (double)r->memory.peak);
     cJSON_AddNumberToObject(o, "allocated_device_bytes", (double)r->memory.allocated);
+    cJSON_AddNumberToObject(o, "peak_host_bytes", (double)peak_host_bytes());
     cJSON_AddNumberToObject(o, "host_median_s", r->host.median);
     cJSON_AddNumberToObject(o, "host_fraction", r->host.median / r->step.median);
     double compile_s, wait_s;
@@ -122,6 +130,8 @@ static void print_text(const BenchResult* r, const GpuContext* g, cJSON* extra) 
            r->barriers_per_step, r->submits_per_step);
     printf("device memory  peak %.1f MiB of tensors (sum of arena high-water marks), %.1f MiB allocated\n",
            r->memory.peak / 1048576.0, r->memory.allocated / 1048576.0);
+    printf("host memory    peak %.1f MiB resident (CPU drivers such as lavapipe keep device memory here too)\n",
+           peak_host_bytes() / 1048576.0);
     double compile_s, wait_s;
     kernel_compile_stats(g, &compile_s, &wait_s);
     printf("start-up       %d pipelines: %.2f s of compiling (summed over threads), recording held up %.2f s; "

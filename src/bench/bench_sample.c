@@ -18,6 +18,7 @@
 #include "util/options.h"
 #include "ops/op_sample.h"
 #include "sample/generator.h"
+#include "sample/render.h"  // VARIANT_HELP
 #include "train/step.h"  // step_ptr
 #include "gpu/profile.h"
 #include "util/check.h"
@@ -25,7 +26,7 @@
 #include "util/timer.h"
 
 typedef struct BenchSampleConfig {
-    char model[OPT_STR_MAX];
+    char model[OPT_STR_MAX], variant[OPT_STR_MAX], frozen_dtype[OPT_STR_MAX];
     char model_config[OPT_STR_MAX];
     int batch;
     double cfg;
@@ -40,6 +41,8 @@ typedef struct BenchSampleConfig {
 static const OptSpec SPECS[] = {
     O(model, OPT_STRING, "", OPT_ANY, "pipeline folder (as `vkpref sample --model`); empty: --model_config with random weights"),
     O(model_config, OPT_STRING, "configs/models/fmnist-small.json", OPT_ANY, "architecture when --model is empty (as `vkpref train`)"),
+    O(variant, OPT_STRING, "", OPT_ANY, VARIANT_HELP),
+    O(frozen_dtype, OPT_STRING, "auto", OPT_ANY, FROZEN_DTYPE_HELP),
     O(batch, OPT_INT, "16", OPT_IN(1, 4096), "images per batch (the UNet sees 2x this many rows with guidance)"),
     O(cfg, OPT_FLOAT, "3.0", OPT_IN(0, 100), "classifier-free guidance scale (<= 1: no guidance, B UNet rows)"),
     O(sampler, OPT_STRING, "ddim", OPT_ANY, "ddim, ddpm or euler"),
@@ -117,7 +120,10 @@ int bench_sample(int argc, char** argv) {
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     DiffusionPipeline p;
     BenchModelSource src = {c.model, "--model", c.model_config, (uint64_t)c.seed};
-    bench_model_open(&p, &g, &src, (PipelineAlloc){0});
+    FrozenDType frozen;
+    char err[1024];
+    if (frozen_dtype_parse(c.frozen_dtype, &frozen, err, sizeof err)) die("%s", err);
+    bench_model_open(&p, &g, &src, (PipelineAlloc){.variant = c.variant, .frozen = frozen});
     if (c.num_inference_steps > p.sched.num_train_timesteps)
         die("--num_inference_steps %d: the model has %d training timesteps", c.num_inference_steps,
             p.sched.num_train_timesteps);
@@ -133,7 +139,13 @@ int bench_sample(int argc, char** argv) {
     cmd_submit(&gen->encode);  // untimed first replay, as the steps' warm-up
     double t0 = now_seconds();
     cmd_submit(&gen->encode);
-    double encode_s = now_seconds() - t0;
+    double encode_s = now_seconds() - t0, decode_s = 0;
+    if (p.latent) {  // once per batch, like the text encoder: after the first replay (its pipelines compiled)
+        cmd_submit(&gen->decode);
+        t0 = now_seconds();
+        cmd_submit(&gen->decode);
+        decode_s = now_seconds() - t0;
+    }
     fresh_noise(&b);
 
     BenchResult r = {.bench = "sample", .warmup = c.warmup, .steps = c.timed_steps, .images_per_step = gen->batch};
@@ -144,6 +156,7 @@ int bench_sample(int argc, char** argv) {
     r.flops = flops_unet_forward(&p.unet_cfg, gen->rows, L);
     bench_memory_add_params(&r.memory, &p.unet_ps);
     bench_memory_add_params(&r.memory, &p.text_ps);
+    if (p.latent) bench_memory_add_params(&r.memory, &p.vae_ps), bench_memory_add_arena(&r.memory, &gen->vae_tmp);
     const Arena* arenas[] = {&gen->io, &gen->text, &gen->act, &gen->tmp};
     for (size_t i = 0; i < sizeof arenas / sizeof *arenas; i++) bench_memory_add_arena(&r.memory, arenas[i]);
 
@@ -161,8 +174,11 @@ int bench_sample(int argc, char** argv) {
     cJSON_AddNumberToObject(extra, "encode_gflop", flops_total(flops_clip_forward(&p.clip_cfg, gen->rows, L)) * 1e-9);
     cJSON_AddNumberToObject(extra, "encode_dispatches", gen->encode.ndispatch);
     cJSON_AddNumberToObject(extra, "num_inference_steps", c.num_inference_steps);
-    // A whole batch: one encode and num_inference_steps steps (PNG output not included).
-    cJSON_AddNumberToObject(extra, "images_per_s_full", gen->batch / (encode_s + c.num_inference_steps * r.step.median));
+    cJSON_AddStringToObject(extra, "frozen_dtype", frozen_dtype_name(p.unet_ps.dtype));
+    if (p.latent) cJSON_AddNumberToObject(extra, "decode_s", decode_s);
+    // A whole batch: one encode, num_inference_steps steps and (latent) one decode; PNG output not included.
+    cJSON_AddNumberToObject(extra, "images_per_s_full",
+                            gen->batch / (encode_s + c.num_inference_steps * r.step.median + decode_s));
     bench_result_print(&r, &g, extra, c.json);
 
     generator_free(gen);

@@ -29,6 +29,7 @@
 #include "train/model_setup.h"
 #include "train/optimizer.h"
 #include "train/run.h"
+#include "train/lora_train.h"
 #include "gpu/profile.h"
 #include "util/check.h"
 #include "util/rng.h"
@@ -44,7 +45,8 @@ typedef struct BenchTrainConfig {
 static const char* const SHARED[] = {
     "pretrained_model_name_or_path", "model_config", "objective", "train_batch_size", "gradient_accumulation_steps",
     "gradient_checkpointing", "train_text_encoder", "use_ema", "learning_rate", "adam_beta1", "adam_beta2",
-    "adam_epsilon", "adam_weight_decay", "max_grad_norm", "ema_decay", "seed", "device"};
+    "adam_epsilon", "adam_weight_decay", "max_grad_norm", "ema_decay", "seed", "device", "variant", "frozen_dtype",
+    "resolution", "lora_rank", "lora_alpha", "lora_target_modules", "lora_dropout", "lora_format"};
 #define NSHARED (sizeof SHARED / sizeof *SHARED)
 
 #define O(name, type, def, range, help) {#name, type, offsetof(BenchTrainConfig, name), def, help, range}
@@ -58,7 +60,7 @@ static const OptSpec OWN[] = {
 };
 #define NOWN (sizeof OWN / sizeof *OWN)
 
-static const OptAlias ALIASES[] = {{"steps", "timed_steps", NULL}};
+static const OptAlias ALIASES[] = {{"steps", "timed_steps", NULL}, {"rank", "lora_rank", NULL}};
 
 static const OptTable* options(void) {
     static OptSpec specs[NSHARED + OBJ_HYPER_OPTIONS + NOWN];
@@ -186,6 +188,10 @@ int bench_train(int argc, char** argv) {
     if (b.K < 1) die("--gradient_accumulation_steps %d: must be >= 1", b.K);
     if (bc.timed_steps < 1) die("--timed_steps %d: need at least 1 timed step", bc.timed_steps);
     if (bc.warmup < 0) die("--warmup %d: must be >= 0", bc.warmup);
+    FrozenDType frozen;
+    if (frozen_dtype_parse(c->frozen_dtype, &frozen, err, sizeof err) || lora_train_check(c, train_text, err, sizeof err))
+        die("%s", err);
+    bool lora = lora_training(c);
     if (dist_init(&argc, &argv, err, sizeof err)) die("%s", err);
     int nranks = dist_size();
 
@@ -200,10 +206,19 @@ int bench_train(int argc, char** argv) {
     DiffusionPipeline p;
     BenchModelSource src = {c->pretrained_model_name_or_path, "--pretrained_model_name_or_path", c->model_config,
                             (uint64_t)c->seed};
-    bench_model_open(&p, &g, &src, (PipelineAlloc){.unet_train = true, .unet_ema = c->use_ema, .text_train = train_text});
-    bool ref = objective_needs_reference(b.obj);
+    bench_model_open(&p, &g, &src,
+                     (PipelineAlloc){.unet_train = !lora, .unet_ema = c->use_ema && !lora, .text_train = train_text,
+                                     .variant = c->variant, .frozen = frozen});
+    int image_channels, image_size;  // --resolution: the pipeline's own only (the UNet's sample_size sets the step)
+    pipeline_image_shape(&p, &image_channels, &image_size);
+    if (c->resolution > 0 && c->resolution != image_size)
+        die("--resolution %d: this model's images are %dx%d (the bench times the model at its own size)", c->resolution,
+            image_size, image_size);
+    LoraSet adapters;  // --lora_rank: the adapters trained, the UNet frozen, the reference = adapters off
+    if (lora && lora_train_setup(&adapters, &p, c, err, sizeof err)) die("%s", err);
+    bool ref = objective_needs_reference(b.obj) && !lora;
     ParamStore ref_ps;
-    if (ref) bench_model_reference(&ref_ps, &g, &p, &src);
+    if (ref) bench_model_reference(&ref_ps, &g, &p, &src, c->variant, frozen_dtype_resolve(frozen, p.latent));
 
     ObjectiveHyper hyper;
     if (objective_hyper_from_options(c, b.obj, p.sched.num_train_timesteps, &hyper, err, sizeof err)) die("%s", err);
@@ -214,6 +229,7 @@ int bench_train(int argc, char** argv) {
     b.T = p.sched.num_train_timesteps;
     b.numel = (int64_t)p.unet_cfg.in_channels * p.unet_cfg.sample_size * p.unet_cfg.sample_size;
     TrainStepConfig sc = train_step_config_from_options(c, b.obj, train_text, b.rows, b.text_len, hyper, &ref_ps);
+    sc.lora = lora ? &adapters : NULL;
 
     // Data parallel: rank 0's step alone first (the others wait without spinning).
     BenchResult solo = {.bench = "train", .warmup = bc.warmup, .steps = bc.timed_steps};
@@ -248,11 +264,14 @@ int bench_train(int argc, char** argv) {
     // reference's forward, the policy's forward + backward.
     FlopCount clip = flops_clip_forward(&p.clip_cfg, b.rows, b.text_len);
     FlopCount unet = flops_unet_forward(&p.unet_cfg, b.rows, b.text_len);
-    FlopCount micro = flops_add(flops_scale(clip, train_text ? 3 : 1), flops_scale(unet, ref ? 4 : 3));
+    FlopCount micro = flops_add(flops_scale(clip, train_text ? 3 : 1),
+                                flops_scale(unet, objective_needs_reference(b.obj) ? 4 : 3));
     r.flops = flops_scale(micro, b.K * nranks);
     bench_memory_add_params(&r.memory, &p.unet_ps);
     bench_memory_add_params(&r.memory, &p.text_ps);
     if (ref) bench_memory_add_params(&r.memory, &ref_ps);
+    if (lora) bench_memory_add_params(&r.memory, &adapters.ps);
+    if (p.latent) bench_memory_add_params(&r.memory, &p.vae_ps);  // loaded, idle: the latents are cached
     const Arena* arenas[] = {&b.st.io, &b.st.act, &b.st.tmp, &b.st.grad};
     for (size_t i = 0; i < sizeof arenas / sizeof *arenas; i++) bench_memory_add_arena(&r.memory, arenas[i]);
 
@@ -279,6 +298,11 @@ int bench_train(int argc, char** argv) {
         cJSON_AddNumberToObject(extra, "scaling_efficiency", solo.step.median / r.step.median);
     }
     cJSON_AddBoolToObject(extra, "train_text_encoder", train_text);
+    cJSON_AddStringToObject(extra, "frozen_dtype", frozen_dtype_name(frozen_dtype_resolve(frozen, p.latent)));
+    if (lora) {
+        cJSON_AddNumberToObject(extra, "lora_rank", c->lora_rank);
+        cJSON_AddNumberToObject(extra, "lora_parameters", (double)param_count(&adapters.ps));
+    }
     cJSON_AddBoolToObject(extra, "gradient_checkpointing", c->gradient_checkpointing);
     cJSON_AddBoolToObject(extra, "use_ema", c->use_ema);
     cJSON_AddNumberToObject(extra, "text_len", b.text_len);
@@ -291,6 +315,7 @@ int bench_train(int argc, char** argv) {
 
     train_step_free(&b.st);
     if (ref) param_store_free(&ref_ps);
+    if (lora) lora_set_free(&adapters);
     pipeline_free(&p);
     gpu_free(&g);
     dist_finalize();

@@ -20,7 +20,7 @@
 typedef struct EvalConfig {
     char model[OPT_STR_MAX], base[OPT_STR_MAX];
     OptStrings lora, lora_scale;
-    char variant[OPT_STR_MAX];
+    char variant[OPT_STR_MAX], frozen_dtype[OPT_STR_MAX];
     OptStrings prompt;
     char prompts[OPT_STR_MAX], seeds[OPT_STR_MAX], judge[OPT_STR_MAX], caption_fit_judge[OPT_STR_MAX];
     int steps;
@@ -38,7 +38,8 @@ static const OptSpec SPECS[] = {
     O(base, OPT_STRING, "", OPT_ANY, "the base pipeline folder it is compared with; required"),
     O(lora, OPT_STRING_LIST, "", OPT_ANY, LORA_FILES_HELP " (to --model's, which may then be the base folder)"),
     O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, LORA_SCALE_HELP),
-    O(variant, OPT_STRING, "", OPT_ANY, "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors"),
+    O(variant, OPT_STRING, "", OPT_ANY, VARIANT_HELP),
+    O(frozen_dtype, OPT_STRING, "auto", OPT_ANY, FROZEN_DTYPE_HELP),
     O(prompt, OPT_STRING_LIST, "", OPT_ANY, "a prompt (repeatable)"),
     O(prompts, OPT_STRING, "", OPT_ANY, "file of prompts, one a line"),
     O(seeds, OPT_STRING, "0-15", OPT_ANY, "seeds: each prompt is sampled at each seed by both models"),
@@ -94,7 +95,7 @@ int cmd_eval(int argc, char** argv) {
 
     int ch, size, ch2, size2, n = job.nprompts * job.nseeds;
     render_job_lora(&job, &c.lora, &c.lora_scale);
-    snprintf(job.variant, sizeof job.variant, "%s", c.variant);
+    render_job_weights(&job, c.variant, c.frozen_dtype);
     float* a = render_job(&g, c.model, "--model", &job, c.batch, "eval model", &ch, &size);
     job.lora.n = 0;  // the base as it is
     float* b = render_job(&g, c.base, "--base", &job, c.batch, "eval base", &ch2, &size2);

@@ -51,7 +51,8 @@ int cmd_export(int argc, char** argv) {
     go.device = c.device;
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     DiffusionPipeline p;
-    if (pipeline_load(&p, &g, c.model, (PipelineAlloc){0}, err, sizeof err)) die("%s (--model)", err);
+    // F32 whatever the pipeline: the merged weights are written at full precision.
+    if (pipeline_load(&p, &g, c.model, (PipelineAlloc){.frozen = FROZEN_F32}, err, sizeof err)) die("%s (--model)", err);
     if (*c.merge_lora) {
         LoraSet lora;
         if (lora_load(&lora, &g, &p.unet_ps, c.merge_lora, (float)c.lora_scale, err, sizeof err))

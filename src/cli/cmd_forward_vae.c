@@ -35,7 +35,7 @@ int cmd_forward_vae(const char* vae_dir, const char* in, const char* out, int de
     if (gpu_init(&g, &go)) die("no usable Vulkan device (see `vkpref info`)");
     AutoencoderKL m;
     ParamStore ps;
-    if (vae_load(&m, &ps, &g, vae_dir, "", err, sizeof err)) die("%s", err);
+    if (vae_load(&m, &ps, &g, vae_dir, "", DTYPE_F32, err, sizeof err)) die("%s", err);
     const VaeConfig* c = &m.cfg;
 
     SafeTensors* st = st_open(in, err, sizeof err);

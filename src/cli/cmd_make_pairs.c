@@ -33,7 +33,7 @@ typedef struct MakePairsConfig {
     double eta, cfg, tie_margin;
     int batch, device;
     OptStrings lora, lora_scale;
-    char variant[OPT_STR_MAX];
+    char variant[OPT_STR_MAX], frozen_dtype[OPT_STR_MAX];
 } MakePairsConfig;
 
 #define O(name, type, def, range, help) {#name, type, offsetof(MakePairsConfig, name), def, help, range}
@@ -55,7 +55,8 @@ static const OptSpec SPECS[] = {
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
     O(lora, OPT_STRING_LIST, "", OPT_ANY, LORA_FILES_HELP),
     O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, LORA_SCALE_HELP),
-    O(variant, OPT_STRING, "", OPT_ANY, "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors"),
+    O(variant, OPT_STRING, "", OPT_ANY, VARIANT_HELP),
+    O(frozen_dtype, OPT_STRING, "auto", OPT_ANY, FROZEN_DTYPE_HELP),
 };
 
 static const OptTable TABLE = {.command = "make-pairs",
@@ -82,7 +83,7 @@ int cmd_make_pairs(int argc, char** argv) {
     RenderJob job;
     render_job_parse(&job, &c.prompt, c.prompts, seeds, c.sampler, c.steps, c.eta, c.cfg);
     render_job_lora(&job, &c.lora, &c.lora_scale);
-    snprintf(job.variant, sizeof job.variant, "%s", c.variant);
+    render_job_weights(&job, c.variant, c.frozen_dtype);
 
     GpuContext g;
     GpuOptions go = GPU_DEFAULTS;

@@ -39,7 +39,7 @@ typedef struct SampleConfig {
     char save_images[OPT_STR_MAX];
     char compare[OPT_STR_MAX];
     OptStrings lora, lora_scale;
-    char variant[OPT_STR_MAX];
+    char variant[OPT_STR_MAX], frozen_dtype[OPT_STR_MAX];
     int upscale, device;
 } SampleConfig;
 
@@ -61,7 +61,8 @@ static const OptSpec SPECS[] = {
                                "its images in <save_images>/compare/"),
     O(lora, OPT_STRING_LIST, "", OPT_ANY, LORA_FILES_HELP " (to --model's, not to --compare)"),
     O(lora_scale, OPT_STRING_LIST, "1", OPT_ANY, LORA_SCALE_HELP),
-    O(variant, OPT_STRING, "", OPT_ANY, "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors"),
+    O(variant, OPT_STRING, "", OPT_ANY, VARIANT_HELP),
+    O(frozen_dtype, OPT_STRING, "auto", OPT_ANY, FROZEN_DTYPE_HELP),
     O(upscale, OPT_INT, "2", OPT_IN(1, 64), "grid cell magnification (nearest neighbour)"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
@@ -92,7 +93,7 @@ static void check_inputs(const SampleConfig* c, RenderJob* job) {
         die("%s (--save_images)", err);
     render_job_parse(job, &c->prompt, c->prompts, c->seeds, c->sampler, c->steps, c->eta, c->cfg);
     render_job_lora(job, &c->lora, &c->lora_scale);
-    snprintf(job->variant, sizeof job->variant, "%s", c->variant);
+    render_job_weights(job, c->variant, c->frozen_dtype);
 }
 
 int cmd_sample(int argc, char** argv) {

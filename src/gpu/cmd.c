@@ -118,9 +118,14 @@ static void track(Cmd* c, const Range* r, const bool* write, int n) {
 
 // ---------------------------------------------------------------------------
 
+static VkFormat texel_format(DType d, int components) {
+    if (d == DTYPE_F16) return components == 4 ? VK_FORMAT_R16G16B16A16_SFLOAT : VK_FORMAT_R16_SFLOAT;
+    return components == 4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT;
+}
+
 static VkBufferView texel_view(Cmd* c, const Tensor* t, int components) {
     GpuContext* g = c->gpu;
-    VkDeviceSize texel = (VkDeviceSize)components * sizeof(float);
+    VkDeviceSize texel = (VkDeviceSize)components * dtype_bytes(t->dtype);
     if (t->offset % g->props.limits.minTexelBufferOffsetAlignment)
         die("%s: texel view at offset %llu is not aligned to %llu", c->label ? c->label : "dispatch",
             (unsigned long long)t->offset, (unsigned long long)g->props.limits.minTexelBufferOffsetAlignment);
@@ -131,7 +136,7 @@ static VkBufferView texel_view(Cmd* c, const Tensor* t, int components) {
         die("%s: %llu texels exceed the device's maxTexelBufferElements (%u)", c->label ? c->label : "dispatch",
             (unsigned long long)(range / texel), g->props.limits.maxTexelBufferElements);
     VkBufferViewCreateInfo vi = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = t->buf->buf,
-                                 .format = components == 4 ? VK_FORMAT_R32G32B32A32_SFLOAT : VK_FORMAT_R32_SFLOAT,
+                                 .format = texel_format(t->dtype, components),
                                  .offset = t->offset, .range = range};
     VkBufferView v;
     VK_CHECK(vkCreateBufferView(g->device, &vi, NULL, &v));
@@ -156,6 +161,13 @@ void cmd_dispatch(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, con
     char kinds[PIPELINE_MAX_BINDINGS + 1];
     for (uint32_t i = 0; i < nb; i++) {
         if (b[i].texel_components && b[i].write) die("dispatch of %s: texel binding %u cannot be written", name, i);
+        // Storage bindings are float[] in every shader; F16 tensors are read through texel views only.
+        if (!b[i].texel_components && b[i].t->dtype != DTYPE_F32)
+            die("dispatch of %s: binding %u is an F16 tensor bound as a storage buffer (only texel bindings read F16)",
+                name, i);
+        if (!b[i].texel_components && tensor_bytes(b[i].t) > c->gpu->props.limits.maxStorageBufferRange)
+            die("dispatch of %s: binding %u spans %llu bytes, past the device's maxStorageBufferRange (%u)", name, i,
+                (unsigned long long)tensor_bytes(b[i].t), c->gpu->props.limits.maxStorageBufferRange);
         kinds[i] = b[i].texel_components ? 't' : 's';
     }
     kinds[nb] = 0;
@@ -189,6 +201,7 @@ void cmd_dispatch(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, con
 }
 
 void cmd_fill(Cmd* c, const Tensor* t, float value) {
+    if (t->dtype != DTYPE_F32 && value != 0.0f) die("cmd_fill: an F16 tensor can only be zeroed");
     Range r = range_of(t);
     bool w = true;
     track(c, &r, &w, 1);
@@ -203,6 +216,7 @@ void cmd_fill(Cmd* c, const Tensor* t, float value) {
 void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
     if (tensor_numel(dst) != tensor_numel(src)) die("cmd_copy: %lld elements into %lld", (long long)tensor_numel(src),
                                                     (long long)tensor_numel(dst));
+    if (dst->dtype != src->dtype) die("cmd_copy: between an F16 and an F32 tensor (a byte copy does not convert)");
     Range r[2] = {range_of(src), range_of(dst)};
     bool w[2] = {false, true};
     track(c, r, w, 2);

@@ -2,10 +2,12 @@
 #include "gpu/memory.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gpu/vk_check.h"
 #include "util/check.h"
+#include "util/half.h"
 
 static uint32_t find_memory_type(const GpuContext* g, uint32_t bits, VkMemoryPropertyFlags want,
                                  VkMemoryPropertyFlags avoid) {
@@ -91,15 +93,18 @@ VkDeviceSize arena_bytes(const Arena* a) {
     return s;
 }
 
-Tensor arena_tensor(Arena* a, int ndim, const int64_t* shape) {
-    Tensor t = {.ndim = ndim};
+Tensor arena_tensor(Arena* a, int ndim, const int64_t* shape) { return arena_tensor_typed(a, DTYPE_F32, ndim, shape); }
+
+Tensor arena_tensor_typed(Arena* a, DType dtype, int ndim, const int64_t* shape) {
+    Tensor t = {.ndim = ndim, .dtype = dtype};
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) t.shape[i] = shape[i], n *= shape[i];
     if (n <= 0) die("arena %s: tensor with %lld elements", a->name, (long long)n);
-    VkDeviceSize bytes = round_up((VkDeviceSize)n * sizeof(float), 16);
-    if (bytes > a->gpu->props.limits.maxStorageBufferRange)
-        die("arena %s: a tensor of %llu bytes exceeds the device's maxStorageBufferRange (%u)", a->name,
-            (unsigned long long)bytes, a->gpu->props.limits.maxStorageBufferRange);
+    VkDeviceSize bytes = round_up((VkDeviceSize)n * dtype_bytes(dtype), 16);
+    // A tensor past one storage binding (maxStorageBufferRange) gets a chunk of its
+    // own: texel views reach maxTexelBufferElements, whole-chunk updates bind it in
+    // pieces (ops/op_optim.c), and a kernel binding it whole as storage is refused
+    // at dispatch, naming the kernel.
     int c = 0;
     for (; c < a->nchunks; c++)
         if (round_up(a->used[c], a->align) + bytes <= a->chunk[c].size) break;
@@ -131,7 +136,9 @@ int64_t tensor_numel(const Tensor* t) {
     return n;
 }
 
-VkDeviceSize tensor_bytes(const Tensor* t) { return (VkDeviceSize)tensor_numel(t) * sizeof(float); }
+VkDeviceSize dtype_bytes(DType d) { return d == DTYPE_F16 ? 2 : 4; }
+
+VkDeviceSize tensor_bytes(const Tensor* t) { return (VkDeviceSize)tensor_numel(t) * dtype_bytes(t->dtype); }
 
 Tensor tensor_reshape(Tensor t, int ndim, const int64_t* shape) {
     Tensor r = t;
@@ -145,7 +152,7 @@ Tensor tensor_reshape(Tensor t, int ndim, const int64_t* shape) {
 Tensor tensor_slice(Tensor t, int64_t start, int64_t n) {
     if (start < 0 || n <= 0 || start + n > tensor_numel(&t)) die("tensor_slice: [%lld, +%lld) out of range", (long long)start, (long long)n);
     Tensor r = t;
-    r.offset += (VkDeviceSize)start * sizeof(float);
+    r.offset += (VkDeviceSize)start * dtype_bytes(t.dtype);
     r.ndim = 1;
     r.shape[0] = n;
     return r;
@@ -177,12 +184,40 @@ static void transfer(GpuContext* g, const Tensor* t, void* host, bool upload) {
     gpu_buffer_destroy(g, &staging);
 }
 
-void tensor_upload(GpuContext* g, const Tensor* t, const float* host) { transfer(g, t, (void*)host, true); }
-void tensor_download(GpuContext* g, const Tensor* t, float* host) { transfer(g, t, host, false); }
-void tensor_upload_raw(GpuContext* g, const Tensor* t, const void* host) { transfer(g, t, (void*)host, true); }
-void tensor_download_raw(GpuContext* g, const Tensor* t, void* host) { transfer(g, t, host, false); }
+void tensor_upload(GpuContext* g, const Tensor* t, const float* host) {
+    if (t->dtype == DTYPE_F32) return transfer(g, t, (void*)host, true);
+    int64_t n = tensor_numel(t);
+    uint16_t* h = xmalloc((size_t)n * sizeof *h);
+    for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(host[i]);
+    transfer(g, t, h, true);
+    free(h);
+}
+
+void tensor_download(GpuContext* g, const Tensor* t, float* host) {
+    if (t->dtype == DTYPE_F32) return transfer(g, t, host, false);
+    int64_t n = tensor_numel(t);
+    uint16_t* h = xmalloc((size_t)n * sizeof *h);
+    transfer(g, t, h, false);
+    for (int64_t i = 0; i < n; i++) host[i] = f16_to_f32(h[i]);
+    free(h);
+}
+
+static void check_f32(const Tensor* t, const char* what) {
+    if (t->dtype != DTYPE_F32) die("%s of an F16 tensor (only texel bindings and tensor_upload/download take F16)", what);
+}
+
+void tensor_upload_raw(GpuContext* g, const Tensor* t, const void* host) {
+    check_f32(t, "tensor_upload_raw");
+    transfer(g, t, (void*)host, true);
+}
+
+void tensor_download_raw(GpuContext* g, const Tensor* t, void* host) {
+    check_f32(t, "tensor_download_raw");
+    transfer(g, t, host, false);
+}
 
 float* tensor_host_ptr(const Tensor* t) {
+    check_f32(t, "tensor_host_ptr");
     if (!t->buf->mapped) die("tensor is not host-visible");
     return (float*)((char*)t->buf->mapped + t->offset);
 }

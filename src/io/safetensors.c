@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/check.h"
+#include "util/half.h"
 #include "util/fsutil.h"
 #include "util/json_fields.h"
 
@@ -36,64 +37,6 @@ static const char* fmt_shape(char* buf, size_t n, int ndim, const int64_t* shape
     for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%" PRId64, i ? "," : "", shape[i]);
     if (k < n) snprintf(buf + k, n - k, "]");
     return buf;
-}
-
-// ---------------------------------------------------------------------------
-// Half precision. Round to nearest even by letting the FPU do the rounding
-// (subnormals: add a magic number whose ulp is the half's ulp) or by adding
-// the rounding bias to the bit pattern (normals); needs the default rounding
-// mode and no -ffast-math, which this project never sets.
-
-typedef union {
-    float f;
-    uint32_t u;
-} F32Bits;
-
-uint16_t st_f32_to_f16(float f) {
-    F32Bits v = {.f = f};
-    uint32_t sign = v.u & 0x80000000u;
-    v.u ^= sign;
-    uint16_t o;
-    if (v.u >= (127u + 16u) << 23) {              // |f| >= 65536 (or inf/nan): no half is that large
-        o = v.u > 0x7f800000u ? 0x7e00 : 0x7c00;  // NaN -> quiet NaN, else infinity
-    } else if (v.u < (127u - 14u) << 23) {        // below 2^-14: half subnormal or zero
-        const F32Bits magic = {.u = ((127u - 15u) + (23u - 10u) + 1u) << 23};  // 0.5: its ulp is 2^-24
-        v.f += magic.f;
-        o = (uint16_t)(v.u - magic.u);
-    } else {
-        uint32_t mant_odd = (v.u >> 13) & 1u;
-        v.u += ((uint32_t)(15 - 127) << 23) + 0xfffu;  // rebias exponent, add just under half an ulp
-        v.u += mant_odd;                               // ... plus one for ties to even
-        o = (uint16_t)(v.u >> 13);                     // a carry into the exponent gives infinity correctly
-    }
-    return (uint16_t)(o | (sign >> 16));
-}
-
-float st_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-    F32Bits v;
-    if (exp == 0) {
-        v.f = ldexpf((float)mant, -24);  // zero or subnormal: mant * 2^-24, exact in float
-        v.u |= sign;
-    } else if (exp == 31) {
-        v.u = sign | 0x7f800000u | (mant << 13);
-    } else {
-        v.u = sign | ((exp + 112u) << 23) | (mant << 13);
-    }
-    return v.f;
-}
-
-uint16_t st_f32_to_bf16(float f) {
-    F32Bits v = {.f = f};
-    if ((v.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((v.u >> 16) | 0x40u);  // keep NaN a (quiet) NaN
-    v.u += 0x7fffu + ((v.u >> 16) & 1u);
-    return (uint16_t)(v.u >> 16);
-}
-
-float st_bf16_to_f32(uint16_t h) {
-    F32Bits v = {.u = (uint32_t)h << 16};
-    return v.f;
 }
 
 // ---------------------------------------------------------------------------
@@ -506,14 +449,14 @@ void st_read_f32(const SafeTensors* st, const StTensor* t, float* out) {
             for (int64_t i = 0; i < n; i++) {
                 uint16_t h;
                 memcpy(&h, p + 2 * i, 2);
-                out[i] = st_f16_to_f32(h);
+                out[i] = f16_to_f32(h);
             }
             break;
         case ST_BF16:
             for (int64_t i = 0; i < n; i++) {
                 uint16_t h;
                 memcpy(&h, p + 2 * i, 2);
-                out[i] = st_bf16_to_f32(h);
+                out[i] = bf16_to_f32(h);
             }
             break;
         case ST_I64:
@@ -685,7 +628,7 @@ static bool write_entry(FILE* f, const StWriterEntry* e) {
     for (int64_t i = 0; i < e->numel; i += CHUNK) {
         size_t m = (size_t)(e->numel - i < CHUNK ? e->numel - i : CHUNK);
         for (size_t j = 0; j < m; j++)
-            buf[j] = e->dtype == ST_F16 ? st_f32_to_f16(src[i + j]) : st_f32_to_bf16(src[i + j]);
+            buf[j] = e->dtype == ST_F16 ? f32_to_f16(src[i + j]) : f32_to_bf16(src[i + j]);
         if (fwrite(buf, 2, m, f) != m) return false;
     }
     return true;

@@ -110,10 +110,3 @@ void st_writer_meta(StWriter* w, const char* key, const char* value);
 // Writes path atomically (temporary name, fsync, rename). 0 or -1 with err.
 int st_writer_write(const StWriter* w, const char* path, char* err, size_t errlen);
 
-// ---------------------------------------------------------------------------
-// Half-precision conversions (IEEE binary16 and bfloat16), round to nearest
-// even; NaN stays NaN, overflow becomes infinity (as torch's .half() does).
-uint16_t st_f32_to_f16(float f);
-float st_f16_to_f32(uint16_t h);
-uint16_t st_f32_to_bf16(float f);
-float st_bf16_to_f32(uint16_t h);

@@ -80,8 +80,14 @@ static VkDeviceSize chunk_bytes(const GpuContext* g) {
     return (limit < want ? limit : want) & ~(VkDeviceSize)255;
 }
 
+void param_store_alloc_frozen(ParamStore* ps, DType dtype) {
+    ps->dtype = dtype;
+    param_store_alloc(ps, false, false, false);
+}
+
 void param_store_alloc(ParamStore* ps, bool grads, bool adam, bool ema) {
     if (ps->allocated) die("parameter store allocated twice");
+    if (ps->dtype != DTYPE_F32 && (grads || adam || ema)) die("an F16 parameter store cannot be trained");
     VkDeviceSize cb = chunk_bytes(ps->gpu);
     Arena* arenas[] = {&ps->value, &ps->grad, &ps->m, &ps->v, &ps->ema};
     const char* names[] = {"params", "grads", "adam_m", "adam_v", "ema"};
@@ -90,7 +96,7 @@ void param_store_alloc(ParamStore* ps, bool grads, bool adam, bool ema) {
         if (!on[a]) continue;
         arena_init(arenas[a], ps->gpu, names[a], cb, false);
         for (int i = 0; i < ps->n; i++) {
-            Tensor t = arena_tensor(arenas[a], ps->e[i].ndim, ps->e[i].shape);
+            Tensor t = arena_tensor_typed(arenas[a], a == 0 ? ps->dtype : DTYPE_F32, ps->e[i].ndim, ps->e[i].shape);
             Tensor* slot[] = {&ps->e[i].value, &ps->e[i].grad, &ps->e[i].m, &ps->e[i].v, &ps->e[i].ema};
             *slot[a] = t;
         }
@@ -112,8 +118,9 @@ void param_store_alloc(ParamStore* ps, bool grads, bool adam, bool ema) {
 int param_chunks(const ParamStore* ps) { return ps->value.nchunks; }
 
 Tensor param_chunk(const ParamStore* ps, const Arena* a, int chunk) {
-    Tensor t = {.buf = (GpuBuffer*)&a->chunk[chunk], .offset = 0, .ndim = 1};
-    t.shape[0] = (int64_t)((a->used[chunk] + 15) / 16 * 16 / sizeof(float));
+    Tensor t = {.buf = (GpuBuffer*)&a->chunk[chunk], .offset = 0, .ndim = 1,
+                .dtype = a == &ps->value ? ps->dtype : DTYPE_F32};
+    t.shape[0] = (int64_t)((a->used[chunk] + 15) / 16 * 16 / dtype_bytes(t.dtype));
     return t;
 }
 

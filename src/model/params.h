@@ -27,6 +27,7 @@ typedef struct ParamStore {
     int n, cap;
     GpuContext* gpu;
     Arena value, grad, m, v, ema;
+    DType dtype;  // of the values: DTYPE_F16 only in a frozen store (param_store_alloc_frozen)
     bool has_grad, has_adam, has_ema, allocated;
 } ParamStore;
 
@@ -42,6 +43,10 @@ int param_store_mismatch(const ParamStore* a, const ParamStore* b);
 int64_t param_count(const ParamStore* ps);                // total number of scalars
 // Allocates device memory for every registered entry (values always).
 void param_store_alloc(ParamStore* ps, bool grads, bool adam, bool ema);
+// Values only, stored as `dtype`: a model nothing trains (a reference, a VAE, a
+// text encoder, a LoRA base, a sampler's model). F16 halves its memory; kernels
+// read it converted to F32.
+void param_store_alloc_frozen(ParamStore* ps, DType dtype);
 // PyTorch-like default init (uniform +-1/sqrt(fan_in) for weights and biases,
 // ones/zeros for norms), from a seed; deterministic across runs.
 void param_store_init_random(ParamStore* ps, uint64_t seed);

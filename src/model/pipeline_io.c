@@ -59,10 +59,29 @@ static int copy_tokenizer(const char* from, const char* to, char* err, size_t er
     return 0;
 }
 
+int frozen_dtype_parse(const char* text, FrozenDType* out, char* err, size_t errlen) {
+    if (!strcmp(text, "auto")) *out = FROZEN_AUTO;
+    else if (!strcmp(text, "fp32") || !strcmp(text, "float32")) *out = FROZEN_F32;
+    else if (!strcmp(text, "fp16") || !strcmp(text, "float16") || !strcmp(text, "half")) *out = FROZEN_F16;
+    else {
+        snprintf(err, errlen, "--frozen_dtype %s: use auto, fp32 or fp16", text);
+        return -1;
+    }
+    return 0;
+}
+
+DType frozen_dtype_resolve(FrozenDType f, bool latent) {
+    return f == FROZEN_F16 || (f == FROZEN_AUTO && latent) ? DTYPE_F16 : DTYPE_F32;
+}
+
+const char* frozen_dtype_name(DType d) { return d == DTYPE_F16 ? "fp16" : "fp32"; }
+
+// A component's file type: F16 when asked, or when it is held in F16 (nothing to gain from F32).
+static StDtype file_dtype(const ParamStore* ps, bool f16) { return f16 || ps->dtype == DTYPE_F16 ? ST_F16 : ST_F32; }
+
 int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t errlen) {
     if (mkdir_p(dir, err, errlen)) return -1;
     char sub[4096], path[8192];
-    StDtype dt = p->f16 ? ST_F16 : ST_F32;
     const char* index =
         "{\n  \"_class_name\": \"StableDiffusionPipeline\",\n  \"_diffusers_version\": \"0.21.0\",\n"
         "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
@@ -74,11 +93,11 @@ int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t err
     int r = subdir(dir, "unet", sub, sizeof sub, err, errlen);
     if (!r) r = write_text(sub, "config.json", unet_config_to_json(p->unet_cfg), err, errlen);
     if (!r) snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub),
-            r = weights_save(p->unet_ps, path, p->use_ema, dt, err, errlen);
+            r = weights_save(p->unet_ps, path, p->use_ema, file_dtype(p->unet_ps, p->f16), err, errlen);
     if (!r) r = subdir(dir, "text_encoder", sub, sizeof sub, err, errlen);
     if (!r) r = write_text(sub, "config.json", clip_config_to_json(p->clip_cfg), err, errlen);
     if (!r) snprintf(path, sizeof path, "%s/model.safetensors", sub),
-            r = weights_save(p->text_ps, path, false, dt, err, errlen);
+            r = weights_save(p->text_ps, path, false, file_dtype(p->text_ps, p->f16), err, errlen);
     if (!r) r = subdir(dir, "tokenizer", sub, sizeof sub, err, errlen);
     if (!r) r = p->vocab ? bpe_save(p->vocab, sub, p->model_max_length, err, errlen)
                          : copy_tokenizer(p->tokenizer_dir, sub, err, errlen);
@@ -93,7 +112,7 @@ int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t err
         if (!r) r = write_text(sub, "config.json", cfg, err, errlen);
         else free(cfg);
         if (!r) snprintf(path, sizeof path, "%s/diffusion_pytorch_model.safetensors", sub),
-                r = weights_save(p->vae_ps, path, false, dt, err, errlen);
+                r = weights_save(p->vae_ps, path, false, file_dtype(p->vae_ps, p->f16), err, errlen);
     }
     // model_index.json last: a folder without it is visibly not a finished pipeline.
     if (!r) r = write_text(dir, "model_index.json", strdup(index_text), err, errlen);
@@ -120,8 +139,12 @@ int pipeline_create(DiffusionPipeline* p, GpuContext* g, const UNetConfig* unet,
     param_store_init(&p->text_ps, g);
     unet_init(&p->unet, &p->unet_cfg, &p->unet_ps);
     clip_init(&p->clip, &p->clip_cfg, &p->text_ps);
-    param_store_alloc(&p->unet_ps, alloc.unet_train, alloc.unet_train, alloc.unet_ema);
-    param_store_alloc(&p->text_ps, alloc.text_train, alloc.text_train, false);
+    // FROZEN_AUTO here (no VAE known): F32; pipeline_load resolves it first.
+    DType frozen = frozen_dtype_resolve(alloc.frozen, false);
+    if (alloc.unet_train || alloc.unet_ema) param_store_alloc(&p->unet_ps, alloc.unet_train, alloc.unet_train, alloc.unet_ema);
+    else param_store_alloc_frozen(&p->unet_ps, frozen);
+    if (alloc.text_train) param_store_alloc(&p->text_ps, true, true, false);
+    else param_store_alloc_frozen(&p->text_ps, frozen);
     return 0;
 }
 
@@ -151,13 +174,15 @@ int pipeline_load(DiffusionPipeline* p, GpuContext* g, const char* dir, Pipeline
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
     if (scheduler_config_load(&sc, path, err, errlen)) return -1;
     snprintf(tok_dir, sizeof tok_dir, "%s/tokenizer", dir);
+    DType frozen = frozen_dtype_resolve(alloc.frozen, ix.latent);
+    alloc.frozen = frozen == DTYPE_F16 ? FROZEN_F16 : FROZEN_F32;
     if (pipeline_create(p, g, &uc, &cc, &sc, tok_dir, alloc, err, errlen)) return -1;
     snprintf(p->unused_components, sizeof p->unused_components, "%s", ix.unused);
     int r = load_component(&p->unet_ps, dir, "unet", "diffusion_pytorch_model", alloc.variant, err, errlen);
     if (!r) r = load_component(&p->text_ps, dir, "text_encoder", "model", alloc.variant, err, errlen);
     if (!r && ix.latent) {
         snprintf(p->vae_dir, sizeof p->vae_dir, "%s/vae", dir);
-        r = vae_load(&p->vae, &p->vae_ps, g, p->vae_dir, alloc.variant, err, errlen);
+        r = vae_load(&p->vae, &p->vae_ps, g, p->vae_dir, alloc.variant, frozen, err, errlen);
         p->latent = r == 0;
         if (!r && p->vae.cfg.latent_channels != p->unet_cfg.in_channels)
             r = fail(err, errlen, "%s: the VAE makes %d latent channels but the UNet takes %d (unet/config.json in_channels)",

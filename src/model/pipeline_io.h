@@ -11,6 +11,19 @@
 #include "model/tokenizer.h"
 #include "model/vae.h"
 
+// Storage of weights nothing trains (--frozen_dtype): auto is F16 for latent
+// pipelines (Stable Diffusion-size models, distributed in fp16 and run that way
+// by every trainer) and F32 for pixel-space ones; kernels compute in F32 either way.
+typedef enum FrozenDType { FROZEN_AUTO = 0, FROZEN_F32, FROZEN_F16 } FrozenDType;
+#define FROZEN_DTYPE_HELP                                                                                   \
+    "storage of the weights nothing trains (frozen text encoder, VAE, DPO reference, LoRA base): auto (fp16 " \
+    "for pipelines with a VAE, else fp32), fp32 or fp16 (half the memory; kernels still compute in fp32)"
+// "auto", "fp32"/"float32", "fp16"/"float16"/"half": 0; else -1 with err naming the value.
+int frozen_dtype_parse(const char* text, FrozenDType* out, char* err, size_t errlen);
+// The storage of a model of a pipeline that is (latent) or is not latent.
+DType frozen_dtype_resolve(FrozenDType f, bool latent);
+const char* frozen_dtype_name(DType d);  // "fp32" or "fp16"
+
 typedef struct PipelineParts {
     const UNetConfig* unet_cfg;
     const ParamStore* unet_ps;
@@ -23,7 +36,7 @@ typedef struct PipelineParts {
     const ParamStore* vae_ps;  // latent pipelines: the VAE (frozen) and the folder of its config.json
     const char* vae_dir;
     bool use_ema;              // write the EMA weights of the UNet when present
-    bool f16;
+    bool f16;                  // write F16 files (a component held in F16 is written in F16 always: exact)
 } PipelineParts;
 
 int pipeline_save(const PipelineParts* p, const char* dir, char* err, size_t errlen);
@@ -55,9 +68,12 @@ typedef struct DiffusionPipeline {
 // What to allocate beside the values (training needs gradients and moments), and
 // which weights files to read: variant "" (or NULL) the plain files, "fp16" the
 // *.fp16.safetensors ones (diffusers' --variant; model/weights.h: weights_open).
+// frozen: how the weights nothing trains are stored on the device (the text
+// encoder unless trained, the VAE, the UNet unless trained).
 typedef struct PipelineAlloc {
     bool unet_train, unet_ema, text_train;
     const char* variant;
+    FrozenDType frozen;
 } PipelineAlloc;
 
 // Registers and allocates the models of the given configs (values uninitialised)

@@ -228,8 +228,8 @@ int vae_load_weights(ParamStore* ps, const char* path, char* err, size_t errlen)
     return r;
 }
 
-int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, const char* variant, char* err,
-             size_t errlen) {
+int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, const char* variant, DType dtype,
+             char* err, size_t errlen) {
     char folder[4096], path[4200];
     VaeConfig cfg;
     // A pipeline folder stands for its vae/ subfolder.
@@ -249,7 +249,7 @@ int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, c
     param_store_init(ps, g);
     vae_init(m, &cfg, ps);
     for (int i = 0; i < ps->n; i++) ps->e[i].trainable = false;  // frozen
-    param_store_alloc(ps, false, false, false);
+    param_store_alloc_frozen(ps, dtype);
     int r = vae_load_weights_from(ps, st, err, errlen);
     st_close(st);
     if (r) param_store_free(ps);

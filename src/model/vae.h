@@ -95,8 +95,9 @@ int vae_load_weights_from(ParamStore* ps, const SafeTensors* st, char* err, size
 // variant ("" : diffusion_pytorch_model.safetensors, its sharded index, else the
 // fp16 file), into ps (initialised here; param_store_free releases it). 0 on
 // success; else err names file and key, and nothing is left allocated.
-int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, const char* variant, char* err,
-             size_t errlen);
+// The values are stored as dtype (F16: half the memory, model/params.h).
+int vae_load(AutoencoderKL* m, ParamStore* ps, GpuContext* g, const char* dir, const char* variant, DType dtype,
+             char* err, size_t errlen);
 
 // The values a forward carries from unit to unit (a ResNet, the attention, an up-
 // or downsampler): two arenas used in turn, each reset before it takes the next

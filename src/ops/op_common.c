@@ -7,7 +7,7 @@ static Operand operand_aligned(const Tensor* t, VkDeviceSize align) {
     if (align < sizeof(float)) align = sizeof(float);
     Operand o = {.view = *t};
     VkDeviceSize lo = t->offset / align * align;
-    o.off = (uint32_t)((t->offset - lo) / sizeof(float));
+    o.off = (uint32_t)((t->offset - lo) / dtype_bytes(t->dtype));
     o.view.offset = lo;
     o.view.ndim = 1;
     o.view.shape[0] = tensor_numel(t) + o.off;

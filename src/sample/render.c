@@ -18,7 +18,7 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
                   int* channels, int* size) {
     char err[1024];
     DiffusionPipeline p;
-    if (pipeline_load(&p, g, dir, (PipelineAlloc){.variant = job->variant}, err, sizeof err)) die("%s (%s)", err, flag);
+    if (pipeline_load(&p, g, dir, (PipelineAlloc){.variant = job->variant, .frozen = job->frozen}, err, sizeof err)) die("%s (%s)", err, flag);
     LoraSet lora[LORA_FILES_MAX];
     if (lora_load_files(lora, g, &p.unet_ps, &job->lora, err, sizeof err)) die("%s (--lora)", err);
     if (job->lora.n) p.unet_lora = &lora[0];
@@ -83,6 +83,12 @@ void render_job_parse(RenderJob* job, const OptStrings* prompt, const char* prom
 void render_job_lora(RenderJob* job, const OptStrings* files, const OptStrings* scales) {
     char err[1024];
     if (lora_files_parse(&job->lora, files, scales, err, sizeof err)) die("%s", err);
+}
+
+void render_job_weights(RenderJob* job, const char* variant, const char* frozen_dtype) {
+    char err[1024];
+    snprintf(job->variant, sizeof job->variant, "%s", variant);
+    if (frozen_dtype_parse(frozen_dtype, &job->frozen, err, sizeof err)) die("%s", err);
 }
 
 void render_job_free(RenderJob* job) {

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "model/lora.h"
+#include "model/pipeline_io.h"
 #include "sample/generator.h"
 #include "util/options.h"
 
@@ -18,6 +19,7 @@ typedef struct RenderJob {
     // added; lora.n = 0: none.
     LoraFiles lora;
     char variant[512];  // weights files to read ("" or e.g. "fp16"; model/weights.h: weights_open)
+    FrozenDType frozen; // how the weights are held (every weight is frozen when sampling)
 } RenderJob;
 
 // The job of a command's flags (--prompt ..., --prompts FILE, --seeds, --sampler,
@@ -29,6 +31,9 @@ void render_job_free(RenderJob* job);
 // job->lora from repeatable --lora / --lora_scale values (lora_files_parse; the
 // job points into the lists); dies naming the flag on a bad value.
 void render_job_lora(RenderJob* job, const OptStrings* files, const OptStrings* scales);
+// job->variant and job->frozen from --variant and --frozen_dtype; dies naming the flag on a bad value.
+void render_job_weights(RenderJob* job, const char* variant, const char* frozen_dtype);
+#define VARIANT_HELP "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors"
 #define LORA_FILES_HELP "LoRA adapter file applied to the UNet (PEFT/diffusers or kohya keys); repeatable: the adapters add up"
 #define LORA_SCALE_HELP "LoRA strength (the adapters' alpha / r times this): one for every --lora, or one per --lora in order"
 

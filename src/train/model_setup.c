@@ -106,15 +106,19 @@ int pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char* 
     return 0;
 }
 
-int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir, char* err,
-                        size_t errlen) {
+int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir, const char* variant,
+                        DType dtype, char* err, size_t errlen) {
     UNet ref_unet;  // registers the parameters in the policy's order; recordings use the policy's description
+    char folder[8192];
+    snprintf(folder, sizeof folder, "%s/unet", dir);
+    SafeTensors* st = weights_open(folder, "diffusion_pytorch_model", variant, err, errlen);
+    if (!st) return with_context(err, errlen, "the reference model");
     param_store_init(ref, g);
     unet_init(&ref_unet, cfg, ref);
-    param_store_alloc(ref, false, false, false);
-    char path[8192];
-    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", dir);
-    if (weights_load(ref, path, NULL, err, errlen)) {
+    param_store_alloc_frozen(ref, dtype);
+    int r = weights_load_from(ref, st, NULL, err, errlen);
+    st_close(st);
+    if (r) {
         param_store_free(ref);
         return with_context(err, errlen, "the reference model");
     }

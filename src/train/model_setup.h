@@ -17,8 +17,10 @@
 int pipeline_from_model_config(DiffusionPipeline* p, GpuContext* g, const char* name, const char* tokenizer_dir,
                                uint64_t seed, PipelineAlloc alloc, char* err, size_t errlen);
 // The frozen reference: the UNet of p's architecture with the weights of the
-// pipeline folder dir (values only: no gradients, moments or activations). 0, or -1 with err.
-int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir, char* err,
+// pipeline folder dir (the files weights_open finds for variant), values only,
+// stored as dtype: no gradients, moments or activations. 0, or -1 with err.
+int reference_unet_load(ParamStore* ref, GpuContext* g, const UNetConfig* cfg, const char* dir, const char* variant,
+                        DType dtype, char* err,
                         size_t errlen);
 // The objective's hyper-parameters from the options (T = num_train_timesteps). 0, or -1 with err.
 int objective_hyper_from_options(const TrainConfig* c, Objective obj, int num_train_timesteps, ObjectiveHyper* h,

@@ -68,6 +68,7 @@ struct TrainRun {
     ParamStore ref;        // the frozen reference UNet (objective_needs_reference)
     LoraSet lora;          // --lora_rank > 0: the trained adapters (the UNet frozen, the reference = adapters off)
     bool has_lora;
+    FrozenDType frozen;    // --frozen_dtype: storage of the reference, the VAE, a frozen text encoder, a LoRA base
     bool has_ref, has_pref, has_fmnist, has_val, has_grid, has_step, has_pipe, has_sched;
     char* config_json;
     GpuContext* g;
@@ -140,6 +141,7 @@ static int check_options(TrainRun* r, char* err, size_t errlen) {
     if (lr_schedule_parse(c->lr_scheduler, &r->lrs))
         return fail(err, errlen, "--lr_scheduler %s: use constant, constant_with_warmup, linear or cosine",
                     c->lr_scheduler);
+    if (frozen_dtype_parse(c->frozen_dtype, &r->frozen, err, errlen)) return -1;
     if (!*c->output_dir) return fail(err, errlen, "--output_dir is empty");
     return train_config_check_files(c, err, errlen);
 }
@@ -277,7 +279,7 @@ static int load_models(TrainRun* r, char* err, size_t errlen) {
     char path[8192];
     bool lora = lora_training(c);  // the UNet frozen (values only), the adapters trained
     PipelineAlloc alloc = {.unet_train = !lora, .unet_ema = c->use_ema && !lora, .text_train = r->train_text,
-                           .variant = c->variant};
+                           .variant = c->variant, .frozen = r->frozen};
     // The run's working copy of the tokenizer: checkpoints and the final pipeline copy it,
     // and the final pipeline's own tokenizer/ is only replaced at the end, whole. The other
     // ranks of a data-parallel run save nothing: a built tokenizer goes to a folder of their own.
@@ -569,8 +571,16 @@ RunStatus train_run_open(TrainRun** out, GpuContext* g, const TrainConfig* c, co
         (long long)param_count(&p->text_ps), p->tok.vocab_size);
     schedule_init(&r->sched, &p->sched);
     r->has_sched = true;
+    DType frozen = frozen_dtype_resolve(r->frozen, p->latent);
+    if (frozen == DTYPE_F16)
+        say(r, "frozen weights (%s) stored as fp16 (--frozen_dtype %s)",
+            r->has_lora ? "the UNet under the adapters, text encoder, VAE"
+                        : objective_needs_reference(r->obj) ? "reference UNet, text encoder, VAE" : "text encoder, VAE",
+            c->frozen_dtype);
     if (objective_needs_reference(r->obj) && !r->has_lora) {  // the model fine-tuning started from, frozen
-        if (reference_unet_load(&r->ref, g, &p->unet_cfg, c->pretrained_model_name_or_path, err, errlen)) goto fail;
+        if (reference_unet_load(&r->ref, g, &p->unet_cfg, c->pretrained_model_name_or_path, c->variant, frozen, err,
+                                errlen))
+            goto fail;
         r->has_ref = true;
     }
     if (setup_data(r, err, errlen) || resolve_epochs(r, err, errlen)) goto fail;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dist/dist.h"
+#include "model/pipeline_io.h"
 #include "train/epochs.h"
 #include "train/run.h"
 #include "util/check.h"
@@ -37,6 +38,7 @@ static const OptSpec SPECS[] = {
       "encode once per run, in memory only)"),
     O(latent_cache_dir, OPT_STRING, "", OPT_ANY,
       "latent pipelines: the latent cache folder (empty: $XDG_CACHE_HOME/vkpref/latents or ~/.cache/vkpref/latents)"),
+    O(frozen_dtype, OPT_STRING, "auto", OPT_ANY, FROZEN_DTYPE_HELP),
     O(variant, OPT_STRING, "", OPT_ANY,
       "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors (diffusers' --variant)"),
     O(skip_bad_rows, OPT_BOOL, "false", OPT_ANY, "manifests: skip and count bad rows instead of stopping at the first"),

@@ -32,6 +32,7 @@ typedef struct TrainConfig {
     bool cache_latents;                // latent pipelines: latents kept on disk (train/latent_cache.h)
     char latent_cache_dir[OPT_STR_MAX];
     char variant[OPT_STR_MAX];         // weights file variant ("" or e.g. "fp16")
+    char frozen_dtype[OPT_STR_MAX];    // auto, fp32 or fp16 (model/pipeline_io.h: FrozenDType)
     bool skip_bad_rows;                // manifests: skip and count bad rows instead of stopping
     int max_train_samples;             // manifests: > 0 keeps only the first N usable rows
     int max_image_pixels;              // manifests: largest declared width x height decoded

@@ -87,6 +87,37 @@ Test(frozen_f16, kernels_read_f16_operands_as_their_f32_values, GPU_TEST) {
     ASSERT_NO_VALIDATION_MESSAGES();
 }
 
+// Columns of a frozen F16 weight copied out with the channel split (the VAE's
+// piecewise convolutions at 512 px): one part wanted, the other NULL.
+Test(frozen_f16, channel_split_copies_columns_of_an_f16_weight, GPU_TEST) {
+    const int64_t K = 3, C = 7, kk = 9;
+    float* w = random_floats(K * C * kk, 8, 1.0);
+    for (int64_t i = 0; i < K * C * kk; i++) w[i] = f16_to_f32(f32_to_f16(w[i]));
+    Tensor w16 = arena_tensor_typed(&tarena, DTYPE_F16, 3, (int64_t[]){K, C, kk}), w32 = arena_tensor3(&tarena, K, C, kk);
+    tensor_upload(&tgpu, &w16, w), tensor_upload(&tgpu, &w32, w);
+    Tensor a16 = arena_tensor3(&tarena, K, 2, kk), a32 = arena_tensor3(&tarena, K, 2, kk);
+    Tensor b16 = arena_tensor3(&tarena, K, C - 2, kk), b32 = arena_tensor3(&tarena, K, C - 2, kk);
+    Cmd c;
+    RUN_CMD(c, {
+        cmd_fill(&c, &a16, 0);
+        cmd_fill(&c, &a32, 0);
+        cmd_fill(&c, &b16, 0);
+        cmd_fill(&c, &b32, 0);
+        op_concat_channels_backward(&c, &a16, NULL, &w16);
+        op_concat_channels_backward(&c, &a32, NULL, &w32);
+        op_concat_channels_backward(&c, NULL, &b16, &w16);
+        op_concat_channels_backward(&c, NULL, &b32, &w32);
+    });
+    float *x = tensor_download_new(&tgpu, &a16), *y = tensor_download_new(&tgpu, &a32);
+    cr_assert_eq(memcmp(x, y, (size_t)K * 2 * kk * sizeof *x), 0);
+    cr_assert_eq(x[kk], w[kk], "row 0, channel 1");
+    free(x), free(y);
+    x = tensor_download_new(&tgpu, &b16), y = tensor_download_new(&tgpu, &b32);
+    cr_assert_eq(memcmp(x, y, (size_t)K * (C - 2) * kk * sizeof *x), 0);
+    free(x), free(y), free(w);
+    ASSERT_NO_VALIDATION_MESSAGES();
+}
+
 // Kernels write float[] storage buffers: an F16 tensor bound as one is a bug, named at record time.
 Test(frozen_f16, an_f16_tensor_bound_as_storage_is_an_error, GPU_TEST, .exit_code = 1) {
     Tensor x = arena_tensor1(&tarena, 8), y = arena_tensor_typed(&tarena, DTYPE_F16, 1, (int64_t[]){8});

@@ -226,8 +226,9 @@ void op_concat_channels_backward(Cmd* c, const Tensor* da, const Tensor* db, con
     check_disjoint(op, "da", da, "dy", dy);
     check_disjoint(op, "db", db, "dy", dy);
     check_disjoint(op, "da", da, "db", db);
-    // A NULL gradient's binding holds dy, read-only and never touched (HAS_A / HAS_B).
-    Operand ody = tex(c, dy), oda = sto(c, da ? da : dy), odb = sto(c, db ? db : dy);
+    // A NULL gradient's binding holds the other gradient, read-only and never touched
+    // (HAS_A / HAS_B): not dy, which may be F16 (a frozen weight's columns copied out).
+    Operand ody = tex(c, dy), oda = sto(c, da ? da : db), odb = sto(c, db ? db : da);
     const Operand* used[3] = {&ody, da ? &oda : &ody, db ? &odb : &ody};
     uint32_t vec = vec_width(d.CA * d.HW % 4 == 0 && d.CB * d.HW % 4 == 0, used, 3);
     uint32_t spec[] = {c->gpu->tune.wg_size, 1, 1, vec, da != NULL, db != NULL};

@@ -48,7 +48,8 @@ static const struct {
     const char* name;
     const char* why;
 } UNSUPPORTED[] = {
-    {"mixed_precision", "vkpref computes in fp32 (--save_f16 stores the final weights as F16)"},
+    {"mixed_precision", "vkpref computes in fp32 (--frozen_dtype fp16 holds the weights nothing trains in F16, "
+                        "--save_f16 stores the final weights as F16)"},
     {"allow_tf32", "Vulkan compute runs in fp32; there is no TF32 mode"},
     {"report_to", "every step is logged to <output_dir>/train_log.csv (docs/TRAINING.md)"},
     {"tracker_name", "every step is logged to <output_dir>/train_log.csv (docs/TRAINING.md)"},

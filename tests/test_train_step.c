@@ -5,9 +5,11 @@
 // inside a step), and a DPO step with a frozen reference starts at log 2 and
 // learns its preference.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model/weights.h"
+#include "train/optimizer.h"
 #include "train/step.h"
 #include "test_util.h"
 
@@ -148,4 +150,114 @@ Test(train_step, reference_store_lists_the_policy_parameters) {
     int i = param_store_mismatch(&a, &c);
     cr_assert(i >= 0 && i < a.n, "tiny and tiny_linear register different parameters");
     param_store_free(&a), param_store_free(&b), param_store_free(&c);
+}
+
+// Data parallel with stand-in exchanges of one process (the sum and the gather
+// of one): the split update, plain or overlapped with the backward, applies
+// exactly the plain step's update. A bucket copied to staging before the
+// backward's last write to one of its gradients, or put back in the wrong
+// place, would change the weights.
+typedef struct Exchange {
+    int64_t floats;  // summed so far
+    int calls;
+} Exchange;
+
+static void sum_of_one(void* user, float* grads, int64_t n) {
+    Exchange* x = user;
+    x->floats += n, x->calls++;
+}
+
+static void gather_of_one(void* user, const float* mine, float* all, int64_t n) {
+    memcpy(all, mine, (size_t)n * sizeof *all);
+}
+
+typedef struct SplitFill {
+    TrainStep* s;
+    int step;
+} SplitFill;
+
+// Micro-batch m of step `step`: its own inputs (kto: one desirable and one undesirable row per pair).
+static void fill_split(void* user, int m) {
+    SplitFill* f = user;
+    TrainStep* s = f->s;
+    TestRng rng = rng_seed((uint64_t)(100 * f->step + m + 1));
+    int64_t n = tensor_numel(&s->x_t);
+    float *x = step_ptr(&s->x_t), *tg = step_ptr(&s->target), *ts = step_ptr(&s->timesteps);
+    for (int64_t i = 0; i < n; i++) x[i] = (float)rng_normal(&rng), tg[i] = (float)rng_normal(&rng);
+    uint32_t* ids = (uint32_t*)step_ptr(&s->ids);
+    for (int r = 0; r < ROWS; r++) {
+        ts[r] = (float)(50 + 100 * ((r + m + f->step) % 9));
+        step_ptr(&s->signs)[r] = r % 2 ? -1.0f : 1.0f;
+        for (int k = 0; k < 8; k++) ids[r * 8 + k] = (uint32_t)((r * 8 + k + m) * 7 % 50);
+    }
+}
+
+typedef enum { PLAIN, SPLIT, OVERLAPPED } ExchangeMode;
+
+// Trains 3 steps of 2 micro-batches; returns every trained weight (UNet, then
+// text encoder when trained), malloc'ed; *buckets and *parts describe the exchange.
+static float* train_with_exchange(Objective obj, ExchangeMode mode, int64_t* n_out, int* buckets, int* parts) {
+    bool ref = objective_needs_reference(obj);
+    Models md;
+    models_init(&md, !ref, ref);
+    Exchange x = {0};
+    TrainStepConfig cfg = {.batch = ROWS, .text_len = 8, .train_text_encoder = !ref, .max_grad_norm = 1.0f,
+                           .adam = {.beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f}, .ema = true,
+                           .objective = obj, .hyper = objective_hyper_default(), .coef_scale = 0.5f,
+                           .ref_ps = ref ? &md.ref : NULL};
+    cfg.hyper.beta_kto = 50;  // the tiny model's errors move little: keep sigma unsaturated
+    if (mode != PLAIN) {
+        cfg.reduce = sum_of_one, cfg.reduce_user = &x;
+        cfg.overlap_exchange = mode == OVERLAPPED;
+        cfg.bucket_floats = 1;  // as many buckets as STEP_MAX_BUCKETS allows
+        if (objective_uses_batch_statistic(obj)) cfg.gather = gather_of_one, cfg.nranks = 1, cfg.rank = 0;
+    }
+    TrainStep s;
+    train_step_init(&s, &tgpu, &md.u, &md.ups, &md.m, &md.tps, cfg);
+    SplitFill f = {&s, 0};
+    double metrics[OBJ_METRICS_COUNT];
+    for (f.step = 0; f.step < 3; f.step++) {
+        optimizer_step_scalars(step_ptr(&s.scalars), 3e-3, f.step, cfg.adam.beta1, cfg.adam.beta2, 0.9);
+        train_step_replay(&s, 2, fill_split, &f, metrics);
+    }
+    int64_t n = param_count(&md.ups) + (ref ? 0 : param_count(&md.tps));
+    if (mode != PLAIN) cr_assert_eq(x.floats, 3 * n, "summed %lld floats in 3 steps of %lld", (long long)x.floats, (long long)n);
+    float* w = malloc((size_t)n * sizeof *w);
+    int64_t at = 0;
+    ParamStore* stores[] = {&md.ups, &md.tps};
+    for (int k = 0; k < (ref ? 1 : 2); k++)
+        for (int i = 0; i < stores[k]->n; i++) param_download(stores[k], i, w + at), at += param_numel(stores[k], i);
+    *n_out = n, *buckets = s.nbuckets, *parts = s.last.nparts;
+    train_step_free(&s);
+    models_free(&md);
+    return w;
+}
+
+static void check_exchange_modes(Objective obj) {
+    int64_t n[3];
+    int buckets[3], parts[3];
+    float* w[3];
+    for (int mode = PLAIN; mode <= OVERLAPPED; mode++)
+        w[mode] = train_with_exchange(obj, (ExchangeMode)mode, &n[mode], &buckets[mode], &parts[mode]);
+    fprintf(stderr, "%s: %lld weights, %d buckets, the last micro-batch in %d parts\n", objective_name(obj),
+            (long long)n[0], buckets[OVERLAPPED], parts[OVERLAPPED]);
+    cr_assert_eq(buckets[SPLIT], buckets[OVERLAPPED]);
+    cr_assert_geq(parts[OVERLAPPED], 4, "%d parts: the exchange cannot overlap the backward", parts[OVERLAPPED]);
+    for (int mode = SPLIT; mode <= OVERLAPPED; mode++) {
+        cr_assert_eq(n[mode], n[PLAIN]);
+        int64_t differ = 0, first = -1;
+        for (int64_t i = 0; i < n[PLAIN]; i++)
+            if (memcmp(&w[mode][i], &w[PLAIN][i], sizeof(float))) differ++, first = first < 0 ? i : first;
+        cr_assert_eq(differ, 0, "%s, %s exchange: %lld of %lld weights differ from the plain step's (first: %lld)",
+                     objective_name(obj), mode == SPLIT ? "split" : "overlapped", (long long)differ,
+                     (long long)n[PLAIN], (long long)first);
+    }
+    for (int mode = PLAIN; mode <= OVERLAPPED; mode++) free(w[mode]);
+}
+
+Test(train_step, exchange_overlapped_with_the_backward_is_bit_identical, GPU_TEST, .timeout = 600) {
+    require_gpu();
+    check_exchange_modes(OBJ_SFT);  // UNet and text encoder
+    check_exchange_modes(OBJ_KTO);  // gathered rows: the last micro-batch's forward is a submit of its own
+    ASSERT_NO_VALIDATION_MESSAGES();
 }

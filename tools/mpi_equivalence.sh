@@ -14,11 +14,19 @@
 #
 #   tools/mpi_equivalence.sh VKPREF_BIN WITH_MPI(ON|OFF) [PYTHON]
 #
-# Then kto for 2 steps from assets/fmnist-base on 16 Fashion-MNIST style pairs
-# (each pair a desirable and an undesirable row): its reference point z is a
-# mean over the micro-batch's rows, which the ranks gather, so here too two
-# ranks of 1 row compute what one process of 2 rows computes (VKPREF_MPI_TEST_KTO=0
-# skips it).
+# The two-rank sft run sums its gradients with the exchange overlapping the
+# backward (the default); the kto run below with the exchange after it.
+#
+# Then kto on 16 Fashion-MNIST style pairs (each pair a desirable and an
+# undesirable row) from assets/fmnist-base: its reference point z = max(0, mean
+# of r - e over the micro-batch's rows), which the ranks gather. While the
+# policy is the reference (r = e) z is 0 however it is computed, so one process
+# trains 3 steps with a checkpoint at step 2, and two ranks resume a copy of
+# that checkpoint (trained by one process, the same global batch) for step 3,
+# where the policy differs from the reference: the test requires z > 0 there,
+# where a z of each rank's own row would differ from the global one, and
+# checks that the two ranks end where the uninterrupted process ended
+# (VKPREF_MPI_TEST_KTO=0 skips it).
 #
 # VKPREF_MPI_TEST_DPO=1 adds the same comparison for dpo (3 steps on the same
 # pairs, the sft result as the base and reference; about 1.5 minutes more on 2
@@ -39,18 +47,32 @@ args=(train --model_config "$src/configs/models/fmnist-small.json" --max_train_s
 mpi=(mpirun --oversubscribe --bind-to none -np 2)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 
-# compare NAME STEPS ARGS...: one process with batch 2 into $out/NAME-one, 2 ranks with batch 1
-# into $out/NAME-two (ARGS set --max_train_steps STEPS and --learning_rate $lr).
-compare() {
-  local name=$1 n=$2 t0=$SECONDS t1
-  shift 2
+# one NAME ARGS...: one process with batch 2 into $out/NAME-one.
+one() {
+  local name=$1 t0=$SECONDS
+  shift
   "$bin" "$@" --train_batch_size 2 --output_dir "$out/$name-one" 2>"$out/$name-one.log" ||
     { cat "$out/$name-one.log"; exit 1; }
-  t1=$SECONDS
+  echo "$name: one process $((SECONDS - t0)) s (wall clock, start-up included)"
+}
+
+# two NAME ARGS...: 2 ranks with batch 1 into $out/NAME-two.
+two() {
+  local name=$1 t0=$SECONDS
+  shift
   "${mpi[@]}" "$bin" "$@" --train_batch_size 1 --output_dir "$out/$name-two" >"$out/$name-two.log" 2>&1 ||
     { cat "$out/$name-two.log"; exit 1; }
-  grep -E "data parallel|rank [0-9] of" "$out/$name-two.log" || true
-  echo "$name: one process $((t1 - t0)) s, two ranks $((SECONDS - t1)) s (wall clock, start-up included)"
+  grep -E "data parallel|rank [0-9] of|resuming" "$out/$name-two.log" || true
+  echo "$name: two ranks $((SECONDS - t0)) s"
+}
+
+# compare NAME STEPS ARGS...: one and two, then their weights and logs (ARGS set
+# --max_train_steps STEPS and --learning_rate $lr).
+compare() {
+  local name=$1 n=$2
+  shift 2
+  one "$name" "$@"
+  two "$name" "$@"
   "$python" "$out/compare.py" "$out/$name-one" "$out/$name-two" "$lr" "$n"
 }
 
@@ -74,6 +96,7 @@ def tensors(path):
     return out
 
 one, two, lr, steps = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4])
+need_z = len(sys.argv) > 5 and sys.argv[5] == "z"  # kto: some step's reference point must be > 0
 diff2 = norm2 = worst = 0.0
 worst_name, identical, total = "", 0, 0
 for part in ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors"):
@@ -105,6 +128,7 @@ for s, ((l1, g1, z1), (l2, g2, z2)) in enumerate(zip(la, lb), 1):
           (f", kto z {z1:.6g} / {z2:.6g}" if z1 or z2 else ""))
     assert abs(l1 - l2) <= 1e-5 * max(1, abs(l1)) and abs(g1 - g2) <= 1e-5 * max(1, abs(g1)), "logs differ"
     assert abs(z1 - z2) <= 1e-5 * max(1e-3, abs(z1)), "the kto reference points differ"
+assert not need_z or any(z > 0 for _, _, z in lb), "kto's z is 0 at every step: a per-rank z would agree too"
 assert rel <= 1e-5, f"weights differ by {rel:.3g} relative (> 1e-5)"
 assert worst <= 2 * lr * steps, f"a value differs by {worst:.3g}, more than 2 x learning rate x steps"
 print("equivalent")
@@ -113,8 +137,16 @@ EOF
 compare sft "$steps" "${args[@]}"
 "$bin" fmnist-manifest --out "$out/pairs" --count 16 --rows pairs --style invert >/dev/null
 if [ "${VKPREF_MPI_TEST_KTO:-1}" = 1 ]; then
-  compare kto 2 "${args[@]}" --pretrained_model_name_or_path "$src/assets/fmnist-base" \
-    --dataset "$out/pairs/pairs.jsonl" --objective kto --max_train_steps 2
+  kto=("${args[@]}" --pretrained_model_name_or_path "$src/assets/fmnist-base" --dataset "$out/pairs/pairs.jsonl"
+       --objective kto --max_train_steps 3 --checkpointing_steps 2 --checkpoints_total_limit 0)
+  one kto "${kto[@]}"
+  # The two ranks get the folder as it was at step 2: the run's id, options, log and checkpoint.
+  mkdir "$out/kto-two"
+  cp -r "$out/kto-one"/{run.json,train_config.json,train_log.csv,checkpoint-2} "$out/kto-two/"
+  two kto "${kto[@]}" --resume_from_checkpoint latest --overlap_gradient_exchange false
+  grep -q "resuming from $out/kto-two/checkpoint-2 (step 2)" "$out/kto-two.log" ||
+    { cat "$out/kto-two.log"; echo "FAIL: the two ranks did not resume the one-process checkpoint at step 2"; exit 1; }
+  "$python" "$out/compare.py" "$out/kto-one" "$out/kto-two" "$lr" 3 z
 fi
 if [ "${VKPREF_MPI_TEST_DPO:-0}" = 1 ]; then
   compare dpo 3 "${args[@]}" --pretrained_model_name_or_path "$out/sft-one" --dataset "$out/pairs/pairs.jsonl" \

@@ -1,6 +1,7 @@
 // cmd.c: recording, hazard-tracked barriers, segments and submission.
 #include "gpu/cmd.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gpu/profile.h"
@@ -17,6 +18,7 @@ typedef struct CmdOp {
     // Dispatch: binding i is view[i] when it is a texel binding, else buf[i].
     const Kernel* p;
     uint32_t grid[3];
+    uint32_t writes;  // bit i: binding i is written
     VkDescriptorBufferInfo buf[PIPELINE_MAX_BINDINGS];
     VkBufferView view[PIPELINE_MAX_BINDINGS];
     uint8_t push[PIPELINE_MAX_PUSH];
@@ -36,8 +38,16 @@ static CmdOp* add_op(Cmd* c, CmdOpKind kind) {
     op->kind = kind;
     op->prof_row = -1;
     op->flops = 0;
+    op->writes = 0;
     return op;
 }
+
+// A part's end (cmd_cut): after command `after`, these copies.
+typedef struct CmdCut {
+    int after;
+    CmdOp* copies;
+    int n;
+} CmdCut;
 
 static VkCommandBuffer new_segment(Cmd* c) {
     if (c->nseg == CMD_MAX_SEGMENTS) die("command recording exceeds %d segments", CMD_MAX_SEGMENTS);
@@ -191,6 +201,7 @@ void cmd_dispatch(Cmd* c, ShaderId id, const uint32_t* spec, uint32_t nspec, con
     op->p = p;
     op->grid[0] = gx, op->grid[1] = gy, op->grid[2] = gz;
     for (uint32_t i = 0; i < nb; i++) {
+        if (w[i]) op->writes |= 1u << i;
         op->view[i] = views[i];
         op->buf[i] = (VkDescriptorBufferInfo){b[i].t->buf->buf, b[i].t->offset, tensor_bytes(b[i].t)};
     }
@@ -213,17 +224,98 @@ void cmd_fill(Cmd* c, const Tensor* t, float value) {
     if (c->prof) op->prof_row = profile_cmd_row("vkCmdFillBuffer", NULL);
 }
 
-void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
+static void set_copy(Cmd* c, CmdOp* op, const Tensor* dst, const Tensor* src) {
     if (tensor_numel(dst) != tensor_numel(src)) die("cmd_copy: %lld elements into %lld", (long long)tensor_numel(src),
                                                     (long long)tensor_numel(dst));
     if (dst->dtype != src->dtype) die("cmd_copy: between an F16 and an F32 tensor (a byte copy does not convert)");
+    op->kind = CMD_OP_COPY;
+    op->src = src->buf->buf, op->dst = dst->buf->buf;
+    op->region = (VkBufferCopy){.srcOffset = src->offset, .dstOffset = dst->offset, .size = tensor_bytes(src)};
+    op->prof_row = c->prof ? profile_cmd_row("vkCmdCopyBuffer", NULL) : -1;
+    op->flops = 0;
+}
+
+void cmd_copy(Cmd* c, const Tensor* dst, const Tensor* src) {
     Range r[2] = {range_of(src), range_of(dst)};
     bool w[2] = {false, true};
     track(c, r, w, 2);
-    CmdOp* op = add_op(c, CMD_OP_COPY);
-    op->src = src->buf->buf, op->dst = dst->buf->buf;
-    op->region = (VkBufferCopy){.srcOffset = src->offset, .dstOffset = dst->offset, .size = tensor_bytes(src)};
-    if (c->prof) op->prof_row = profile_cmd_row("vkCmdCopyBuffer", NULL);
+    set_copy(c, add_op(c, CMD_OP_COPY), dst, src);
+}
+
+// ---------------------------------------------------------------------------
+// Parts
+
+// A queried tensor's bytes, sortable: (buffer, lo).
+typedef struct Span {
+    uint64_t buf;
+    VkDeviceSize lo, hi;
+    int index;
+} Span;
+
+static uint64_t buffer_key(VkBuffer b) {
+    uint64_t k = 0;
+    memcpy(&k, &b, sizeof b < sizeof k ? sizeof b : sizeof k);
+    return k;
+}
+
+static int by_start(const void* a, const void* b) {
+    const Span *x = a, *y = b;
+    if (x->buf != y->buf) return x->buf < y->buf ? -1 : 1;
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+// Marks command i as the last writer of every span that [lo, hi) of buffer b
+// overlaps. The spans are sorted and disjoint, so their ends are sorted too.
+static void mark_writes(const Span* sp, int n, VkBuffer b, VkDeviceSize lo, VkDeviceSize hi, int i, int* last) {
+    uint64_t kb = buffer_key(b);
+    int a = 0, z = n;  // the first span of b ending after lo
+    while (a < z) {
+        int m = (a + z) / 2;
+        if (sp[m].buf < kb || (sp[m].buf == kb && sp[m].hi <= lo)) a = m + 1;
+        else z = m;
+    }
+    for (; a < n && sp[a].buf == kb && sp[a].lo < hi; a++) last[sp[a].index] = i;
+}
+
+void cmd_last_writes(const Cmd* c, const Tensor* t, int n, int* last) {
+    if (c->ended) die("cmd_last_writes: the recording is already encoded");
+    Span* sp = xmalloc((size_t)(n ? n : 1) * sizeof *sp);
+    for (int j = 0; j < n; j++) {
+        Range r = range_of(&t[j]);
+        sp[j] = (Span){buffer_key(r.buf), r.lo, r.hi, j};
+        last[j] = -1;
+    }
+    qsort(sp, (size_t)n, sizeof *sp, by_start);
+    for (int j = 1; j < n; j++)
+        if (sp[j].buf == sp[j - 1].buf && sp[j - 1].hi > sp[j].lo)
+            die("cmd_last_writes: tensors %d and %d overlap", sp[j - 1].index, sp[j].index);
+    for (int i = 0; i < c->nops; i++) {
+        const CmdOp* op = &c->ops[i];
+        if (op->kind == CMD_OP_DISPATCH) {
+            for (uint32_t b = 0; b < op->p->nbindings; b++)
+                if (op->writes >> b & 1)
+                    mark_writes(sp, n, op->buf[b].buffer, op->buf[b].offset, op->buf[b].offset + op->buf[b].range, i,
+                                last);
+        } else if (op->kind == CMD_OP_FILL || op->kind == CMD_OP_COPY) {
+            mark_writes(sp, n, op->dst, op->region.dstOffset, op->region.dstOffset + op->region.size, i, last);
+        }
+    }
+    free(sp);
+}
+
+void cmd_cut(Cmd* c, int after, const Tensor* dst, const Tensor* src, int n) {
+    if (c->ended) die("cmd_cut: the recording is already encoded");
+    if (after < 0 || after >= c->nops || (c->ncuts && after < c->cuts[c->ncuts - 1].after))
+        die("cmd_cut after command %d: not a recorded command after the previous cut", after);
+    if (c->ncuts + 1 >= CMD_MAX_PARTS) die("command recording cut into more than %d parts", CMD_MAX_PARTS);
+    if (c->ncuts == c->cap_cuts) {
+        c->cap_cuts = c->cap_cuts ? 2 * c->cap_cuts : 8;
+        c->cuts = xrealloc(c->cuts, (size_t)c->cap_cuts * sizeof *c->cuts);
+    }
+    CmdCut* k = &c->cuts[c->ncuts++];
+    k->after = after, k->n = n;
+    k->copies = xcalloc((size_t)(n ? n : 1), sizeof *k->copies);
+    for (int i = 0; i < n; i++) set_copy(c, &k->copies[i], &dst[i], &src[i]);
 }
 
 // ---------------------------------------------------------------------------
@@ -276,20 +368,46 @@ static void encode(Cmd* c, const CmdOp* op) {
     c->dispatches_in_seg++;
 }
 
+// Every write so far visible to the host (readback through mapped memory) and
+// to the next replay of this recording; at a cut also to the commands after it.
+static void encode_host_barrier(Cmd* c, bool device_too) {
+    VkAccessFlags device = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                           VK_ACCESS_TRANSFER_WRITE_BIT;
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT | (device_too ? device : 0)};
+    const VkPipelineStageFlags st = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(current(c), st, VK_PIPELINE_STAGE_HOST_BIT | (device_too ? st : 0), 0, 1, &mb, 0, NULL, 0,
+                         NULL);
+}
+
+// A cut's copies and the end of its part; the last part ends with the recording.
+static void encode_cut(Cmd* c, const CmdCut* k, bool at_end) {
+    encode_barrier(c);
+    for (int i = 0; i < k->n; i++) encode(c, &k->copies[i]);
+    if (at_end) return;
+    encode_host_barrier(c, true);
+    VK_CHECK(vkEndCommandBuffer(c->seg[c->nseg - 1]));
+    c->part_end[c->nparts++] = c->nseg;
+    new_segment(c);
+}
+
 void cmd_end(Cmd* c) {
     if (c->ended) die("command recording is already ended");
-    for (int i = 0; i < c->nops; i++) encode(c, &c->ops[i]);
+    for (int i = 0, k = 0; i < c->nops; i++) {
+        encode(c, &c->ops[i]);
+        for (; k < c->ncuts && c->cuts[k].after == i; k++) encode_cut(c, &c->cuts[k], i == c->nops - 1);
+    }
     free(c->ops);
     c->ops = NULL;
     c->nops = c->cap_ops = 0;
-    // Make every write visible to the host (readback through mapped memory) and
-    // to the next replay of this recording.
-    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                          .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
-                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT};
-    vkCmdPipelineBarrier(current(c), VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
-                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+    encode_host_barrier(c, false);
     VK_CHECK(vkEndCommandBuffer(c->seg[c->nseg - 1]));
+    if (c->ncuts) {
+        c->part_end[c->nparts++] = c->nseg;
+        VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+        for (int k = 0; k < c->nparts; k++) VK_CHECK(vkCreateFence(c->gpu->device, &fi, NULL, &c->part_fence[k]));
+    }
     c->ended = true;
 }
 
@@ -312,9 +430,47 @@ void cmd_submit(Cmd* c) {
     c->nsubmit++;
 }
 
+void cmd_submit_part(Cmd* c, int k) {
+    if (!c->ended || k < 0 || k >= c->nparts) die("cmd_submit_part %d: the recording has %d parts", k, c->nparts);
+    GpuContext* g = c->gpu;
+    c->part_pending[k] = false;
+    if (g->device_lost) return;
+    bool inject = k == 0 && g->lose_device_after > 0 && ++g->nsubmits > g->lose_device_after;
+    int lo = k ? c->part_end[k - 1] : 0;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)(c->part_end[k] - lo),
+                       .pCommandBuffers = c->seg + lo};
+    VkResult r = inject ? VK_ERROR_DEVICE_LOST : vkQueueSubmit(g->queue, 1, &si, c->part_fence[k]);
+    if (r == VK_ERROR_DEVICE_LOST) {
+        g->device_lost = true;
+        return;
+    }
+    if (r != VK_SUCCESS) vk_fail(r, "vkQueueSubmit", __FILE__, __LINE__);
+    c->part_pending[k] = true;
+    c->nsubmit++;
+}
+
+void cmd_wait_part(Cmd* c, int k) {
+    if (!c->ended || k < 0 || k >= c->nparts) die("cmd_wait_part %d: the recording has %d parts", k, c->nparts);
+    if (!c->part_pending[k]) return;  // not queued: the device was lost
+    GpuContext* g = c->gpu;
+    c->part_pending[k] = false;
+    VkResult r = vkWaitForFences(g->device, 1, &c->part_fence[k], VK_TRUE, UINT64_MAX);
+    if (r == VK_ERROR_DEVICE_LOST) {
+        g->device_lost = true;
+        return;
+    }
+    if (r != VK_SUCCESS) vk_fail(r, "vkWaitForFences", __FILE__, __LINE__);
+    VK_CHECK(vkResetFences(g->device, 1, &c->part_fence[k]));
+    if (k == c->nparts - 1 && c->prof) profile_cmd_collect(c->prof);
+}
+
 void cmd_free(Cmd* c) {
     GpuContext* g = c->gpu;
     if (!g) return;
+    for (int k = 0; k < c->nparts; k++)
+        if (c->part_fence[k]) vkDestroyFence(g->device, c->part_fence[k], NULL);
+    for (int k = 0; k < c->ncuts; k++) free(c->cuts[k].copies);
+    free(c->cuts);
     if (c->nseg) vkFreeCommandBuffers(g->device, g->pool, (uint32_t)c->nseg, c->seg);
     for (int i = 0; i < c->nviews; i++) vkDestroyBufferView(g->device, c->views[i], NULL);
     free(c->views);

@@ -21,6 +21,7 @@
 
 #define CMD_MAX_SEGMENTS 256
 #define CMD_MAX_HAZARDS 64
+#define CMD_MAX_PARTS 64
 
 typedef struct Range {
     VkBuffer buf;
@@ -55,6 +56,13 @@ typedef struct Cmd {
     const char* label;                 // op being recorded, for error messages and the profile
     struct CmdProfile* prof;           // timestamps per command (gpu/profile.h); NULL unless profiling
     double flops_next;                 // FLOPs of the next dispatch, for the profile (cmd_note_flops)
+    // Cut into parts (cmd_cut): the cuts until cmd_end, then part k is segments
+    // [part_end[k - 1], part_end[k]) with its own fence.
+    struct CmdCut* cuts;
+    int ncuts, cap_cuts;
+    int part_end[CMD_MAX_PARTS], nparts;
+    VkFence part_fence[CMD_MAX_PARTS];
+    bool part_pending[CMD_MAX_PARTS];  // submitted, not yet waited for
 } Cmd;
 
 // Tells the profile the FLOPs of the next dispatch (conv, matmul): GFLOP/s column.
@@ -76,6 +84,27 @@ void cmd_end(Cmd* c);
 // VK_ERROR_DEVICE_LOST is not fatal: it sets gpu->device_lost (checked by the caller).
 void cmd_submit(Cmd* c);
 void cmd_free(Cmd* c);
+
+// Parts: a recording cut into pieces that are submitted one after the other,
+// so that the host can work on what the earlier pieces produced while the
+// device runs the later ones (the gradient exchange overlapping the backward).
+//
+// Commands recorded so far (indices 0 .. cmd_recorded - 1; before cmd_end only).
+static inline int cmd_recorded(const Cmd* c) { return c->nops; }
+// last[i] := the index of the last recorded command that writes a byte of t[i], or -1.
+void cmd_last_writes(const Cmd* c, const Tensor* t, int n, int* last);
+// Ends a part after recorded command `after`: a barrier, the copies dst[i] :=
+// src[i] (i < n), then a barrier that makes every earlier write visible to the
+// host and to later commands. Cuts are made after the commands are recorded,
+// before cmd_end, in order of `after`; a cut after the last command ends the
+// last part. cmd_submit still runs the whole recording at once.
+void cmd_cut(Cmd* c, int after, const Tensor* dst, const Tensor* src, int n);
+// Queues part k (0 .. c->nparts - 1) without waiting; cmd_wait_part waits for it.
+// Submit the parts in order and wait for each before its next submit; the
+// device runs them in order. Fault injection counts part 0's submit only (the
+// parts of one replay are one submit).
+void cmd_submit_part(Cmd* c, int k);
+void cmd_wait_part(Cmd* c, int k);
 
 // Number of workgroups covering n items with groups of size `per_group`.
 static inline uint32_t div_up(int64_t n, int64_t per_group) { return (uint32_t)((n + per_group - 1) / per_group); }

@@ -145,6 +145,7 @@ TrainStepConfig train_step_config_from_options(const TrainConfig* c, Objective o
         .max_grad_norm = (float)c->max_grad_norm,
         .adam = {(float)c->adam_beta1, (float)c->adam_beta2, (float)c->adam_epsilon, (float)c->adam_weight_decay},
         .ema = c->use_ema, .gradient_checkpointing = c->gradient_checkpointing, .objective = obj, .hyper = hyper,
+        .overlap_exchange = c->overlap_gradient_exchange,
         .coef_scale = 1.0f / (float)c->gradient_accumulation_steps,
         .ref_ps = objective_needs_reference(obj) ? ref : NULL};
 }

@@ -39,7 +39,7 @@
 static const char* const RESUME_FREE_KEYS[] = {"resume_from_checkpoint", "max_train_steps", "output_dir", "device",
                                                "checkpointing_steps", "checkpoints_total_limit", "log_every",
                                                "save_f16", "validation_steps", "overwrite_output_dir",
-                                               "max_loss_spike",
+                                               "max_loss_spike", "overlap_gradient_exchange",
                                                // free as long as the global batch stays (check_global_batch)
                                                "train_batch_size", "gradient_accumulation_steps"};
 

@@ -81,19 +81,109 @@ static int trainable_stores(TrainStep* s, ParamStore** out) {
     return n;
 }
 
-// The split update's transfers: `grads_out` copies each gradient chunk into its
-// staging tensor; `update` starts by copying the summed staging back.
-static void record_split_update(TrainStep* s, ParamStore** stores, int ns) {
-    Tensor grads[OPTIMIZER_MAX_CHUNKS];
-    s->nstaged = optimizer_grad_chunks(stores, ns, grads);
+// A trainable gradient and the backward command that writes it last.
+typedef struct GradDone {
+    Tensor grad;
+    int last, index;  // index: registration order, which breaks ties
+} GradDone;
+
+static int by_completion(const void* a, const void* b) {
+    const GradDone *x = a, *y = b;
+    if (x->last != y->last) return x->last < y->last ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+// The trainable gradients in the order the backward recorded in `bwd` (the
+// micro-batch, not yet ended) completes them; *n gets their count.
+static GradDone* gradients_by_completion(ParamStore** stores, int ns, const Cmd* bwd, int* n) {
+    int total = 0;
+    for (int i = 0; i < ns; i++) total += stores[i]->n;
+    GradDone* d = xcalloc((size_t)(total ? total : 1), sizeof *d);
+    Tensor* t = xcalloc((size_t)(total ? total : 1), sizeof *t);
+    int* last = xcalloc((size_t)(total ? total : 1), sizeof *last);
+    for (int i = 0, k = 0; i < ns; i++)
+        for (int j = 0; j < stores[i]->n; j++, k++) t[k] = stores[i]->e[j].grad;
+    cmd_last_writes(bwd, t, total, last);
+    for (int k = 0; k < total; k++) d[k] = (GradDone){t[k], last[k], k};
+    qsort(d, (size_t)total, sizeof *d, by_completion);
+    free(t), free(last);
+    *n = total;
+    return d;
+}
+
+// The split update's exchange (step.h): buckets of whole gradients in
+// completion order, each at least `least` floats (but the last) and at most one
+// storage-buffer range; bucket i takes d[first[i] .. first[i + 1]).
+static int plan_buckets(const TrainStep* s, const GradDone* d, int n, int* first) {
+    int64_t total = 0;
+    for (int k = 0; k < n; k++) total += tensor_numel(&d[k].grad);
+    int64_t least = s->cfg.bucket_floats > 0 ? s->cfg.bucket_floats : STEP_BUCKET_FLOATS;
+    if (least < (total + STEP_MAX_BUCKETS - 1) / STEP_MAX_BUCKETS) least = (total + STEP_MAX_BUCKETS - 1) / STEP_MAX_BUCKETS;
+    int64_t most = (int64_t)(s->gpu->props.limits.maxStorageBufferRange / sizeof(float)) & ~(int64_t)3;
+    int nb = 0;
+    int64_t have = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t m = tensor_numel(&d[k].grad);
+        if (k == 0 || have >= least || have + m > most) first[nb++] = k, have = 0;
+        have += m;
+    }
+    first[nb] = n;
+    return nb;
+}
+
+// Records the exchange's transfers: `grads_out` copies every gradient into its
+// bucket's staging, `update` starts by copying the summed staging back; with
+// overlap_exchange, `last` records the micro-batch again and is cut after each
+// bucket's last gradient write, the cut copying the buckets finished there.
+// `accumulate` is recorded, not yet ended.
+static void record_exchange(TrainStep* s, ParamStore** stores, int ns, const UNet* unet, const ClipTextModel* clip,
+                            StepActs* acts) {
+    int n;
+    GradDone* d = gradients_by_completion(stores, ns, &s->accumulate, &n);
+    int* first = xmalloc((size_t)(n + 1) * sizeof *first);
+    s->nbuckets = plan_buckets(s, d, n, first);
+    s->bucket = xcalloc((size_t)(s->nbuckets ? s->nbuckets : 1), sizeof *s->bucket);
+    s->bucket_part = xcalloc((size_t)(s->nbuckets ? s->nbuckets : 1), sizeof *s->bucket_part);
+    Tensor* staged = xcalloc((size_t)(n ? n : 1), sizeof *staged);  // gradient k's place in its bucket
     arena_init(&s->staging, s->gpu, "gradient staging", 0, true);
     cmd_begin(&s->grads_out, s->gpu);
-    for (int i = 0; i < s->nstaged; i++) {
-        s->staged[i] = arena_tensor1(&s->staging, tensor_numel(&grads[i]));
-        cmd_copy(&s->grads_out, &s->staged[i], &grads[i]);
-        cmd_copy(&s->update, &grads[i], &s->staged[i]);
+    for (int b = 0; b < s->nbuckets; b++) {
+        int64_t len = 0;
+        for (int k = first[b]; k < first[b + 1]; k++) len += tensor_numel(&d[k].grad);
+        s->bucket[b] = arena_tensor1(&s->staging, len);
+        int64_t off = 0;
+        for (int k = first[b]; k < first[b + 1]; k++) {
+            staged[k] = tensor_slice(s->bucket[b], off, tensor_numel(&d[k].grad));
+            off += tensor_numel(&d[k].grad);
+            cmd_copy(&s->grads_out, &staged[k], &d[k].grad);
+            cmd_copy(&s->update, &d[k].grad, &staged[k]);
+        }
     }
     cmd_end(&s->grads_out);
+    if (s->cfg.overlap_exchange && s->nbuckets) {
+        int nops = cmd_recorded(&s->accumulate);
+        Cmd fwd;  // gathered: the forward is `forward`'s, recorded again only to lay out the arenas the same way
+        cmd_begin(&s->last, s->gpu);
+        if (s->cfg.gather) cmd_begin(&fwd, s->gpu);
+        record_forward_backward(s, s->cfg.gather ? &fwd : &s->last, &s->last, unet, clip, acts);
+        if (s->cfg.gather) cmd_free(&fwd);
+        if (cmd_recorded(&s->last) != nops)
+            die("train step: the last micro-batch recorded %d commands, `accumulate` %d", cmd_recorded(&s->last), nops);
+        Tensor* src = xcalloc((size_t)(n ? n : 1), sizeof *src);
+        for (int k = 0; k < n; k++) src[k] = d[k].grad;
+        // A cut after the last write of each bucket's last gradient (those no
+        // command writes are complete from the start), holding every bucket
+        // finished there.
+        for (int b = 0, cuts = 0; b < s->nbuckets; cuts++) {
+            int after = d[first[b + 1] - 1].last < 0 ? 0 : d[first[b + 1] - 1].last, e = b + 1;
+            while (e < s->nbuckets && d[first[e + 1] - 1].last <= after) e++;
+            cmd_cut(&s->last, after, &staged[first[b]], &src[first[b]], first[e] - first[b]);
+            for (; b < e; b++) s->bucket_part[b] = cuts;
+        }
+        cmd_end(&s->last);
+        free(src);
+    }
+    free(staged), free(first), free(d);
 }
 
 void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* unet_ps, const ClipTextModel* clip,
@@ -162,10 +252,10 @@ void train_step_init(TrainStep* s, GpuContext* g, const UNet* unet, ParamStore* 
     cmd_begin(&s->accumulate, g);
     record_forward_backward(s, cfg.gather ? &s->forward : &s->accumulate, &s->accumulate, unet, clip, acts);
     if (cfg.gather) cmd_end(&s->forward);
-    cmd_end(&s->accumulate);
     cmd_begin(&s->update, g);
-    if (cfg.reduce) record_split_update(s, stores, ns);
-    else record_forward_backward(s, &s->update, &s->update, unet, clip, acts);
+    if (cfg.reduce) record_exchange(s, stores, ns, unet, clip, acts);  // reads `accumulate` before it is encoded
+    cmd_end(&s->accumulate);
+    if (!cfg.reduce) record_forward_backward(s, &s->update, &s->update, unet, clip, acts);
     free(acts);
     optimizer_record_update(&s->update, stores, ns, &s->stats, &s->norm_scratch, &s->scalars, cfg.max_grad_norm,
                             cfg.adam, cfg.ema);
@@ -177,7 +267,10 @@ void train_step_free(TrainStep* s) {
     cmd_free(&s->update);
     arena_free(&s->io), arena_free(&s->act), arena_free(&s->tmp), arena_free(&s->grad);
     if (s->cfg.lora) arena_free(&s->frozen);
-    if (s->cfg.reduce) cmd_free(&s->grads_out), arena_free(&s->staging);
+    if (s->cfg.reduce) {
+        cmd_free(&s->grads_out), cmd_free(&s->last), arena_free(&s->staging);
+        free(s->bucket), free(s->bucket_part);
+    }
     if (s->cfg.gather) cmd_free(&s->forward), free(s->gather_buf);
 }
 
@@ -194,9 +287,28 @@ static void gather_rows(TrainStep* s, const Tensor* mine, const Tensor* all) {
                    (size_t)h * sizeof *out);
 }
 
+static void reduce_bucket(TrainStep* s, int b) {
+    s->cfg.reduce(s->cfg.reduce_user, step_ptr(&s->bucket[b]), tensor_numel(&s->bucket[b]));
+}
+
+// The last micro-batch with the exchange overlapped: every part is queued at
+// once (vkQueueSubmit returns without waiting for the device), then each
+// bucket is summed as soon as its part has run, while the device runs the
+// later parts.
+static void replay_last_overlapped(TrainStep* s) {
+    Cmd* c = &s->last;
+    for (int k = 0; k < c->nparts; k++) cmd_submit_part(c, k);
+    int k = 0;
+    for (int b = 0; b < s->nbuckets; b++) {
+        for (; k <= s->bucket_part[b]; k++) cmd_wait_part(c, k);
+        reduce_bucket(s, b);
+    }
+    for (; k < c->nparts; k++) cmd_wait_part(c, k);
+}
+
 void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double metrics[OBJ_METRICS_COUNT]) {
     for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] = 0;
-    bool split = s->cfg.reduce != NULL;
+    bool split = s->cfg.reduce != NULL, overlap = split && s->last.ended;
     for (int m = 0; m < K; m++) {
         fill(user, m);
         if (s->cfg.gather) {
@@ -205,13 +317,15 @@ void train_step_replay(TrainStep* s, int K, StepFillFn fill, void* user, double 
             if (objective_needs_reference(s->cfg.objective)) gather_rows(s, &s->mse_ref, &s->g_mse_ref);
             if (objective_needs_signs(s->cfg.objective)) gather_rows(s, &s->signs, &s->g_signs);
         }
-        cmd_submit(m == K - 1 && !split ? &s->update : &s->accumulate);
+        if (m == K - 1 && overlap) replay_last_overlapped(s);
+        else cmd_submit(m == K - 1 && !split ? &s->update : &s->accumulate);
         const float* mv = step_ptr(&s->metrics);
         for (int k = 0; k < OBJ_METRICS_COUNT; k++) metrics[k] += mv[k] / K;
     }
     if (!split) return;
-    cmd_submit(&s->grads_out);
-    for (int i = 0; i < s->nstaged; i++)
-        s->cfg.reduce(s->cfg.reduce_user, step_ptr(&s->staged[i]), tensor_numel(&s->staged[i]));
+    if (!overlap) {
+        cmd_submit(&s->grads_out);
+        for (int b = 0; b < s->nbuckets; b++) reduce_bucket(s, b);
+    }
     cmd_submit(&s->update);
 }

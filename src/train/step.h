@@ -16,6 +16,18 @@
 // optimizer tail (staging copied back, then clip + AdamW + EMA + zeroing), so
 // every process applies the same update to the same weights.
 //
+// The staging holds every trainable gradient in the order the backward
+// completes it (its last write in the recorded backward: the UNet's output
+// side first, the shared time embedding and the text encoder last), cut into
+// buckets of whole parameters; cfg.reduce sums one bucket at a time, in that
+// order. With cfg.overlap_exchange the last micro-batch replays `last`
+// instead of `accumulate` and `grads_out`: the same commands, cut after each
+// bucket's last gradient write into parts that end by copying the finished
+// buckets to staging. Every part is queued at once, and the host sums each
+// bucket as soon as its part has run, so the exchange of the early buckets
+// overlaps the rest of the backward on the device. Both ways sum the same
+// buckets of the same values in the same order: the results are bit-identical.
+//
 // Data parallel with an objective that reads a statistic of the whole
 // micro-batch (kto's reference point, sdpo's scale; cfg.gather set): the
 // micro-batch is every process's rows together, as in one process with
@@ -41,6 +53,12 @@
 // Replaces grads[0..n) (one gradient chunk, in a fixed order) with its sum over processes.
 typedef void (*StepReduceFn)(void* user, float* grads, int64_t n);
 
+// Gradient buckets: at least this many floats (4 MiB, where links reach most of
+// their bandwidth), and at most STEP_MAX_BUCKETS of them (each is a submit
+// and a barrier when overlapped).
+#define STEP_BUCKET_FLOATS ((int64_t)1 << 20)
+#define STEP_MAX_BUCKETS 32
+
 // Writes every process's mine[0..n) into all[0..nprocesses x n), in rank order.
 typedef void (*StepGatherFn)(void* user, const float* mine, float* all, int64_t n);
 
@@ -62,6 +80,8 @@ typedef struct TrainStepConfig {
     LoraSet* lora;
     StepReduceFn reduce;    // data parallel: the gradient exchange (split update, above); NULL: one process
     void* reduce_user;
+    bool overlap_exchange;  // with reduce: sum each bucket while the backward runs on (above)
+    int64_t bucket_floats;  // with reduce: smallest bucket; 0: STEP_BUCKET_FLOATS
     StepGatherFn gather;    // data parallel, objective_uses_batch_statistic: the row exchange (above); else NULL
     void* gather_user;
     int nranks, rank;       // with gather: the processes, and this one's place among them
@@ -83,11 +103,14 @@ typedef struct TrainStep {
     Arena frozen;           // LoRA: the discarded scale/shift gradients of the frozen norms (Graph.frozen_sink)
     Tensor frozen_sink;
     Cmd accumulate, update;
-    // Split update only: gradient chunks' host-visible copies and the recording filling them.
+    // Split update only: the buckets' host-visible copies (in order), the
+    // recording filling them all, and (overlap_exchange) the last micro-batch's
+    // recording cut into parts; bucket i is complete after part bucket_part[i].
     Arena staging;
-    Tensor staged[OPTIMIZER_MAX_CHUNKS];
-    int nstaged;
-    Cmd grads_out;
+    Tensor* bucket;
+    int* bucket_part;
+    int nbuckets;
+    Cmd grads_out, last;
     // Gathered micro-batch only: its rows' errors, signs and coefficients
     // (host-visible, nranks x batch rows), the host's receive buffer, and the
     // recording up to the per-row errors.

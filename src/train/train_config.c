@@ -95,6 +95,9 @@ static const OptSpec SPECS[] = {
       "LoRA: dropout probability on each adapter's input while training (PEFT's lora_dropout; < 1)"),
     O(lora_format, OPT_STRING, "peft", OPT_ANY,
       "keys of pytorch_lora_weights.safetensors: peft (diffusers) or kohya (A1111, ComfyUI)"),
+    O(overlap_gradient_exchange, OPT_BOOL, "true", OPT_ANY,
+      "data parallel: sum each bucket of finished gradients over the processes while the backward runs on (false: "
+      "after the whole backward); the weights are the same bit for bit (docs/DISTRIBUTED.md)"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
 

@@ -55,6 +55,7 @@ typedef struct TrainConfig {
     char lora_target_modules[OPT_STR_MAX];  // comma-separated module-name suffixes (PEFT target_modules)
     double lora_dropout;               // PEFT's dropout on the adapters' inputs, [0, 1)
     char lora_format[OPT_STR_MAX];     // the adapter file's keys: peft (diffusers) or kohya
+    bool overlap_gradient_exchange;    // data parallel: the exchange overlaps the backward (train/step.h)
     int device;
 } TrainConfig;
 

@@ -16,13 +16,17 @@
 
 // Layout rules that keep the page inside an 800 px window: the body is fluid,
 // charts and images scale down, long command lines wrap, and only the table's
-// header cells may wrap (intervals and numbers stay on one line).
+// header cells and row names may wrap (intervals and numbers stay on one line):
+// a name with its "(reused)" mark is the widest cell of a long comparison; under
+// 900 px the table's type and padding shrink so ten columns fit.
 static const char CSS[] =
     "body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#111}"
     "h1{font-size:1.5em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}"
     "table{border-collapse:collapse;font-size:.88em}th,td{border:1px solid #ccc;padding:4px 6px;text-align:right}"
     "td{white-space:nowrap}th{background:#f4f4f4;font-weight:600;vertical-align:bottom}"
-    "td:first-child,th:first-child{text-align:left}tr.base td{background:#fafafa;color:#333}"
+    "td:first-child,th:first-child{text-align:left}td:first-child{white-space:normal}"
+    "tr.base td{background:#fafafa;color:#333}"
+    "@media (max-width:900px){table{font-size:.8em}th,td{padding:3px 4px}}"
     ".hp{display:block;color:#555;font-size:.85em}"
     ".sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle}"
     ".note{color:#555;font-size:.88em;max-width:900px}.pending{color:#a40}"

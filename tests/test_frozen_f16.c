@@ -273,5 +273,10 @@ Test(frozen_f16, dpo_and_lora_training_match_f32, .timeout = 900) {
     snprintf(args, sizeof args, "sample --model " TINY_SD " --frozen_dtype bf8 --prompt x --seeds 0 --out %s/x.png", dir);
     cr_assert_neq(run_cli(args, out, sizeof out), 0);
     cr_assert(strstr(out, "--frozen_dtype bf8"), "%s", out);
+    snprintf(args, sizeof args,
+             "train --pretrained_model_name_or_path " TINY_SD " --objective dpo --dataset %s/pairs.jsonl "
+             "--frozen_dtype half16 --output_dir %s/bad --print_config", dir, dir);
+    cr_assert_neq(run_cli(args, out, sizeof out), 0);
+    cr_assert(strstr(out, "--frozen_dtype half16: use auto, fp32 or fp16"), "%s", out);
     remove_temp_dir(dir);
 }

@@ -411,20 +411,31 @@ void cmd_end(Cmd* c) {
     c->ended = true;
 }
 
+// Queues segments [lo, hi) signalling fence; a fault injected by
+// $VKPREF_FAULT_DEVICE_LOST_AFTER counts once per submission (counted).
+static VkResult queue_segments(Cmd* c, int lo, int hi, VkFence fence, bool counted) {
+    GpuContext* g = c->gpu;
+    if (counted && g->lose_device_after > 0 && ++g->nsubmits > g->lose_device_after) return VK_ERROR_DEVICE_LOST;
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)(hi - lo),
+                       .pCommandBuffers = c->seg + lo};
+    return vkQueueSubmit(g->queue, 1, &si, fence);
+}
+
+// True when r means the device is gone (recorded: later submits do nothing and
+// the caller reports it); other errors stop the program naming the call.
+static bool device_gone(GpuContext* g, VkResult r, const char* call) {
+    if (r == VK_ERROR_DEVICE_LOST) g->device_lost = true;
+    else if (r != VK_SUCCESS) vk_fail(r, call, __FILE__, __LINE__);
+    return r != VK_SUCCESS;
+}
+
 void cmd_submit(Cmd* c) {
     if (!c->ended) cmd_end(c);
     GpuContext* g = c->gpu;
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)c->nseg,
-                       .pCommandBuffers = c->seg};
     if (g->device_lost) return;  // nothing runs on a lost device; the caller reports it
-    bool inject = g->lose_device_after > 0 && ++g->nsubmits > g->lose_device_after;
-    VkResult r = inject ? VK_ERROR_DEVICE_LOST : vkQueueSubmit(g->queue, 1, &si, g->fence);
+    VkResult r = queue_segments(c, 0, c->nseg, g->fence, true);
     if (r == VK_SUCCESS) r = vkWaitForFences(g->device, 1, &g->fence, VK_TRUE, UINT64_MAX);
-    if (r == VK_ERROR_DEVICE_LOST) {
-        g->device_lost = true;
-        return;
-    }
-    if (r != VK_SUCCESS) vk_fail(r, "vkQueueSubmit/vkWaitForFences", __FILE__, __LINE__);
+    if (device_gone(g, r, "vkQueueSubmit/vkWaitForFences")) return;
     VK_CHECK(vkResetFences(g->device, 1, &g->fence));
     if (c->prof) profile_cmd_collect(c->prof);
     c->nsubmit++;
@@ -435,16 +446,8 @@ void cmd_submit_part(Cmd* c, int k) {
     GpuContext* g = c->gpu;
     c->part_pending[k] = false;
     if (g->device_lost) return;
-    bool inject = k == 0 && g->lose_device_after > 0 && ++g->nsubmits > g->lose_device_after;
-    int lo = k ? c->part_end[k - 1] : 0;
-    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = (uint32_t)(c->part_end[k] - lo),
-                       .pCommandBuffers = c->seg + lo};
-    VkResult r = inject ? VK_ERROR_DEVICE_LOST : vkQueueSubmit(g->queue, 1, &si, c->part_fence[k]);
-    if (r == VK_ERROR_DEVICE_LOST) {
-        g->device_lost = true;
-        return;
-    }
-    if (r != VK_SUCCESS) vk_fail(r, "vkQueueSubmit", __FILE__, __LINE__);
+    VkResult r = queue_segments(c, k ? c->part_end[k - 1] : 0, c->part_end[k], c->part_fence[k], k == 0);
+    if (device_gone(g, r, "vkQueueSubmit")) return;
     c->part_pending[k] = true;
     c->nsubmit++;
 }
@@ -454,12 +457,7 @@ void cmd_wait_part(Cmd* c, int k) {
     if (!c->part_pending[k]) return;  // not queued: the device was lost
     GpuContext* g = c->gpu;
     c->part_pending[k] = false;
-    VkResult r = vkWaitForFences(g->device, 1, &c->part_fence[k], VK_TRUE, UINT64_MAX);
-    if (r == VK_ERROR_DEVICE_LOST) {
-        g->device_lost = true;
-        return;
-    }
-    if (r != VK_SUCCESS) vk_fail(r, "vkWaitForFences", __FILE__, __LINE__);
+    if (device_gone(g, vkWaitForFences(g->device, 1, &c->part_fence[k], VK_TRUE, UINT64_MAX), "vkWaitForFences")) return;
     VK_CHECK(vkResetFences(g->device, 1, &c->part_fence[k]));
     if (k == c->nparts - 1 && c->prof) profile_cmd_collect(c->prof);
 }

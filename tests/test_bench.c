@@ -129,4 +129,14 @@ Test(bench, bad_flags_are_named) {
     cr_assert(strstr(out, "/nonexistent/pipeline") && strstr(out, "--model"), "%s", out);
     cr_assert_eq(run_cli("bench train --no_such_flag 1", out, sizeof out), 2, "%s", out);
     cr_assert(strstr(out, "no_such_flag"), "%s", out);
+    snprintf(cmd, sizeof cmd, "bench train --frozen_dtype fp8 --model_config %s/bench_tiny.json", VKPREF_TEST_DATA);
+    cr_assert_eq(run_cli(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "--frozen_dtype fp8"), "%s", out);
+    snprintf(cmd, sizeof cmd, "bench sample --frozen_dtype fp8 --model_config %s/bench_tiny.json", VKPREF_TEST_DATA);
+    cr_assert_eq(run_cli(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "--frozen_dtype fp8"), "%s", out);
+    // The bench times a model at its own size: another --resolution is named, not ignored.
+    snprintf(cmd, sizeof cmd, "bench train --resolution 48 --model_config %s/bench_tiny.json", VKPREF_TEST_DATA);
+    cr_assert_eq(run_cli(cmd, out, sizeof out), 1, "%s", out);
+    cr_assert(strstr(out, "--resolution 48"), "%s", out);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "eval/winrate.h"
-#include "io/png_image.h"
+#include "io/image_decode.h"
 #include "test_util.h"
 #include "util/fsutil.h"
 

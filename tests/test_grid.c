@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/image_decode.h"
 #include "io/png_image.h"
 #include "render/font.h"
 #include "render/grid.h"

@@ -108,7 +108,7 @@ Test(image_prepare, jpeg_grey_rgb_progressive) {
     }
 }
 
-// A four-channel Adobe JPEG (tools/make_cmyk_jpeg.c): stb_image reads the stored
+// A four-channel Adobe JPEG (tools/make_cmyk_jpeg.c): the decoder reads the stored
 // (C, M, Y, K) = (200, 100, 255, 128) as Adobe's inverted ink and gives RGB
 // (C K, M K, Y K) / 255 = (100.4, 50.2, 128); JPEG's rounding moves it by a unit or two.
 Test(image_prepare, jpeg_cmyk_becomes_rgb) {

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/image_decode.h"
 #include "io/png_image.h"
 #include "model/pipeline_index.h"
 #include "model/pipeline_io.h"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/options.h"
+#include "io/image_decode.h"
 #include "io/png_image.h"
 #include "render/grid.h"
 #include "sample/generator.h"

@@ -8,7 +8,7 @@
 # Writes into DIR (default .gpu, git-ignored), replacing what was there:
 #   bundle.tar.xz   bin/: build/vkpref and every build/test_* executable (stripped
 #                   copies); lib/: the shared libraries they load, found with
-#                   ldd (cJSON, libpng, zlib, Criterion and its dependencies,
+#                   ldd (cJSON, libpng, libjpeg, zlib, Criterion and its dependencies,
 #                   the Vulkan loader libvulkan.so.1), glibc's own libraries
 #                   excepted; lib-cxx/: libstdc++ and libgcc_s for the layer,
 #                   used only where the GPU machine's are older; layer/: the Khronos

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(gcc make cmake pkg-config glslc spirv-tools libvulkan-dev mesa-vulkan-drivers
-          vulkan-validationlayers libpng-dev libstb-dev libcjson-dev libcriterion-dev
+          vulkan-validationlayers libpng-dev libjpeg62-turbo-dev libstb-dev libcjson-dev libcriterion-dev
           zlib1g-dev dataset-fashion-mnist chromium clang libclang-rt-14-dev libopenmpi-dev openmpi-bin)
 
 missing=()

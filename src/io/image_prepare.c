@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "io/image_resize.h"
-#include "io/png_image.h"
+#include "io/image_decode.h"
 #include "util/check.h"
 #include "util/fsutil.h"
 #include "util/hash.h"

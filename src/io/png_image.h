@@ -1,11 +1,12 @@
-// png_image.h: image files. PNG writing with libpng (8-bit grey, RGB or RGBA),
-// always atomic (temporary name, fsync, rename); decoding of PNG and JPEG with
-// stb_image (DATA.md: manifests reference PNG/JPEG files).
+// png_image.h: PNG writing with libpng (8-bit grey, RGB or RGBA), always atomic
+// (temporary name, fsync, rename), and the byte/float pixel conversions.
+// Decoding is in image_decode.h.
 //
 // Float images use the model's convention: planar [channels][height][width],
 // values in [-1, 1]. The 8-bit mapping matches diffusers (VaeImageProcessor):
 // to bytes round(clamp((x + 1) / 2, 0, 1) * 255), from bytes x = b / 127.5 - 1.
 #pragma once
+#include <png.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,22 +20,11 @@ uint8_t image_f32_to_u8(float x);
 void image_chw_to_hwc_u8(const float* chw, int width, int height, int channels, uint8_t* hwc);
 void image_hwc_u8_to_chw(const uint8_t* hwc, int width, int height, int channels, float* chw);
 
-// The default limit on an image's declared width x height, as PIL's
-// Image.MAX_IMAGE_PIXELS: a larger image is refused before it is decoded.
-#define IMAGE_MAX_PIXELS_DEFAULT 89478485
-
-// Decodes a PNG or JPEG file into a malloc'ed planar float image in [-1, 1].
-// want_channels: 0 keeps the file's channels (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA);
-// 1 or 3 converts (stb_image's luminance / replication). *channels receives the
-// result's channel count. max_pixels: the largest width x height accepted (<= 0:
-// IMAGE_MAX_PIXELS_DEFAULT). NULL with err ("<file>: cannot decode image: <reason>",
-// or the declared size and the limit) on a missing, unreadable, truncated,
-// unsupported or too large file.
-float* image_load(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
-                  char* err, size_t errlen);
-// The same as interleaved bytes [height][width][channels] (free with free()).
-uint8_t* image_load_u8(const char* path, int want_channels, int64_t max_pixels, int* width, int* height, int* channels,
-                       char* err, size_t errlen);
-// image_load_u8 of n bytes in memory; source names them in errors.
-uint8_t* image_decode_u8(const void* data, size_t n, const char* source, int want_channels, int64_t max_pixels,
-                         int* width, int* height, int* channels, char* err, size_t errlen);
+// libpng reports an error by calling its error callback, which must not return:
+// these keep the message (for our own error text) and longjmp to the caller's
+// setjmp(png_jmpbuf(png)). The error pointer given to png_create_*_struct is a PngErr.
+typedef struct PngErr {
+    char msg[200];
+} PngErr;
+void png_on_error(png_structp png, png_const_charp msg);
+void png_on_warning(png_structp png, png_const_charp msg);

@@ -1,11 +1,11 @@
-// fuzz_image.c: PNG and JPEG decoding (stb_image behind image_decode_u8), with
+// fuzz_image.c: PNG and JPEG decoding (libpng and libjpeg-turbo behind image_decode_u8), with
 // the declared-size check before decoding, and the whole preparation of a model
 // input (image_prepare_bytes: convert, resize, centre or random crop).
 #include <stdlib.h>
 
 #include "common.h"
 #include "io/image_prepare.h"
-#include "io/png_image.h"
+#include "io/image_decode.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t n) {
     char err[1024];

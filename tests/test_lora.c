@@ -3,12 +3,14 @@
 // W + (alpha / r) B A, forward and backward on odd shapes; that reference's
 // gradients against finite differences; the base with the adapters off; and
 // the adapter files: PEFT -> kohya -> PEFT bit-identical, the older diffusers
-// processor keys.
+// processor keys; a text-encoder adapter file in sampling and export.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/image_decode.h"
+#include "io/safetensors.h"
 #include "model/layers.h"
 #include "model/lora.h"
 #include "test_util.h"
@@ -235,11 +237,11 @@ Test(lora, peft_kohya_peft_bit_identical, GPU_TEST) {
     param_store_alloc(&s1.ps, false, false, false);
     param_store_init_random(&s1.ps, 9);  // B random too, so every value is checked
     cr_assert_eq(lora_save(&s1, SLOT_VALUE, LORA_FORMAT_PEFT, p1, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(lora_load(&s2, &tgpu, &base, p1, 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&s2, &tgpu, &base, LORA_UNET, p1, 1, err, sizeof err), 0, "%s", err);
     cr_assert_eq(s2.n, 3);
     for (int i = 0; i < 3; i++) cr_assert(s2.ad[i].rank == 2 && s2.ad[i].alpha == 3.5f, "adapter %d", i);
     cr_assert_eq(lora_save(&s2, SLOT_VALUE, LORA_FORMAT_KOHYA, pk, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(lora_load(&s3, &tgpu, &base, pk, 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&s3, &tgpu, &base, LORA_UNET, pk, 1, err, sizeof err), 0, "%s", err);
     cr_assert_eq(lora_save(&s3, SLOT_VALUE, LORA_FORMAT_PEFT, p3, err, sizeof err), 0, "%s", err);
     size_t n1, n3;
     char *a = slurp(p1, &n1), *b = slurp(p3, &n3);
@@ -279,7 +281,7 @@ Test(lora, peft_kohya_peft_bit_identical, GPU_TEST) {
     cr_assert_eq(st_writer_write(&w, po, err, sizeof err), 0, "%s", err);
     st_writer_free(&w);
     LoraSet s4;
-    cr_assert_eq(lora_load(&s4, &tgpu, &base, po, 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&s4, &tgpu, &base, LORA_UNET, po, 1, err, sizeof err), 0, "%s", err);
     cr_assert_eq(s4.n, 2);
     cr_assert_str_eq(s4.ad[1].module, MODULES[1]);
     cr_assert(s4.ad[0].alpha == 2 && s4.ad[0].rank == 2);
@@ -510,4 +512,96 @@ Test(lora, linear_dropout_matches_reference, GPU_TEST) {
     arena_free(&act), arena_free(&tmp), arena_free(&grad);
     lora_set_free(&ls);
     param_store_free(&base);
+}
+
+// A kohya file adapting the shipped base's text encoder only (layer 0's q_proj
+// and mlp.fc1, rank 2, alpha 1): sampling applies it (the image changes; at
+// --lora_scale 0 it is the base's, bit for bit), and export --merge_lora folds it
+// into text_encoder/ (W + (alpha / r) B A) and leaves the UNet as it was.
+Test(lora, text_encoder_file_in_sampling_and_export) {
+    char dir[64], args[4096], out[16384], path[1024], err[512];
+    temp_dir(dir, "lora_te");
+    static const char* const MODULES[2] = {"text_model_encoder_layers_0_self_attn_q_proj", "text_model_encoder_layers_0_mlp_fc1"};
+    static const int OUT[2] = {64, 256};
+    float A[2][2 * 64], B[2][256 * 2], alpha = 1;
+    for (int m = 0; m < 2; m++) {
+        for (int i = 0; i < 2 * 64; i++) A[m][i] = 0.3f * sinf(0.7f * (float)i + (float)m);
+        for (int i = 0; i < OUT[m] * 2; i++) B[m][i] = 0.3f * cosf(1.3f * (float)i - (float)m);
+    }
+    StWriter w;
+    st_writer_init(&w, ST_F32);
+    char names[6][128];
+    for (int m = 0; m < 2; m++) {
+        snprintf(names[3 * m], 128, "lora_te_%s.lora_down.weight", MODULES[m]);
+        snprintf(names[3 * m + 1], 128, "lora_te_%s.lora_up.weight", MODULES[m]);
+        snprintf(names[3 * m + 2], 128, "lora_te_%s.alpha", MODULES[m]);
+        st_writer_add(&w, names[3 * m], 2, (int64_t[]){2, 64}, A[m]);
+        st_writer_add(&w, names[3 * m + 1], 2, (int64_t[]){OUT[m], 2}, B[m]);
+        st_writer_add(&w, names[3 * m + 2], 0, NULL, &alpha);
+    }
+    char te[512];
+    snprintf(te, sizeof te, "%s/te.safetensors", dir);
+    cr_assert_eq(st_writer_write(&w, te, err, sizeof err), 0, "%s", err);
+    st_writer_free(&w);
+
+    const char* src = getenv("VKPREF_SOURCE_DIR");
+    char base[512];
+    snprintf(base, sizeof base, "%s/assets/fmnist-base", src ? src : ".");
+    const char* runs[3][2] = {{"", "base"}, {"--lora_scale 1", "te"}, {"--lora_scale 0", "zero"}};
+    uint8_t* px[3];
+    size_t bytes = 0;
+    for (int r = 0; r < 3; r++) {
+        snprintf(args, sizeof args, "sample --model %s %s%s %s --prompt shirt --seeds 3 --steps 2 --out %s/%s.png", base,
+                 r ? "--lora " : "", r ? te : "", runs[r][0], dir, runs[r][1]);
+        cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+        snprintf(path, sizeof path, "%s/%s.png", dir, runs[r][1]);
+        int iw, ih, ic;
+        px[r] = image_load_u8(path, 0, 0, &iw, &ih, &ic, err, sizeof err);
+        cr_assert_not_null(px[r], "%s", err);
+        if (r) cr_assert_eq((size_t)iw * ih * ic, bytes, "grids of %dx%dx%d and %zu bytes", iw, ih, ic, bytes);
+        bytes = (size_t)iw * ih * ic;
+    }
+    cr_assert(memcmp(px[0], px[1], bytes) != 0, "the text-encoder adapters changed nothing");
+    cr_assert(memcmp(px[0], px[2], bytes) == 0, "at --lora_scale 0 the image is not the base's");
+    for (int r = 0; r < 3; r++) free(px[r]);
+
+    snprintf(args, sizeof args, "export --model %s --merge_lora %s --f16 false --out %s/merged", base, te, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    static const char* const WEIGHTS[2] = {"text_model.encoder.layers.0.self_attn.q_proj.weight",
+                                           "text_model.encoder.layers.0.mlp.fc1.weight"};
+    snprintf(path, sizeof path, "%s/text_encoder/model.safetensors", base);
+    char mpath[1024];
+    snprintf(mpath, sizeof mpath, "%s/merged/text_encoder/model.safetensors", dir);
+    SafeTensors *s0 = st_open(path, err, sizeof err), *sm = st_open(mpath, err, sizeof err);
+    cr_assert(s0 && sm, "%s", err);
+    for (int m = 0; m < 2; m++) {
+        const StTensor *t0 = st_find(s0, WEIGHTS[m]), *tm = st_find(sm, WEIGHTS[m]);
+        cr_assert(t0 && tm && t0->numel == OUT[m] * 64, "%s", WEIGHTS[m]);
+        float *v0 = malloc((size_t)t0->numel * sizeof *v0), *vm = malloc((size_t)t0->numel * sizeof *vm);
+        st_read_f32(s0, t0, v0), st_read_f32(sm, tm, vm);
+        for (int o = 0; o < OUT[m]; o++)
+            for (int i = 0; i < 64; i++) {
+                double want = v0[o * 64 + i];
+                for (int k = 0; k < 2; k++) want += 0.5 * B[m][o * 2 + k] * A[m][k * 64 + i];
+                cr_assert(fabs(vm[o * 64 + i] - want) < 1e-5, "%s [%d, %d]: %g, want %g", WEIGHTS[m], o, i,
+                          vm[o * 64 + i], want);
+            }
+        free(v0), free(vm);
+    }
+    st_close(s0), st_close(sm);
+    // The UNet is untouched (its weights as the base's, as F32).
+    snprintf(path, sizeof path, "%s/unet/diffusion_pytorch_model.safetensors", base);
+    snprintf(mpath, sizeof mpath, "%s/merged/unet/diffusion_pytorch_model.safetensors", dir);
+    s0 = st_open(path, err, sizeof err), sm = st_open(mpath, err, sizeof err);
+    cr_assert(s0 && sm, "%s", err);
+    for (int i = 0; i < st_count(s0); i++) {
+        const StTensor *t0 = st_tensor_at(s0, i), *tm = st_find(sm, t0->name);
+        cr_assert(tm && tm->numel == t0->numel, "%s", t0->name);
+        float *v0 = malloc((size_t)t0->numel * sizeof *v0), *vm = malloc((size_t)t0->numel * sizeof *vm);
+        st_read_f32(s0, t0, v0), st_read_f32(sm, tm, vm);
+        cr_assert(memcmp(v0, vm, (size_t)t0->numel * sizeof *v0) == 0, "%s changed", t0->name);
+        free(v0), free(vm);
+    }
+    st_close(s0), st_close(sm);
+    remove_temp_dir(dir);
 }

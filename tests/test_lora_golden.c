@@ -6,7 +6,9 @@
 // and attention adapters from an older diffusers file (no alpha: scale 1), each
 // written by the tool, not by vkpref; the merged weights (export --merge_lora)
 // computing the adapter forward; `vkpref forward --lora` with two files adding
-// up; text-encoder keys refused by name.
+// up; text-encoder adapters (PEFT, kohya, older diffusers) on the tiny CLIP
+// against PyTorch, read beside the UNet's from one file, and merged; SDXL's
+// text-encoder keys refused by name.
 //
 // Tolerance TOL_MODEL: NMSE <= 1e-8 is a relative L2 error <= 1e-4 per tensor.
 #include <math.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "model/clip.h"
 #include "model/lora.h"
 #include "model/unet.h"
 #include "model/weights.h"
@@ -22,6 +25,7 @@
 
 #define GOLDEN VKPREF_TEST_DATA "/golden/tiny_lora"
 #define BASE VKPREF_TEST_DATA "/golden/tiny/unet"
+#define CLIP_BASE VKPREF_TEST_DATA "/golden/clip_tiny/text_encoder"
 
 typedef struct Tiny {
     UNetConfig cfg;
@@ -144,14 +148,14 @@ Test(lora_golden, kohya_and_older_diffusers_files, GPU_TEST, .timeout = 300) {
     tiny_load(&t);
     LoraSet k, o;
     char err[512];
-    cr_assert_eq(lora_load(&k, &tgpu, &t.ps, GOLDEN "/kohya.safetensors", 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&k, &tgpu, &t.ps, LORA_UNET, GOLDEN "/kohya.safetensors", 1, err, sizeof err), 0, "%s", err);
     cr_assert_eq(k.n, 56);
     cr_assert_eq(adapter_named(&k, "down_blocks.0.resnets.0.conv2")->alpha, 1.5f);
     cr_assert_eq(adapter_named(&k, "mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0")->alpha, 6.0f);
     double* y = run_unet(&t, &k, false, NULL);
     expect_output(y, "output", "kohya output");
     free(y);
-    cr_assert_eq(lora_load(&o, &tgpu, &t.ps, GOLDEN "/old_diffusers.safetensors", 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&o, &tgpu, &t.ps, LORA_UNET, GOLDEN "/old_diffusers.safetensors", 1, err, sizeof err), 0, "%s", err);
     cr_assert_eq(o.n, 32);
     for (int i = 0; i < o.n; i++) cr_assert_eq(lora_scale(&o, &o.ad[i]), 1.0f, "%s", o.ad[i].module);
     y = run_unet(&t, &o, false, NULL);
@@ -170,7 +174,7 @@ Test(lora_golden, merged_weights_compute_the_adapter_forward, GPU_TEST, .timeout
     tiny_load(&t);
     LoraSet s;
     char err[512];
-    cr_assert_eq(lora_load(&s, &tgpu, &t.ps, GOLDEN "/peft.safetensors", 1, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(lora_load(&s, &tgpu, &t.ps, LORA_UNET, GOLDEN "/peft.safetensors", 1, err, sizeof err), 0, "%s", err);
     double* with_adapters = run_unet(&t, &s, false, NULL);
     lora_merge(&s, &t.ps);
     double* merged = run_unet(&t, NULL, false, NULL);
@@ -236,19 +240,112 @@ Test(lora_golden, forward_command_with_lora_files) {
     remove_temp_dir(dir);
 }
 
-// Files from the wild that also adapt the text encoder: refused, naming the key.
-Test(lora_golden, text_encoder_keys_are_refused_by_name, GPU_TEST) {
+// The tiny CLIP of tools/make_golden.py (values only, as sampling holds it).
+typedef struct TinyClip {
+    ClipConfig cfg;
+    ParamStore ps;
+    ClipTextModel m;
+} TinyClip;
+
+static void tiny_clip_load(TinyClip* t) {
+    char err[512];
+    cr_assert_eq(clip_config_load(&t->cfg, CLIP_BASE "/config.json", err, sizeof err), 0, "%s", err);
+    param_store_init(&t->ps, &tgpu);
+    clip_init(&t->m, &t->cfg, &t->ps);
+    param_store_alloc(&t->ps, false, false, false);
+    cr_assert_eq(weights_load(&t->ps, CLIP_BASE "/model.safetensors", NULL, err, sizeof err), 0, "%s", err);
+}
+
+// last_hidden_state of the golden te_ids with adapters lora (NULL: none), downloaded.
+static double* run_clip(TinyClip* t, const LoraSet* lora) {
+    SafeTensors* st = golden_open(GOLDEN "/golden.safetensors");
+    int64_t n;
+    double* idv = golden_values(st, "te_ids", &n);
+    const StTensor* ti = st_find(st, "te_ids");
+    int N = (int)ti->shape[0], L = (int)ti->shape[1];
+    uint32_t ids[64];
+    cr_assert(n <= 64);
+    for (int64_t i = 0; i < n; i++) ids[i] = (uint32_t)idv[i];
+    free(idv);
+    st_close(st);
+    Tensor tids = arena_tensor1(&tarena, n);
+    tensor_upload_raw(&tgpu, &tids, ids);
+    Arena act, tmp;
+    arena_init(&act, &tgpu, "act", 0, false), arena_init(&tmp, &tgpu, "tmp", 0, false);
+    Cmd c;
+    cmd_begin(&c, &tgpu);
+    Graph g = {.cmd = &c, .ps = &t->ps, .act = &act, .tmp = &tmp, .training = false, .lora = lora};
+    ClipActs* acts = calloc(1, sizeof *acts);
+    Tensor out = clip_forward(&g, &t->m, acts, &tids, N, L);
+    free(acts);
+    cmd_submit(&c);
+    cmd_free(&c);
+    double* y = t_download_new(&out);
+    arena_free(&act), arena_free(&tmp);
+    return y;
+}
+
+// A file adapting both models (PEFT keys with diffusers' text_encoder.* metadata,
+// kohya lora_te_*, diffusers 0.17+ lora_linear_layer): each model reads its own
+// keys; the text encoder with its adapters gives PyTorch's last_hidden_state, and
+// so does the text encoder with the adapters merged into its weights.
+Test(lora_golden, text_encoder_adapters, GPU_TEST, .timeout = 300) {
+    require_gpu();
+    TinyClip t;
+    tiny_clip_load(&t);
+    Tiny u;
+    tiny_load(&u);
+    char err[512];
+    const char* files[3] = {GOLDEN "/te_peft.safetensors", GOLDEN "/te_kohya.safetensors", GOLDEN "/te_old.safetensors"};
+    const char* want[3] = {"te_output", "te_output", "te_output_old"};
+    const float scale[3] = {1.5f, 1.5f, 1.0f};  // alpha 3 / r 2 (metadata, .alpha); none: 1
+    for (int f = 0; f < 3; f++) {
+        LoraSet s, su;
+        cr_assert_eq(lora_load(&s, &tgpu, &t.ps, LORA_TEXT_ENCODER, files[f], 1, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(s.n, 12, "%s: %d text-encoder adapters", files[f], s.n);
+        for (int i = 0; i < s.n; i++) cr_assert_eq(lora_scale(&s, &s.ad[i]), scale[f], "%s", s.ad[i].module);
+        cr_assert_eq(s.skipped, f == 0 ? 2 : 0, "%s: %d UNet tensors", files[f], s.skipped);
+        cr_assert_eq(lora_load(&su, &tgpu, &u.ps, LORA_UNET, files[f], 1, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(su.n, f == 0 ? 1 : 0, "%s: %d UNet adapters", files[f], su.n);
+        cr_assert_eq(su.skipped, f == 1 ? 36 : 24, "%s: %d text-encoder tensors", files[f], su.skipped);
+        double* y = run_clip(&t, &s);
+        expect_output(y, want[f], files[f]);
+        free(y);
+        lora_set_free(&s), lora_set_free(&su);
+    }
+    double* base = run_clip(&t, NULL);  // the adapters change the output
+    SafeTensors* st = golden_open(GOLDEN "/golden.safetensors");
+    int64_t n;
+    double* w = golden_values(st, "te_output", &n), diff = 0;
+    for (int64_t i = 0; i < n; i++) diff = fmax(diff, fabs(base[i] - w[i]));
+    cr_assert(diff > 1e-2, "the adapters moved the output by %g only", diff);
+    free(base), free(w);
+    st_close(st);
+    LoraSet s;
+    cr_assert_eq(lora_load(&s, &tgpu, &t.ps, LORA_TEXT_ENCODER, files[0], 1, err, sizeof err), 0, "%s", err);
+    lora_merge(&s, &t.ps);
+    double* merged = run_clip(&t, NULL);
+    expect_output(merged, "te_output", "merged text encoder");
+    free(merged);
+    lora_set_free(&s);
+    ASSERT_NO_VALIDATION_MESSAGES();
+    param_store_free(&t.ps), param_store_free(&u.ps);
+}
+
+// SDXL's text-encoder keys (kohya lora_te1_/lora_te2_, diffusers text_encoder_2.):
+// refused, naming the key, whichever model reads the file.
+Test(lora_golden, sdxl_text_encoder_keys_are_refused_by_name, GPU_TEST) {
     require_gpu();
     Tiny t;
     tiny_load(&t);
     const char* files[2] = {GOLDEN "/text_encoder_kohya.safetensors", GOLDEN "/text_encoder_peft.safetensors"};
     const char* keys[2] = {"lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight",
-                           "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight"};
+                           "text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight"};
     for (int i = 0; i < 2; i++) {
         LoraSet s;
         char err[1024];
-        cr_assert_eq(lora_load(&s, &tgpu, &t.ps, files[i], 1, err, sizeof err), -1, "%s loaded", files[i]);
-        cr_assert(strstr(err, keys[i]) && strstr(err, "text-encoder"), "%s", err);
+        cr_assert_eq(lora_load(&s, &tgpu, &t.ps, LORA_UNET, files[i], 1, err, sizeof err), -1, "%s loaded", files[i]);
+        cr_assert(strstr(err, keys[i]) && strstr(err, "SDXL"), "%s", err);
     }
     param_store_free(&t.ps);
 }

@@ -21,12 +21,22 @@ OUT_DIR/tiny_lora/ gets
   old_diffusers.safetensors  attention-only adapters in the older diffusers layout
                         "<attention>.processor.to_q_lora.down.weight" ... (no alpha: scale 1)
   text_encoder_kohya.safetensors / text_encoder_peft.safetensors: a UNet adapter plus
-                        one text-encoder key each (lora_te1_... / text_encoder....)
+                        one key of SDXL's text encoders each (lora_te1_... / text_encoder_2....)
+  te_peft.safetensors   adapters on every Linear of the text encoder clip_tiny (make_golden.py)
+                        attention and MLP, rank 2, alpha 3: "text_encoder.<module>.lora_A.weight"
+                        with metadata text_encoder.r / text_encoder.lora_alpha, beside one
+                        UNet adapter (a file adapting both models, as kohya's and diffusers'
+                        --train_text_encoder write)
+  te_kohya.safetensors  the same as "lora_te_<module with _>.lora_down.weight" ... ".alpha"
+  te_old.safetensors    the same A and B as diffusers 0.17+ wrote them
+                        ("text_encoder.<module>.lora_linear_layer.down.weight", no alpha: scale 1)
   golden.safetensors    x_t, timesteps, encoder_hidden_states, noise; output (base +
                         the PEFT/kohya adapters), loss = mean((output - noise)^2),
                         grad.<module>.lora_A.weight / lora_B.weight of that loss;
                         output_old (base + the older diffusers adapters),
-                        output_both (the PEFT and the older adapters applied together)
+                        output_both (the PEFT and the older adapters applied together);
+                        te_ids, te_output (clip_tiny's last_hidden_state with the te_peft
+                        adapters), te_output_old (with te_old's, scale 1)
 Computed in float64, stored as float32.
 """
 import json
@@ -39,9 +49,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_golden import UNET_CONFIGS, make_unet  # noqa: E402
+from make_golden import UNET_CONFIGS, make_clip, make_unet  # noqa: E402
 from torch_models import save_safetensors  # noqa: E402
 
+TE_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+TE_RANK, TE_ALPHA = 2, 3.0
 TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "conv1", "conv2"]
 RANK, ALPHA = 3, 6.0
 RANK_PATTERN = {"ff.net.2": 2}
@@ -162,7 +174,7 @@ def main():
     te_kohya["lora_te1_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight"] = torch.zeros(RANK, 16)
     save_safetensors(os.path.join(out_dir, "text_encoder_kohya.safetensors"), te_kohya, {"format": "pt"})
     te_peft = {k: v for k, v in peft.items() if k.startswith(f"unet.{first}.")}
-    te_peft["text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight"] = torch.zeros(RANK, 16)
+    te_peft["text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight"] = torch.zeros(RANK, 16)
     save_safetensors(os.path.join(out_dir, "text_encoder_peft.safetensors"), te_peft, {"format": "pt"})
 
     # Older diffusers attention processors: attention only, no alpha (scale 1).
@@ -190,9 +202,39 @@ def main():
         old_file[f"{attn}.processor.{part}_lora.up.weight"] = f32(w.B)
     save_safetensors(os.path.join(out_dir, "old_diffusers.safetensors"), old_file)
 
+    # Text-encoder adapters (after everything above: the UNet data keeps its generator's draws).
+    te_gen = torch.Generator().manual_seed(5151)
+    ids = torch.tensor([[48, 3, 7, 7, 49, 49, 49, 49], [48, 11, 2, 30, 41, 5, 49, 49]])
+    clip = make_clip()[0].double()
+    te = add_adapters(clip, TE_TARGETS, lambda m: TE_RANK, lambda m: TE_ALPHA, te_gen)
+    old_clip = make_clip()[0].double()
+    te_old = add_adapters(old_clip, TE_TARGETS, lambda m: TE_RANK, lambda m: float(TE_RANK), te_gen)
+    with torch.no_grad():
+        for name, w in te_old.items():
+            w.A.copy_(te[name].A), w.B.copy_(te[name].B)
+        golden["te_ids"] = ids.double()
+        golden["te_output"] = clip(ids)
+        golden["te_output_old"] = old_clip(ids)
+    unet_one = {k: v for k, v in peft.items() if k.startswith(f"unet.{first}.")}
+    te_peft_file, te_kohya_file, te_old_file = dict(unet_one), {}, {}
+    for name, w in te.items():
+        te_peft_file[f"text_encoder.{name}.lora_A.weight"] = f32(w.A)
+        te_peft_file[f"text_encoder.{name}.lora_B.weight"] = f32(w.B)
+        key = "lora_te_" + name.replace(".", "_")
+        te_kohya_file[key + ".lora_down.weight"] = f32(w.A)
+        te_kohya_file[key + ".lora_up.weight"] = f32(w.B)
+        te_kohya_file[key + ".alpha"] = torch.tensor(TE_ALPHA, dtype=torch.float32)
+        te_old_file[f"text_encoder.{name}.lora_linear_layer.down.weight"] = f32(w.A)
+        te_old_file[f"text_encoder.{name}.lora_linear_layer.up.weight"] = f32(w.B)
+    te_meta = {"unet.r": RANK, "unet.lora_alpha": ALPHA, "text_encoder.r": TE_RANK, "text_encoder.lora_alpha": TE_ALPHA}
+    save_safetensors(os.path.join(out_dir, "te_peft.safetensors"), te_peft_file,
+                     {"format": "pt", "lora_adapter_metadata": json.dumps(te_meta)})
+    save_safetensors(os.path.join(out_dir, "te_kohya.safetensors"), te_kohya_file, {"format": "pt"})
+    save_safetensors(os.path.join(out_dir, "te_old.safetensors"), te_old_file, {"format": "pt"})
+
     save_safetensors(os.path.join(out_dir, "golden.safetensors"), {k: f32(v) for k, v in golden.items()})
     print(f"tiny_lora: {len(ad)} adapters, {sum(w.A.numel() + w.B.numel() for w in ad.values())} adapter weights, "
-          f"loss {loss.item():.6f}; {len(old)} older diffusers adapters")
+          f"loss {loss.item():.6f}; {len(old)} older diffusers adapters; {len(te)} text-encoder adapters")
 
 
 if __name__ == "__main__":

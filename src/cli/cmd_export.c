@@ -2,7 +2,8 @@
 // checkpoint-<step>, whose unet/ holds the EMA weights when the run kept them)
 // rewritten as a clean pipeline folder, F16 by default, without the training
 // state: how a base model is made ready to ship (assets/). --merge_lora FILE
-// folds a LoRA adapter file into the UNet (W += scale alpha / r B A). The folder is
+// folds a LoRA adapter file into the UNet and, for its text-encoder keys, into the
+// text encoder (W += scale alpha / r B A). The folder is
 // written under a temporary name and renamed into place.
 #include <stddef.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ static const OptSpec SPECS[] = {
     O(model, OPT_STRING, "", OPT_ANY, "pipeline folder or checkpoint-<step> folder; required"),
     O(out, OPT_STRING, "", OPT_ANY, "the new pipeline folder (replaced whole if it exists); required"),
     O(f16, OPT_BOOL, "true", OPT_ANY, "store weights as F16 (else F32)"),
-    O(merge_lora, OPT_STRING, "", OPT_ANY, "LoRA adapter file to merge into the UNet's weights (PEFT/diffusers or kohya keys)"),
+    O(merge_lora, OPT_STRING, "", OPT_ANY, "LoRA adapter file to merge into the UNet's weights, and the text encoder's for its text-encoder keys (PEFT/diffusers or kohya keys)"),
     O(lora_scale, OPT_FLOAT, "1", OPT_IN(-100, 100), "strength of --merge_lora: the adapters' alpha / r times this"),
     O(device, OPT_INT, "-1", OPT_GE(-1), "Vulkan device index (see `vkpref info`)"),
 };
@@ -53,11 +54,13 @@ int cmd_export(int argc, char** argv) {
     DiffusionPipeline p;
     // F32 whatever the pipeline: the merged weights are written at full precision.
     if (pipeline_load(&p, &g, c.model, (PipelineAlloc){.frozen = FROZEN_F32}, err, sizeof err)) die("%s (--model)", err);
-    if (*c.merge_lora) {
+    // A file's UNet adapters fold into the UNet, its text encoder's into the text encoder.
+    ParamStore* stores[2] = {[LORA_UNET] = &p.unet_ps, [LORA_TEXT_ENCODER] = &p.text_ps};
+    for (int k = 0; *c.merge_lora && k < 2; k++) {
         LoraSet lora;
-        if (lora_load(&lora, &g, &p.unet_ps, c.merge_lora, (float)c.lora_scale, err, sizeof err))
+        if (lora_load(&lora, &g, stores[k], (LoraComponent)k, c.merge_lora, (float)c.lora_scale, err, sizeof err))
             die("%s (--merge_lora)", err);
-        lora_merge(&lora, &p.unet_ps);
+        lora_merge(&lora, stores[k]);
         lora_set_free(&lora);
     }
     if (remove_stale_temps(c.out, err, sizeof err) < 0) die("%s", err);

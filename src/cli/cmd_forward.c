@@ -91,8 +91,12 @@ int cmd_forward(int argc, char** argv) {
     if (weights_load(&ps, path, NULL, err, sizeof err)) die("%s", err);
     LoraSet lora[LORA_FILES_MAX];
     if (lora_grad ? lora_load_with_grads(&lora[0], &g, &ps, lf.path[0], lf.scale[0], err, sizeof err)
-                  : lora_load_files(lora, &g, &ps, &lf, err, sizeof err))
+                  : lora_load_files(lora, &g, &ps, LORA_UNET, &lf, err, sizeof err))
         die("%s (--lora)", err);
+    for (int i = 0; i < lf.n; i++)
+        if (lora[i].skipped)
+            fprintf(stderr, "vkpref forward: %s: %d text-encoder tensors not applied (forward runs the UNet)\n",
+                    lf.path[i], lora[i].skipped);
     ParamStore* trained = lora_grad ? &lora[0].ps : &ps;  // whose gradients OUT gets
 
     SafeTensors* st = st_open(in, err, sizeof err);

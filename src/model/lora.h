@@ -27,6 +27,10 @@ typedef struct LoraAdapter {
     float alpha;                  // scale = alpha / rank (times the set's multiplier)
 } LoraAdapter;
 
+// The model of a pipeline an adapter file's keys adapt: files from kohya's
+// sd-scripts and from diffusers with --train_text_encoder hold both.
+typedef enum LoraComponent { LORA_UNET, LORA_TEXT_ENCODER } LoraComponent;
+
 typedef struct LoraSet {
     ParamStore ps;       // the adapters' weights (and, when training, gradients and moments)
     LoraAdapter* ad;
@@ -42,6 +46,7 @@ typedef struct LoraSet {
     // Sampling with several adapter files: the next file's set, applied too (their
     // contributions add up); NULL: none. A training set stands alone.
     const struct LoraSet* next;
+    int skipped;         // tensors of the file read that adapt the other model (lora_load)
 } LoraSet;
 
 // Adapter files with their strengths (--lora FILE --lora_scale S, repeatable).
@@ -93,23 +98,28 @@ void lora_merge(const LoraSet* s, ParamStore* base);
 // lora_adapter_metadata with r and lora_alpha; kohya: "lora_unet_<module with _>"
 // ".lora_down.weight" / ".lora_up.weight" / ".alpha"). 0, or -1 with err.
 int lora_save(const LoraSet* s, ParamSlot slot, LoraFormat fmt, const char* path, char* err, size_t errlen);
-// Reads an adapter file (PEFT / diffusers, older diffusers attention processors
-// "<path>.processor.to_q_lora.down.weight", or kohya) against base: builds s with
-// values only. multiplier: the strength (1 = as trained). 0, or -1 with err.
-int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, char* err,
-              size_t errlen);
+// Reads the adapters of one model (component) from a file against that model's
+// store base: builds s with values only (no adapters when the file adapts the
+// other model alone; s->skipped counts the other model's tensors). Keys read:
+// PEFT / diffusers ("unet.<module>.lora_A.weight", "text_encoder.<module>..."),
+// older diffusers ("<attn>.processor.to_q_lora.down.weight", "<module>.lora.down.weight",
+// "text_encoder.<module>.lora_linear_layer.down.weight", "<attn>.to_q_lora..."),
+// kohya ("lora_unet_..." / "lora_te_..." with ".alpha"). SDXL's text-encoder keys
+// are refused. multiplier: the strength (1 = as trained). 0, or -1 with err.
+int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, LoraComponent component, const char* path,
+              float multiplier, char* err, size_t errlen);
 // The files of repeatable --lora options and their --lora_scale values: one scale
 // for every file, or one per file in order. Points into the lists. 0, or -1 with err.
 int lora_files_parse(LoraFiles* f, const OptStrings* files, const OptStrings* scales, char* err, size_t errlen);
 // Loads every file of f against base into sets[0 .. f->n), chained through next
 // (sets[0] the head, what a Graph's lora takes; none loaded when f->n is 0).
 // 0, or -1 with err naming the file (nothing left allocated).
-int lora_load_files(LoraSet* sets, GpuContext* g, const ParamStore* base, const LoraFiles* f, char* err,
-                    size_t errlen);
+int lora_load_files(LoraSet* sets, GpuContext* g, const ParamStore* base, LoraComponent component, const LoraFiles* f,
+                    char* err, size_t errlen);
 void lora_free_files(LoraSet* sets, const LoraFiles* f);
 
-// lora_load with gradient buffers for the adapters (zeroed), for a backward
-// through them (`vkpref forward --lora --grad`).
+// lora_load of the UNet's adapters with gradient buffers (zeroed), for a
+// backward through them (`vkpref forward --lora --grad`).
 int lora_load_with_grads(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier,
                          char* err, size_t errlen);
 // Floats of a Graph.frozen_sink for a backward through base's frozen norms.

@@ -16,10 +16,22 @@ bool lora_format_parse(const char* name, LoraFormat* fmt) {
     return false;
 }
 
-// kohya's module name: "lora_unet_" + the path with '.' replaced by '_'.
-static void kohya_name(char* out, size_t n, const char* module) {
-    int k = snprintf(out, n, "lora_unet_%s", module);
-    for (char* c = out + 10; k > 0 && *c; c++)
+// How a file names the adapters of each model: the PEFT/diffusers key prefix,
+// kohya's prefix, the prefix of diffusers' metadata keys, and a word for errors.
+typedef struct ComponentKeys {
+    const char *peft, *kohya, *meta, *what;
+} ComponentKeys;
+static const ComponentKeys KEYS[2] = {
+    [LORA_UNET] = {"unet.", "lora_unet_", "unet.", "UNet"},
+    [LORA_TEXT_ENCODER] = {"text_encoder.", "lora_te_", "text_encoder.", "text encoder"},
+};
+
+static bool starts_with(const char* s, const char* prefix) { return !strncmp(s, prefix, strlen(prefix)); }
+
+// kohya's module name: the prefix + the path with '.' replaced by '_'.
+static void kohya_name(char* out, size_t n, const char* prefix, const char* module) {
+    int k = snprintf(out, n, "%s%s", prefix, module);
+    for (char* c = out + strlen(prefix); k > 0 && *c; c++)
         if (*c == '.') *c = '_';
 }
 
@@ -54,7 +66,7 @@ int lora_save(const LoraSet* s, ParamSlot slot, LoraFormat fmt, const char* path
         const LoraAdapter* a = &s->ad[i];
         int idx[2] = {a->a, a->b};
         char name[2 * PARAM_NAME_MAX], kn[PARAM_NAME_MAX + 16];
-        kohya_name(kn, sizeof kn, a->module);
+        kohya_name(kn, sizeof kn, KEYS[LORA_UNET].kohya, a->module);
         for (int k = 0; k < 2; k++) {
             const ParamEntry* e = &s->ps.e[idx[k]];
             host[2 * i + k] = xmalloc((size_t)param_numel(&s->ps, idx[k]) * sizeof(float));
@@ -93,8 +105,10 @@ typedef struct Found {
 typedef struct Reader {
     const SafeTensors* sf;
     const ParamStore* base;
+    LoraComponent component;
     Found* f;
     int n;
+    int skipped;  // tensors that adapt the other model
     char *err;
     size_t errlen;
 } Reader;
@@ -118,33 +132,72 @@ static bool ends_with(const char* s, const char* suffix, size_t* stem) {
 
 // The base module whose kohya name is kn[0..len) (NULL: none).
 static const char* kohya_module(const Reader* r, const char* kn, size_t len, char out[PARAM_NAME_MAX]) {
+    const char* prefix = KEYS[r->component].kohya;
     for (int i = 0; i < r->base->n; i++) {
         size_t stem;
         if (r->base->e[i].ndim < 2 || !ends_with(r->base->e[i].name, ".weight", &stem)) continue;
         char module[PARAM_NAME_MAX], k[PARAM_NAME_MAX + 16];
         snprintf(module, sizeof module, "%.*s", (int)stem, r->base->e[i].name);
-        kohya_name(k, sizeof k, module);
+        kohya_name(k, sizeof k, prefix, module);
         if (strlen(k) == len && !strncmp(k, kn, len)) return strcpy(out, module);
     }
     return NULL;
 }
 
-// One tensor of the file: which module and which part it is.
+// The module a key of the older diffusers layouts adapts, into module; its part
+// (0 down, 1 up), or -1 when the key is of none of them:
+//   UNet attention processors    <attn>.processor.to_q_lora.down.weight -> <attn>.to_q
+//   text-encoder attention       <attn>.to_q_lora.down.weight -> <attn>.q_proj
+//   LoRACompatibleLinear         <module>.lora.down.weight
+//   text-encoder Linear layers   <module>.lora_linear_layer.down.weight
+static int older_diffusers_module(const char* p, LoraComponent component, char module[PARAM_NAME_MAX]) {
+    static const char* const parts[] = {"to_q", "to_k", "to_v", "to_out"};
+    static const char* const te_parts[] = {"q_proj", "k_proj", "v_proj", "out_proj"};
+    static const char* const unet_parts[] = {"to_q", "to_k", "to_v", "to_out.0"};
+    size_t stem;
+    for (int up = 0; up < 2; up++) {
+        const char* leaf = up ? "up.weight" : "down.weight";
+        char suffix[64];
+        for (int k = 0; k < 4; k++) {
+            snprintf(suffix, sizeof suffix, "%s.%s_lora.%s", component == LORA_UNET ? ".processor" : "", parts[k], leaf);
+            if (!ends_with(p, suffix, &stem)) continue;
+            snprintf(module, PARAM_NAME_MAX, "%.*s.%s", (int)stem, p,
+                     component == LORA_UNET ? unet_parts[k] : te_parts[k]);
+            return up;
+        }
+        static const char* const wrappers[] = {".lora.", ".lora_linear_layer."};
+        for (int k = 0; k < 2; k++) {
+            snprintf(suffix, sizeof suffix, "%s%s", wrappers[k], leaf);
+            if (!ends_with(p, suffix, &stem)) continue;
+            snprintf(module, PARAM_NAME_MAX, "%.*s", (int)stem, p);
+            return up;
+        }
+    }
+    return -1;
+}
+
+// One tensor of the file: which module and which part it is. A tensor of the
+// other model (the text encoder's when reading the UNet's, or the reverse) is
+// counted and left for that model's read.
 static int classify(Reader* r, const StTensor* t) {
     const char* name = t->name;
     size_t stem;
-    static const char* const old_parts[] = {"to_q", "to_k", "to_v", "to_out"};
-    if (!strncmp(name, "text_encoder.", 13) || !strncmp(name, "lora_te", 7))
-        return fail(r->err, r->errlen, "%s: tensor '%s': text-encoder adapters are not supported (UNet only)",
+    if (starts_with(name, "text_encoder_2.") || starts_with(name, "lora_te1_") || starts_with(name, "lora_te2_"))
+        return fail(r->err, r->errlen, "%s: tensor '%s': adapters of SDXL's two text encoders are not supported (a "
+                    "Stable Diffusion 1.x/2.x text encoder's keys start with text_encoder. or lora_te_)",
                     st_path(r->sf), name);
-    if (!strncmp(name, "lora_unet_", 10)) {  // kohya
+    LoraComponent of = starts_with(name, KEYS[LORA_TEXT_ENCODER].peft) || starts_with(name, KEYS[LORA_TEXT_ENCODER].kohya)
+                           ? LORA_TEXT_ENCODER : LORA_UNET;
+    if (of != r->component) return r->skipped++, 0;
+    const ComponentKeys* keys = &KEYS[r->component];
+    if (starts_with(name, keys->kohya)) {
         const char* suf[] = {".lora_down.weight", ".lora_up.weight", ".alpha"};
         for (int k = 0; k < 3; k++) {
             if (!ends_with(name, suf[k], &stem)) continue;
             char module[PARAM_NAME_MAX];
             if (!kohya_module(r, name, stem, module))
-                return fail(r->err, r->errlen, "%s: tensor '%s': no Linear layer of the UNet has this kohya name",
-                            st_path(r->sf), name);
+                return fail(r->err, r->errlen, "%s: tensor '%s': no layer of the %s has this kohya name",
+                            st_path(r->sf), name, keys->what);
             Found* f = found_get(r, module, strlen(module));
             if (k == 0) f->down = t;
             else if (k == 1) f->up = t;
@@ -157,26 +210,19 @@ static int classify(Reader* r, const StTensor* t) {
             return 0;
         }
     }
-    const char* p = !strncmp(name, "unet.", 5) ? name + 5 : name;
+    const char* p = starts_with(name, keys->peft) ? name + strlen(keys->peft) : name;
     if (ends_with(p, ".lora_A.weight", &stem)) return found_get(r, p, stem)->down = t, 0;
     if (ends_with(p, ".lora_B.weight", &stem)) return found_get(r, p, stem)->up = t, 0;
-    // Older diffusers attention processors: "<attn>.processor.to_q_lora.down.weight".
-    const char* proc = strstr(p, ".processor.");
-    for (int k = 0; proc && k < 4; k++) {
-        char part[64];
-        for (int up = 0; up < 2; up++) {
-            snprintf(part, sizeof part, ".processor.%s_lora.%s.weight", old_parts[k], up ? "up" : "down");
-            if (strcmp(proc, part)) continue;
-            char module[PARAM_NAME_MAX];
-            snprintf(module, sizeof module, "%.*s.%s", (int)(proc - p), p, k == 3 ? "to_out.0" : old_parts[k]);
-            Found* f = found_get(r, module, strlen(module));
-            if (up) f->up = t;
-            else f->down = t;
-            return 0;
-        }
+    char module[PARAM_NAME_MAX];
+    int up = older_diffusers_module(p, r->component, module);
+    if (up >= 0) {
+        Found* f = found_get(r, module, strlen(module));
+        if (up) f->up = t;
+        else f->down = t;
+        return 0;
     }
     return fail(r->err, r->errlen, "%s: tensor '%s': not a LoRA key this reader knows (PEFT lora_A/lora_B, diffusers "
-                "processor to_*_lora, kohya lora_unet_*)", st_path(r->sf), name);
+                "to_*_lora / lora / lora_linear_layer, kohya lora_unet_* / lora_te_*)", st_path(r->sf), name);
 }
 
 // The alpha_pattern entry for module: its full name, else the first key it ends
@@ -192,13 +238,17 @@ static const cJSON* alpha_pattern_value(const cJSON* pat, const char* module) {
     return NULL;
 }
 
-// PEFT's alpha for module: its alpha_pattern entry, else lora_alpha, else NAN (then alpha = r).
-static float peft_alpha(const cJSON* meta, const char* module) {
+// PEFT's alpha for module: its alpha_pattern entry, else lora_alpha (diffusers
+// prefixes both with the model: "unet.lora_alpha"), else NAN (then alpha = r).
+static float peft_alpha(const cJSON* meta, const char* prefix, const char* module) {
     if (!meta) return NAN;
-    const cJSON* pat = cJSON_GetObjectItemCaseSensitive(meta, "unet.alpha_pattern");
+    char key[64];
+    snprintf(key, sizeof key, "%salpha_pattern", prefix);
+    const cJSON* pat = cJSON_GetObjectItemCaseSensitive(meta, key);
     if (!pat) pat = cJSON_GetObjectItemCaseSensitive(meta, "alpha_pattern");
     const cJSON* v = alpha_pattern_value(pat, module);
-    if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(meta, "unet.lora_alpha");
+    snprintf(key, sizeof key, "%slora_alpha", prefix);
+    if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(meta, key);
     if (!cJSON_IsNumber(v)) v = cJSON_GetObjectItemCaseSensitive(meta, "lora_alpha");
     return cJSON_IsNumber(v) ? (float)v->valuedouble : NAN;
 }
@@ -218,18 +268,19 @@ static const char* shape_text(char out[64], int ndim, const int64_t* shape) {
 }
 
 // lora_load, the adapters allocated with gradients when grads.
-static int load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, bool grads,
-                char* err, size_t errlen) {
+static int load(LoraSet* s, GpuContext* g, const ParamStore* base, LoraComponent component, const char* path,
+                float multiplier, bool grads, char* err, size_t errlen) {
     SafeTensors* sf = st_open(path, err, errlen);
     if (!sf) return -1;
-    Reader r = {.sf = sf, .base = base, .err = err, .errlen = errlen};
+    Reader r = {.sf = sf, .base = base, .component = component, .err = err, .errlen = errlen};
     int rc = 0;
     for (int i = 0; i < st_count(sf) && !rc; i++) rc = classify(&r, st_tensor_at(sf, i));
     const char* mt = st_meta_get(sf, META_KEY);
     cJSON* meta = mt ? cJSON_Parse(mt) : NULL;
-    if (!rc && !r.n) rc = fail(err, errlen, "%s: no LoRA tensors", path);
+    if (!rc && !r.n && !r.skipped) rc = fail(err, errlen, "%s: no LoRA tensors", path);
     lora_set_begin(s, g, base);
     s->multiplier = multiplier;
+    s->skipped = r.skipped;
     int* order = xmalloc((size_t)(r.n ? r.n : 1) * sizeof *order);  // found index of each adapter
     // Adapters in the base model's order, whatever the file's order.
     for (int w = 0; w < base->n && !rc; w++) {
@@ -258,7 +309,7 @@ static int load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* p
                           shape_text(sw, e->ndim, e->shape));
                 break;
             }
-            float alpha = f->has_alpha ? f->alpha : peft_alpha(meta, f->module);
+            float alpha = f->has_alpha ? f->alpha : peft_alpha(meta, KEYS[component].meta, f->module);
             order[lora_add_adapter(s, base, w, (int)rank, alpha == alpha ? alpha : (float)rank)] = i;
         }
     }
@@ -267,7 +318,8 @@ static int load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* p
             bool used = false;
             for (int k = 0; k < s->n; k++) used |= order[k] == i;
             if (!used) {
-                rc = fail(err, errlen, "%s: module %s is not a layer of this UNet", path, r.f[i].module);
+                rc = fail(err, errlen, "%s: module %s is not a layer of this %s", path, r.f[i].module,
+                          KEYS[component].what);
                 break;
             }
         }
@@ -294,14 +346,14 @@ static int load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* p
     return rc;
 }
 
-int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier, char* err,
-              size_t errlen) {
-    return load(s, g, base, path, multiplier, false, err, errlen);
+int lora_load(LoraSet* s, GpuContext* g, const ParamStore* base, LoraComponent component, const char* path,
+              float multiplier, char* err, size_t errlen) {
+    return load(s, g, base, component, path, multiplier, false, err, errlen);
 }
 
 int lora_load_with_grads(LoraSet* s, GpuContext* g, const ParamStore* base, const char* path, float multiplier,
                          char* err, size_t errlen) {
-    return load(s, g, base, path, multiplier, true, err, errlen);
+    return load(s, g, base, LORA_UNET, path, multiplier, true, err, errlen);
 }
 
 // ---------------------------------------------------------------------------
@@ -331,10 +383,10 @@ int lora_files_parse(LoraFiles* f, const OptStrings* files, const OptStrings* sc
     return 0;
 }
 
-int lora_load_files(LoraSet* sets, GpuContext* g, const ParamStore* base, const LoraFiles* f, char* err,
-                    size_t errlen) {
+int lora_load_files(LoraSet* sets, GpuContext* g, const ParamStore* base, LoraComponent component, const LoraFiles* f,
+                    char* err, size_t errlen) {
     for (int i = 0; i < f->n; i++) {
-        if (lora_load(&sets[i], g, base, f->path[i], f->scale[i], err, errlen)) {
+        if (lora_load(&sets[i], g, base, component, f->path[i], f->scale[i], err, errlen)) {
             for (int k = 0; k < i; k++) lora_set_free(&sets[k]);
             return -1;
         }

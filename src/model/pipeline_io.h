@@ -60,9 +60,11 @@ typedef struct DiffusionPipeline {
     ParamStore vae_ps;
     char vae_dir[4096];
     char unused_components[256];  // listed in model_index.json but not run (safety_checker, ...)
-    // LoRA adapters the UNet's sampling and validation apply (model/lora.h;
-    // owned by the caller). NULL: the UNet as loaded.
+    // LoRA adapters the UNet's sampling and validation apply, and those sampling
+    // applies to the text encoder (model/lora.h; owned by the caller). NULL: the
+    // model as loaded.
     const struct LoraSet* unet_lora;
+    const struct LoraSet* text_lora;
 } DiffusionPipeline;
 
 // What to allocate beside the values (training needs gradients and moments), and

@@ -28,7 +28,8 @@ void generator_noise(uint64_t seed, int step, int64_t numel, float* out) {
 static Tensor record_encode(Generator* g) {
     Cmd* c = &g->encode;
     cmd_begin(c, g->gpu);
-    Graph gt = {.cmd = c, .ps = &g->pipe->text_ps, .act = &g->text, .tmp = &g->tmp, .training = false};
+    Graph gt = {.cmd = c, .ps = &g->pipe->text_ps, .act = &g->text, .tmp = &g->tmp, .training = false,
+                .lora = g->pipe->text_lora};
     ClipActs* acts = xcalloc(1, sizeof *acts);  // needed while recording only: replays read the arenas
     Tensor ehs = clip_forward(&gt, &g->pipe->clip, acts, &g->ids, g->rows, g->pipe->max_length);
     free(acts);

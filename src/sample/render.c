@@ -19,9 +19,13 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     char err[1024];
     DiffusionPipeline p;
     if (pipeline_load(&p, g, dir, (PipelineAlloc){.variant = job->variant, .frozen = job->frozen}, err, sizeof err)) die("%s (%s)", err, flag);
-    LoraSet lora[LORA_FILES_MAX];
-    if (lora_load_files(lora, g, &p.unet_ps, &job->lora, err, sizeof err)) die("%s (--lora)", err);
-    if (job->lora.n) p.unet_lora = &lora[0];
+    // Each file's UNet adapters and its text encoder's (kohya's and diffusers'
+    // --train_text_encoder files hold both).
+    LoraSet lora[LORA_FILES_MAX], text_lora[LORA_FILES_MAX];
+    if (lora_load_files(lora, g, &p.unet_ps, LORA_UNET, &job->lora, err, sizeof err) ||
+        lora_load_files(text_lora, g, &p.text_ps, LORA_TEXT_ENCODER, &job->lora, err, sizeof err))
+        die("%s (--lora)", err);
+    if (job->lora.n) p.unet_lora = &lora[0], p.text_lora = &text_lora[0];
     int T = p.sched.num_train_timesteps;
     if (job->set.steps > T) die("--steps %d: %s has %d training timesteps", job->set.steps, dir, T);
     if (*p.unused_components)
@@ -57,6 +61,7 @@ float* render_job(GpuContext* g, const char* dir, const char* flag, const Render
     if (bad) fprintf(stderr, "vkpref: warning: %d of %d images from %s have non-finite values\n", bad, mine, dir);
     pipeline_free(&p);
     lora_free_files(lora, &job->lora);
+    lora_free_files(text_lora, &job->lora);
     free(prompts), free(seeds);
     return images;
 }

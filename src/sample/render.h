@@ -15,8 +15,8 @@ typedef struct RenderJob {
     uint64_t* seeds;
     int nseeds;
     GenerateSettings set;
-    // LoRA adapter files applied to the UNet (model/lora.h), their contributions
-    // added; lora.n = 0: none.
+    // LoRA adapter files applied to the UNet and the text encoder (model/lora.h),
+    // their contributions added; lora.n = 0: none.
     LoraFiles lora;
     char variant[512];  // weights files to read ("" or e.g. "fp16"; model/weights.h: weights_open)
     FrozenDType frozen; // how the weights are held (every weight is frozen when sampling)
@@ -34,7 +34,7 @@ void render_job_lora(RenderJob* job, const OptStrings* files, const OptStrings* 
 // job->variant and job->frozen from --variant and --frozen_dtype; dies naming the flag on a bad value.
 void render_job_weights(RenderJob* job, const char* variant, const char* frozen_dtype);
 #define VARIANT_HELP "weights files to load: empty for the plain ones, fp16 for *.fp16.safetensors"
-#define LORA_FILES_HELP "LoRA adapter file applied to the UNet (PEFT/diffusers or kohya keys); repeatable: the adapters add up"
+#define LORA_FILES_HELP "LoRA adapter file applied to the UNet and, where it has text-encoder keys, the text encoder (PEFT/diffusers or kohya keys); repeatable: the adapters add up"
 #define LORA_SCALE_HELP "LoRA strength (the adapters' alpha / r times this): one for every --lora, or one per --lora in order"
 
 // The names diffusers' pipelines give the sampling options, accepted by every

@@ -189,7 +189,8 @@ Test(lora_golden, merged_weights_compute_the_adapter_forward, GPU_TEST, .timeout
 
 // `vkpref forward --lora` as a user runs a parity check: the PEFT file with --grad
 // (output and adapter gradients), and two files whose adapters add up on the
-// layers both adapt (PyTorch's output_both); a scale count that fits neither rule.
+// layers both adapt (PyTorch's output_both); a scale count that fits neither rule;
+// a file that also adapts the text encoder.
 Test(lora_golden, forward_command_with_lora_files) {
     char dir[64], args[4096], out[16384], path[512], err[512];
     temp_dir(dir, "lora_golden");
@@ -237,6 +238,11 @@ Test(lora_golden, forward_command_with_lora_files) {
              BASE, GOLDEN, GOLDEN, GOLDEN, dir);
     cr_assert_eq(run_cli(args, out, sizeof out), 1, "%s", out);
     cr_assert(strstr(out, "--lora_scale: 3 values for 2 --lora files"), "%s", out);
+    // A file adapting both models: forward runs the UNet's adapters and says what it left.
+    snprintf(args, sizeof args, "forward --unet %s --inputs %s/golden.safetensors --lora %s/te_peft.safetensors "
+             "--out %s/te.safetensors", BASE, GOLDEN, GOLDEN, dir);
+    cr_assert_eq(run_cli(args, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "te_peft.safetensors: 24 text-encoder tensors not applied"), "%s", out);
     remove_temp_dir(dir);
 }
 

@@ -355,3 +355,51 @@ Test(lora_golden, sdxl_text_encoder_keys_are_refused_by_name, GPU_TEST) {
     }
     param_store_free(&t.ps);
 }
+
+// Files no layer could apply or that hold non-finite values: refused by name
+// (an adapter on the token embedding, which is no Linear layer, would otherwise
+// be read and never applied).
+Test(lora_golden, unusable_text_encoder_adapters_are_refused, GPU_TEST) {
+    require_gpu();
+    TinyClip t;
+    tiny_clip_load(&t);
+    char dir[64], path[256], err[1024];
+    temp_dir(dir, "lora_bad");
+    float a[2 * 16], b[50 * 2], bad_alpha = NAN;
+    for (int i = 0; i < 2 * 16; i++) a[i] = 0.1f;
+    for (int i = 0; i < 50 * 2; i++) b[i] = 0.1f;
+    static const char* const WANT[3] = {"token_embedding is neither a Linear nor a Conv2d layer",
+                                        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha': alpha is nan",
+                                        "q_proj.lora_A.weight': element 3 is inf"};
+    for (int c = 0; c < 3; c++) {
+        StWriter w;
+        st_writer_init(&w, ST_F32);
+        if (c == 0) {
+            st_writer_add(&w, "text_encoder.text_model.embeddings.token_embedding.lora_A.weight", 2, (int64_t[]){2, 16}, a);
+            st_writer_add(&w, "text_encoder.text_model.embeddings.token_embedding.lora_B.weight", 2, (int64_t[]){50, 2}, b);
+        } else if (c == 1) {
+            const char* k = "lora_te_text_model_encoder_layers_0_self_attn_q_proj";
+            char n[3][128];
+            snprintf(n[0], 128, "%s.lora_down.weight", k), snprintf(n[1], 128, "%s.lora_up.weight", k);
+            snprintf(n[2], 128, "%s.alpha", k);
+            st_writer_add(&w, n[0], 2, (int64_t[]){2, 16}, a);
+            st_writer_add(&w, n[1], 2, (int64_t[]){16, 2}, b);
+            st_writer_add(&w, n[2], 0, NULL, &bad_alpha);
+        } else {
+            a[3] = INFINITY;
+            st_writer_add(&w, "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", 2,
+                          (int64_t[]){2, 16}, a);
+            st_writer_add(&w, "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_B.weight", 2,
+                          (int64_t[]){16, 2}, b);
+        }
+        snprintf(path, sizeof path, "%s/bad%d.safetensors", dir, c);
+        cr_assert_eq(st_writer_write(&w, path, err, sizeof err), 0, "%s", err);
+        st_writer_free(&w);
+        LoraSet s;
+        int rc = lora_load(&s, &tgpu, &t.ps, LORA_TEXT_ENCODER, path, 1, err, sizeof err);
+        cr_assert_eq(rc, -1, "bad%d.safetensors loaded", c);
+        cr_assert(strstr(err, path) && strstr(err, WANT[c]), "%s", err);
+    }
+    remove_temp_dir(dir);
+    param_store_free(&t.ps);
+}

@@ -25,6 +25,7 @@ void linear_init(Linear* l, ParamStore* ps, const char* prefix, int in, int out,
     snprintf(p, sizeof p, "%s", prefix);
     l->in = in, l->out = out;
     l->w = param_add(ps, p, "weight", 2, (int64_t[]){out, in}, INIT_UNIFORM_FAN_IN);
+    ps->e[l->w].adaptable = true;
     l->b = bias ? param_add(ps, p, "bias", 1, (int64_t[]){out}, INIT_UNIFORM_FAN_IN) : -1;
 }
 
@@ -134,6 +135,7 @@ void linear_backward(Graph* g, const Linear* l, const Tensor* dx, const Tensor* 
 void conv2d_init(Conv2d* c, ParamStore* ps, const char* prefix, int cin, int cout, int k, int stride, int pad) {
     c->cin = cin, c->cout = cout, c->k = k, c->stride = stride, c->pad = pad;
     c->w = param_add(ps, prefix, "weight", 4, (int64_t[]){cout, cin, k, k}, INIT_UNIFORM_FAN_IN);
+    ps->e[c->w].adaptable = true;
     c->b = param_add(ps, prefix, "bias", 1, (int64_t[]){cout}, INIT_UNIFORM_FAN_IN);
 }
 

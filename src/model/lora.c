@@ -67,7 +67,7 @@ int lora_set_create(LoraSet* s, GpuContext* g, const ParamStore* base, int rank,
         for (int i = 0; len && i < base->n; i++) {
             char module[PARAM_NAME_MAX];
             if (!weight_module(base->e[i].name, module) || !lora_name_matches(module, t, len)) continue;
-            if (base->e[i].ndim != 2 && base->e[i].ndim != 4) {
+            if (!base->e[i].adaptable) {
                 lora_set_free(s);
                 return fail(err, errlen, "--lora_target_modules: %s is neither a Linear nor a Conv2d layer", module);
             }

@@ -205,6 +205,8 @@ static int classify(Reader* r, const StTensor* t) {
                 if (t->numel != 1)
                     return fail(r->err, r->errlen, "%s: tensor '%s': alpha must hold one value", st_path(r->sf), name);
                 st_read_f32(r->sf, t, &f->alpha);
+                if (!isfinite(f->alpha))
+                    return fail(r->err, r->errlen, "%s: tensor '%s': alpha is %g", st_path(r->sf), name, f->alpha);
                 f->has_alpha = true;
             }
             return 0;
@@ -295,7 +297,7 @@ static int load(LoraSet* s, GpuContext* g, const ParamStore* base, LoraComponent
                 break;
             }
             int64_t rank = f->down->shape[0];
-            if (e->ndim != 2 && e->ndim != 4) {
+            if (!e->adaptable) {  // a norm or an embedding: no layer would apply the adapter
                 rc = fail(err, errlen, "%s: module %s is neither a Linear nor a Conv2d layer", path, f->module);
                 break;
             }
@@ -326,13 +328,21 @@ static int load(LoraSet* s, GpuContext* g, const ParamStore* base, LoraComponent
     }
     if (!rc) {
         param_store_alloc(&s->ps, grads, false, false);
-        for (int k = 0; k < s->n; k++) {
+        for (int k = 0; k < s->n && !rc; k++) {
             const Found* f = &r.f[order[k]];
             const StTensor* t[2] = {f->down, f->up};
             int idx[2] = {s->ad[k].a, s->ad[k].b};
             for (int j = 0; j < 2; j++) {
                 float* h = xmalloc((size_t)t[j]->numel * sizeof *h);
                 st_read_f32(sf, t[j], h);
+                for (int64_t q = 0; q < t[j]->numel && !rc; q++)
+                    if (!isfinite(h[q]))
+                        rc = fail(err, errlen, "%s: tensor '%s': element %lld is %g", path, t[j]->name, (long long)q,
+                                  h[q]);
+                if (rc) {
+                    free(h);
+                    break;
+                }
                 param_upload(&s->ps, idx[j], h);
                 free(h);
             }

@@ -16,6 +16,7 @@ typedef struct ParamEntry {
     int ndim;
     int64_t shape[4];
     bool trainable;
+    bool adaptable;  // a Linear or Conv2d weight, which a Graph's LoRA adapters reach (layers.c)
     Tensor value, grad, m, v, ema;  // views filled by param_store_alloc (grad..ema only when allocated)
 } ParamEntry;
 

@@ -356,9 +356,9 @@ Test(lora_golden, sdxl_text_encoder_keys_are_refused_by_name, GPU_TEST) {
     param_store_free(&t.ps);
 }
 
-// Files no layer could apply or that hold non-finite values: refused by name
-// (an adapter on the token embedding, which is no Linear layer, would otherwise
-// be read and never applied).
+// Files no layer could apply, that hold non-finite values, or that name layers
+// the text encoder does not have: refused by name (an adapter on the token
+// embedding, which is no Linear layer, would otherwise be read and never applied).
 Test(lora_golden, unusable_text_encoder_adapters_are_refused, GPU_TEST) {
     require_gpu();
     TinyClip t;
@@ -368,10 +368,13 @@ Test(lora_golden, unusable_text_encoder_adapters_are_refused, GPU_TEST) {
     float a[2 * 16], b[50 * 2], bad_alpha = NAN;
     for (int i = 0; i < 2 * 16; i++) a[i] = 0.1f;
     for (int i = 0; i < 50 * 2; i++) b[i] = 0.1f;
-    static const char* const WANT[3] = {"token_embedding is neither a Linear nor a Conv2d layer",
-                                        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha': alpha is nan",
-                                        "q_proj.lora_A.weight': element 3 is inf"};
-    for (int c = 0; c < 3; c++) {
+    static const char* const WANT[5] = {"token_embedding is neither a Linear nor a Conv2d layer",
+                                        "lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha': element 0 is NaN",
+                                        "q_proj.lora_A.weight': element 3 is infinite",
+                                        "lora_te_text_model_encoder_layers_9_mlp_fc1.lora_down.weight': no layer of "
+                                        "the text encoder has this kohya name",
+                                        "module text_model.encoder.layers.9.mlp.fc1 is not a layer of this text encoder"};
+    for (int c = 0; c < 5; c++) {
         StWriter w;
         st_writer_init(&w, ST_F32);
         if (c == 0) {
@@ -385,6 +388,11 @@ Test(lora_golden, unusable_text_encoder_adapters_are_refused, GPU_TEST) {
             st_writer_add(&w, n[0], 2, (int64_t[]){2, 16}, a);
             st_writer_add(&w, n[1], 2, (int64_t[]){16, 2}, b);
             st_writer_add(&w, n[2], 0, NULL, &bad_alpha);
+        } else if (c == 3) {  // the tiny CLIP has 2 layers
+            st_writer_add(&w, "lora_te_text_model_encoder_layers_9_mlp_fc1.lora_down.weight", 2, (int64_t[]){2, 16}, a);
+        } else if (c == 4) {
+            st_writer_add(&w, "text_encoder.text_model.encoder.layers.9.mlp.fc1.lora_A.weight", 2, (int64_t[]){2, 16}, a);
+            st_writer_add(&w, "text_encoder.text_model.encoder.layers.9.mlp.fc1.lora_B.weight", 2, (int64_t[]){50, 2}, b);
         } else {
             a[3] = INFINITY;
             st_writer_add(&w, "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora_A.weight", 2,
@@ -395,6 +403,7 @@ Test(lora_golden, unusable_text_encoder_adapters_are_refused, GPU_TEST) {
         snprintf(path, sizeof path, "%s/bad%d.safetensors", dir, c);
         cr_assert_eq(st_writer_write(&w, path, err, sizeof err), 0, "%s", err);
         st_writer_free(&w);
+        a[3] = 0.1f;  // finite again for the files after the infinite one
         LoraSet s;
         int rc = lora_load(&s, &tgpu, &t.ps, LORA_TEXT_ENCODER, path, 1, err, sizeof err);
         cr_assert_eq(rc, -1, "bad%d.safetensors loaded", c);

@@ -63,21 +63,19 @@ static uint8_t* png_decode(const uint8_t* data, size_t n, const char* source, in
     png_infop info = png_create_info_struct(png);
     uint8_t* volatile px = NULL;
     png_bytep* volatile rows = NULL;
-    volatile bool too_large = false;
     if (!info || setjmp(png_jmpbuf(png))) {
         png_destroy_read_struct(&png, info ? &info : NULL, NULL);
         free(px);
         free(rows);
-        if (!too_large)
-            fail(err, errlen, "%s: cannot decode image: %s", source, pe.msg[0] ? pe.msg : "out of memory");
+        fail(err, errlen, "%s: cannot decode image: %s", source, pe.msg[0] ? pe.msg : "out of memory");
         return NULL;
     }
     png_set_read_fn(png, &src, png_read_from_memory);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
-    if (size_refused(source, w, h, max_pixels, err, errlen)) {
-        too_large = true;
-        png_longjmp(png, 1);
+    if (size_refused(source, w, h, max_pixels, err, errlen)) {  // before any pixel is allocated
+        png_destroy_read_struct(&png, &info, NULL);
+        return NULL;
     }
     png_set_expand(png);  // palette -> RGB, grey below 8 bits -> 8, tRNS -> alpha
     png_set_strip_16(png);
@@ -146,11 +144,10 @@ static uint8_t* jpeg_decode(const uint8_t* data, size_t n, const char* source, i
     je.mgr.error_exit = jpeg_on_error;
     je.mgr.emit_message = jpeg_on_message;
     uint8_t* volatile px = NULL;
-    volatile bool too_large = false;
     if (setjmp(je.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(px);
-        if (!too_large) fail(err, errlen, "%s: cannot decode image: %s", source, je.msg);
+        fail(err, errlen, "%s: cannot decode image: %s", source, je.msg);
         return NULL;
     }
     jpeg_create_decompress(&cinfo);
@@ -158,8 +155,8 @@ static uint8_t* jpeg_decode(const uint8_t* data, size_t n, const char* source, i
     jpeg_mem_src(&cinfo, data, (unsigned long)n);
     jpeg_read_header(&cinfo, TRUE);
     if (size_refused(source, cinfo.image_width, cinfo.image_height, max_pixels, err, errlen)) {
-        too_large = true;
-        longjmp(je.jump, 1);
+        jpeg_destroy_decompress(&cinfo);  // before any pixel is allocated
+        return NULL;
     }
     bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE : cmyk ? JCS_CMYK : JCS_RGB;

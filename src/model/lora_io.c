@@ -204,9 +204,7 @@ static int classify(Reader* r, const StTensor* t) {
             else {
                 if (t->numel != 1)
                     return fail(r->err, r->errlen, "%s: tensor '%s': alpha must hold one value", st_path(r->sf), name);
-                st_read_f32(r->sf, t, &f->alpha);
-                if (!isfinite(f->alpha))
-                    return fail(r->err, r->errlen, "%s: tensor '%s': alpha is %g", st_path(r->sf), name, f->alpha);
+                if (st_load_f32(r->sf, name, t->ndim, t->shape, &f->alpha, r->err, r->errlen)) return -1;
                 f->has_alpha = true;
             }
             return 0;
@@ -334,17 +332,10 @@ static int load(LoraSet* s, GpuContext* g, const ParamStore* base, LoraComponent
             int idx[2] = {s->ad[k].a, s->ad[k].b};
             for (int j = 0; j < 2; j++) {
                 float* h = xmalloc((size_t)t[j]->numel * sizeof *h);
-                st_read_f32(sf, t[j], h);
-                for (int64_t q = 0; q < t[j]->numel && !rc; q++)
-                    if (!isfinite(h[q]))
-                        rc = fail(err, errlen, "%s: tensor '%s': element %lld is %g", path, t[j]->name, (long long)q,
-                                  h[q]);
-                if (rc) {
-                    free(h);
-                    break;
-                }
-                param_upload(&s->ps, idx[j], h);
+                rc = st_load_f32(sf, t[j]->name, t[j]->ndim, t[j]->shape, h, err, errlen);
+                if (!rc) param_upload(&s->ps, idx[j], h);
                 free(h);
+                if (rc) break;
             }
         }
     }
